@@ -1,0 +1,1 @@
+"""ibl-reports: scheduled PDF reports for ibl.ai organisations."""

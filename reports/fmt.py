@@ -1,0 +1,100 @@
+"""Locale-aware formatting of numbers, percentages, dates and periods (Babel).
+
+Every figure printed in a report, a chart label or a highlight goes through these helpers, so one
+``locale`` (a report setting, default ``en``) decides the digit grouping and the date forms.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from babel.dates import format_date, format_interval, format_skeleton
+from babel.numbers import format_decimal, format_percent
+
+from reports.periods import Period, PeriodKind
+
+MINUS = "\u2212"
+
+
+def integer(value: int, locale: str = "en") -> str:
+    """A whole number with the locale's grouping, e.g. ``1,160``."""
+    return str(format_decimal(value, format="#,##0", locale=locale))
+
+
+def signed(value: int | float, locale: str = "en", *, decimals: int = 0) -> str:
+    """A change with an explicit sign, e.g. ``+14`` or ``-9`` (drawn with U+2212 MINUS SIGN)."""
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    text = str(format_decimal(abs(value), format=pattern, locale=locale))
+    if round(abs(value), decimals) == 0:
+        return text
+    return ("+" if value > 0 else MINUS) + text
+
+
+def decimal(value: float, locale: str = "en", *, decimals: int = 1) -> str:
+    """A number with a fixed count of decimals, e.g. ``64.2``."""
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return str(format_decimal(value, format=pattern, locale=locale))
+
+
+def percent(pct: float, locale: str = "en") -> str:
+    """A percentage given in percent points (``12.3`` -> ``12.3%``), without a sign."""
+    return str(format_percent(abs(pct) / 100, format="#,##0.#%", locale=locale))
+
+
+def signed_percent(pct: float, locale: str = "en") -> str:
+    """A percentage change with its sign, e.g. ``+12%`` or ``-3.5%`` (U+2212)."""
+    text = percent(pct, locale)
+    if round(abs(pct), 1) == 0:
+        return text
+    return ("+" if pct > 0 else MINUS) + text
+
+
+def long_date(day: date, locale: str = "en") -> str:
+    """A date written out, e.g. ``November 16, 2026``."""
+    return str(format_date(day, format="long", locale=locale))
+
+
+def short_day(day: date, locale: str = "en") -> str:
+    """A day of a period for axis labels and tables, e.g. ``Nov 9``."""
+    return str(format_skeleton("MMMd", day, locale=locale))
+
+
+def weekday_day(day: date, locale: str = "en") -> str:
+    """A day with its weekday, e.g. ``Mon, Nov 9``."""
+    return str(format_skeleton("MMMEd", day, locale=locale))
+
+
+def period_label(period: Period, locale: str = "en") -> str:
+    """The period as a reader names it: ``Nov 9 - 15, 2026`` or ``October 2026``."""
+    if period.kind is PeriodKind.MONTHLY:
+        return str(format_skeleton("yMMMM", period.start, locale=locale))
+    if period.start == period.end:
+        return str(format_skeleton("yMMMd", period.start, locale=locale))
+    return str(format_interval(period.start, period.end, skeleton="yMMMd", locale=locale))
+
+
+def period_title(period: Period) -> str:
+    """``Weekly``, ``Monthly`` or ``Custom period``, for titles."""
+    return {
+        PeriodKind.WEEKLY: "Weekly",
+        PeriodKind.MONTHLY: "Monthly",
+        PeriodKind.CUSTOM: "Custom period",
+    }[period.kind]
+
+
+def period_noun(period: Period) -> str:
+    """How sentences refer to the period: ``this week``, ``this month``, ``this period``."""
+    return {
+        PeriodKind.WEEKLY: "this week",
+        PeriodKind.MONTHLY: "this month",
+        PeriodKind.CUSTOM: "this period",
+    }[period.kind]
+
+
+def previous_noun(period: Period) -> str:
+    """How sentences refer to the previous period: ``the week before`` etc."""
+    return {
+        PeriodKind.WEEKLY: "the week before",
+        PeriodKind.MONTHLY: "the month before",
+        PeriodKind.CUSTOM: "the previous period",
+    }[period.kind]

@@ -1,0 +1,231 @@
+"""The render worker: run one render in a child process with a time and a memory limit.
+
+A render (charts, HTML, PDF) runs in a child forked from a ``forkserver`` that has already
+imported WeasyPrint and matplotlib, so each child starts in milliseconds and no render can take
+the scheduler down with it. The child lowers its own ``RLIMIT_AS`` to ``memory_mb`` and becomes a
+process-group leader; on timeout the parent kills the whole group.
+
+    run_limited(func, *args, timeout_s=..., memory_mb=...)  -> result, or
+        RenderTimeoutError   the child ran past timeout_s and was killed
+        RenderMemoryError    MemoryError in the child, or it was killed (SIGKILL/SIGABRT)
+        RenderError          any other exception in the child (its first line), or a crash
+
+``render_many`` runs a batch on a few workers; one failure does not stop the others.
+
+Caches: matplotlib (``MPLCONFIGDIR``) and fontconfig (``XDG_CACHE_HOME``) write their caches under
+``$HOME``. When ``$HOME`` is not writable (a service account), ``prepare_environment`` points both
+at one per-user folder in the temp dir, once, so fonts are not re-scanned on every run.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
+
+T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
+
+PRELOAD = ("reports.pdf", "weasyprint", "matplotlib", "matplotlib.pyplot")
+"""Modules the fork server imports once, so every render child starts warm."""
+
+_KILL_GRACE_S = 5.0
+
+
+def _writable_dir(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return path.is_dir() and os.access(path, os.W_OK | os.X_OK)
+
+
+def _private_cache_dir() -> Path:
+    """A per-user folder in the temp dir, refused if someone else owns it or it is a symlink."""
+    path = Path(tempfile.gettempdir()) / f"ibl-reports-cache-{os.getuid()}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        info = path.lstat()
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            return path
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="ibl-reports-cache-"))
+
+
+def prepare_environment(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Point MPLCONFIGDIR and XDG_CACHE_HOME at a private folder if ``$HOME`` is not writable.
+
+    Variables that are already set are left alone, so calling this again is a no-op. Returns
+    the variables it set.
+    """
+    env = os.environ if environ is None else environ
+    home = env.get("HOME", "")
+    cache_home = env.get("XDG_CACHE_HOME") or (f"{home}/.cache" if home else "")
+    if home and _writable_dir(Path(cache_home)):
+        return {}
+    base = _private_cache_dir()
+    changes: dict[str, str] = {}
+    if not env.get("XDG_CACHE_HOME") or not _writable_dir(Path(env["XDG_CACHE_HOME"])):
+        changes["XDG_CACHE_HOME"] = str(base)
+    if not env.get("MPLCONFIGDIR"):
+        changes["MPLCONFIGDIR"] = str(base / "matplotlib")
+    env.update(changes)
+    return changes
+
+
+@functools.cache
+def _context() -> BaseContext:
+    prepare_environment()
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    return context
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _child(
+    conn: multiprocessing.connection.Connection,
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    memory_mb: int,
+) -> None:
+    """Child side: limit memory, run, send back ("ok", result) or (kind, message)."""
+    import resource
+
+    os.setpgrp()  # our own group, so a timeout kills anything we start too
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    try:
+        result = func(*args)
+        conn.send(("ok", result))
+    except MemoryError:
+        conn.send(("memory", "ran out of memory"))
+    except RenderError as exc:
+        conn.send(("error", exc.message.splitlines()[0] if exc.message else "render failed"))
+    except BaseException as exc:  # everything crosses the process boundary as one line
+        conn.send(("error", f"{type(exc).__name__}: {_first_line(exc)}"))
+    finally:
+        conn.close()
+
+
+def _kill_group(process: multiprocessing.process.BaseProcess) -> None:
+    pid = process.pid
+    if pid is None:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+    process.join(_KILL_GRACE_S)
+
+
+def run_limited(
+    func: Callable[..., T], *args: Any, timeout_s: float, memory_mb: int
+) -> T:
+    """Run ``func(*args)`` in a child limited to ``timeout_s`` seconds and ``memory_mb`` MiB.
+
+    ``func``, ``args`` and the result must be picklable (module-level functions, plain data).
+    """
+    context = _context()
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(  # type: ignore[attr-defined]
+        target=_child, args=(sender, func, args, memory_mb), daemon=True
+    )
+    deadline = time.monotonic() + timeout_s
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(max(0.0, deadline - time.monotonic())):
+            _kill_group(process)
+            raise RenderTimeoutError(
+                f"the render took longer than {timeout_s:g} s and was stopped"
+            )
+        try:
+            kind, payload = receiver.recv()
+        except EOFError:
+            kind, payload = "died", None
+        process.join(_KILL_GRACE_S)
+    finally:
+        receiver.close()
+        if process.is_alive():
+            _kill_group(process)
+    if kind == "ok":
+        return payload  # type: ignore[no-any-return]
+    if kind == "memory":
+        raise RenderMemoryError(
+            f"the render ran out of memory (limit {memory_mb} MiB) and was stopped"
+        )
+    if kind == "error":
+        raise RenderError(f"the render failed: {payload}")
+    return _raise_for_exit(process.exitcode, memory_mb)
+
+
+def _raise_for_exit(exitcode: int | None, memory_mb: int) -> Any:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        if -exitcode in (signal.SIGKILL, signal.SIGABRT):
+            raise RenderMemoryError(
+                f"the render worker was killed by {name}, most likely out of memory "
+                f"(limit {memory_mb} MiB)"
+            )
+        raise RenderError(f"the render worker crashed with {name}")
+    raise RenderError(f"the render worker exited with code {exitcode} without a result")
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[I, T]):
+    """The result of one item of a batch: ``value`` or ``error``."""
+
+    item: I
+    value: T | None = None
+    error: RenderError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def default_workers() -> int:
+    """One worker per core (``[render] workers = 0``)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def render_many(
+    func: Callable[[I], T],
+    items: Iterable[I],
+    *,
+    workers: int,
+    timeout_s: float,
+    memory_mb: int,
+) -> list[Outcome[I, T]]:
+    """Run ``func(item)`` for every item, ``workers`` children at a time, in input order."""
+    batch: Sequence[I] = list(items)
+
+    def one(item: I) -> Outcome[I, T]:
+        try:
+            value = run_limited(func, item, timeout_s=timeout_s, memory_mb=memory_mb)
+        except RenderError as exc:
+            return Outcome(item, error=exc)
+        return Outcome(item, value=value)
+
+    if not batch:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, workers or default_workers())) as pool:
+        return list(pool.map(one, batch))

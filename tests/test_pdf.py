@@ -1,0 +1,189 @@
+"""The PDF stage: resource guard, reproducible metadata, tagging, bookmarks, attachments."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pdfplumber
+import pypdf
+import pytest
+
+from reports.pdf import Attachment, PdfMetadata, PdfResult, html_to_pdf
+
+META = PdfMetadata(
+    title="Weekly report: Acme",
+    author="ibl.ai",
+    subject="Learning activity 2026-11-09 to 2026-11-15",
+    created=datetime(2026, 11, 15, 23, 59, 59, tzinfo=UTC),
+    keywords=("acme", "weekly"),
+    identifier="acme/weekly/2026-11-09_2026-11-15",
+)
+
+
+def png(width: int = 4, height: int = 3) -> bytes:
+    """A small valid grey PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def page(body: str) -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ignored</title>'
+        "<style>h2 { bookmark-level: 1 } img { width: 2cm }</style></head>"
+        f"<body>{body}</body></html>"
+    )
+
+
+@pytest.fixture
+def assets(tmp_path: Path) -> Path:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "chart.png").write_bytes(png())
+    (folder / "style.css").write_text("p { color: #333 }")
+    return folder
+
+
+def render(html: str, assets: Path, **kwargs: object) -> PdfResult:
+    return html_to_pdf(
+        html, base_dir=assets, allowed_roots=[assets], metadata=META, **kwargs  # type: ignore[arg-type]
+    )
+
+
+def image_count(result: PdfResult) -> int:
+    with pdfplumber.open(io.BytesIO(result.data)) as pdf:
+        return sum(len(p.images) for p in pdf.pages)
+
+
+def test_allowed_files_and_data_uris_are_served(assets: Path) -> None:
+    data_uri = "data:image/png;base64," + base64.b64encode(png()).decode()
+    seen: list[str] = []
+    result = render(
+        page(f'<link rel="stylesheet" href="style.css"><img src="chart.png"><img src="{data_uri}">'),
+        assets,
+        url_fetcher_spy=seen.append,
+    )
+    assert result.refused_urls == ()
+    assert image_count(result) == 2
+    assert (assets / "chart.png").as_uri() in seen
+    assert (assets / "style.css").as_uri() in seen
+
+
+def test_refused_urls_are_skipped_and_recorded(assets: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(png())
+    (tmp_path / "other.png").write_bytes(png())
+    (assets / "link.png").symlink_to(outside)
+    urls = [
+        "http://127.0.0.1:9/chart.png",
+        "https://example.invalid/chart.png",
+        "ftp://example.invalid/chart.png",
+        outside.as_uri(),
+        "link.png",  # a symlink inside the folder that points outside it
+        "../other.png",
+        f"{assets.as_uri()}/../secret.png",
+        "file://otherhost/etc/hosts",
+        "missing.png",
+    ]
+    seen: list[str] = []
+    body = "".join(f'<img src="{url}">' for url in urls) + "<p>still rendered</p>"
+    result = render(page(body), assets, url_fetcher_spy=seen.append)
+    assert result.pages == 1
+    assert image_count(result) == 0
+    assert len(result.refused_urls) == len(urls)
+    assert "http://127.0.0.1:9/chart.png" in result.refused_urls
+    assert outside.as_uri() in result.refused_urls
+    assert seen == list(result.refused_urls)
+    text = pypdf.PdfReader(io.BytesIO(result.data)).pages[0].extract_text()
+    assert "still rendered" in text
+
+
+def test_same_input_gives_identical_bytes(assets: Path) -> None:
+    html = page('<h2>Summary</h2><img src="chart.png"><table><tr><td>1</td></tr></table>')
+    csv = [Attachment("courses.csv", b"a,b\r\n1,2\r\n", "text/csv", "Courses")]
+    first = render(html, assets, attachments=csv)
+    second = render(html, assets, attachments=csv)
+    assert first.data == second.data
+    other = html_to_pdf(
+        html,
+        base_dir=assets,
+        allowed_roots=[assets],
+        metadata=PdfMetadata(
+            title=META.title, author=META.author, subject=META.subject,
+            created=datetime(2026, 11, 22, tzinfo=UTC), identifier="acme/weekly/next",
+        ),
+        attachments=csv,
+    )
+    assert other.data != first.data
+
+
+def test_metadata_comes_from_the_input_not_the_clock(assets: Path) -> None:
+    result = render(page("<p>x</p>"), assets)
+    reader = pypdf.PdfReader(io.BytesIO(result.data))
+    info = reader.metadata
+    assert info is not None
+    assert info.title == "Weekly report: Acme"
+    assert info.author == "ibl.ai"
+    assert info.subject == "Learning activity 2026-11-09 to 2026-11-15"
+    assert info["/Keywords"] == "acme, weekly"
+    assert info["/CreationDate"] == "D:20261115235959Z"
+    assert info["/ModDate"] == "D:20261115235959Z"
+    assert reader.trailer["/ID"][0] == reader.trailer["/ID"][0]  # present
+
+
+def test_pdf_is_tagged_with_bookmarks_and_language(assets: Path) -> None:
+    html = page(
+        "<h2>Summary</h2><p>a</p>"
+        '<h2 style="break-before: page">Courses</h2><table><tr><th>Course</th></tr>'
+        "<tr><td>Intro</td></tr></table>"
+    )
+    result = render(html, assets)
+    reader = pypdf.PdfReader(io.BytesIO(result.data))
+    root = reader.trailer["/Root"]
+    assert "/StructTreeRoot" in root
+    assert bool(root["/MarkInfo"]["/Marked"])
+    assert root["/Lang"] == "en"
+    assert [item.title for item in reader.outline] == ["Summary", "Courses"]  # type: ignore[union-attr]
+    assert result.pages == 2 == len(reader.pages)
+    assert b"pdfuaid:part" in root["/Metadata"].get_object().get_data()
+
+
+def test_attachments_read_back_and_nothing_else_is_attached(assets: Path) -> None:
+    html = page(
+        '<link rel="attachment" href="style.css" title="sneaky">'
+        '<link rel="attachment" href="data:text/plain,hello">'
+        "<p>Report</p>"
+    )
+    files = [
+        Attachment("courses.csv", "\ufeffid,name\r\nc1,Café\r\n".encode(), "text/csv", "Courses"),
+        Attachment("active_users.csv", b"username\r\nada\r\n", "text/csv", "All users"),
+    ]
+    result = render(html, assets, attachments=files)
+    reader = pypdf.PdfReader(io.BytesIO(result.data))
+    assert dict(reader.attachments) == {
+        "courses.csv": [files[0].data],
+        "active_users.csv": [files[1].data],
+    }
+    described = {item.name: item for item in reader.attachment_list}
+    assert described["courses.csv"].subtype == "/text/csv"
+    assert described["active_users.csv"].description == "All users"
+
+
+def test_no_attachments_means_none_embedded(assets: Path) -> None:
+    result = render(page("<p>x</p>"), assets)
+    assert dict(pypdf.PdfReader(io.BytesIO(result.data)).attachments) == {}

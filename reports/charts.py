@@ -1,0 +1,343 @@
+"""Charts: PNG images of the analysis, each with a title, alt text and the table behind it.
+
+Decisions:
+
+- matplotlib's object API only (``Figure`` + ``FigureCanvasAgg``), never pyplot: no global figure
+  state, nothing left open, safe in worker processes. matplotlib is imported inside the functions
+  so importing this module (and the CLI) stays fast.
+- Independent of the user's matplotlibrc: every figure is drawn inside the "default" style plus
+  our explicit parameters (DejaVu Sans, sizes, no mathtext).
+- Text from the API is drawn literally: ``text.parse_math`` is off and every text artist we create
+  gets ``parse_math=False``, so a course called ``Finance $101 $`` is not read as TeX.
+- Colour-blind-safe colours (Okabe-Ito); the report's accent colour marks "this period".
+- Print-sized: figures are as wide as the A4 text column (6.8 in) at ``dpi`` (150 by default), so
+  WeasyPrint never rescales a huge bitmap. PNG bytes are deterministic (no Software/date chunk).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from reports import fmt
+from reports.analysis import Analysis, Delta
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+DEFAULT_DPI = 150
+COLUMN_WIDTH_IN = 6.8
+NAME_WIDTH = 30
+"""Characters per line of a course name on the bar chart (two lines at most)."""
+
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "black": "#000000",
+}
+ENROLL_COLOR = OKABE_ITO["blue"]
+UNENROLL_COLOR = OKABE_ITO["orange"]
+PREVIOUS_COLOR = "#B8B8B8"
+MISSING_COLOR = "#DDDDDD"
+TEXT_COLOR = "#222222"
+
+_RC: dict[str, Any] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 8.5,
+    "axes.titlesize": 9.5,
+    "axes.labelsize": 8.5,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "text.color": TEXT_COLOR,
+    "axes.labelcolor": TEXT_COLOR,
+    "xtick.color": TEXT_COLOR,
+    "ytick.color": TEXT_COLOR,
+    "axes.edgecolor": "#888888",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.formatter.use_mathtext": False,
+    "text.usetex": False,
+    "text.parse_math": False,
+    "svg.hashsalt": "ibl-reports",
+    "path.simplify": True,
+    "savefig.facecolor": "white",
+    "figure.facecolor": "white",
+}
+
+Cell = str | int | float | None
+
+
+@dataclass(frozen=True)
+class ChartTable:
+    """The numbers behind a chart: a header and rows of raw values (None = missing)."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of the report."""
+
+    key: str
+    """A stable slug, e.g. ``active-users-per-course`` (file names, CSS ids)."""
+    title: str
+    alt: str
+    """A sentence describing what the chart shows, with the key numbers."""
+    png: bytes
+    table: ChartTable
+    width_px: int
+    height_px: int
+
+    @property
+    def data_uri(self) -> str:
+        """The PNG as a ``data:`` URI for an ``<img src>``."""
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+def make_charts(
+    analysis: Analysis, *, accent: str, dpi: int = DEFAULT_DPI, locale: str = "en"
+) -> list[Chart]:
+    """The report's charts; a chart with nothing to show (no courses) is left out."""
+    charts: list[Chart] = []
+    with _style():
+        if analysis.top_courses:
+            charts.append(_courses_chart(analysis, accent, dpi, locale))
+        if analysis.daily and any(
+            p.enrollments is not None or p.unenrollments is not None for p in analysis.daily
+        ) and analysis.course_count:
+            charts.append(_daily_chart(analysis, dpi, locale))
+        charts.append(_comparison_chart(analysis, accent, dpi, locale))
+    return charts
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    import matplotlib
+    from matplotlib import style
+
+    with style.context("default"), matplotlib.rc_context(cast(Any, _RC)):
+        yield
+
+
+def _figure(height_in: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(COLUMN_WIDTH_IN, height_in))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure, dpi: int) -> tuple[bytes, int, int]:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    width, height = fig.get_size_inches()
+    return buffer.getvalue(), round(width * dpi), round(height * dpi)
+
+
+def short_name(name: str, width: int = NAME_WIDTH, lines: int = 2) -> str:
+    """``name`` wrapped to ``lines`` lines of ``width`` characters, cut with an ellipsis."""
+    wrapped = textwrap.wrap(" ".join(name.split()), width, break_long_words=True) or [""]
+    if len(wrapped) > lines:
+        last = wrapped[lines - 1]
+        wrapped = [*wrapped[: lines - 1], last[: width - 1].rstrip() + "\u2026"]
+    return "\n".join(wrapped)
+
+
+def _plain_ticks(ax: Axes) -> None:
+    for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
+        label.set_parse_math(False)
+
+
+def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
+    rows = a.top_courses
+    fig = _figure(0.9 + 0.3 * len(rows))
+    ax = fig.add_subplot()
+    positions = list(range(len(rows)))
+    values = [r.users for r in rows]
+    bars = ax.barh(positions, values, color=accent, height=0.7)
+    ax.set_yticks(positions, [short_name(r.name) for r in rows], parse_math=False)
+    ax.invert_yaxis()
+    ax.bar_label(
+        bars, labels=[fmt.integer(v, locale) for v in values], padding=3, fontsize=7.5,
+        parse_math=False,
+    )
+    ax.set_xlim(0, max(values) * 1.12 if max(values) else 1)
+    ax.set_xlabel("Active users", parse_math=False)
+    ax.xaxis.set_major_formatter(_int_formatter(locale))
+    ax.grid(axis="x", color="#EEEEEE", linewidth=0.8)
+    ax.set_axisbelow(True)
+    _plain_ticks(ax)
+    fig.tight_layout(pad=0.4)
+    png, w, h = _png(fig, dpi)
+    leaders = " and ".join(
+        f"{r.name} ({fmt.integer(r.users, locale)})" for r in rows[1:3]
+    )
+    alt = (
+        f"Horizontal bar chart of active users in the top {len(rows)} "
+        f"course{'s' if len(rows) != 1 else ''}: {rows[0].name} leads with "
+        f"{fmt.integer(rows[0].users, locale)}"
+        + (f", followed by {leaders}." if leaders else ".")
+    )
+    table = ChartTable(
+        ("Course", "Course ID", "Active users"),
+        tuple((r.name, r.course_id, r.users) for r in rows),
+    )
+    return Chart("active-users-per-course", "Active users per course", alt, png, table, w, h)
+
+
+def _daily_chart(a: Analysis, dpi: int, locale: str) -> Chart:
+    points = a.daily
+    fig = _figure(2.7)
+    ax = fig.add_subplot()
+    xs = list(range(len(points)))
+    enroll = [p.enrollments for p in points]
+    unenroll = [p.unenrollments for p in points]
+    missing = [i for i, p in enumerate(points) if p.enrollments is None and p.unenrollments is None]
+    for i in missing:
+        ax.axvspan(i - 0.45, i + 0.45, color=MISSING_COLOR, linewidth=0, zorder=0)
+    if len(points) <= 14:
+        width = 0.38
+        ax.bar([x - width / 2 for x in xs], [v or 0 for v in enroll], width,
+               color=ENROLL_COLOR, label="Enrollments")
+        ax.bar([x + width / 2 for x in xs], [v or 0 for v in unenroll], width,
+               color=UNENROLL_COLOR, label="Unenrollments")
+        labels = [fmt.weekday_day(p.day, locale) for p in points]
+        ax.set_xticks(xs, labels, parse_math=False)
+    else:
+        ax.plot(xs, [float("nan") if v is None else v for v in enroll], color=ENROLL_COLOR,
+                marker="o", markersize=3, linewidth=1.6, label="Enrollments")
+        ax.plot(xs, [float("nan") if v is None else v for v in unenroll], color=UNENROLL_COLOR,
+                marker="s", markersize=3, linewidth=1.6, linestyle="--", label="Unenrollments")
+        step = max(1, round(len(points) / 8))
+        ticks = xs[::step]
+        ax.set_xticks(ticks, [fmt.short_day(points[i].day, locale) for i in ticks],
+                      parse_math=False)
+        ax.set_xlim(-0.6, len(points) - 0.4)
+    if missing:
+        from matplotlib.patches import Patch
+
+        handles, _ = ax.get_legend_handles_labels()
+        handles.append(Patch(color=MISSING_COLOR, label="No data"))
+        ax.legend(handles=handles, frameon=False, loc="upper left", ncols=3)
+    else:
+        ax.legend(frameon=False, loc="upper left", ncols=2)
+    top = max([v for v in (*enroll, *unenroll) if v is not None] or [0])
+    ax.set_ylim(0, max(1, top) * 1.25)
+    ax.yaxis.set_major_formatter(_int_formatter(locale))
+    ax.grid(axis="y", color="#EEEEEE", linewidth=0.8)
+    ax.set_axisbelow(True)
+    _plain_ticks(ax)
+    fig.tight_layout(pad=0.4)
+    png, w, h = _png(fig, dpi)
+
+    alt = (
+        f"{'Bar' if len(points) <= 14 else 'Line'} chart of daily enrollments and unenrollments "
+        f"over {fmt.period_label(a.period, locale)}: {fmt.integer(a.enrollments.current, locale)} enrollments and "
+        f"{fmt.integer(a.unenrollments.current, locale)} unenrollments in total"
+    )
+    known = [p for p in points if p.enrollments is not None]
+    if known and a.enrollments.current > 0:
+        busiest = max(known, key=lambda p: (p.enrollments or 0, -p.day.toordinal()))
+        alt += (
+            f"; the most enrollments were on {fmt.short_day(busiest.day, locale)} "
+            f"({fmt.integer(busiest.enrollments or 0, locale)})"
+        )
+    if missing:
+        alt += f"; no data for {len(missing)} day{'s' if len(missing) != 1 else ''}"
+    table = ChartTable(
+        ("Date", "Enrollments", "Unenrollments"),
+        tuple((p.day.isoformat(), p.enrollments, p.unenrollments) for p in points),
+    )
+    return Chart("daily-enrollments", "Daily enrollments and unenrollments", alt + ".", png,
+                 table, w, h)
+
+
+def comparison_measures(a: Analysis) -> tuple[tuple[str, Delta], ...]:
+    """The KPIs compared with the previous period, in the order they are shown."""
+    return (
+        ("Active users", a.active_users),
+        ("Active courses", a.active_courses),
+        ("Enrollments", a.enrollments),
+        ("Unenrollments", a.unenrollments),
+    )
+
+
+def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
+    measures = comparison_measures(a)
+    fig = _figure(2.1)
+    axes = fig.subplots(1, len(measures))
+    now, before = _capitalised(fmt.period_noun(a.period)), _capitalised(fmt.previous_noun(a.period))
+    for ax, (label, delta) in zip(axes, measures, strict=True):
+        names = [_wrap_label(before), _wrap_label(now)]
+        values = [delta.previous or 0, delta.current]
+        colors = [PREVIOUS_COLOR, accent]
+        bars = ax.bar([0, 1], values, color=colors, width=0.65)
+        texts = [fmt.integer(v, locale) for v in values]
+        if delta.previous is None:
+            texts[0] = "no data"
+        ax.bar_label(bars, labels=texts, padding=2, fontsize=7.5, parse_math=False)
+        ax.set_xticks([0, 1], names, parse_math=False)
+        ax.set_ylim(0, max(1, *values) * 1.25)
+        ax.set_yticks([])
+        ax.spines["left"].set_visible(False)
+        ax.set_title(label, parse_math=False, fontsize=9, pad=8)
+        _plain_ticks(ax)
+    fig.tight_layout(pad=0.4, w_pad=1.2)
+    png, w, h = _png(fig, dpi)
+    parts = []
+    for label, delta in measures:
+        current = fmt.integer(delta.current, locale)
+        if delta.previous is None:
+            parts.append(f"{label.lower()} {current} (no previous data)")
+        else:
+            parts.append(f"{label.lower()} {current} vs {fmt.integer(delta.previous, locale)}")
+    alt = (
+        f"Bar charts comparing {fmt.period_noun(a.period)} with {fmt.previous_noun(a.period)}: "
+        + "; ".join(parts) + "."
+    )
+    rows = tuple(
+        (
+            label,
+            delta.previous,
+            delta.current,
+            delta.change,
+            None if delta.pct is None else round(delta.pct, 1),
+        )
+        for label, delta in measures
+    )
+    table = ChartTable(("Measure", "Previous period", "This period", "Change", "Change %"), rows)
+    return Chart("period-comparison", f"{now} compared with {fmt.previous_noun(a.period)}", alt,
+                 png, table, w, h)
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _wrap_label(text: str) -> str:
+    return "\n".join(textwrap.wrap(text, 10))
+
+
+def _int_formatter(locale: str) -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    def format_tick(value: float, _pos: int | None) -> str:
+        return fmt.integer(round(value), locale) if float(value).is_integer() else ""
+
+    return FuncFormatter(format_tick)
+

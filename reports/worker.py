@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
 
@@ -174,10 +174,10 @@ def run_limited(
         )
     if kind == "error":
         raise RenderError(f"the render failed: {payload}")
-    return _raise_for_exit(process.exitcode, memory_mb)
+    _raise_for_exit(process.exitcode, memory_mb)
 
 
-def _raise_for_exit(exitcode: int | None, memory_mb: int) -> Any:
+def _raise_for_exit(exitcode: int | None, memory_mb: int) -> NoReturn:
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name
         if -exitcode in (signal.SIGKILL, signal.SIGABRT):

@@ -74,7 +74,10 @@ def test_allowed_files_and_data_uris_are_served(assets: Path) -> None:
     data_uri = "data:image/png;base64," + base64.b64encode(png()).decode()
     seen: list[str] = []
     result = render(
-        page(f'<link rel="stylesheet" href="style.css"><img src="chart.png"><img src="{data_uri}">'),
+        page(
+            '<link rel="stylesheet" href="style.css">'
+            f'<img src="chart.png"><img src="{data_uri}">'
+        ),
         assets,
         url_fetcher_spy=seen.append,
     )

@@ -110,7 +110,7 @@ def daily_enrollments_csv(data: ReportData) -> bytes:
     return to_csv(("date", "course_id", "enrollments", "unenrollments"), rows)
 
 
-def report_attachments(data: ReportData) -> list[Attachment]:
+def csv_attachments(data: ReportData) -> list[Attachment]:
     """The three CSV attachments of a report, in a fixed order."""
     period = f"{data.period.start.isoformat()} to {data.period.end.isoformat()}"
     return [

@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from reports.csvdata import report_attachments, safe_text, to_csv
+from reports.csvdata import csv_attachments, safe_text, to_csv
 from reports.model import ActiveUser, CourseActivity, CourseEnrollments, DailySeries, ReportData
 from reports.periods import Period, PeriodKind
 
@@ -62,11 +62,11 @@ def rows(payload: bytes) -> list[list[str]]:
 
 
 def by_name() -> dict[str, bytes]:
-    return {a.name: a.data for a in report_attachments(data())}
+    return {a.name: a.data for a in csv_attachments(data())}
 
 
 def test_three_csv_attachments_with_descriptions() -> None:
-    attachments = report_attachments(data())
+    attachments = csv_attachments(data())
     assert [a.name for a in attachments] == [
         "courses.csv", "active_users.csv", "daily_enrollments.csv",
     ]
@@ -123,7 +123,7 @@ def test_formula_injection_is_neutralised(raw: str, safe: str) -> None:
 
 
 def test_same_data_gives_same_bytes() -> None:
-    assert report_attachments(data()) == report_attachments(data())
+    assert csv_attachments(data()) == csv_attachments(data())
 
 
 def test_hundred_thousand_users_in_linear_time() -> None:
@@ -131,7 +131,7 @@ def test_hundred_thousand_users_in_linear_time() -> None:
         ActiveUser(f"user{j:06d}", f"Student {j}", j % 100 / 3, None) for j in range(100_000)
     )
     started = time.perf_counter()
-    attachments = report_attachments(data(users))
+    attachments = csv_attachments(data(users))
     elapsed = time.perf_counter() - started
     table = rows(attachments[1].data)
     assert len(table) == 100_001

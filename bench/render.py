@@ -1,0 +1,233 @@
+"""Benchmark the render stages (charts, HTML, PDF) in one warm process, and Chromium's print-to-PDF.
+
+    uv run python bench/render.py --json [--html-out FILE] [--runs N] [--no-chromium]
+
+Renders the demo org's weekly report (config.toml's first weekly report, data from the embedded
+demo API, a fixed as-of date) ``N`` times after one warm-up run and prints the median time of
+each stage. If ``reports.render`` is not available it falls back to a representative HTML of its
+own (same charts, tables of 15-50 rows).
+
+The comparison prints the SAME HTML to PDF with a warm headless Chromium (one browser, one page,
+``set_content`` + ``pdf`` per run). It needs Debian's ``chromium`` package
+(``apt-get install -y chromium``) and the ``playwright`` dev dependency; without them the
+Chromium numbers are ``null``. CI does not run benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html as html_lib
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time as dtime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from reports.analysis import Analysis, analyse  # noqa: E402
+from reports.charts import Chart, make_charts  # noqa: E402
+from reports.config import ReportConfig, load_config  # noqa: E402
+from reports.csvdata import csv_attachments  # noqa: E402
+from reports.model import ReportData  # noqa: E402
+from reports.pdf import PdfMetadata, html_to_pdf  # noqa: E402
+from reports.periods import for_kind  # noqa: E402
+
+AS_OF = date(2026, 11, 18)
+TEMPLATES = ROOT / "templates"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def demo_data() -> tuple[ReportConfig, ReportData]:
+    """The demo org's weekly report data, collected once from the embedded demo API."""
+    from reports.run import collect_data
+
+    config = load_config(ROOT / "config.toml")
+    report = next(r for r in config.reports if r.period == "weekly")
+    period = for_kind(report.period, AS_OF)
+    data = asyncio.run(collect_data(config, report, period, env=dict(os.environ)))
+    return report, data
+
+
+def render_html(report: ReportConfig, analysis: Analysis, charts: list[Chart]) -> str:
+    """The report HTML: the real template when present, else a representative one."""
+    try:
+        from reports.render import Branding
+        from reports.render import render_html as real_render
+    except ImportError:
+        return fallback_html(report, analysis, charts)
+    branding = Branding(
+        org_name=report.display_name or report.org, logo=report.logo,
+        accent_color=report.accent_color,
+    )
+    return real_render(
+        analysis, charts, branding, templates_dir=None, generated_on=AS_OF,
+        locale=report.locale,
+    )
+
+
+_CSS = """
+@page { size: A4; margin: 18mm 16mm 20mm;
+        @bottom-right { content: "Page " counter(page) " of " counter(pages); font-size: 8pt } }
+body { font-family: "DejaVu Sans", sans-serif; font-size: 9.5pt; color: #222 }
+h1 { bookmark-level: none; font-size: 18pt }
+h2 { bookmark-level: 1; font-size: 13pt; border-bottom: 2px solid #0072B2; break-after: avoid }
+table { width: 100%; border-collapse: collapse; table-layout: fixed; margin-bottom: 8mm }
+th, td { padding: 2px 4px; border-bottom: 1px solid #ddd; text-align: left;
+         overflow-wrap: anywhere }
+td.n, th.n { text-align: right } tr { break-inside: avoid }
+img { width: 100%; height: auto }
+"""
+
+
+def _table(header: list[str], rows: list[list[Any]], numeric: set[int]) -> str:
+    def cells(tag: str, values: list[Any]) -> str:
+        return "".join(
+            f'<{tag}{" class=n" if i in numeric else ""}>'
+            f'{html_lib.escape("" if v is None else str(v))}</{tag}>'
+            for i, v in enumerate(values)
+        )
+
+    body = "".join(f"<tr>{cells('td', row)}</tr>" for row in rows)
+    return f"<table><thead><tr>{cells('th', header)}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def fallback_html(report: ReportConfig, a: Analysis, charts: list[Chart]) -> str:
+    """A report-like page: 3 charts, courses (15), users (50) and daily (7 rows) tables."""
+    figures = "".join(
+        f'<h2>{html_lib.escape(c.title)}</h2><figure><img src="{c.data_uri}" '
+        f'alt="{html_lib.escape(c.alt)}"></figure>'
+        for c in charts
+    )
+    courses = _table(
+        ["Course", "Active", "Previous", "Enrolled", "Unenrolled"],
+        [[c.name, c.users, c.previous_users, c.enrollments, c.unenrollments]
+         for c in a.top_courses],
+        {1, 2, 3, 4},
+    )
+    users = _table(
+        ["User", "Name", "Engagement", "Performance"],
+        [[u.username, u.name, u.engagement_index, u.performance_index]
+         for u in (a.top_users * 4)[:50]],
+        {2, 3},
+    )
+    daily = _table(
+        ["Day", "Enrollments", "Unenrollments"],
+        [[p.day.isoformat(), p.enrollments, p.unenrollments] for p in a.daily],
+        {1, 2},
+    )
+    name = html_lib.escape(report.display_name or report.org)
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{name}</title>'
+        f"<style>{_CSS}</style></head><body><h1>{name}: weekly report</h1>"
+        f"<p>Active users: {a.active_users.current}</p>{figures}"
+        f"<h2>Top courses</h2>{courses}<h2>Most engaged users</h2>{users}"
+        f"<h2>Daily enrollments</h2>{daily}</body></html>"
+    )
+
+
+def timed(func: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = func()
+    return value, (time.perf_counter() - start) * 1000
+
+
+def bench_ours(report: ReportConfig, data: ReportData, runs: int) -> tuple[dict[str, Any], str]:
+    metadata = PdfMetadata(
+        title=f"{report.display_name or report.org}: weekly report",
+        author="ibl-reports", subject="Learning activity",
+        created=datetime.combine(data.period.end, dtime(23, 59, 59), tzinfo=UTC),
+        identifier=f"{report.org}/{report.name}/{data.period.key}",
+    )
+    samples: dict[str, list[float]] = {"charts": [], "html": [], "pdf": [], "total": []}
+    html, pages = "", 0
+    for run in range(runs + 1):  # run 0 warms imports, fonts and caches
+        analysis, t_analyse = timed(lambda: analyse(data, top_n=report.top_n))
+        charts, t_charts = timed(
+            lambda a=analysis: make_charts(a, accent=report.accent_color)  # type: ignore[misc]
+        )
+        html, t_html = timed(lambda a=analysis, c=charts: render_html(report, a, c))  # type: ignore[misc]
+        result, t_pdf = timed(
+            lambda h=html: html_to_pdf(  # type: ignore[misc]
+                h, base_dir=TEMPLATES, allowed_roots=[TEMPLATES], metadata=metadata,
+                attachments=csv_attachments(data),
+            )
+        )
+        pages = result.pages
+        if run:
+            samples["charts"].append(t_analyse + t_charts)
+            samples["html"].append(t_html)
+            samples["pdf"].append(t_pdf)
+            samples["total"].append(t_analyse + t_charts + t_html + t_pdf)
+    medians = {k: round(statistics.median(v), 1) for k, v in samples.items()}
+    return {"median_ms": medians, "pages": pages}, html
+
+
+def bench_chromium(html: str, runs: int) -> float | None:
+    if not CHROMIUM.exists():
+        return None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    samples: list[float] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        for run in range(runs + 1):
+            start = time.perf_counter()
+            page.set_content(html, wait_until="load")
+            page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+            if run:
+                samples.append((time.perf_counter() - start) * 1000)
+        browser.close()
+    return round(statistics.median(samples), 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--html-out", type=Path, help="write the benchmarked HTML here")
+    parser.add_argument("--runs", type=int, default=5, help="measured runs (after a warm-up)")
+    parser.add_argument("--no-chromium", action="store_true", help="skip the Chromium comparison")
+    args = parser.parse_args(argv)
+
+    report, data = demo_data()
+    result, html = bench_ours(report, data, args.runs)
+    result["html_source"] = "reports.render" if _has_render() else "bench fallback"
+    chromium = None if args.no_chromium else bench_chromium(html, args.runs)
+    result["chromium_pdf_median_ms"] = chromium
+    result["ratio_pdf_vs_chromium"] = (
+        round(result["median_ms"]["pdf"] / chromium, 2) if chromium else None
+    )
+    result["runs"] = args.runs
+    if args.html_out:
+        args.html_out.write_text(html, encoding="utf-8")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _has_render() -> bool:
+    try:
+        import reports.render  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

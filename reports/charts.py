@@ -114,13 +114,13 @@ def make_charts(
     """The report's charts; a chart with nothing to show (no courses) is left out."""
     charts: list[Chart] = []
     with _style():
+        charts.append(_comparison_chart(analysis, accent, dpi, locale))
         if analysis.top_courses:
             charts.append(_courses_chart(analysis, accent, dpi, locale))
         if analysis.daily and any(
             p.enrollments is not None or p.unenrollments is not None for p in analysis.daily
         ) and analysis.course_count:
             charts.append(_daily_chart(analysis, dpi, locale))
-        charts.append(_comparison_chart(analysis, accent, dpi, locale))
     return charts
 
 

@@ -146,6 +146,8 @@ def describe_delta(delta: Delta, locale: str = "en") -> str:
     """A short comparison, e.g. ``+12% (+124)`` or ``no previous data``."""
     if delta.previous is None or delta.change is None:
         return "no previous data"
+    if delta.change == 0:
+        return "no change"
     change = fmt.signed(delta.change, locale)
     if delta.pct is None:
         return f"{change} (from 0)"

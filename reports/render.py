@@ -1,0 +1,248 @@
+"""The HTML stage: the analysis, charts and branding rendered through Jinja2 templates.
+
+Decisions:
+
+- Templates are files only: data from the API is passed as *values* and escaped on output
+  (``autoescape=True``); it never becomes template source, so a course called ``{{ 7*7 }}`` or
+  ``<img src=x>`` prints literally. ``StrictUndefined`` turns a typo in a template into an error.
+- A user can override any template (``report.html.j2``, a partial, ``report.css``) by pointing
+  ``[templates] dir`` at a folder: it is searched before the built-in ``templates/`` folder.
+- Figures are formatted here (Babel, in the report's locale) into small view values, so the
+  templates hold layout only.
+- Images are inlined as ``data:`` URIs (charts, logo): the PDF stage needs no file access for them.
+- Deterministic: the same inputs give the same string (no clock, no random ids).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from reports import fmt
+from reports.analysis import Analysis, Delta
+from reports.charts import Chart
+from reports.errors import RenderError
+from reports.highlights import describe_delta, highlights
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+"""The built-in templates: ``templates/`` at the repository root, next to ``reports/``."""
+
+ENTRY_TEMPLATE = "report.html.j2"
+_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+_LOGO_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+}
+MAX_LOGO_BYTES = 2_000_000
+
+
+@dataclass(frozen=True)
+class Branding:
+    """How the report presents the org: its name, logo and accent colour."""
+
+    org_name: str
+    logo: Path | None = None
+    accent_color: str = "#0072B2"
+
+    def __post_init__(self) -> None:
+        if not _COLOR_RE.match(self.accent_color):
+            # The colour is written into the stylesheet, so only a plain #RRGGBB is accepted.
+            raise RenderError(f"the accent colour {self.accent_color!r} is not of the form #RRGGBB")
+
+
+@dataclass(frozen=True)
+class KpiCard:
+    """One KPI card: the value, its comparison and how to colour it."""
+
+    label: str
+    value: str
+    delta: str
+    direction: str
+    """``up``, ``down``, ``flat`` or ``none`` (no previous data)."""
+    tone: str
+    """``good``, ``bad`` or ``neutral``: the colour of the comparison."""
+    note: str = ""
+
+
+def render_html(
+    analysis: Analysis,
+    charts: Sequence[Chart],
+    branding: Branding,
+    *,
+    templates_dir: Path | None,
+    generated_on: date,
+    locale: str = "en",
+) -> str:
+    """The report as one self-contained HTML document."""
+    env = environment(templates_dir)
+    context = _context(analysis, charts, branding, generated_on, locale)
+    try:
+        return env.get_template(ENTRY_TEMPLATE).render(context)
+    except RenderError:
+        raise
+    except Exception as exc:  # Jinja raises many kinds; name the template and the line
+        raise RenderError(f"the report template could not be rendered: {_describe(exc)}") from exc
+
+
+def environment(templates_dir: Path | None) -> Any:
+    """The Jinja2 environment: the user's folder first, then the built-in templates."""
+    import jinja2
+
+    if not BUILTIN_TEMPLATES.is_dir():
+        raise RenderError(f"the built-in templates folder {BUILTIN_TEMPLATES} is missing")
+    loaders: list[jinja2.BaseLoader] = []
+    if templates_dir is not None:
+        if not templates_dir.is_dir():
+            raise RenderError(f"the templates folder {templates_dir} does not exist")
+        loaders.append(jinja2.FileSystemLoader(templates_dir))
+    loaders.append(jinja2.FileSystemLoader(BUILTIN_TEMPLATES))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
+
+def _describe(exc: Exception) -> str:
+    import jinja2
+
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"{exc.name or exc.filename}, line {exc.lineno}: {exc.message}"
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return f"template {exc.name!r} not found"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def logo_data_uri(path: Path | None) -> str | None:
+    """The logo file as a ``data:`` URI (None without a logo)."""
+    if path is None:
+        return None
+    mime = _LOGO_TYPES.get(path.suffix.lower())
+    if mime is None:
+        kinds = ", ".join(sorted(_LOGO_TYPES))
+        raise RenderError(f"the logo {path} is not an image we can embed ({kinds})")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RenderError(f"the logo {path} cannot be read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_LOGO_BYTES:
+        raise RenderError(f"the logo {path} is larger than {MAX_LOGO_BYTES // 1_000_000} MB")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _card(label: str, delta: Delta, locale: str, *, up_is_good: bool = True,
+          signed_value: bool = False) -> KpiCard:
+    value = fmt.signed(delta.current, locale) if signed_value else fmt.integer(delta.current, locale)
+    if delta.previous is None or delta.change is None:
+        return KpiCard(label, value, "no previous data", "none", "neutral")
+    previous = fmt.signed(delta.previous, locale) if signed_value else fmt.integer(
+        delta.previous, locale)
+    direction = "up" if delta.change > 0 else "down" if delta.change < 0 else "flat"
+    tone = "neutral" if direction == "flat" else (
+        "good" if (direction == "up") == up_is_good else "bad")
+    return KpiCard(label, value, describe_delta(delta, locale), direction, tone,
+                   f"previous: {previous}")
+
+
+def kpi_cards(analysis: Analysis, locale: str) -> tuple[KpiCard, ...]:
+    """The KPI cards, in reading order."""
+    a = analysis
+    eng, perf = a.engagement, a.performance
+    engagement = KpiCard(
+        "Avg. engagement index",
+        "\u2013" if eng.mean is None else fmt.decimal(eng.mean, locale),
+        f"{fmt.integer(eng.counted, locale)} users with a score",
+        "none",
+        "neutral",
+        "" if perf.mean is None else f"avg. performance: {fmt.decimal(perf.mean, locale)}",
+    )
+    return (
+        _card("Active users", a.active_users, locale),
+        _card("Active courses", a.active_courses, locale),
+        engagement,
+        _card("Enrollments", a.enrollments, locale),
+        _card("Unenrollments", a.unenrollments, locale, up_is_good=False),
+        _card("Net enrollments", a.net_enrollments, locale, signed_value=True),
+    )
+
+
+def missing_notes(analysis: Analysis, locale: str) -> tuple[str, ...]:
+    """Plain sentences about data the API did not deliver."""
+    m, notes = analysis.missing, []
+    if m.no_previous_data:
+        notes.append(
+            "There is no data for the previous period, so no comparison is shown "
+            "(\u201cno previous data\u201d)."
+        )
+    if m.enrollment_course_days or m.unenrollment_course_days:
+        courses = ", ".join(m.courses_with_gaps)
+        notes.append(
+            f"The API reported no value for {fmt.integer(m.enrollment_course_days, locale)} "
+            f"enrollment and {fmt.integer(m.unenrollment_course_days, locale)} unenrollment "
+            f"course-days ({courses}). Missing days are left out of the sums, not counted as zero."
+        )
+    if m.days_fully_missing:
+        notes.append(
+            f"{fmt.integer(m.days_fully_missing, locale)} "
+            f"{'day has' if m.days_fully_missing == 1 else 'days have'} no enrollment data for "
+            "any course; they are shaded grey in the daily chart."
+        )
+    if m.users_without_engagement or m.users_without_performance:
+        notes.append(
+            f"{fmt.integer(m.users_without_engagement, locale)} active users have no engagement "
+            f"index and {fmt.integer(m.users_without_performance, locale)} no performance index; "
+            "averages and rankings use the users that have one."
+        )
+    return tuple(notes)
+
+
+def _context(
+    a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str
+) -> dict[str, Any]:
+    def num(value: int | float | None) -> str:
+        if value is None:
+            return "\u2013"
+        if isinstance(value, float) and not value.is_integer():
+            return fmt.decimal(value, locale)
+        return fmt.integer(int(value), locale)
+
+    def signed(value: int | None) -> str:
+        return "\u2013" if value is None else fmt.signed(value, locale)
+
+    def index(value: float | None) -> str:
+        return "\u2013" if value is None else fmt.decimal(value, locale)
+
+    return {
+        "analysis": a,
+        "org_name": branding.org_name,
+        "accent": branding.accent_color,
+        "logo_uri": logo_data_uri(branding.logo),
+        "lang": locale.replace("_", "-"),
+        "title": f"{fmt.period_title(a.period)} report",
+        "period_label": fmt.period_label(a.period, locale),
+        "previous_label": fmt.period_label(a.previous_period, locale),
+        "period_noun": fmt.period_noun(a.period),
+        "generated_on": fmt.long_date(generated_on, locale),
+        "kpis": kpi_cards(a, locale),
+        "highlights": highlights(a, locale=locale),
+        "charts": list(charts),
+        "top_courses": a.top_courses,
+        "movers": a.movers,
+        "top_users": a.top_users,
+        "notes": missing_notes(a, locale),
+        "num": num,
+        "signed": signed,
+        "index": index,
+    }

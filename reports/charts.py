@@ -111,10 +111,11 @@ class Chart:
 def make_charts(
     analysis: Analysis, *, accent: str, dpi: int = DEFAULT_DPI, locale: str = "en"
 ) -> list[Chart]:
-    """The report's charts; a chart with nothing to show (no courses) is left out."""
+    """The report's charts; a chart with nothing to show (all zero, no courses) is left out."""
     charts: list[Chart] = []
     with _style():
-        charts.append(_comparison_chart(analysis, accent, dpi, locale))
+        if any(d.current or d.previous for _, d in comparison_measures(analysis)):
+            charts.append(_comparison_chart(analysis, accent, dpi, locale))
         if analysis.top_courses:
             charts.append(_courses_chart(analysis, accent, dpi, locale))
         if analysis.daily and any(

@@ -1,0 +1,236 @@
+"""Email messages: one per recipient, text + HTML bodies, the PDF attached.
+
+Everything that becomes a header is checked first: a CR or LF (also hidden in an RFC 2047
+encoded word such as ``=?utf-8?q?a=0Ab?=``) is refused, and addresses are parsed strictly (one
+plain ``local@domain``, optionally with a display name). Ambiguous forms that other parsers read
+differently (CVE-2023-27043: ``alice@example.org(<bob@example.org>``, ``"a@b"@c``, two
+addresses in one) are refused with a MailAddressError naming the address.
+
+The Message-ID of a report message is derived from (report, period, recipient), so every retry
+of the same delivery carries the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.header import decode_header, make_header
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+import jinja2
+
+from reports.errors import ConfigError, MailAddressError
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEXT_TEMPLATE = "email/body.txt"
+HTML_TEMPLATE = "email/body.html"
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LOCAL = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*"
+_ADDR = rf"(?P<local>{_LOCAL})@(?P<domain>{_DOMAIN})"
+_BARE_RE = re.compile(rf"^{_ADDR}$")
+# A display name: plain words (no specials but '.'), or one quoted string without '@', '<', '>'.
+_NAMED_RE = re.compile(
+    rf'^(?P<name>[^<>@",;:\\()\[\]]*?|"(?P<quoted>(?:[^"\\<>@]|\\["\\])*)")\s*<{_ADDR}>$'
+)
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,150}$")
+
+
+def _show(value: str) -> str:
+    """A value safe to put in an error message (line breaks escaped)."""
+    return value.encode("unicode_escape").decode("ascii")
+
+
+def _decoded(value: str) -> str:
+    """``value`` with any RFC 2047 encoded words decoded (what a mail client would show)."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (LookupError, ValueError, UnicodeDecodeError):
+        return value + "\n"  # undecodable: treat as hostile
+
+
+def check_header_text(value: str, *, what: str, recipient: str = "") -> str:
+    """Refuse a header value with a line break or control character, also encoded ones."""
+    if _CONTROL_RE.search(value):
+        raise MailAddressError(
+            f"the {what} {_show(value)!r} contains a line break or control character",
+            recipient=_show(recipient),
+        )
+    if _CONTROL_RE.search(_decoded(value)):
+        raise MailAddressError(
+            f"the {what} {_show(value)!r} hides a line break in an encoded word",
+            recipient=_show(recipient),
+        )
+    return value
+
+
+def parse_address(text: str, *, what: str = "address") -> Address:
+    """One strictly parsed address, ``local@domain`` or ``Name <local@domain>``."""
+    shown = _show(text)
+    check_header_text(text, what=what, recipient=text)
+    if "=?" in text:
+        raise MailAddressError(
+            f"the {what} uses an RFC 2047 encoded word; write the name in plain text",
+            recipient=shown,
+        )
+    value = text.strip()
+    name = ""
+    match = _BARE_RE.match(value)
+    if match is None:
+        match = _NAMED_RE.match(value)
+        if match is None:
+            raise MailAddressError(
+                f"the {what} is not one plain ASCII address like name@example.org (ambiguous "
+                "forms, comments, quoted local parts and lists are refused)",
+                recipient=shown,
+            )
+        quoted = match.group("quoted")
+        if quoted is not None:
+            name = re.sub(r"\\(.)", r"\1", quoted)
+        else:
+            name = " ".join(match.group("name").split())
+    local, domain = match.group("local"), match.group("domain")
+    if len(local) > 64 or len(local) + len(domain) + 1 > 254:
+        raise MailAddressError(f"the {what} is longer than SMTP allows", recipient=shown)
+    try:
+        return Address(display_name=name, username=local, domain=domain)
+    except (ValueError, TypeError) as exc:
+        raise MailAddressError(f"the {what} is refused: {exc}", recipient=shown) from exc
+
+
+def make_message_id(report: str, period_key: str, recipient: str, domain: str) -> str:
+    """The Message-ID of ``report`` for ``period_key`` to ``recipient``; the same on every try."""
+    if not _DOMAIN_RE.match(domain):
+        raise MailAddressError(f"{_show(domain)!r} is not a domain for a Message-ID")
+    token = hashlib.sha256(
+        f"{report}\x00{period_key}\x00{recipient.strip().lower()}".encode()
+    ).hexdigest()[:24]
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", f"{report}.{period_key}")
+    return f"<ibl-reports.{safe}.{token}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An extra file attached besides the PDF (e.g. a CSV)."""
+
+    filename: str
+    data: bytes
+    mime_type: str = "text/csv"
+
+
+def _check_filename(name: str, recipient: str) -> str:
+    if not _FILENAME_RE.match(name):
+        raise MailAddressError(
+            f"the attachment name {_show(name)!r} must be letters, digits, '.', '_', '-' or "
+            "spaces", recipient=_show(recipient),
+        )
+    return name
+
+
+def build_message(
+    *, sender: str, recipient: str, subject: str, text_body: str, html_body: str, pdf: bytes,
+    pdf_name: str, message_id: str, date: datetime,
+    extra_attachments: Sequence[Attachment] = (), report: str | None = None,
+    period_key: str | None = None,
+) -> EmailMessage:
+    """One message to one recipient: text + HTML alternative, the PDF (and CSVs) attached.
+
+    ``report`` and ``period_key`` add X-IBL-Report / X-IBL-Period headers (they name the
+    outbox file and let an operator filter what was sent).
+    """
+    from_addr = parse_address(sender, what="sender address")
+    to_addr = parse_address(recipient, what="recipient address")
+    check_header_text(subject, what="subject", recipient=recipient)
+    check_header_text(message_id, what="Message-ID", recipient=recipient)
+    if not re.match(r"^<[^<>\s@]+@[^<>\s@]+>$", message_id):
+        raise MailAddressError(f"{message_id!r} is not a Message-ID", recipient=recipient)
+    if date.tzinfo is None:
+        raise MailAddressError("the Date header needs an aware datetime", recipient=recipient)
+    _check_filename(pdf_name, recipient)
+
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["From"] = from_addr
+    message["To"] = to_addr
+    message["Subject"] = subject
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = message_id
+    for header, value in (("X-IBL-Report", report), ("X-IBL-Period", period_key)):
+        if value is not None:
+            check_header_text(value, what=header, recipient=recipient)
+            message[header] = value
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text_body, subtype="plain", charset="utf-8")
+    message.add_alternative(html_body, subtype="html", charset="utf-8")
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename=pdf_name)
+    for extra in extra_attachments:
+        maintype, _, subtype = extra.mime_type.partition("/")
+        message.add_attachment(extra.data, maintype=maintype, subtype=subtype or "octet-stream",
+                               filename=_check_filename(extra.filename, recipient))
+    return message
+
+
+def format_subject(template: str, *, period_title: str, org_name: str, period_label: str,
+                   report: str) -> str:
+    """The subject from the ``email.subject`` template (str.format fields)."""
+    try:
+        subject = template.format(period_title=period_title, org_name=org_name,
+                                  period_label=period_label, report=report)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"the subject template {template!r} is invalid ({exc.__class__.__name__}: {exc}); "
+            "fields: period_title, org_name, period_label, report", key="email.subject",
+        ) from exc
+    check_header_text(subject, what="subject")
+    return subject
+
+
+@dataclass(frozen=True)
+class MailSummary:
+    """What the email body shows: the headline numbers of the report."""
+
+    title: str
+    org_name: str
+    period_label: str
+    report_name: str
+    kpis: list[tuple[str, str, str]] = field(default_factory=list)
+    """(label, value, change text), e.g. ("Active users", "1,204", "+8% vs previous week")."""
+    highlights: list[str] = field(default_factory=list)
+
+
+def render_bodies(
+    summary: MailSummary, templates_dir: Path = BUILTIN_TEMPLATES, *,
+    override_dir: Path | None = None,
+) -> tuple[str, str]:
+    """The (text, HTML) bodies; templates in ``override_dir`` win over the built-in ones."""
+    loaders: list[jinja2.BaseLoader] = []
+    if override_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(override_dir))
+    loaders.append(jinja2.FileSystemLoader(templates_dir))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",),
+                                            default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    try:
+        text = env.get_template(TEXT_TEMPLATE).render(summary=summary)
+        html = env.get_template(HTML_TEMPLATE).render(summary=summary)
+    except jinja2.TemplateError as exc:
+        where = getattr(exc, "name", None) or getattr(exc, "filename", None) or "email template"
+        raise ConfigError(f"cannot render {where}: {exc.__class__.__name__}: {exc}",
+                          key="templates.dir") from exc
+    return text, html

@@ -1,0 +1,165 @@
+"""config.toml validation: every kind of mistake gives one line naming the file and the key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from reports.config import Config, load_config
+from reports.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+GOOD = """
+[api]
+base_url = "embedded"
+
+[[reports]]
+name = "w"
+org = "acme"
+period = "weekly"
+schedule = "0 7 * * 1"
+timezone = "Europe/Berlin"
+recipients = ["a@example.org"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_committed_config_is_valid_and_runs_out_of_the_box() -> None:
+    config = load_config(REPO / "config.toml")
+    assert config.api.base_url == "embedded"
+    assert config.email.backend == "file"
+    assert config.reports, "the demo config must define at least one report"
+    assert config.email.outbox_dir == REPO / "outbox"
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.archive.dir == tmp_path / "archive"
+    assert config.state.url == f"sqlite:///{tmp_path / 'state.db'}"
+    assert config.source == tmp_path / "config.toml"
+
+
+def test_env_var_names_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, GOOD)
+    monkeypatch.setenv("IBL_REPORTS_CONFIG", str(path))
+    assert load_config(None).reports[0].name == "w"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        pytest.param(
+            ('timezone = "Europe/Berlin"', 'timezone = "Europe/Berln"'),
+            "reports[1].timezone: unknown time zone 'Europe/Berln'",
+            id="bad-timezone",
+        ),
+        pytest.param(
+            ('period = "weekly"', 'period = "daily"'), "reports[1].period:", id="bad-period"
+        ),
+        pytest.param(
+            ('schedule = "0 7 * * 1"', 'schedule = "0 7 * *"'),
+            "reports[1].schedule: '0 7 * *' is not a 5-field cron expression",
+            id="cron-4-fields",
+        ),
+        pytest.param(
+            ('schedule = "0 7 * * 1"', 'schedule = "0 25 * * 1"'),
+            "reports[1].schedule: invalid cron expression",
+            id="cron-bad-hour",
+        ),
+        pytest.param(
+            ('base_url = "embedded"', 'base_url = "ftp://x"'), "api.base_url:", id="bad-url"
+        ),
+        pytest.param(
+            ('base_url = "embedded"', 'base_url = "embedded"\nmax_concurency = 4'),
+            "api.max_concurency: unknown key",
+            id="unknown-key",
+        ),
+        pytest.param(
+            ('base_url = "embedded"', 'base_url = "embedded"\nmax_concurrency = 0'),
+            "api.max_concurrency:",
+            id="concurrency-zero",
+        ),
+        pytest.param(('org = "acme"', 'org = "../etc"'), "reports[1].org:", id="org-escape"),
+        pytest.param(('name = "w"', ""), "reports[1].name: required key is missing", id="missing"),
+        pytest.param(
+            ('[api]', '[api]\napi_key = "sk-123"'),
+            "api.api_key: secrets must not be written in the config file",
+            id="inline-api-key",
+        ),
+        pytest.param(
+            ('[api]', '[email]\npassword = "hunter2"\n[api]'),
+            "email.password: secrets must not be written",
+            id="inline-password",
+        ),
+        pytest.param(
+            ('[api]', '[api]\napi_key_env = "sk-live-abc/def"'),
+            "api.api_key_env:",
+            id="key-instead-of-env-name",
+        ),
+        pytest.param(('[api]', "[api\n"), "not valid TOML", id="toml-syntax"),
+        pytest.param(
+            ('recipients = ["a@example.org"]', 'recipients = ["a@example.org"]\nlocale = "xx_YY"'),
+            "reports[1].locale: unknown locale 'xx_YY'",
+            id="bad-locale",
+        ),
+    ],
+)
+def test_each_mistake_gives_one_line_naming_file_and_key(
+    tmp_path: Path, edit: tuple[str, str], expected: str
+) -> None:
+    old, new = edit
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+
+
+def test_inline_secret_value_is_not_echoed(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("[api]", '[api]\napi_key = "sk-very-secret-123"'))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "sk-very-secret-123" not in str(info.value)
+
+
+def test_duplicate_report_names_are_refused(tmp_path: Path) -> None:
+    second = GOOD[GOOD.index("[[reports]]"):]
+    with pytest.raises(ConfigError, match="two reports are named 'w'"):
+        load_config(write(tmp_path, GOOD + second))
+
+
+def test_missing_file_names_the_path_and_the_ways_to_point_at_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path / 'nope.toml'}: file not found")):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_unknown_report_lists_the_configured_ones(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    with pytest.raises(ConfigError, match=r"no report named 'x' \(configured: w\)"):
+        config.report("x")
+
+
+def test_every_config_key_is_documented_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    missing = []
+    for table_name, field in Config.model_fields.items():
+        if table_name == "source":
+            continue
+        model = field.annotation
+        inner = getattr(model, "__args__", (model,))[0] if table_name == "reports" else model
+        for key, info in inner.model_fields.items():  # type: ignore[union-attr]
+            name = info.alias or key
+            if f"`{name}`" not in readme:
+                missing.append(f"{table_name}.{name}")
+    assert not missing, f"config keys missing from the README: {missing}"

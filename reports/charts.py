@@ -248,7 +248,8 @@ def _daily_chart(a: Analysis, dpi: int, locale: str) -> Chart:
 
     alt = (
         f"{'Bar' if len(points) <= 14 else 'Line'} chart of daily enrollments and unenrollments "
-        f"over {fmt.period_label(a.period, locale)}: {fmt.integer(a.enrollments.current, locale)} enrollments and "
+        f"over {fmt.period_label(a.period, locale)}: "
+        f"{fmt.integer(a.enrollments.current, locale)} enrollments and "
         f"{fmt.integer(a.unenrollments.current, locale)} unenrollments in total"
     )
     known = [p for p in points if p.enrollments is not None]

@@ -86,7 +86,7 @@ def render_html(
     env = environment(templates_dir)
     context = _context(analysis, charts, branding, generated_on, locale)
     try:
-        return env.get_template(ENTRY_TEMPLATE).render(context)
+        return str(env.get_template(ENTRY_TEMPLATE).render(context))
     except RenderError:
         raise
     except Exception as exc:  # Jinja raises many kinds; name the template and the line
@@ -144,11 +144,13 @@ def logo_data_uri(path: Path | None) -> str | None:
 
 def _card(label: str, delta: Delta, locale: str, *, up_is_good: bool = True,
           signed_value: bool = False) -> KpiCard:
-    value = fmt.signed(delta.current, locale) if signed_value else fmt.integer(delta.current, locale)
+    def number(n: int) -> str:
+        return fmt.signed(n, locale) if signed_value else fmt.integer(n, locale)
+
+    value = number(delta.current)
     if delta.previous is None or delta.change is None:
         return KpiCard(label, value, "no previous data", "none", "neutral")
-    previous = fmt.signed(delta.previous, locale) if signed_value else fmt.integer(
-        delta.previous, locale)
+    previous = number(delta.previous)
     direction = "up" if delta.change > 0 else "down" if delta.change < 0 else "flat"
     tone = "neutral" if direction == "flat" else (
         "good" if (direction == "up") == up_is_good else "bad")

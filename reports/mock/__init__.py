@@ -1,0 +1,12 @@
+"""The built-in demo Data Manager API: a deterministic synthetic dataset behind the three endpoints.
+
+``create_app(knobs)`` builds the Starlette app (used in-process through ``httpx.ASGITransport``
+for ``base_url = "embedded"``, and by the tests over real HTTP); ``serve(host, port, knobs)``
+runs it with uvicorn for ``ibl-reports mock-api``.
+"""
+
+from __future__ import annotations
+
+from reports.mock.app import DemoApp, Fault, MockKnobs, ServerStats, create_app, serve
+
+__all__ = ["DemoApp", "Fault", "MockKnobs", "ServerStats", "create_app", "serve"]

@@ -1,0 +1,376 @@
+"""The demo Data Manager API: the three documented endpoints over a synthetic dataset.
+
+Serves any org name; the data is derived from the name (see ``reports.mock.dataset``). Knobs add
+latency, random 429/5xx and targeted faults (a status, an HTML page with 200, invalid JSON, wrong
+types, nulls, a repeated page, inflated totalPages, a delay) for the hostile tests; ``stats`` on
+the app counts requests and the most seen in flight at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from reports.mock.dataset import Dataset, previous_range
+
+Kind = Literal["per-course", "users", "over-time"]
+FaultAction = Literal[
+    "status", "html", "invalid-json", "wrong-types", "null-number", "repeat-page",
+    "inflate-pages", "delay",
+]
+
+PREFIX = "/api/ai-analytics/audience/orgs/{org}"
+MAX_RANGE_DAYS = 3660
+_AUTH_RE = re.compile(r"^Api-Token (\S+)$")
+_TRUE = {"y", "yes", "true", "True"}
+_FALSE = {"n", "no", "false", "False"}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A rule that makes matching requests misbehave (None matches anything)."""
+
+    action: FaultAction
+    endpoint: Kind | None = None
+    org: str | None = None
+    course: str | None = None
+    page: int | None = None
+    status: int = 503
+    headers: tuple[tuple[str, str], ...] = ()
+    delay_s: float = 3600.0
+    times: int | None = None
+    """How many matching requests it affects; None = all of them."""
+
+    def matches(self, kind: Kind, org: str, course: str | None, page: int | None) -> bool:
+        """Whether a request is targeted by this rule."""
+        return (
+            (self.endpoint is None or self.endpoint == kind)
+            and (self.org is None or self.org == org)
+            and (self.course is None or self.course == course)
+            and (self.page is None or self.page == page)
+        )
+
+
+@dataclass(frozen=True)
+class MockKnobs:
+    """How the demo API behaves; the defaults are a well-behaved, fast server."""
+
+    latency_s: float = 0.0
+    rate_429: float = 0.0
+    retry_after: str = "1"
+    rate_5xx: float = 0.0
+    courses: int | None = None
+    users: int | None = None
+    page_cap: int = 100
+    seed: int = 0
+    faults: tuple[Fault, ...] = ()
+    token: str | None = None
+    """When set, only this API token is accepted (401 otherwise)."""
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the server saw it."""
+
+    kind: Kind
+    org: str
+    course: str | None
+    raw_path: str
+    query: str
+    status: int
+
+
+@dataclass
+class ServerStats:
+    """Counters a test reads after a run (mutable by design: the server updates them)."""
+
+    in_flight: int = 0
+    max_in_flight: int = 0
+    log: list[RequestRecord] = field(default_factory=list)
+    fault_hits: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        """Requests answered so far."""
+        return len(self.log)
+
+    def reset(self) -> None:
+        """Forget everything seen so far."""
+        self.in_flight = self.max_in_flight = 0
+        self.log.clear()
+        self.fault_hits.clear()
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class DemoApp(Starlette):
+    """The Starlette app with its knobs, dataset cache and stats."""
+
+    def __init__(self, knobs: MockKnobs) -> None:
+        super().__init__(routes=[
+            Route(f"{PREFIX}/active-users/per-course", self._per_course),
+            Route(f"{PREFIX}/active-users/users", self._users),
+            Route(f"{PREFIX}/enrollments/courses/{{course_id}}/over-time", self._over_time),
+        ])
+        self.knobs = knobs
+        self.stats = ServerStats()
+        self._random = random.Random(knobs.seed)
+        self._datasets: OrderedDict[str, Dataset] = OrderedDict()
+
+    def dataset(self, org: str) -> Dataset:
+        """The (cached) synthetic data of ``org``."""
+        ds = self._datasets.get(org)
+        if ds is None:
+            ds = Dataset(org, courses=self.knobs.courses, users=self.knobs.users,
+                         seed=self.knobs.seed)
+            self._datasets[org] = ds
+            while len(self._datasets) > 16:
+                self._datasets.popitem(last=False)
+        self._datasets.move_to_end(org)
+        return ds
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    async def _per_course(self, request: Request) -> Response:
+        return await self._handle(request, "per-course", None, None, self._per_course_body)
+
+    async def _users(self, request: Request) -> Response:
+        course = request.query_params.get("course_id") or None
+        page_text = request.query_params.get("page")
+        page = int(page_text) if page_text and page_text.isdigit() else None
+        return await self._handle(request, "users", course, page, self._users_body)
+
+    async def _over_time(self, request: Request) -> Response:
+        course = request.path_params["course_id"]
+        return await self._handle(request, "over-time", course, None, self._over_time_body)
+
+    def _per_course_body(self, request: Request, ds: Dataset) -> dict[str, Any]:
+        start, end = _dates(request)
+        activity = ds.range_activity(start, end)
+        counts = activity.course_counts.tolist()
+        order = sorted((i for i, n in enumerate(counts) if n > 0), key=lambda i: -counts[i])
+        data = [
+            {"course_id": ds.courses[i].course_id, "name": ds.courses[i].name,
+             "user_count": counts[i]}
+            for i in order
+        ]
+        total = len(activity.active_users)
+        return {"data": data, "total": total,
+                "meta": _meta(total, start, end, ds.active_total)}
+
+    def _users_body(self, request: Request, ds: Dataset) -> dict[str, Any]:
+        start, end = _dates(request)
+        params = request.query_params
+        page = _positive(params.get("page"), "page", 1)
+        length = min(_positive(params.get("length"), "length", 20), self.knobs.page_cap)
+        course_id = params.get("course_id") or None
+        if course_id is None:
+            users = ds.range_activity(start, end).active_users
+        else:
+            users = ds.course_users(start, end, _course(ds, course_id))
+        total = len(users)
+        rows = ds.user_rows(users[(page - 1) * length: page * length])
+        return {"data": rows, "pagination": {
+            "totalItems": total, "currentPage": page, "perPage": length,
+            "totalPages": math.ceil(total / length)}}
+
+    def _over_time_body(self, request: Request, ds: Dataset) -> dict[str, Any]:
+        start, end = _dates(request)
+        course = _course(ds, request.path_params["course_id"])
+        flag = request.query_params.get("active")
+        if flag in _TRUE:
+            active = True
+        elif flag in _FALSE:
+            active = False
+        else:
+            raise _BadRequest(400, "active must be one of y, yes, true, True, n, no, false, False")
+        data = ds.enrollments(course, start, end, active)
+        total = sum(v for v in data.values() if v)
+        return {"data": data, "total": total, "meta": _meta(
+            total, start, end, lambda s, e: ds.enrollment_total(course, s, e, active))}
+
+    # -- the common path of every request --------------------------------------------------
+
+    async def _handle(self, request: Request, kind: Kind, course: str | None, page: int | None,
+                      body: Any) -> Response:
+        stats = self.stats
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        org = request.path_params["org"]
+        response: Response | None = None
+        try:
+            response = await self._respond(request, kind, org, course, page, body)
+            return response
+        finally:
+            stats.in_flight -= 1
+            stats.log.append(RequestRecord(
+                kind, org, course, request.scope.get("raw_path", b"").decode("latin-1"),
+                request.url.query, response.status_code if response is not None else 0))
+
+    async def _respond(self, request: Request, kind: Kind, org: str, course: str | None,
+                       page: int | None, body: Any) -> Response:
+        knobs = self.knobs
+        match = _AUTH_RE.match(request.headers.get("authorization", ""))
+        if match is None or (knobs.token is not None and match.group(1) != knobs.token):
+            return JSONResponse({"detail": "Invalid or missing API token."}, status_code=401)
+        if knobs.latency_s > 0:
+            await asyncio.sleep(knobs.latency_s)
+        if knobs.rate_429 and self._random.random() < knobs.rate_429:
+            return JSONResponse({"detail": "Too many requests."}, status_code=429,
+                                headers={"Retry-After": knobs.retry_after})
+        if knobs.rate_5xx and self._random.random() < knobs.rate_5xx:
+            return HTMLResponse("<html><body>Bad gateway</body></html>",
+                                status_code=self._random.choice((502, 503, 504)))
+        transforms: list[Fault] = []
+        for index, fault in enumerate(knobs.faults):
+            if not fault.matches(kind, org, course, page):
+                continue
+            hits = self.stats.fault_hits.get(index, 0)
+            if fault.times is not None and hits >= fault.times:
+                continue
+            self.stats.fault_hits[index] = hits + 1
+            early = await _early_fault(fault)
+            if early is not None:
+                return early
+            transforms.append(fault)
+        ds = self.dataset(org)
+        try:
+            payload = body(request, ds)
+            for fault in transforms:
+                payload = self._transform(fault, payload, request, ds)
+        except _BadRequest as exc:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        return JSONResponse(payload)
+
+    def _transform(self, fault: Fault, payload: dict[str, Any], request: Request, ds: Dataset
+                   ) -> dict[str, Any]:
+        if fault.action == "wrong-types":
+            if "pagination" in payload:
+                payload["pagination"]["totalItems"] = str(payload["pagination"]["totalItems"])
+            elif isinstance(payload["data"], list) and payload["data"]:
+                payload["data"][0]["user_count"] = f"{payload['data'][0]['user_count']} users"
+            else:
+                payload["total"] = "many"
+        elif fault.action == "null-number":
+            if "pagination" in payload:
+                payload["pagination"]["totalPages"] = None
+            else:
+                payload["total"] = None
+        elif fault.action == "inflate-pages" and "pagination" in payload:
+            payload["pagination"]["totalPages"] += 5
+        elif fault.action == "repeat-page" and "pagination" in payload:
+            # A paginator that serves the previous page again while claiming the one asked for.
+            page = payload["pagination"]["currentPage"]
+            if page > 1:
+                scope = dict(request.scope)
+                query = request.query_params.multi_items()
+                scope["query_string"] = "&".join(
+                    f"{k}={v if k != 'page' else page - 1}" for k, v in query
+                ).encode()
+                earlier = self._users_body(Request(scope), ds)
+                payload["data"] = earlier["data"]
+        return payload
+
+
+async def _early_fault(fault: Fault) -> Response | None:
+    if fault.action == "status":
+        return JSONResponse({"detail": f"injected status {fault.status}"},
+                            status_code=fault.status, headers=dict(fault.headers))
+    if fault.action == "html":
+        return HTMLResponse("<!DOCTYPE html><html><head><title>Maintenance</title></head>"
+                            "<body><h1>We'll be back soon</h1></body></html>")
+    if fault.action == "invalid-json":
+        return Response('{"data": [{"course_id": ', media_type="application/json")
+    if fault.action == "delay":
+        await asyncio.sleep(fault.delay_s)
+    return None
+
+
+def _dates(request: Request) -> tuple[date, date]:
+    params = request.query_params
+    start_text = params.get("start_date") or None
+    end_text = params.get("end_date") or None
+    start = _date(start_text, "start_date") if start_text else None
+    end = _date(end_text, "end_date") if end_text else None
+    if end is None:
+        end = date.today() if start is None else max(start, date.today())
+    if start is None:
+        start = end - timedelta(days=6)
+    if end < start:
+        raise _BadRequest(400, "end_date is before start_date")
+    if (end - start).days >= MAX_RANGE_DAYS:
+        raise _BadRequest(400, f"the date range is longer than {MAX_RANGE_DAYS} days")
+    return start, end
+
+
+def _date(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _BadRequest(400, f"{name} must be an ISO date (YYYY-MM-DD)") from None
+
+
+def _positive(text: str | None, name: str, default: int) -> int:
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise _BadRequest(400, f"{name} must be a positive integer")
+    return int(text)
+
+
+def _course(ds: Dataset, course_id: str) -> int:
+    index = ds.course_index.get(course_id)
+    if index is None:
+        raise _BadRequest(404, f"course {course_id!r} not found")
+    return index
+
+
+def _meta(total: int, start: date, end: date, total_of: Any) -> dict[str, Any]:
+    """Change information against the previous range and the last 7/30 days."""
+    prev_start, prev_end = previous_range(start, end)
+    previous = total_of(prev_start, prev_end)
+    last7 = total_of(end - timedelta(days=6), end)
+    before7 = total_of(end - timedelta(days=13), end - timedelta(days=7))
+    last30 = total_of(end - timedelta(days=29), end)
+    before30 = total_of(end - timedelta(days=59), end - timedelta(days=30))
+    return {
+        "total": total,
+        "change_range": total - previous,
+        "change_last_seven_days": last7 - before7,
+        "change_last_thirty_days": last30 - before30,
+        "change_last_seven_days_percent": _percent(last7, before7),
+        "change_last_thirty_days_percent": _percent(last30, before30),
+        "change_range_percent": _percent(total, previous),
+    }
+
+
+def _percent(now: int, before: int) -> float:
+    return round(100.0 * (now - before) / before, 1) if before else 0.0
+
+
+def create_app(knobs: MockKnobs | None = None) -> DemoApp:
+    """The demo API as an ASGI app."""
+    return DemoApp(knobs or MockKnobs())
+
+
+def serve(host: str, port: int, knobs: MockKnobs | None = None) -> None:
+    """Run the demo API with uvicorn until interrupted (``ibl-reports mock-api``)."""
+    import uvicorn
+
+    uvicorn.run(create_app(knobs), host=host, port=port, log_level="warning")

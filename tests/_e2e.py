@@ -1,0 +1,88 @@
+"""Helpers for end-to-end tests: a config file pointing at real loopback servers, and the CLI
+run as a subprocess (the way a user or cron runs it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+API_KEY = "ibl-test-key-4f1e9c2a7d"
+SMTP_PASSWORD = "smtp-test-pass-8b3d0e6f"
+
+
+def write_config(
+    folder: Path, *, api_url: str, smtp_port: int | None = None, recipients: tuple[str, ...] = (
+        "dean@acme.example", "programs@acme.example",
+    ), extra: str = "", org: str = "acme-university",
+) -> Path:
+    """A config.toml in ``folder`` using the demo API at ``api_url`` and, if given, SMTP."""
+    email = (
+        f'[email]\nbackend = "smtp"\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp_port}\n'
+        'security = "none"\nfrom = "ibl.ai reports <reports@example.org>"\ntimeout_s = 10\n'
+        if smtp_port is not None
+        else '[email]\nbackend = "file"\noutbox_dir = "outbox"\n'
+        'from = "ibl.ai reports <reports@example.org>"\n'
+    )
+    rcpts = ", ".join(f'"{r}"' for r in recipients)
+    text = f"""
+[api]
+base_url = "{api_url}"
+api_key_env = "IBL_TEST_KEY"
+max_concurrency = 8
+max_retries = 2
+
+{email}
+[archive]
+dir = "archive"
+
+[state]
+url = "sqlite:///state.db"
+
+[render]
+timeout_s = 120
+
+[[reports]]
+name = "acme-weekly"
+org = "{org}"
+display_name = "Acme University"
+period = "weekly"
+schedule = "0 7 * * 1"
+timezone = "Europe/Berlin"
+recipients = [{rcpts}]
+{extra}
+"""
+    path = folder / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of a CLI subprocess: the test key set, nothing of the developer's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IBL_")}
+    env["IBL_TEST_KEY"] = API_KEY
+    return env
+
+
+def run_cli(
+    config: Path, *args: str, timeout: float = 180, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``ibl-reports --config CONFIG ARGS...`` in a subprocess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "reports.cli", "--config", str(config), *args],
+        capture_output=True, text=True, timeout=timeout, env=cli_env(), cwd=config.parent,
+        stdin=subprocess.DEVNULL,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def popen_cli(config: Path, *args: str) -> subprocess.Popen[str]:
+    """The CLI started in the background (to be killed by a test)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "reports.cli", "--config", str(config), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+        cwd=config.parent, stdin=subprocess.DEVNULL,
+    )

@@ -63,24 +63,32 @@ def _decoded(value: str) -> str:
 
 
 def check_header_text(value: str, *, what: str, recipient: str = "") -> str:
-    """Refuse a header value with a line break or control character, also encoded ones."""
+    """Refuse a header value with a line break or control character, also encoded ones.
+
+    The error names ``recipient`` (the message it was meant for) and shows the value with its
+    line breaks escaped; when the value is the recipient address itself it is shown once.
+    """
+    label = what if value == recipient else f"{what} {_show(value)!r}"
     if _CONTROL_RE.search(value):
-        raise MailAddressError(
-            f"the {what} {_show(value)!r} contains a line break or control character",
-            recipient=_show(recipient),
-        )
+        raise MailAddressError(f"the {label} contains a line break or control character",
+                               recipient=_show(recipient))
     if _CONTROL_RE.search(_decoded(value)):
-        raise MailAddressError(
-            f"the {what} {_show(value)!r} hides a line break in an encoded word",
-            recipient=_show(recipient),
-        )
+        raise MailAddressError(f"the {label} hides a line break in an encoded word",
+                               recipient=_show(recipient))
     return value
 
 
-def parse_address(text: str, *, what: str = "address") -> Address:
-    """One strictly parsed address, ``local@domain`` or ``Name <local@domain>``."""
-    shown = _show(text)
-    check_header_text(text, what=what, recipient=text)
+def parse_address(text: str, *, what: str = "address", recipient: str | None = None) -> Address:
+    """One strictly parsed address, ``local@domain`` or ``Name <local@domain>``.
+
+    Errors name ``recipient`` (the message the address is for), by default the address itself.
+    """
+    if recipient is None:
+        recipient = text
+    check_header_text(text, what=what, recipient=recipient)
+    if recipient != text:
+        what = f"{what} {_show(text)!r}"
+    shown = _show(recipient)
     if "=?" in text:
         raise MailAddressError(
             f"the {what} uses an RFC 2047 encoded word; write the name in plain text",
@@ -151,7 +159,7 @@ def build_message(
     ``report`` and ``period_key`` add X-IBL-Report / X-IBL-Period headers (they name the
     outbox file and let an operator filter what was sent).
     """
-    from_addr = parse_address(sender, what="sender address")
+    from_addr = parse_address(sender, what="sender address", recipient=recipient)
     to_addr = parse_address(recipient, what="recipient address")
     check_header_text(subject, what="subject", recipient=recipient)
     check_header_text(message_id, what="Message-ID", recipient=recipient)

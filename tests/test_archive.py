@@ -1,0 +1,163 @@
+"""The archive: atomic writes, names that cannot escape, verify and prune."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from reports.archive import Archive, parse_duration
+from reports.errors import ArchiveError, ArchivePathError, UsageError
+from reports.ledger import Ledger
+from reports.periods import Period, PeriodKind
+
+WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
+PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Archive:
+    return Archive(tmp_path / "archive")
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.name.startswith("."))
+
+
+def test_write_puts_the_pdf_under_org_report_period(archive: Archive) -> None:
+    written = archive.write("acme-university", "acme-weekly", WEEK, PDF)
+    expected = archive.root / "acme-university" / "acme-weekly" / "2026-11-09_2026-11-15.pdf"
+    assert written.path == expected
+    assert expected.read_bytes() == PDF
+    assert (written.sha256, written.size) == (hashlib.sha256(PDF).hexdigest(), len(PDF))
+    assert _leftovers(archive.root) == []
+
+
+def test_rewriting_a_period_replaces_the_file_whole(archive: Archive) -> None:
+    archive.write("acme", "weekly", WEEK, PDF)
+    second = archive.write("acme", "weekly", WEEK, b"%PDF-new")
+    assert second.path.read_bytes() == b"%PDF-new"
+    assert _leftovers(archive.root) == []
+
+
+@pytest.mark.parametrize(
+    ("org", "report", "message"),
+    [
+        pytest.param("..", "weekly", "escape", id="dotdot-org"),
+        pytest.param("acme", "..", "escape", id="dotdot-report"),
+        pytest.param("../etc", "weekly", "path separator", id="dotdot-slash"),
+        pytest.param("acme/evil", "weekly", "path separator", id="slash"),
+        pytest.param("acme\\evil", "weekly", "path separator", id="backslash"),
+        pytest.param("/etc", "weekly", "path separator", id="absolute"),
+        pytest.param("", "weekly", "empty", id="empty-org"),
+        pytest.param("acme", "", "empty", id="empty-report"),
+        pytest.param("ac\x00me", "weekly", "NUL", id="nul"),
+        pytest.param(".hidden", "weekly", "must be", id="leading-dot"),
+        pytest.param("acme", "week ly", "must be", id="space"),
+    ],
+)
+def test_names_that_could_escape_the_archive_are_refused(
+    archive: Archive, org: str, report: str, message: str
+) -> None:
+    with pytest.raises(ArchivePathError, match=message):
+        archive.write(org, report, WEEK, PDF)
+    assert not archive.root.exists() or list(archive.root.rglob("*.pdf")) == []
+
+
+def test_a_symlinked_folder_pointing_outside_is_refused(archive: Archive, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    archive.root.mkdir()
+    (archive.root / "acme").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ArchivePathError, match="outside the archive folder"):
+        archive.write("acme", "weekly", WEEK, PDF)
+    assert list(outside.rglob("*")) == []
+
+
+def test_verify_reports_changed_and_missing_files(archive: Archive, ledger: Ledger) -> None:
+    periods = [Period(WEEK.start + timedelta(weeks=i), WEEK.end + timedelta(weeks=i))
+               for i in range(3)]
+    for period in periods:
+        written = archive.write("acme", "weekly", period, PDF + period.key.encode())
+        ledger.record_archive("weekly", "acme", period, path=str(written.path),
+                              sha256=written.sha256, size=written.size)
+    assert archive.verify(ledger.archive_entries()).clean
+
+    changed, missing = (archive.path_for("acme", "weekly", p) for p in periods[:2])
+    changed.write_bytes(changed.read_bytes().replace(b"%PDF-1.7", b"%PDF-1.6"))  # same size
+    missing.unlink()
+    result = archive.verify(ledger.archive_entries())
+    assert not result.clean
+    assert [e.path for e in result.changed] == [str(changed)]
+    assert [e.path for e in result.missing] == [str(missing)]
+    assert len(result.ok) == 1
+    assert result.lines() == [f"missing: {missing}",
+                              f"changed: {changed} (sha256 differs from the one recorded)"]
+
+
+def test_prune_deletes_old_files_and_their_entries(archive: Archive, ledger: Ledger) -> None:
+    old = Period(date(2025, 1, 6), date(2025, 1, 12))
+    for period in (old, WEEK):
+        written = archive.write("acme", "weekly", period, PDF)
+        ledger.record_archive("weekly", "acme", period, path=str(written.path),
+                              sha256=written.sha256, size=written.size)
+    removed = archive.prune(ledger, parse_duration("365d"), today=date(2026, 11, 16))
+    assert [(e.period_start, e.period_end) for e in removed] == [(old.start, old.end)]
+    assert not archive.path_for("acme", "weekly", old).exists()
+    assert archive.path_for("acme", "weekly", WEEK).exists()
+    assert [e.period_start for e in ledger.archive_entries()] == [WEEK.start]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("365d", timedelta(days=365), id="days"),
+        pytest.param("12w", timedelta(weeks=12), id="weeks"),
+        pytest.param(" 7 d ", timedelta(days=7), id="spaces"),
+    ],
+)
+def test_durations_in_days_or_weeks(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["6m", "1y", "365", "d", "-5d", "1.5w", ""])
+def test_other_durations_are_refused(text: str) -> None:
+    with pytest.raises(UsageError, match="days or weeks"):
+        parse_duration(text)
+
+
+def test_a_full_disk_leaves_no_half_written_file(archive: Archive) -> None:
+    # RLIMIT_FSIZE makes writes past the limit fail with EFBIG, like a full disk (also as root).
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    target = archive.root / "acme" / "weekly"
+    target.mkdir(parents=True)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, hard))
+    try:
+        with pytest.raises(ArchiveError, match="cannot write .*2026-11-09_2026-11-15.pdf") as info:
+            archive.write("acme", "weekly", WEEK, PDF)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert info.value.path.endswith("2026-11-09_2026-11-15.pdf")
+    assert list(target.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_a_read_only_folder_is_an_archive_error(archive: Archive) -> None:
+    target = archive.root / "acme" / "weekly"
+    target.mkdir(parents=True)
+    target.chmod(0o555)
+    try:
+        with pytest.raises(ArchiveError, match="cannot write"):
+            archive.write("acme", "weekly", WEEK, PDF)
+    finally:
+        target.chmod(0o755)
+    assert list(target.iterdir()) == []

@@ -1,0 +1,300 @@
+"""The state ledger: run transitions, stale runs, delivery planning, schema migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from reports.errors import StateError
+from reports.ledger import (
+    SCHEMA_VERSION,
+    DeliveryState,
+    Ledger,
+    RunState,
+    create_state_engine,
+    migrate,
+)
+from reports.periods import Period, PeriodKind
+
+WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
+NEXT_WEEK = Period(date(2026, 11, 16), date(2026, 11, 22), PeriodKind.WEEKLY)
+IDS = {"a@example.org": "<a@example.org>", "b@example.org": "<b@example.org>"}
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 16, 7, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+@pytest.fixture
+def ledger(url: str, clock: FakeClock) -> Ledger:
+    return Ledger(url, clock=clock, stuck_after_s=600)
+
+
+def test_a_run_goes_through_every_state_and_each_step_is_logged(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    run_id = ledger.start_run("acme-weekly", "acme", WEEK)
+    for state in (RunState.RENDERING, RunState.ARCHIVED, RunState.DELIVERING, RunState.DONE):
+        clock.advance(5)
+        ledger.transition(run_id, state, detail=f"to {state}")
+    run = ledger.last_run("acme-weekly")
+    assert run is not None
+    assert (run.id, run.state, run.period) == (run_id, RunState.DONE, WEEK)
+    assert run.finished_at == clock.now
+    assert run.started_at == clock.now - timedelta(seconds=20)
+    events = ledger.events(run_id)
+    assert [(e.from_state, e.to_state) for e in events] == [
+        (None, RunState.COLLECTING),
+        (RunState.COLLECTING, RunState.RENDERING),
+        (RunState.RENDERING, RunState.ARCHIVED),
+        (RunState.ARCHIVED, RunState.DELIVERING),
+        (RunState.DELIVERING, RunState.DONE),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        pytest.param([], RunState.ARCHIVED, id="collecting-to-archived"),
+        pytest.param([], RunState.DONE, id="collecting-to-done"),
+        pytest.param([RunState.RENDERING], RunState.DELIVERING, id="rendering-to-delivering"),
+        pytest.param([RunState.FAILED], RunState.RENDERING, id="failed-is-final"),
+        pytest.param([RunState.RENDERING, RunState.ARCHIVED, RunState.DONE], RunState.FAILED,
+                     id="done-is-final"),
+        pytest.param([], RunState.COLLECTING, id="same-state"),
+    ],
+)
+def test_an_illegal_transition_raises_and_changes_nothing(
+    ledger: Ledger, path: list[RunState], target: RunState
+) -> None:
+    run_id = ledger.start_run("acme-weekly", "acme", WEEK)
+    for state in path:
+        ledger.transition(run_id, state)
+    before = ledger.run(run_id)
+    with pytest.raises(StateError, match=f"cannot go from .* to {target.value}"):
+        ledger.transition(run_id, target)
+    assert ledger.run(run_id) == before
+    assert len(ledger.events(run_id)) == len(path) + 1
+
+
+def test_failed_run_keeps_its_error(ledger: Ledger) -> None:
+    run_id = ledger.start_run("acme-weekly", "acme", WEEK)
+    ledger.transition(run_id, RunState.FAILED, error="api: 503 after 5 retries")
+    run = ledger.run(run_id)
+    assert run is not None and run.error == "api: 503 after 5 retries"
+    assert ledger.events(run_id)[-1].detail == "api: 503 after 5 retries"
+
+
+def test_a_working_run_blocks_a_second_run_of_the_same_period(ledger: Ledger) -> None:
+    ledger.start_run("acme-weekly", "acme", WEEK)
+    with pytest.raises(StateError, match="already has a run in progress"):
+        ledger.start_run("acme-weekly", "acme", WEEK)
+    # Another period or another report is independent.
+    ledger.start_run("acme-weekly", "acme", NEXT_WEEK)
+    ledger.start_run("acme-monthly", "acme", WEEK)
+
+
+def test_a_stale_run_is_failed_and_a_new_run_starts(ledger: Ledger, clock: FakeClock) -> None:
+    stuck = ledger.start_run("acme-weekly", "acme", WEEK)
+    ledger.transition(stuck, RunState.RENDERING)
+    clock.advance(601)
+    fresh = ledger.start_run("acme-weekly", "acme", WEEK)
+    old = ledger.run(stuck)
+    assert old is not None and old.state is RunState.FAILED
+    assert old.error is not None and old.error.startswith("stale: ")
+    assert "rendering" in old.error
+    # The process that owned the stale run wakes up: it cannot continue it.
+    with pytest.raises(StateError):
+        ledger.transition(stuck, RunState.ARCHIVED)
+    assert [r.id for r in ledger.runs("acme-weekly")] == [fresh, stuck]
+
+
+def test_recover_stale_marks_only_old_working_runs(ledger: Ledger, clock: FakeClock) -> None:
+    old = ledger.start_run("acme-weekly", "acme", WEEK)
+    clock.advance(700)
+    young = ledger.start_run("acme-weekly", "acme", NEXT_WEEK)
+    assert ledger.recover_stale() == [old]
+    young_run = ledger.run(young)
+    assert young_run is not None and young_run.state is RunState.COLLECTING
+
+
+def test_a_delivery_is_planned_once_and_skipped_after_it_was_sent(ledger: Ledger) -> None:
+    due = ledger.plan_deliveries("acme-weekly", WEEK, list(IDS), IDS, force=False)
+    assert due == list(IDS)
+    for recipient in due:
+        ledger.mark_sending("acme-weekly", WEEK, recipient)
+        ledger.mark_sent("acme-weekly", WEEK, recipient, "250 queued")
+    assert ledger.plan_deliveries("acme-weekly", WEEK, list(IDS), IDS, force=False) == []
+    assert ledger.period_done("acme-weekly", WEEK, IDS)
+    sent = ledger.deliveries("acme-weekly", period=WEEK)
+    assert [(d.recipient, d.state, d.attempts, d.smtp_reply) for d in sent] == [
+        ("a@example.org", DeliveryState.SENT, 1, "250 queued"),
+        ("b@example.org", DeliveryState.SENT, 1, "250 queued"),
+    ]
+
+
+def test_force_makes_sent_deliveries_due_again(ledger: Ledger) -> None:
+    ledger.plan_deliveries("acme-weekly", WEEK, ["a@example.org"], IDS, force=False)
+    ledger.mark_sending("acme-weekly", WEEK, "a@example.org")
+    ledger.mark_sent("acme-weekly", WEEK, "a@example.org", "250 ok")
+    assert ledger.plan_deliveries("acme-weekly", WEEK, ["a@example.org"], IDS, force=True) == [
+        "a@example.org"
+    ]
+    record = ledger.delivery("acme-weekly", WEEK, "a@example.org")
+    assert record is not None and record.state is DeliveryState.PENDING
+    assert not ledger.period_done("acme-weekly", WEEK, ["a@example.org"])
+
+
+def test_transient_failures_are_due_again_permanent_ones_are_not(ledger: Ledger) -> None:
+    ledger.plan_deliveries("acme-weekly", WEEK, list(IDS), IDS, force=False)
+    ledger.mark_sending("acme-weekly", WEEK, "a@example.org")
+    ledger.mark_failed("acme-weekly", WEEK, "a@example.org", transient=True, reply="451 later")
+    ledger.mark_sending("acme-weekly", WEEK, "b@example.org")
+    ledger.mark_failed("acme-weekly", WEEK, "b@example.org", transient=False, reply="550 nope")
+    assert ledger.plan_deliveries("acme-weekly", WEEK, list(IDS), IDS, force=False) == [
+        "a@example.org"
+    ]
+    assert not ledger.period_done("acme-weekly", WEEK, IDS)
+    ledger.mark_sending("acme-weekly", WEEK, "a@example.org")
+    ledger.mark_sent("acme-weekly", WEEK, "a@example.org", "250 ok")
+    assert ledger.period_done("acme-weekly", WEEK, IDS)  # sent or failed-permanent
+    record = ledger.delivery("acme-weekly", WEEK, "a@example.org")
+    assert record is not None and record.attempts == 2
+
+
+def test_a_crash_while_sending_resends_with_the_same_message_id(url: str, clock: FakeClock) -> None:
+    first = Ledger(url, clock=clock)
+    first.plan_deliveries("acme-weekly", WEEK, ["a@example.org"], IDS, force=False)
+    first.mark_sending("acme-weekly", WEEK, "a@example.org")
+    first.close()  # the process dies here, before mark_sent
+
+    after = Ledger(url, clock=clock)
+    due = after.plan_deliveries(
+        "acme-weekly", WEEK, ["a@example.org"], {"a@example.org": "<other@example.org>"},
+        force=False,
+    )
+    assert due == ["a@example.org"]
+    record = after.delivery("acme-weekly", WEEK, "a@example.org")
+    assert record is not None
+    assert (record.state, record.message_id) == (DeliveryState.SENDING, "<a@example.org>")
+    after.mark_sending("acme-weekly", WEEK, "a@example.org")
+    sent = after.mark_sent("acme-weekly", WEEK, "a@example.org", "250 ok")
+    assert sent.attempts == 2 and sent.message_id == "<a@example.org>"
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        pytest.param("sent", id="pending-to-sent"),
+        pytest.param("failed", id="pending-to-failed"),
+    ],
+)
+def test_illegal_delivery_moves_raise(ledger: Ledger, move: str) -> None:
+    ledger.plan_deliveries("acme-weekly", WEEK, ["a@example.org"], IDS, force=False)
+    with pytest.raises(StateError, match="cannot go from pending"):
+        if move == "sent":
+            ledger.mark_sent("acme-weekly", WEEK, "a@example.org", "250")
+        else:
+            ledger.mark_failed("acme-weekly", WEEK, "a@example.org", transient=True, reply="x")
+
+
+def test_marking_an_unplanned_delivery_raises(ledger: Ledger) -> None:
+    with pytest.raises(StateError, match="never planned"):
+        ledger.mark_sending("acme-weekly", WEEK, "nobody@example.org")
+
+
+def test_archive_entries_are_recorded_replaced_and_removed(ledger: Ledger) -> None:
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.pdf", sha256="0" * 64, size=10)
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.pdf", sha256="1" * 64, size=11,
+                          data_hash="d" * 64)
+    ledger.record_archive("acme-weekly", "acme", NEXT_WEEK, path="/a/2.pdf", sha256="2" * 64,
+                          size=12)
+    entry = ledger.archive_entry("acme-weekly", WEEK)
+    assert entry is not None and (entry.sha256, entry.size, entry.data_hash) == (
+        "1" * 64, 11, "d" * 64)
+    assert [e.path for e in ledger.archive_entries("acme-weekly")] == ["/a/1.pdf", "/a/2.pdf"]
+    assert ledger.remove_archive_entry("acme-weekly", WEEK)
+    assert not ledger.remove_archive_entry("acme-weekly", WEEK)
+    assert ledger.archive_entry("acme-weekly", WEEK) is None
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(url: str) -> None:
+    Ledger(url).close()
+    engine = create_state_engine(url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    engine.dispose()
+
+
+def test_an_old_database_is_migrated_without_losing_history(url: str, clock: FakeClock) -> None:
+    engine = create_state_engine(url)
+    assert migrate(engine, target=1) == 1
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO deliveries (report, period_start, period_end, recipient, state, "
+            "attempts, message_id, created_at, updated_at, sent_at) VALUES ('acme-weekly', "
+            "'2026-11-09', '2026-11-15', 'a@example.org', 'sent', 1, '<a@example.org>', "
+            "'2026-11-16 07:00:00', '2026-11-16 07:00:00', '2026-11-16 07:00:00')"
+        ))
+    engine.dispose()
+
+    ledger = Ledger(url, clock=clock)
+    assert ledger.schema_version == SCHEMA_VERSION == 2
+    [old] = ledger.deliveries("acme-weekly")
+    assert (old.state, old.message_id, old.pdf_sha256, old.run_id) == (
+        DeliveryState.SENT, "<a@example.org>", None, None)
+    assert ledger.plan_deliveries("acme-weekly", WEEK, ["a@example.org"], IDS, force=False) == []
+    # The new columns work on the migrated database.
+    run_id = ledger.start_run("acme-weekly", "acme", NEXT_WEEK)
+    ledger.plan_deliveries("acme-weekly", NEXT_WEEK, ["a@example.org"], IDS, force=False,
+                           run_id=run_id)
+    ledger.mark_sending("acme-weekly", NEXT_WEEK, "a@example.org", pdf_sha256="f" * 64)
+    [new] = ledger.deliveries(run_id=run_id)
+    assert new.pdf_sha256 == "f" * 64
+
+
+def test_a_database_from_a_newer_version_is_refused(url: str) -> None:
+    Ledger(url).close()
+    engine = create_state_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = 99"))
+    engine.dispose()
+    with pytest.raises(StateError, match="schema version 99, newer"):
+        Ledger(url)
+
+
+def test_opening_the_same_database_twice_does_not_migrate_twice(url: str) -> None:
+    Ledger(url).close()
+    ledger = Ledger(url)
+    assert ledger.schema_version == SCHEMA_VERSION
+
+
+def test_a_bad_url_is_a_state_error_without_the_password() -> None:
+    with pytest.raises(StateError) as info:
+        Ledger("postgresql+nosuchdriver://user:hunter2@127.0.0.1:1/reports")
+    assert "hunter2" not in str(info.value)
+    assert "***" in str(info.value)

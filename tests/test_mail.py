@@ -1,0 +1,241 @@
+"""Email messages, bodies, strict addresses, header injection, the file outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from reports.errors import ConfigError, MailAddressError
+from reports.ledger import DeliveryState, Ledger
+from reports.mail import (
+    Attachment,
+    MailSummary,
+    build_message,
+    format_subject,
+    make_message_id,
+    parse_address,
+    render_bodies,
+)
+from reports.mailer import FileOutbox, deliver, send_alert
+from reports.periods import Period, PeriodKind
+
+WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
+PDF = b"%PDF-1.7\n" + b"x" * 2000 + b"\n%%EOF\n"
+SENDER = "ibl.ai reports <reports@example.org>"
+SUMMARY = MailSummary(
+    title="Weekly report", org_name="Acme University", period_label="9-15 Nov 2026",
+    report_name="acme-weekly",
+    kpis=[("Active users", "1,204", "+8% vs previous week"), ("Enrollments", "88", "")],
+    highlights=["Course <b>Biology</b> doubled its users", "No data was missing"],
+)
+
+
+def message_for(recipient: str, **overrides: object) -> EmailMessage:
+    text, html = render_bodies(SUMMARY)
+    values: dict[str, object] = {
+        "sender": SENDER, "recipient": recipient,
+        "subject": "Weekly report, Acme University, 9-15 Nov 2026", "text_body": text,
+        "html_body": html, "pdf": PDF, "pdf_name": "acme-weekly_2026-11-09_2026-11-15.pdf",
+        "message_id": make_message_id("acme-weekly", WEEK.key, recipient, "example.org"),
+        "date": datetime(2026, 11, 16, 7, 0, tzinfo=UTC), "report": "acme-weekly",
+        "period_key": WEEK.key,
+    }
+    values.update(overrides)
+    return build_message(**values)  # type: ignore[arg-type]
+
+
+def reparse(message: EmailMessage) -> EmailMessage:
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def test_a_message_has_text_html_and_the_pdf_for_one_recipient() -> None:
+    message = reparse(message_for("dean@acme.example", extra_attachments=[
+        Attachment("active_users.csv", b"username,name\nu1,One\n")]))
+    assert message["To"] == "dean@acme.example"
+    [sender] = message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("ibl.ai reports", "reports@example.org")
+    assert message["Subject"] == "Weekly report, Acme University, 9-15 Nov 2026"
+    assert message["Date"] == "Mon, 16 Nov 2026 07:00:00 +0000"
+    assert "Cc" not in message and "Bcc" not in message
+    assert message.get_content_type() == "multipart/mixed"
+    body = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert body is not None and html is not None
+    assert "Active users: 1,204 (+8% vs previous week)" in body.get_content()
+    attachments = {part.get_filename(): part for part in message.iter_attachments()}
+    assert attachments["acme-weekly_2026-11-09_2026-11-15.pdf"].get_content() == PDF
+    assert attachments["active_users.csv"].get_content_type() == "text/csv"
+
+
+def test_message_ids_are_stable_per_report_period_and_recipient() -> None:
+    one = make_message_id("acme-weekly", WEEK.key, "a@example.org", "example.org")
+    assert one == make_message_id("acme-weekly", WEEK.key, "A@Example.org", "example.org")
+    others = {
+        make_message_id("acme-weekly", WEEK.key, "b@example.org", "example.org"),
+        make_message_id("acme-weekly", "2026-11-16_2026-11-22", "a@example.org", "example.org"),
+        make_message_id("acme-monthly", WEEK.key, "a@example.org", "example.org"),
+    }
+    assert one not in others and len(others) == 3
+    assert one.startswith("<") and one.endswith("@example.org>")
+    assert "a@example.org" not in one  # the recipient is not exposed in the header
+
+
+def test_html_body_is_escaped_self_contained_and_readable_on_a_phone() -> None:
+    text, html = render_bodies(SUMMARY)
+    assert "&lt;b&gt;Biology&lt;/b&gt;" in html and "<b>Biology</b>" not in html
+    assert "<b>Biology</b>" in text  # the text body is not HTML-escaped
+    assert 'name="viewport"' in html and "max-width:600px" in html
+    assert "<img" not in html and "http" not in html and "<link" not in html
+
+
+def test_a_user_template_overrides_the_built_in_one(tmp_path: Path) -> None:
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "body.txt").write_text("Hello {{ summary.org_name }}\n")
+    text, html = render_bodies(SUMMARY, override_dir=tmp_path)
+    assert text == "Hello Acme University\n"
+    assert "Weekly report" in html  # the HTML template still comes from the built-in folder
+
+
+def test_an_undefined_variable_in_a_template_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "body.txt").write_text("{{ summary.no_such_field }}\n")
+    with pytest.raises(ConfigError, match="no_such_field"):
+        render_bodies(SUMMARY, override_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param("alice@example.org", id="bare"),
+        pytest.param("Alice Doe <alice@example.org>", id="named"),
+        pytest.param('"Doe, Alice" <alice@example.org>', id="quoted-name"),
+        pytest.param("Zoë Müller <zoe@example.org>", id="unicode-name"),
+        pytest.param("first.last+tag@mail.example.org", id="plus-and-dots"),
+        pytest.param("ops@localhost", id="dotless-domain"),
+    ],
+)
+def test_plain_addresses_are_accepted(address: str) -> None:
+    parsed = parse_address(address)
+    assert "@" in parsed.addr_spec
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param("alice@example.org(<bob@example.org>", id="cve-2023-27043-comment"),
+        pytest.param('"a@b"@example.org', id="quoted-local-part"),
+        pytest.param("alice@example.org, bob@example.org", id="two-addresses"),
+        pytest.param("alice@example.org bob@example.org", id="two-addresses-space"),
+        pytest.param("Alice <alice@example.org>, bob@example.org", id="named-then-bare"),
+        pytest.param("alice", id="no-domain"),
+        pytest.param("alice@", id="empty-domain"),
+        pytest.param("@example.org", id="empty-local"),
+        pytest.param("alice@@example.org", id="double-at"),
+        pytest.param("alice@-example.org", id="bad-label"),
+        pytest.param('"bob@evil.example" <alice@example.org>', id="address-as-name"),
+        pytest.param("Team: alice@example.org;", id="group"),
+        pytest.param("alice@exämple.org", id="non-ascii-domain"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_ambiguous_addresses_are_refused(address: str) -> None:
+    with pytest.raises(MailAddressError, match="not one plain ASCII address"):
+        parse_address(address)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("recipient", "dean@acme.example\r\nBcc: spy@evil.example", id="to-crlf"),
+        pytest.param("recipient", "Dean\n <dean@acme.example>", id="name-lf"),
+        pytest.param("recipient", "=?utf-8?q?Dean=0ABcc=3A_spy=40evil=2Eexample?= "
+                     "<dean@acme.example>", id="to-encoded-lf"),
+        pytest.param("subject", "Report\r\nBcc: spy@evil.example", id="subject-crlf"),
+        pytest.param("subject", "=?utf-8?q?Report=0D=0ABcc=3A_spy=40evil=2Eexample?=",
+                     id="subject-encoded-crlf"),
+        pytest.param("subject", "=?utf-8?b?UmVwb3J0CkJjYzogc3B5QGV2aWwuZXhhbXBsZQ==?=",
+                     id="subject-base64-lf"),
+        pytest.param("sender", "Reports <reports@example.org>\nBcc: spy@evil.example",
+                     id="from-lf"),
+        pytest.param("pdf_name", "report.pdf\r\nX-Evil: 1", id="filename-crlf"),
+    ],
+)
+def test_header_injection_is_refused(field: str, value: str) -> None:
+    recipient = value if field == "recipient" else "dean@acme.example"
+    overrides = {field: value} if field != "recipient" else {}
+    with pytest.raises(MailAddressError) as info:
+        message_for(recipient, **overrides)
+    assert "\n" not in str(info.value) and "\r" not in str(info.value)
+    assert "dean@acme.example" in str(info.value)  # names the recipient
+
+
+def test_a_subject_is_made_from_the_config_template() -> None:
+    subject = format_subject(
+        "{period_title} report, {org_name}, {period_label}", period_title="Weekly",
+        org_name="Acme University", period_label="9-15 Nov 2026", report="acme-weekly",
+    )
+    assert subject == "Weekly report, Acme University, 9-15 Nov 2026"
+    with pytest.raises(ConfigError, match=r"email\.subject.*no_such"):
+        format_subject("{no_such}", period_title="W", org_name="A", period_label="P",
+                       report="r")
+    with pytest.raises(MailAddressError, match="line break"):
+        format_subject("{org_name}", period_title="W", org_name="Acme\nBcc: x@y.z",
+                       period_label="P", report="r")
+
+
+def test_the_file_outbox_writes_one_eml_per_recipient(tmp_path: Path) -> None:
+    outbox = FileOutbox(tmp_path / "outbox")
+    receipt = outbox.send(message_for("dean@acme.example"), "dean@acme.example")
+    path = tmp_path / "outbox" / "2026-11-09_2026-11-15_acme-weekly_dean@acme.example.eml"
+    assert receipt.reply == f"written to {path}"
+    parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert parsed["To"] == "dean@acme.example"
+    assert [p.name for p in (tmp_path / "outbox").iterdir()] == [path.name]
+
+
+def test_delivering_to_the_outbox_twice_writes_each_message_once(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'state.db'}")
+    outbox = FileOutbox(tmp_path / "outbox")
+    recipients = ["dean@acme.example", "programs@acme.example"]
+    messages = {r: message_for(r) for r in recipients}
+    first = deliver(ledger, outbox, "acme-weekly", WEEK, messages, max_attempts=1)
+    assert first.sent == tuple(recipients) and first.ok
+    for path in (tmp_path / "outbox").iterdir():
+        path.unlink()
+    second = deliver(ledger, outbox, "acme-weekly", WEEK, messages, max_attempts=1)
+    assert second.sent == () and second.skipped == tuple(recipients)
+    assert list((tmp_path / "outbox").iterdir()) == []
+    assert {d.state for d in ledger.deliveries("acme-weekly")} == {DeliveryState.SENT}
+    assert ledger.period_done("acme-weekly", WEEK, recipients)
+
+
+def test_an_unwritable_outbox_is_a_transient_failure(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'state.db'}")
+    blocker = tmp_path / "outbox"
+    blocker.write_text("a file where the folder should be")
+    report = deliver(ledger, FileOutbox(blocker), "acme-weekly", WEEK,
+                     {"dean@acme.example": message_for("dean@acme.example")},
+                     max_attempts=2, backoff_s=0.5, sleep=lambda _s: None)
+    [failure] = report.failed
+    assert not failure.permanent and "cannot write" in failure.reason
+    assert report.lines()[0].startswith("dean@acme.example: transient")
+    record = ledger.delivery("acme-weekly", WEEK, "dean@acme.example")
+    assert record is not None and record.state is DeliveryState.FAILED_TRANSIENT
+    assert record.attempts == 2
+
+
+def test_alerts_reach_every_valid_recipient(tmp_path: Path) -> None:
+    outbox = FileOutbox(tmp_path / "outbox")
+    report = send_alert(outbox, SENDER, ["ops@example.org", "bad address", "dev@example.org"],
+                        "ibl-reports: acme-weekly failed", "The API answered 503.")
+    assert report.sent == ("ops@example.org", "dev@example.org")
+    [failure] = report.failed
+    assert failure.recipient == "bad address" and failure.permanent
+    files = sorted(p.name for p in (tmp_path / "outbox").iterdir())
+    assert len(files) == 2 and all(name.endswith(".eml") for name in files)

@@ -369,3 +369,25 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "email": email, "archive": archive, "templates": templates, "scheduler": scheduler,
         "reports": reports, "state": state,
     })
+
+
+def reference_rows() -> list[tuple[str, str, str, str]]:
+    """(table, key, default, help) for every config key, for the README's config reference."""
+    rows: list[tuple[str, str, str, str]] = []
+    tables: list[tuple[str, type[BaseModel]]] = [
+        (name, field.annotation)  # type: ignore[misc]
+        for name, field in Config.model_fields.items()
+        if name not in ("reports", "source")
+    ]
+    tables.append(("[reports]", ReportConfig))
+    for table, model in tables:
+        for key, info in model.model_fields.items():
+            if info.is_required():
+                default = "required"
+            elif info.default_factory is not None:
+                default = repr(info.default_factory())  # type: ignore[call-arg]
+            else:
+                default = repr(info.default)
+            default = default.replace("PosixPath(", "").replace("')", "'")
+            rows.append((table, info.alias or key, default, info.description or ""))
+    return rows

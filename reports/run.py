@@ -121,7 +121,7 @@ def render_report(job: RenderJob) -> Rendered:
     t0 = time.perf_counter()
     analysis = analyse(data, top_n=report.top_n)
     t1 = time.perf_counter()
-    charts = make_charts(analysis, accent=report.accent_color)
+    charts = make_charts(analysis, accent=report.accent_color, locale=report.locale)
     t2 = time.perf_counter()
     branding = Branding(
         org_name=report.org_name, logo=report.logo, accent_color=report.accent_color

@@ -92,10 +92,52 @@ class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]
         return nxt
 
 
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_day_of_week(text: str) -> str:
+    """A crontab weekday field (0 or 7 = Sunday) in APScheduler's terms (names).
+
+    APScheduler 3 numbers weekdays from Monday = 0, so ``from_crontab("0 7 * * 1")`` would fire
+    on Tuesdays; numbers are translated to names, ranges and steps expanded, names kept.
+    """
+    if text in ("*", "?"):
+        return "*"
+    days: list[int] = []
+    for part in text.split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if base == "*":
+            lo, hi = 0, 6
+        elif "-" in base:
+            a, b = base.split("-", 1)
+            lo, hi = _day_number(a), _day_number(b)
+            if hi == 0 and lo > 0:  # "5-7" or "5-0": up to Sunday
+                hi = 7
+        else:
+            lo = _day_number(base)
+            hi = 6 if step_text else lo
+        if step < 1 or hi < lo:
+            raise ValueError(f"invalid weekday field {text!r}")
+        days += [d % 7 for d in range(lo, hi + 1, step)]
+    return ",".join(_DAY_NAMES[d] for d in sorted(set(days)))
+
+
+def _day_number(token: str) -> int:
+    token = token.strip().lower()
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token)  # 7 (Sunday) is kept for ranges such as 5-7
+    if token[:3] in _DAY_NAMES:
+        return _DAY_NAMES.index(token[:3])
+    raise ValueError(f"invalid weekday {token!r}")
+
+
 def trigger_for(report: ReportConfig) -> CronTrigger:
-    """The cron trigger of a report, in the report's time zone."""
+    """The cron trigger of a report, in the report's time zone (crontab weekday numbering)."""
+    fields = report.schedule.split()
+    fields[4] = _cron_day_of_week(fields[4])
     trigger: CronTrigger = WallClockCronTrigger.from_crontab(
-        report.schedule, timezone=report.timezone
+        " ".join(fields), timezone=report.timezone
     )
     return trigger
 
@@ -110,7 +152,7 @@ def fire_times(report: ReportConfig, start: datetime, end: datetime) -> Iterator
             return
         # APScheduler labels a time in the skipped DST hour with the old offset; converting
         # shows the real wall-clock time of that instant (02:30 "CET" -> 03:30 CEST).
-        yield t.astimezone(zone)
+        yield t.astimezone(UTC).astimezone(zone)
         t = trigger.get_next_fire_time(t, t)
 
 
@@ -418,6 +460,7 @@ class Daemon:
         self._scheduler: Any = None
         self._health_warned = False
         self._close_ledger: Callable[[], None] | None = None
+        self.last_sync: dict[str, list[str]] = {}
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -428,7 +471,7 @@ class Daemon:
         try:
             self._scheduler = self._build_scheduler()
             self._scheduler.start(paused=True)
-            self.sync_jobs()
+            self.last_sync = self.sync_jobs()
             with _ACTIVE_LOCK:
                 _ACTIVE = self
             self._scheduler.resume()
@@ -475,11 +518,18 @@ class Daemon:
             self._lock.release()
             self._lock = None
 
-    def serve(self, stop: threading.Event) -> None:
-        """Rewrite the health file every tick until ``stop`` is set."""
+    def serve(self, stop: threading.Event, signals: Sequence[int] = ()) -> None:
+        """Rewrite the health file every tick until ``stop`` is set or a signal arrived."""
         tick = self.config.scheduler.tick_s
-        while not stop.wait(tick):
-            self.write_health()
+        next_tick = time.monotonic() + tick
+        # Short waits: a signal handler only appends to ``signals`` (logging or taking locks
+        # inside a handler can deadlock), so the loop must notice it soon.
+        while not stop.wait(min(0.1, tick)) and not signals:
+            if time.monotonic() >= next_tick:
+                self.write_health()
+                next_tick = time.monotonic() + tick
+        if signals:
+            log_event(log, "scheduler.stopping", signal=signal.Signals(signals[0]).name)
 
     def wakeup(self) -> None:
         """Make APScheduler re-check its jobs now (after the clock moved)."""
@@ -750,16 +800,16 @@ def run_scheduler(
             alerter=alerter if alerter is not None else mail_alerter(config, env),
             shutdown_grace_s=shutdown_grace_s,
         )
+        received: list[int] = []
         if threading.current_thread() is threading.main_thread():
             def on_signal(signum: int, _frame: Any) -> None:
-                log_event(log, "scheduler.stopping", signal=signal.Signals(signum).name)
-                stop.set()
+                received.append(signum)
 
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, on_signal)
         daemon.start()
         try:
-            daemon.serve(stop)
+            daemon.serve(stop, received)
         finally:
             daemon.stop()
         return 0

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,7 @@ class Recorder:
     """The aiosmtpd handler: records messages and plays scripted replies."""
 
     messages: list[Received] = field(default_factory=list)
+    dropped: list[Received] = field(default_factory=list)
     rcpt_replies: dict[str, list[str]] = field(default_factory=dict)
     data_replies: list[str] = field(default_factory=list)
     drop_after_data: int = 0
@@ -74,20 +76,21 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        received = Received(
+            mail_from=envelope.mail_from, rcpt_tos=tuple(envelope.rcpt_tos),
+            data=bytes(envelope.original_content or envelope.content), tls=session.ssl is not None,
+            login=session.auth_data if session.authenticated else None,
+        )
         if self.drop_after_data > 0:
             self.drop_after_data -= 1
+            self.dropped.append(received)
             server.transport.close()
             return "250 never seen by the client"
         if self.data_replies:
             reply = self.data_replies.pop(0)
             if not reply.startswith("250"):
                 return reply
-        login = session.auth_data if session.authenticated else None
-        self.messages.append(Received(
-            mail_from=envelope.mail_from, rcpt_tos=tuple(envelope.rcpt_tos),
-            data=bytes(envelope.original_content or envelope.content), tls=session.ssl is not None,
-            login=login,
-        ))
+        self.messages.append(received)
         return "250 2.0.0 Ok: queued as TEST123"
 
 
@@ -110,9 +113,9 @@ class _FreePortController(Controller):
     """A Controller that binds port 0 and learns the port the OS chose."""
 
     def _trigger_server(self) -> None:
-        assert self.server is not None
+        assert isinstance(self.server, asyncio.Server)
         self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -146,13 +149,17 @@ class SmtpServer:
 
     def config(self, **overrides: Any) -> EmailConfig:
         """An [email] table pointing at this server."""
-        values: dict[str, Any] = {
-            "backend": "smtp", "smtp_host": self.host, "smtp_port": self.port,
-            "security": "none", "from": "ibl.ai reports <reports@example.org>",
-            "timeout_s": 5.0,
-        }
-        values.update(overrides)
-        return EmailConfig.model_validate(values)
+        return email_config(self.port, **overrides)
+
+
+def email_config(port: int, **overrides: Any) -> EmailConfig:
+    """An [email] table for an SMTP server on 127.0.0.1:port (plaintext unless overridden)."""
+    values: dict[str, Any] = {
+        "backend": "smtp", "smtp_host": HOST, "smtp_port": port, "security": "none",
+        "from": "ibl.ai reports <reports@example.org>", "timeout_s": 5.0,
+    }
+    values.update(overrides)
+    return EmailConfig.model_validate(values)
 
 
 @contextmanager

@@ -298,3 +298,22 @@ def test_a_bad_url_is_a_state_error_without_the_password() -> None:
         Ledger("postgresql+nosuchdriver://user:hunter2@127.0.0.1:1/reports")
     assert "hunter2" not in str(info.value)
     assert "***" in str(info.value)
+
+
+def test_the_database_itself_refuses_two_working_runs_of_one_period(
+    ledger: Ledger, url: str
+) -> None:
+    # What protects two processes that both passed the check in start_run at the same moment.
+    ledger.start_run("acme-weekly", "acme", WEEK)
+    engine = create_state_engine(url)
+    insert = sa.text(
+        "INSERT INTO runs (report, org, period_start, period_end, period_kind, state, "
+        "started_at, updated_at) VALUES ('acme-weekly', 'acme', '2026-11-09', '2026-11-15', "
+        "'weekly', :state, '2026-11-16 07:00:00', '2026-11-16 07:00:00')"
+    )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"state": "rendering"})
+    with engine.begin() as conn:  # finished runs of the same period are fine
+        conn.execute(insert, {"state": "failed"})
+        conn.execute(insert, {"state": "done"})
+    engine.dispose()

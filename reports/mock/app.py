@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from reports.mock.dataset import Dataset, previous_range
+from reports.mock.dataset import Course, Dataset, previous_range
 
 Kind = Literal["per-course", "users", "over-time"]
 FaultAction = Literal[
@@ -77,6 +77,10 @@ class MockKnobs:
     faults: tuple[Fault, ...] = ()
     token: str | None = None
     """When set, only this API token is accepted (401 otherwise)."""
+    course_names: tuple[str, ...] = ()
+    """Names given to the courses in turn (for hostile-name tests); empty = generated names."""
+    user_names: tuple[str, ...] = ()
+    """Names given to the users in turn (for hostile-name tests); empty = generated names."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ class DemoApp(Starlette):
         if ds is None:
             ds = Dataset(org, courses=self.knobs.courses, users=self.knobs.users,
                          seed=self.knobs.seed)
+            _rename(ds, self.knobs)
             self._datasets[org] = ds
             while len(self._datasets) > 16:
                 self._datasets.popitem(last=False)
@@ -286,6 +291,17 @@ class DemoApp(Starlette):
                 earlier = self._users_body(Request(scope), ds)
                 payload["data"] = earlier["data"]
         return payload
+
+
+def _rename(ds: Dataset, knobs: MockKnobs) -> None:
+    """Give the courses and users the names the knobs ask for, cycling through them."""
+    if knobs.course_names:
+        ds.courses = [
+            Course(c.course_id, knobs.course_names[i % len(knobs.course_names)])
+            for i, c in enumerate(ds.courses)
+        ]
+    if knobs.user_names:
+        ds.names = [knobs.user_names[i % len(knobs.user_names)] for i in range(len(ds.names))]
 
 
 async def _early_fault(fault: Fault) -> Response | None:

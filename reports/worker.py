@@ -142,6 +142,8 @@ def run_limited(
     """Run ``func(*args)`` in a child limited to ``timeout_s`` seconds and ``memory_mb`` MiB.
 
     ``func``, ``args`` and the result must be picklable (module-level functions, plain data).
+    As with any non-fork start method, the program's main module must guard its entry point
+    with ``if __name__ == "__main__":`` (console scripts and ``python -m`` modules do).
     """
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
@@ -149,8 +151,13 @@ def run_limited(
         target=_child, args=(sender, func, args, memory_mb), daemon=True
     )
     deadline = time.monotonic() + timeout_s
-    process.start()
-    sender.close()
+    try:
+        process.start()
+    except OSError as exc:  # e.g. the fork server died; the caller gets one of ours
+        receiver.close()
+        raise RenderError(f"the render worker could not be started: {exc}") from exc
+    finally:
+        sender.close()
     try:
         if not receiver.poll(max(0.0, deadline - time.monotonic())):
             _kill_group(process)

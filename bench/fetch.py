@@ -20,13 +20,10 @@ import subprocess
 import sys
 import time
 from datetime import date
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from reports.client import IblClient  # noqa: E402
-from reports.collect import collect  # noqa: E402
-from reports.periods import weekly  # noqa: E402
+from reports.client import IblClient
+from reports.collect import collect
+from reports.periods import weekly
 
 ORG = "bench-university"
 AS_OF = date(2026, 3, 11)

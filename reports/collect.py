@@ -176,11 +176,12 @@ class _Collection:
                 f"page {number} has {len(page.data)} users, expected {expected}"
             )
         for row in page.data:
-            earlier = self.seen_users.setdefault(row.username, number)
-            if earlier != number or self.pages.get(number) is not None:
+            earlier = self.seen_users.get(row.username)
+            if earlier is not None:
                 raise self._pagination_error(
                     f"page {number} repeats user {row.username!r} already on page {earlier}"
                 )
+            self.seen_users[row.username] = number
         self.pages[number] = list(page.data)
 
     def _pagination_error(self, message: str) -> ApiPaginationError:

@@ -275,6 +275,8 @@ class DemoApp(Starlette):
         elif fault.action == "null-number":
             if "pagination" in payload:
                 payload["pagination"]["totalPages"] = None
+            elif isinstance(payload["data"], dict):
+                payload["meta"]["total"] = None  # the over-time total itself may be null
             else:
                 payload["total"] = None
         elif fault.action == "inflate-pages" and "pagination" in payload:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import struct
+import subprocess
+import sys
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,3 +193,30 @@ def test_attachments_read_back_and_nothing_else_is_attached(assets: Path) -> Non
 def test_no_attachments_means_none_embedded(assets: Path) -> None:
     result = render(page("<p>x</p>"), assets)
     assert dict(pypdf.PdfReader(io.BytesIO(result.data)).attachments) == {}
+
+
+_RENDER_IN_CHILD = """
+import hashlib, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from reports.pdf import Attachment, PdfMetadata, html_to_pdf
+folder = Path(sys.argv[1])
+html = ('<html lang="en"><body><h2 style="bookmark-level: 1">Summary</h2>'
+        '<img src="chart.png"><table><tr><td>Zoë</td><td>42</td></tr></table></body></html>')
+meta = PdfMetadata(title="T", author="A", subject="S", created=datetime(2026, 11, 15, tzinfo=UTC))
+result = html_to_pdf(html, base_dir=folder, allowed_roots=[folder], metadata=meta,
+                     attachments=[Attachment("a.csv", b"x,y\\r\\n", "text/csv", "A")])
+print(hashlib.sha256(result.data).hexdigest())
+"""
+
+
+def test_identical_bytes_across_processes(assets: Path) -> None:
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", _RENDER_IN_CHILD, str(assets)],
+            env=env, capture_output=True, text=True, check=True, timeout=120,
+        )
+        digests.add(done.stdout.strip())
+    assert len(digests) == 1

@@ -47,6 +47,17 @@ def big_result() -> bytes:
     return b"%PDF" + b"x" * (8 * 1024 * 1024)
 
 
+def render_small_pdf() -> tuple[bytes, int]:
+    from datetime import UTC, datetime
+
+    from reports.pdf import PdfMetadata, html_to_pdf
+
+    meta = PdfMetadata(title="T", author="A", subject="S", created=datetime(2026, 1, 1, tzinfo=UTC))
+    html = "<html lang=en><body><h2>Hello</h2><table><tr><td>1</td></tr></table></body></html>"
+    result = html_to_pdf(html, base_dir=Path("."), allowed_roots=[], metadata=meta)
+    return result.data[:5], result.pages
+
+
 def square_or_fail(n: int) -> int:
     if n == 3:
         raise ValueError("three is not allowed")
@@ -57,6 +68,10 @@ def square_or_fail(n: int) -> int:
 
 def test_normal_result_comes_back() -> None:
     assert run_limited(add, 2, 3, timeout_s=30, memory_mb=1500) == 5
+
+
+def test_a_real_pdf_render_fits_the_default_limits() -> None:
+    assert run_limited(render_small_pdf, timeout_s=60, memory_mb=1500) == (b"%PDF-", 1)
 
 
 def test_large_result_comes_back_whole() -> None:

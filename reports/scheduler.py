@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from reports.config import Config, ReportConfig
-from reports.errors import ReportsError
+from reports.errors import MailError, ReportsError
 from reports.logs import (
     LogFormat,
     configure_logging,
@@ -330,6 +330,8 @@ class SubprocessRunner:
                 return RunOutcome(
                     OutcomeKind.FAILED, error=f"could not start the run: {exc.strerror}"
                 )
+            log_event(log, "run.process", report=request.report, period=request.period.key,
+                      pid=proc.pid)
             kind: OutcomeKind | None = None
             while True:
                 try:
@@ -418,7 +420,9 @@ def mail_alerter(config: Config, env: Mapping[str, str]) -> Alerter | None:
         from reports.mailer import backend_from_config, send_alert
 
         backend = backend_from_config(config.email, env)
-        send_alert(backend, config.email.from_, recipients, subject, text)
+        report = send_alert(backend, config.email.from_, recipients, subject, text)
+        if report.failed:
+            raise MailError("the alert was not delivered: " + "; ".join(report.lines()))
 
     return send
 

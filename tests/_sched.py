@@ -33,13 +33,14 @@ def _toml(value: Any) -> str:
 
 def write_config(
     folder: Path, reports: list[Mapping[str, Any]], *, scheduler: Mapping[str, Any] | None = None,
-    alerts: list[str] | None = None, state_url: str | None = None,
+    alerts: list[str] | None = None, state_url: str | None = None, extra: str = "",
 ) -> Config:
     """Write config.toml in ``folder`` (state.db and health file inside it) and load it."""
-    lines = ["[state]", f"url = {_toml(state_url or 'sqlite:///state.db')}", "", "[scheduler]"]
+    lines = ["[state]", f"url = {_toml(state_url or 'sqlite:///state.db')}", "stuck_after_s = 2",
+             "", "[scheduler]"]
     sched = {"health_file": "scheduler.health", **(scheduler or {})}
     lines += [f"{k} = {_toml(v)}" for k, v in sched.items()]
-    lines += ["", "[alerts]", f"recipients = {_toml(alerts or [])}", ""]
+    lines += ["", "[alerts]", f"recipients = {_toml(alerts or [])}", "", extra, ""]
     for report in reports:
         lines.append("[[reports]]")
         entry = {"org": "acme", "recipients": ["dean@acme.example"], **report}
@@ -83,10 +84,12 @@ class RecordingRunner:
 class ChildDaemon:
     """``tests/_sched_child.py`` in a subprocess, with its JSON log lines collected."""
 
-    def __init__(self, config: Config, *, run_seconds: float = 0.0, grace_s: float = 30.0) -> None:
+    def __init__(self, config: Config, *, run_seconds: float = 0.0, grace_s: float = 30.0,
+                 argv: list[str] | None = None) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.proc = subprocess.Popen(
-            [sys.executable, str(CHILD), str(config.source), str(run_seconds), str(grace_s)],
+            argv or [sys.executable, str(CHILD), str(config.source), str(run_seconds),
+                     str(grace_s)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
         )
         self.events: list[dict[str, Any]] = []

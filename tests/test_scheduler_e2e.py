@@ -1,0 +1,102 @@
+"""End to end: the real ``ibl-reports schedule`` daemon running the real ``send``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reports.config import Config
+from reports.ledger import Ledger
+from reports.scheduler import last_fire_time, period_for_fire
+from tests._sched import ChildDaemon, write_config
+from tests._smtp import HOST, Recorder, _FreePortController
+
+RECIPIENTS = ["dean@acme.example", "programs@acme.example", "ops@acme.example"]
+
+
+class SlowSecondRecipient(Recorder):
+    """Holds the first RCPT after a message was accepted for 3 s: a window to crash in."""
+
+    slowed = False
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if self.messages and not self.slowed:
+            self.slowed = True
+            await asyncio.sleep(3)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def _config(tmp_path: Path, port: int) -> Config:
+    email = (
+        "[email]\nbackend = \"smtp\"\n"
+        f"smtp_host = \"{HOST}\"\nsmtp_port = {port}\nsecurity = \"none\"\ntimeout_s = 10\n"
+        "from = \"ibl.ai reports <reports@example.org>\"\n\n"
+        "[archive]\ndir = \"archive\"\n"
+    )
+    return write_config(
+        tmp_path,
+        [{"name": "acme-weekly", "org": "acme-university", "period": "weekly",
+          "schedule": "0 7 * * 1", "timezone": "Europe/Berlin", "recipients": RECIPIENTS}],
+        extra=email,
+    )
+
+
+def _schedule(config: Config) -> ChildDaemon:
+    return ChildDaemon(config, argv=[
+        sys.executable, "-m", "reports.cli", "--config", str(config.source), "schedule",
+        "--log-format", "json",
+    ])
+
+
+def test_sigkill_mid_delivery_then_restart_delivers_each_recipient_once(tmp_path: Path) -> None:
+    handler = SlowSecondRecipient()
+    controller = _FreePortController(handler, hostname=HOST, port=0)
+    controller.start()
+    try:
+        config = _config(tmp_path, controller.port)
+        report = config.reports[0]
+        fired = last_fire_time(report, datetime.now(UTC))
+        assert fired is not None
+        _, period = period_for_fire(report, fired)
+
+        first = _schedule(config)
+        try:
+            process = first.wait_event("run.process", timeout=60)
+            assert process["period"] == period.key
+            deadline = time.monotonic() + 120
+            # Wait until the second recipient's RCPT is being held: by then the first message
+            # was accepted and its 250 reply read (the client moved on to the next recipient).
+            while not handler.slowed and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert handler.slowed, "the delivery never reached the second recipient"
+            # Crash: the daemon and its send process die at once, mid-delivery.
+            os.kill(first.proc.pid, signal.SIGKILL)
+            os.killpg(int(process["pid"]), signal.SIGKILL)
+            first.proc.wait(timeout=10)
+        finally:
+            first.close()
+        assert len(handler.messages) == 1
+        time.sleep(2.5)  # [state] stuck_after_s = 2: the crashed run becomes recoverable
+
+        second = _schedule(config)
+        try:
+            finished = second.wait_event("run.finished", timeout=120)
+            second.proc.send_signal(signal.SIGTERM)
+            assert second.proc.wait(timeout=30) == 0
+        finally:
+            second.close()
+    finally:
+        controller.stop()
+    assert finished["period"] == period.key
+    received = Counter(r for m in handler.messages for r in m.rcpt_tos)
+    assert received == Counter(RECIPIENTS)  # everyone once, nobody twice
+    with Ledger(config.state.url) as ledger:
+        assert ledger.period_done(report.name, period, RECIPIENTS)

@@ -93,6 +93,9 @@ class EmailConfig(_Table):
     )
     attach_csv: bool = Field(False, description="Attach the CSV data files besides the PDF.")
     max_attempts: int = Field(3, ge=1, le=10, description="Tries per recipient within one run.")
+    retry_backoff_s: float = Field(
+        5.0, ge=0, le=600, description="First wait between tries (doubles each time)."
+    )
     subject: str = Field(
         "{period_title} report, {org_name}, {period_label}",
         description="Subject template; fields: period_title, org_name, period_label, report.",

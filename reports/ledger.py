@@ -21,6 +21,8 @@ SQLAlchemy Core constructs are used. Secrets are never written here.
 from __future__ import annotations
 
 import enum
+import os
+import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -33,7 +35,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from reports.errors import StateError
 from reports.periods import Clock, Period, PeriodKind
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_STUCK_AFTER_S = 3600.0
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -176,21 +178,27 @@ schema_version = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
-runs = sa.Table(
-    "runs", _metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("report", sa.String(100), nullable=False),
-    sa.Column("org", sa.String(100), nullable=False),
-    sa.Column("period_start", sa.Date, nullable=False),
-    sa.Column("period_end", sa.Date, nullable=False),
-    sa.Column("period_kind", sa.String(16), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("data_hash", sa.String(64)),
-    sa.Column("started_at", _UtcDateTime, nullable=False),
-    sa.Column("updated_at", _UtcDateTime, nullable=False),
-    sa.Column("finished_at", _UtcDateTime),
-    sa.Column("error", sa.Text),
-)
+def _run_columns(*, version: int) -> list[sa.Column[Any]]:
+    columns: list[sa.Column[Any]] = [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("report", sa.String(100), nullable=False),
+        sa.Column("org", sa.String(100), nullable=False),
+        sa.Column("period_start", sa.Date, nullable=False),
+        sa.Column("period_end", sa.Date, nullable=False),
+        sa.Column("period_kind", sa.String(16), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("data_hash", sa.String(64)),
+        sa.Column("started_at", _UtcDateTime, nullable=False),
+        sa.Column("updated_at", _UtcDateTime, nullable=False),
+        sa.Column("finished_at", _UtcDateTime),
+        sa.Column("error", sa.Text),
+    ]
+    if version >= 3:
+        columns.append(sa.Column("owner", sa.String(300)))
+    return columns
+
+
+runs = sa.Table("runs", _metadata, *_run_columns(version=SCHEMA_VERSION))
 # At most one working run per (report, period): two processes cannot both start one.
 _working = sa.text("state IN ('collecting', 'rendering', 'archived', 'delivering')")
 sa.Index(
@@ -255,9 +263,14 @@ archive_entries = sa.Table(
 def _migrate_1(conn: Connection) -> None:
     """The first schema: every table; deliveries without run_id and pdf_sha256."""
     schema_version.create(conn)
-    runs.create(conn)
-    run_events.create(conn)
     v1 = sa.MetaData()
+    sa.Table("runs", v1, *_run_columns(version=1)).create(conn)
+    sa.Index(
+        "ux_runs_working", v1.tables["runs"].c.report, v1.tables["runs"].c.period_start,
+        v1.tables["runs"].c.period_end, unique=True, sqlite_where=_working,
+        postgresql_where=_working,
+    ).create(conn)
+    run_events.create(conn)
     sa.Table(
         "deliveries", v1,
         *_delivery_columns(version=1),
@@ -274,7 +287,14 @@ def _migrate_2(conn: Connection) -> None:
     conn.execute(sa.text("CREATE INDEX ix_deliveries_run ON deliveries (run_id)"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1, 2: _migrate_2}
+def _migrate_3(conn: Connection) -> None:
+    """Runs remember which process ran them (host:pid), so a killed run is recovered at once."""
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN owner VARCHAR(300)"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _migrate_1, 2: _migrate_2, 3: _migrate_3,
+}
 
 
 def migrate(engine: Engine, *, target: int = SCHEMA_VERSION) -> int:
@@ -299,6 +319,32 @@ def _current_version(engine: Engine) -> int:
     with engine.connect() as conn:
         value = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
     return int(value or 0)
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_gone(owner: str | None) -> str | None:
+    """Why the process that owns a run is known to be dead, or None if it may be alive.
+
+    Only a process on this host can be checked; a run owned elsewhere waits for stuck_after.
+    """
+    if not owner:
+        return None
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return f"the process that ran it (pid {pid}) is gone"
+    except PermissionError:
+        return None
+    return None
 
 
 def _utcnow() -> datetime:
@@ -398,19 +444,21 @@ class Ledger:
                 ).mappings().first()
                 if active is not None:
                     record = _run(active)
-                    if now - record.updated_at <= self.stuck_after:
+                    gone = _owner_gone(active["owner"])
+                    if now - record.updated_at <= self.stuck_after and not gone:
                         raise StateError(
                             f"report {report!r} already has a run in progress for {period.key} "
                             f"(run {record.id}, {record.state.value} since "
                             f"{record.updated_at.isoformat(timespec='seconds')}); it becomes "
                             f"recoverable after {self.stuck_after.total_seconds():.0f} s"
                         )
-                    self._mark_stale(conn, record, now)
+                    self._mark_stale(conn, record, now, gone)
                 run_id = conn.execute(
                     runs.insert().values(
                         report=report, org=org, period_start=period.start,
                         period_end=period.end, period_kind=str(period.kind),
                         state=RunState.COLLECTING.value, started_at=now, updated_at=now,
+                        owner=_this_process(),
                     )
                 ).inserted_primary_key
                 assert run_id is not None
@@ -428,9 +476,12 @@ class Ledger:
         except SQLAlchemyError as exc:
             raise self._fail("starting a run", exc) from exc
 
-    def _mark_stale(self, conn: Connection, record: RunRecord, now: datetime) -> None:
+    def _mark_stale(
+        self, conn: Connection, record: RunRecord, now: datetime, gone: str | None = None
+    ) -> None:
+        why = gone or "the process probably died"
         error = (f"stale: no progress since {record.updated_at.isoformat(timespec='seconds')} "
-                 f"in state {record.state.value} (the process probably died)")
+                 f"in state {record.state.value} ({why})")
         conn.execute(runs.update().where(runs.c.id == record.id).values(
             state=RunState.FAILED.value, updated_at=now, finished_at=now, error=error,
         ))

@@ -514,7 +514,8 @@ def send_report(
                                    note=f"test copy accepted: {receipt.reply}")
             result = deliver(
                 ledger, backend, report.name, period, messages,
-                max_attempts=config.email.max_attempts, force=force, run_id=run_id, sleep=sleep,
+                max_attempts=config.email.max_attempts,
+                backoff_s=config.email.retry_backoff_s, force=force, run_id=run_id, sleep=sleep,
             )
             if result.ok:
                 ledger.transition(run_id, RunState.DONE, detail=f"sent {len(result.sent)}")

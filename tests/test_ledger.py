@@ -263,7 +263,7 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     engine.dispose()
 
     ledger = Ledger(url, clock=clock)
-    assert ledger.schema_version == SCHEMA_VERSION == 2
+    assert ledger.schema_version == SCHEMA_VERSION == 3
     [old] = ledger.deliveries("acme-weekly")
     assert (old.state, old.message_id, old.pdf_sha256, old.run_id) == (
         DeliveryState.SENT, "<a@example.org>", None, None)
@@ -317,3 +317,30 @@ def test_the_database_itself_refuses_two_working_runs_of_one_period(
         conn.execute(insert, {"state": "failed"})
         conn.execute(insert, {"state": "done"})
     engine.dispose()
+
+
+def test_a_run_whose_process_died_is_recovered_at_once(url: str, clock: FakeClock) -> None:
+    import socket
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    ledger = Ledger(url, clock=clock)
+    first = ledger.start_run("acme-weekly", "acme", WEEK)
+    engine = create_state_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE runs SET owner = :owner WHERE id = :id"),
+                     {"owner": f"{socket.gethostname()}:{dead.pid}", "id": first})
+    engine.dispose()
+    second = ledger.start_run("acme-weekly", "acme", WEEK)
+    assert second != first
+    old = ledger.run(first)
+    assert old is not None and old.state == RunState.FAILED
+    assert f"pid {dead.pid}) is gone" in (old.error or "")
+
+
+def test_a_run_of_a_live_process_still_blocks(url: str, clock: FakeClock) -> None:
+    ledger = Ledger(url, clock=clock)
+    ledger.start_run("acme-weekly", "acme", WEEK)
+    with pytest.raises(StateError, match="already has a run in progress"):
+        ledger.start_run("acme-weekly", "acme", WEEK)

@@ -656,3 +656,24 @@ def test_catch_up_fire_times_are_in_the_past() -> None:
     plan = plan_catch_up(report(catch_up="all"), BACK_UP, lambda p: False)
     assert all(q.fire_time <= BACK_UP for q in plan.due)
     assert all(BACK_UP - q.fire_time < timedelta(weeks=5) for q in plan.due)
+
+
+def test_the_default_alerter_mails_the_alert_recipients(tmp_path: Path) -> None:
+    from reports.scheduler import RunOutcome, mail_alerter
+
+    config = write_config(
+        tmp_path, [{"name": "w", "period": "weekly", "schedule": "0 7 * * 1"}],
+        alerts=["oncall@acme.example"],
+        extra='[email]\nbackend = "file"\noutbox_dir = "outbox"\n',
+    )
+    alerter = mail_alerter(config, {})
+    assert alerter is not None
+    request = RunRequest("w", utc(2026, 4, 20, 5), date(2026, 4, 20), MISSED[-1])
+    alerter(*alert_message(config, request, RunOutcome(OutcomeKind.FAILED, 1, "API down")))
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    text = eml.read_text()
+    assert "oncall@acme.example" in text
+    assert "ibl-reports: w failed for 2026-04-13_2026-04-19" in text
+    no_alerts = tmp_path / "no-alerts"
+    no_alerts.mkdir()
+    assert mail_alerter(weekly_config(no_alerts), {}) is None

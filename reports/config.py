@@ -155,6 +155,10 @@ class SchedulerConfig(_Table):
     run_timeout_s: float = Field(1800.0, gt=0, description="Time limit of one scheduled run (s).")
     health_file: Path = Field(Path("scheduler.health"), description="Touched on every tick.")
     tick_s: float = Field(30.0, gt=0, description="How often the health file is written (s).")
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, le=3600,
+        description="On SIGTERM, how long running sends may finish before they are stopped (s).",
+    )
 
 
 class ReportConfig(_Table):
@@ -203,10 +207,10 @@ class ReportConfig(_Table):
             raise ValueError(f"{value!r} is not a 5-field cron expression (minute hour day "
                              "month weekday)")
         # Import lazily: APScheduler is not needed to read a config file otherwise.
-        from apscheduler.triggers.cron import CronTrigger
+        from reports.cron import trigger
 
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
+            trigger(value, "UTC")
         except ValueError as exc:
             raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
         return value

@@ -163,3 +163,17 @@ def test_every_config_key_is_documented_in_the_readme() -> None:
             if f"`{name}`" not in readme:
                 missing.append(f"{table_name}.{name}")
     assert not missing, f"config keys missing from the README: {missing}"
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        pytest.param("0 7 * * 7", id="sunday-as-7"),
+        pytest.param("0 7 * * 5-7", id="range-to-sunday"),
+        pytest.param("30 6 1 * *", id="monthly-first"),
+        pytest.param("0 7 * * mon", id="weekday-name"),
+    ],
+)
+def test_valid_crontab_schedules_are_accepted(tmp_path: Path, schedule: str) -> None:
+    path = write(tmp_path, GOOD.replace('schedule = "0 7 * * 1"', f'schedule = "{schedule}"'))
+    assert load_config(path).reports[0].schedule == schedule

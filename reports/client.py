@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import logging
 import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -50,6 +51,11 @@ USERS = "active-users/users"
 OVER_TIME = "enrollments/over-time"
 
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+# stamina logs every scheduled retry to the "stamina" logger; without a handler Python's
+# last-resort handler prints "stamina.retry_scheduled" on stderr of the CLI. Logging is set up
+# by the application (the scheduler's structured logs); a library only adds a NullHandler.
+logging.getLogger("stamina").addHandler(logging.NullHandler())
 _M = TypeVar("_M", bound=BaseModel)
 
 

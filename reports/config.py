@@ -30,6 +30,23 @@ _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
+def _check_addresses(values: list[str]) -> list[str]:
+    """Each address parsed strictly (one plain address, no CR/LF); ValueError names the bad one."""
+    from reports.errors import MailAddressError
+    from reports.mail import parse_address
+
+    seen: set[str] = set()
+    for value in values:
+        try:
+            parse_address(value, what="address")
+        except MailAddressError as exc:
+            raise ValueError(str(exc)) from None
+        if value.lower() in seen:
+            raise ValueError(f"{value!r} is listed twice")
+        seen.add(value.lower())
+    return values
+
+
 class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -110,6 +127,11 @@ class EmailConfig(_Table):
             raise ValueError(f"{value!r} is not an environment variable name")
         return value
 
+    @field_validator("from_")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return _check_addresses([value])[0]
+
 
 class ArchiveConfig(_Table):
     """[archive]: where every generated PDF is kept."""
@@ -136,6 +158,11 @@ class AlertsConfig(_Table):
     """[alerts]: who hears about failed runs."""
 
     recipients: list[str] = Field(default_factory=list, description="Addresses for failures.")
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        return _check_addresses(value)
 
 
 class RenderConfig(_Table):
@@ -179,6 +206,11 @@ class ReportConfig(_Table):
         "latest", description="What to send on start for periods missed while down."
     )
     catch_up_max_periods: int = Field(4, ge=1, le=52, description="Bound for catch_up = all.")
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        return _check_addresses(value)
 
     @field_validator("name", "org")
     @classmethod

@@ -24,8 +24,6 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-import jinja2
-
 from reports.errors import ConfigError, MailAddressError
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -223,6 +221,8 @@ def render_bodies(
     override_dir: Path | None = None,
 ) -> tuple[str, str]:
     """The (text, HTML) bodies; templates in ``override_dir`` win over the built-in ones."""
+    import jinja2  # lazy: config validation imports this module for parse_address
+
     loaders: list[jinja2.BaseLoader] = []
     if override_dir is not None:
         loaders.append(jinja2.FileSystemLoader(override_dir))

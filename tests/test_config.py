@@ -177,3 +177,24 @@ def test_every_config_key_is_documented_in_the_readme() -> None:
 def test_valid_crontab_schedules_are_accepted(tmp_path: Path, schedule: str) -> None:
     path = write(tmp_path, GOOD.replace('schedule = "0 7 * * 1"', f'schedule = "{schedule}"'))
     assert load_config(path).reports[0].schedule == schedule
+
+
+@pytest.mark.parametrize(
+    ("recipients", "expected"),
+    [
+        pytest.param('["alice@example.org(<bob@example.org>"]',
+                     "alice@example.org(<bob@example.org>", id="cve-2023-27043"),
+        pytest.param('["dean@acme.example\\r\\nBcc: x@evil.example"]', "line break",
+                     id="crlf"),
+        pytest.param('["not-an-address"]', "not-an-address", id="no-domain"),
+        pytest.param('["a@example.org", "A@example.org"]', "listed twice", id="duplicate"),
+    ],
+)
+def test_bad_recipients_are_named_at_load(tmp_path: Path, recipients: str, expected: str) -> None:
+    path = write(tmp_path, GOOD.replace('recipients = ["a@example.org"]',
+                                        f"recipients = {recipients}"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "reports[1].recipients:" in message and expected in message
+    assert "\n" not in message

@@ -430,3 +430,19 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
             default = default.replace("PosixPath(", "").replace("')", "'")
             rows.append((table, info.alias or key, default, info.description or ""))
     return rows
+
+
+def reference_markdown() -> str:
+    """The README's config reference, generated from the models (a test keeps them equal)."""
+    lines: list[str] = []
+    current = None
+    for table, key, default, meaning in reference_rows():
+        if table != current:
+            title = "`[[reports]]` (one table per report)" if table == "[reports]" else (
+                f"`[{table}]`"
+            )
+            lines += ["", f"#### {title}", "", "| key | default | meaning |", "| --- | --- | --- |"]
+            current = table
+        cell = meaning.replace("|", "\\|")
+        lines.append(f"| `{key}` | `{default}` | {cell} |")
+    return "\n".join(lines).strip() + "\n"

@@ -87,8 +87,8 @@ def render_html(
     context = _context(analysis, charts, branding, generated_on, locale)
     try:
         return str(env.get_template(ENTRY_TEMPLATE).render(context))
-    except RenderError:
-        raise
+    except (RenderError, MemoryError):
+        raise  # MemoryError must reach the worker, which reports it as RenderMemoryError
     except Exception as exc:  # Jinja raises many kinds; name the template and the line
         raise RenderError(f"the report template could not be rendered: {_describe(exc)}") from exc
 

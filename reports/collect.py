@@ -202,7 +202,7 @@ class _Collection:
             previous_courses=_activities(previous),
             previous_total_active=previous.total,
             users=tuple(
-                ActiveUser(r.username, r.name, _num(r.engagement_index),
+                ActiveUser(r.username, _name(r.name), _num(r.engagement_index),
                            _num(r.performance_index))
                 for number in sorted(self.pages) for r in self.pages[number]
             ),
@@ -219,7 +219,18 @@ class _Collection:
 
 
 def _activities(answer: PerCourseAnswer) -> tuple[CourseActivity, ...]:
-    return tuple(CourseActivity(c.course_id, c.name, c.user_count) for c in answer.data)
+    return tuple(CourseActivity(c.course_id, _name(c.name), c.user_count) for c in answer.data)
+
+
+MAX_NAME = 200
+"""Longer course and user names are cut (a 10,000-character name would fill pages)."""
+_CONTROL = dict.fromkeys([*range(0x20), 0x7F], None)
+
+
+def _name(text: str) -> str:
+    """A printable name: control characters (NUL, CR, LF...) dropped, cut at MAX_NAME."""
+    text = text.translate(_CONTROL)
+    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "\u2026"
 
 
 def _series(answer: OverTimeAnswer, days: list[date]) -> DailySeries:

@@ -67,7 +67,7 @@ def test_a_message_has_text_html_and_the_pdf_for_one_recipient() -> None:
     body = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
     assert body is not None and html is not None
-    assert "Active users: 1,204 (+8% vs previous week)" in body.get_content()
+    assert "Active users: 1,204 · +8% vs previous week" in body.get_content()
     attachments = {part.get_filename(): part for part in message.iter_attachments()}
     assert attachments["acme-weekly_2026-11-09_2026-11-15.pdf"].get_content() == PDF
     assert attachments["active_users.csv"].get_content_type() == "text/csv"

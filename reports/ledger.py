@@ -394,6 +394,9 @@ class Ledger:
         self._engine = create_state_engine(url)
         try:
             self.schema_version = migrate(self._engine)
+        except StateError:
+            self._engine.dispose()
+            raise
         except SQLAlchemyError as exc:
             self._engine.dispose()
             reason = getattr(exc, "orig", None) or exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from reports.ledger import (
     migrate,
 )
 from reports.periods import Period, PeriodKind
+from tests._pg import pg_url
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
 NEXT_WEEK = Period(date(2026, 11, 16), date(2026, 11, 22), PeriodKind.WEEKLY)
@@ -42,14 +44,37 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+_OPENED: list[Ledger] = []
+
+
+def opened(ledger: Ledger) -> Ledger:
+    """Remember a ledger so that it is closed after the test (PostgreSQL connections)."""
+    _OPENED.append(ledger)
+    return ledger
+
+
+@pytest.fixture(autouse=True)
+def _close_ledgers() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 @pytest.fixture
-def url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'state.db'}"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """Every ledger test runs on SQLite and on PostgreSQL (same code, URL switch)."""
+    return sqlite_url if request.param == "sqlite" else pg_url()
+
+
 @pytest.fixture
-def ledger(url: str, clock: FakeClock) -> Ledger:
-    return Ledger(url, clock=clock, stuck_after_s=600)
+def ledger(url: str, clock: FakeClock) -> Iterator[Ledger]:
+    with Ledger(url, clock=clock, stuck_after_s=600) as opened:
+        yield opened
 
 
 def test_a_run_goes_through_every_state_and_each_step_is_logged(
@@ -185,12 +210,12 @@ def test_transient_failures_are_due_again_permanent_ones_are_not(ledger: Ledger)
 
 
 def test_a_crash_while_sending_resends_with_the_same_message_id(url: str, clock: FakeClock) -> None:
-    first = Ledger(url, clock=clock)
+    first = opened(Ledger(url, clock=clock))
     first.plan_deliveries("acme-weekly", WEEK, ["a@example.org"], IDS, force=False)
     first.mark_sending("acme-weekly", WEEK, "a@example.org")
     first.close()  # the process dies here, before mark_sent
 
-    after = Ledger(url, clock=clock)
+    after = opened(Ledger(url, clock=clock))
     due = after.plan_deliveries(
         "acme-weekly", WEEK, ["a@example.org"], {"a@example.org": "<other@example.org>"},
         force=False,
@@ -240,9 +265,9 @@ def test_archive_entries_are_recorded_replaced_and_removed(ledger: Ledger) -> No
     assert ledger.archive_entry("acme-weekly", WEEK) is None
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(url: str) -> None:
-    Ledger(url).close()
-    engine = create_state_engine(url)
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(sqlite_url: str) -> None:
+    Ledger(sqlite_url).close()
+    engine = create_state_engine(sqlite_url)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -262,7 +287,7 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
         ))
     engine.dispose()
 
-    ledger = Ledger(url, clock=clock)
+    ledger = opened(Ledger(url, clock=clock))
     assert ledger.schema_version == SCHEMA_VERSION == 3
     [old] = ledger.deliveries("acme-weekly")
     assert (old.state, old.message_id, old.pdf_sha256, old.run_id) == (
@@ -289,7 +314,7 @@ def test_a_database_from_a_newer_version_is_refused(url: str) -> None:
 
 def test_opening_the_same_database_twice_does_not_migrate_twice(url: str) -> None:
     Ledger(url).close()
-    ledger = Ledger(url)
+    ledger = opened(Ledger(url))
     assert ledger.schema_version == SCHEMA_VERSION
 
 
@@ -325,7 +350,7 @@ def test_a_run_whose_process_died_is_recovered_at_once(url: str, clock: FakeCloc
 
     dead = subprocess.Popen(["true"])
     dead.wait()
-    ledger = Ledger(url, clock=clock)
+    ledger = opened(Ledger(url, clock=clock))
     first = ledger.start_run("acme-weekly", "acme", WEEK)
     engine = create_state_engine(url)
     with engine.begin() as conn:
@@ -340,7 +365,7 @@ def test_a_run_whose_process_died_is_recovered_at_once(url: str, clock: FakeCloc
 
 
 def test_a_run_of_a_live_process_still_blocks(url: str, clock: FakeClock) -> None:
-    ledger = Ledger(url, clock=clock)
+    ledger = opened(Ledger(url, clock=clock))
     ledger.start_run("acme-weekly", "acme", WEEK)
     with pytest.raises(StateError, match="already has a run in progress"):
         ledger.start_run("acme-weekly", "acme", WEEK)

@@ -13,6 +13,7 @@ import pytest
 
 from reports.errors import SchedulerLockError
 from reports.schedlock import LOCK_FILE_NAME, acquire_scheduler_lock, lock_path_for
+from tests._pg import pg_url
 
 HOLDER = (
     "import sys, time\n"
@@ -26,9 +27,10 @@ HOLDER = (
 Holder = tuple[str, "subprocess.Popen[str]"]
 
 
-@pytest.fixture
-def holder(tmp_path: Path) -> Iterator[Holder]:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def holder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Holder]:
+    """A lock held by another process, on SQLite (file lock) and PostgreSQL (advisory lock)."""
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else pg_url()
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER, url], stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
@@ -57,7 +59,11 @@ def test_the_lock_is_released_when_the_holder_is_sigkilled(holder: Holder) -> No
     lock = acquire_scheduler_lock(url)
     try:
         path = lock_path_for(url)
-        assert path is not None and path.read_text().strip() == str(os.getpid())
+        if path is not None:
+            assert path.read_text().strip() == str(os.getpid())
+        with pytest.raises(SchedulerLockError) as info:
+            acquire_scheduler_lock(url, cwd=Path.cwd())
+        assert info.value.pid == os.getpid()
     finally:
         lock.release()
 

@@ -164,24 +164,34 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize(
+    "held",
+    [
+        pytest.param("dean@acme.example", id="after-archive-before-any-mail"),
+        pytest.param("programs@acme.example", id="between-recipients"),
+    ],
+)
 def test_sigkill_mid_smtp_then_resume_sends_each_recipient_once(
-    tmp_path: Path, served: RunningApi, smtp: tuple[HoldingRecorder, int]
+    tmp_path: Path, served: RunningApi, smtp: tuple[HoldingRecorder, int], held: str
 ) -> None:
     handler, port = smtp
-    handler.hold.add("programs@acme.example")
+    handler.hold.add(held)
     config = make_config(tmp_path, served, port)
     proc = popen_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF)
     _wait_for(lambda: bool(handler.held))
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
-    assert received_by(handler) == ["dean@acme.example"]
-    assert deliveries(tmp_path)["programs@acme.example"] == "sending"
+    before = RCPTS[: RCPTS.index(held)]
+    assert received_by(handler) == sorted(before)
+    assert (tmp_path / ARCHIVED).is_file()
+    assert deliveries(tmp_path)[held] == "sending"
 
     handler.hold.clear()
     resumed = run_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF)
     assert resumed.returncode == 0, resumed.stderr
-    assert received_by(handler) == sorted(RCPTS)
+    assert received_by(handler) == sorted(RCPTS)  # each recipient exactly once
     assert "reused archived PDF" in resumed.stdout
+    assert set(deliveries(tmp_path).values()) == {"sent"}
 
 
 def test_sigkill_while_collecting_leaves_nothing_then_resume_completes(

@@ -9,17 +9,16 @@ The ledger's ``archive_entries`` table is the index; ``verify`` re-hashes the fi
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from reports.atomic import write_atomic
 from reports.errors import ArchiveError, ArchivePathError, UsageError
 from reports.ledger import ArchiveRecord
 from reports.periods import Period
@@ -188,33 +187,10 @@ def _hash_file(path: Path) -> tuple[str, int]:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename over ``path``, fsync the folder."""
-    folder = path.parent
-    tmp: str | None = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(folder)
+        write_atomic(path, data)
     except OSError as exc:
         raise ArchiveError(
             f"cannot write {path}: {exc.strerror or exc} (is the disk full or the folder "
             "read-only?)", path=str(path),
         ) from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

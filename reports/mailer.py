@@ -21,7 +21,6 @@ import os
 import re
 import smtplib
 import ssl
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
 
+from reports.atomic import write_atomic
 from reports.config import EmailConfig
 from reports.errors import (
     ConfigError,
@@ -86,25 +86,12 @@ class FileOutbox:
     def send(self, message: EmailMessage, recipient: str) -> Receipt:
         """Write the message; the receipt names the file."""
         path = self.path_for(message, recipient)
-        data = message.as_bytes()
-        tmp: str | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-            tmp = None
+            write_atomic(path, message.as_bytes())
         except OSError as exc:
             # A full disk or an unwritable folder may heal by the next run.
             raise MailTransientError(f"cannot write {path}: {exc.strerror or exc}",
                                      recipient=recipient) from exc
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
         return Receipt(reply=f"written to {path}")
 
 

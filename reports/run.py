@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.config import Config, ReportConfig
-from reports.errors import ConfigError, ReportsError
+from reports.errors import ConfigError, ReportsError, UsageError
 from reports.model import ReportData
 from reports.periods import Clock, Period, custom, for_kind, today
 
@@ -319,9 +319,13 @@ def generate_one(
 
 
 def _write_copy(path: Path, data: bytes) -> None:
-    from reports.archive import _atomic_write
+    """``--out`` / ``--html``: written atomically; a failure names the file."""
+    from reports.atomic import write_atomic
 
-    _atomic_write(path, data)
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def generate_many(

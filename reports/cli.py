@@ -34,6 +34,7 @@ T = TypeVar("T")
 
 class _State:
     config_path: str | None = None
+    logging = False
 
 
 _state = _State()
@@ -58,10 +59,23 @@ def _guard(fn: Callable[[], T]) -> T:
         raise _fail("interrupted", 130) from None
 
 
-def _config() -> Any:
+def _config(*, logs: bool = True) -> Any:
+    """The config; with $IBL_REPORTS_LOG_FORMAT set, also structured logs on stderr."""
     from reports.config import load_config
+    from reports.logs import LOG_FORMAT_ENV
 
-    return load_config(_state.config_path)
+    config = load_config(_state.config_path)
+    fmt = os.environ.get(LOG_FORMAT_ENV)
+    if logs and fmt and not _state.logging:
+        from reports.logs import configure_logging, secrets_from_env
+
+        if fmt not in ("text", "json"):
+            raise UsageError(f"{LOG_FORMAT_ENV}={fmt!r}: use text or json")
+        configure_logging("json" if fmt == "json" else "text", secrets=secrets_from_env(
+            os.environ, [config.api.api_key_env, config.email.password_env], [config.state.url]
+        ))
+        _state.logging = True
+    return config
 
 
 def _date(value: str | None, what: str) -> date | None:
@@ -197,7 +211,7 @@ def schedule(
 
         if log_format not in ("text", "json"):
             raise UsageError("--log-format is text or json")
-        return scheduler.run_scheduler(_config(), clock=_now, log_format=log_format)
+        return scheduler.run_scheduler(_config(logs=False), clock=_now, log_format=log_format)
 
     code = _guard(body)
     if code:

@@ -21,6 +21,7 @@ SQLAlchemy Core constructs are used. Secrets are never written here.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,7 +34,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from reports.errors import StateError
+from reports.logs import log_event
 from reports.periods import Clock, Period, PeriodKind
+
+_log = logging.getLogger("reports.ledger")
 
 SCHEMA_VERSION = 3
 DEFAULT_STUCK_AFTER_S = 3600.0
@@ -470,7 +474,6 @@ class Ledger:
                     run_id=new_id, from_state=None, to_state=RunState.COLLECTING.value, at=now,
                     detail=f"{report} {period.key}",
                 ))
-                return new_id
         except IntegrityError:
             raise StateError(
                 f"report {report!r} already has a run in progress for {period.key} (started by "
@@ -478,6 +481,10 @@ class Ledger:
             ) from None
         except SQLAlchemyError as exc:
             raise self._fail("starting a run", exc) from exc
+        moved: dict[str, Any] = {"from": None, "to": RunState.COLLECTING.value}
+        log_event(_log, "run.transition", run=new_id, report=report, period=period.key,
+                  **moved, org=org)
+        return new_id
 
     def _mark_stale(
         self, conn: Connection, record: RunRecord, now: datetime, gone: str | None = None
@@ -550,12 +557,18 @@ class Ledger:
                     run_id=run_id, from_state=current.value, to_state=target.value, at=now,
                     detail=detail if detail is not None else error,
                 ))
-                updated = conn.execute(
+                updated = _run(conn.execute(
                     sa.select(runs).where(runs.c.id == run_id)
-                ).mappings().one()
-                return _run(updated)
+                ).mappings().one())
         except SQLAlchemyError as exc:
             raise self._fail(f"moving run {run_id} to {target.value}", exc) from exc
+        moved: dict[str, Any] = {"from": current.value, "to": target.value}
+        log_event(
+            _log, "run.transition", level=logging.ERROR if error else logging.INFO,
+            run=run_id, report=updated.report, period=updated.period.key,
+            **moved, detail=detail, error=error,
+        )
+        return updated
 
     def run(self, run_id: int) -> RunRecord | None:
         """The run with this id."""
@@ -723,12 +736,19 @@ class Ledger:
                 )
                 if result.rowcount != 1:
                     raise StateError(f"delivery {where} changed state concurrently")
-                updated = conn.execute(
+                updated = _delivery(conn.execute(
                     sa.select(deliveries).where(deliveries.c.id == row["id"])
-                ).mappings().one()
-                return _delivery(updated)
+                ).mappings().one())
         except SQLAlchemyError as exc:
             raise self._fail(f"updating delivery {where}", exc) from exc
+        failed = target in (DeliveryState.FAILED_TRANSIENT, DeliveryState.FAILED_PERMANENT)
+        log_event(
+            _log, "delivery.transition", level=logging.WARNING if failed else logging.INFO,
+            report=report, period=period.key, recipient=recipient,
+            **{"from": str(row["state"]), "to": target.value}, attempts=updated.attempts,
+            reply=reply, message_id=updated.message_id,
+        )
+        return updated
 
     def period_done(self, report: str, period: Period, recipients: Iterable[str]) -> bool:
         """Whether every recipient was sent to or failed permanently for this period."""

@@ -29,6 +29,13 @@ _EVENT = "event"
 _FIELDS = "fields"
 
 
+LOG_FORMAT_ENV = "IBL_REPORTS_LOG_FORMAT"
+"""When set (text or json), every command logs its run and delivery transitions to stderr."""
+
+# A library-style default: without a configured handler nothing is printed (not even warnings
+# through logging.lastResort), so a command's stderr stays one line per failure.
+logging.getLogger(ROOT_LOGGER).addHandler(logging.NullHandler())
+
 def log_event(
     logger: logging.Logger, event: str, *, level: int = logging.INFO, **fields: Any
 ) -> None:

@@ -45,6 +45,7 @@ from reports import cron
 from reports.config import Config, ReportConfig
 from reports.errors import MailError, ReportsError
 from reports.logs import (
+    LOG_FORMAT_ENV,
     LogFormat,
     configure_logging,
     log_event,
@@ -55,6 +56,7 @@ from reports.periods import Clock, Period, for_kind, local_date
 from reports.schedlock import SchedulerLock, acquire_scheduler_lock
 
 log = logging.getLogger("reports.scheduler")
+_child_log = logging.getLogger("reports.run")
 
 JOBS_TABLE = "apscheduler_jobs"
 DEFAULT_SHUTDOWN_GRACE_S = 30.0
@@ -218,6 +220,28 @@ class StoppableRunner(Protocol):
 CommandBuilder = Callable[[RunRequest], Sequence[str]]
 
 
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR, "critical": logging.CRITICAL}
+
+
+def _relay_child_logs(output: str) -> str:
+    """Re-log the child's JSON log lines here; return the tail of its other output."""
+    plain: list[str] = []
+    for line in output.splitlines():
+        record: Any = None
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+        if isinstance(record, dict) and isinstance(record.get("event"), str):
+            fields = {k: v for k, v in record.items()
+                      if k not in ("ts", "level", "logger", "event")}
+            level = _LEVELS.get(str(record.get("level")), logging.INFO)
+            log_event(_child_log, record["event"], level=level, **fields)
+        else:
+            plain.append(line)
+    return "\n".join(plain)[-OUTPUT_TAIL_CHARS:].strip()
+
+
 def send_command(config: Config) -> CommandBuilder:
     """The ``ibl-reports send`` command line for a request: the same path as a manual send."""
     source = str(config.source)
@@ -258,9 +282,13 @@ class SubprocessRunner:
         deadline = started + self.timeout_s
         with tempfile.TemporaryFile() as output:
             try:
+                # The child logs its run and delivery transitions as JSON lines, which are
+                # relayed below through this daemon's own log handler and format.
+                child_env = {**(self.env if self.env is not None else os.environ),
+                             LOG_FORMAT_ENV: "json"}
                 proc = subprocess.Popen(
                     list(self.command(request)), stdin=subprocess.DEVNULL, stdout=output,
-                    stderr=subprocess.STDOUT, start_new_session=True, env=self.env,
+                    stderr=subprocess.STDOUT, start_new_session=True, env=child_env,
                 )
             except OSError as exc:
                 return RunOutcome(
@@ -284,7 +312,7 @@ class SubprocessRunner:
                         break
             duration = time.monotonic() - started
             output.seek(0)
-            tail = output.read()[-OUTPUT_TAIL_CHARS:].decode("utf-8", "replace").strip()
+            tail = _relay_child_logs(output.read().decode("utf-8", "replace"))
         if kind is OutcomeKind.TIMED_OUT:
             return RunOutcome(
                 kind, code, f"the run took longer than run_timeout_s = {self.timeout_s:g} s and "

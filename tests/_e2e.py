@@ -66,12 +66,14 @@ def cli_env() -> dict[str, str]:
 
 
 def run_cli(
-    config: Path, *args: str, timeout: float = 180, check: bool = False
+    config: Path, *args: str, timeout: float = 180, check: bool = False,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``ibl-reports --config CONFIG ARGS...`` in a subprocess."""
+    """``ibl-reports --config CONFIG ARGS...`` in a subprocess (``env`` adds variables)."""
     proc = subprocess.run(
         [sys.executable, "-m", "reports.cli", "--config", str(config), *args],
-        capture_output=True, text=True, timeout=timeout, env=cli_env(), cwd=config.parent,
+        capture_output=True, text=True, timeout=timeout, env={**cli_env(), **(env or {})},
+        cwd=config.parent,
         stdin=subprocess.DEVNULL,
     )
     if check and proc.returncode != 0:

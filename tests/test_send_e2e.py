@@ -211,3 +211,21 @@ def test_sigkill_while_collecting_leaves_nothing_then_resume_completes(
     resumed = run_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF)
     assert resumed.returncode == 0, resumed.stderr
     assert received_by(handler) == sorted(RCPTS)
+
+
+def test_structured_logs_give_one_line_per_run_transition_and_delivery(
+    tmp_path: Path, served: RunningApi, smtp: tuple[HoldingRecorder, int]
+) -> None:
+    _handler, port = smtp
+    config = make_config(tmp_path, served, port)
+    proc = run_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF,
+                   env={"IBL_REPORTS_LOG_FORMAT": "json"})
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stderr.splitlines()]
+    runs = [(r["from"], r["to"]) for r in records if r["event"] == "run.transition"]
+    assert runs == [(None, "collecting"), ("collecting", "rendering"), ("rendering", "archived"),
+                    ("archived", "delivering"), ("delivering", "done")]
+    sent = [r["recipient"] for r in records
+            if r["event"] == "delivery.transition" and r["to"] == "sent"]
+    assert sorted(sent) == sorted(RCPTS)
+    assert all(API_KEY not in line for line in proc.stderr.splitlines())

@@ -24,6 +24,7 @@ import enum
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -301,8 +302,28 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
 }
 
 
+MIGRATION_WAIT_S = 30.0
+"""How long a process waits for another one that is migrating the same database."""
+
+
 def migrate(engine: Engine, *, target: int = SCHEMA_VERSION) -> int:
-    """Bring the schema up to ``target`` (each step in its own transaction); returns it."""
+    """Bring the schema up to ``target`` (each step in its own transaction); returns it.
+
+    Several processes may open a new database at once (``generate --all``, the scheduler's
+    catch-up sends): the one that loses the race to create a table waits until the winner has
+    finished, then goes on from the version it finds.
+    """
+    deadline = time.monotonic() + MIGRATION_WAIT_S
+    while True:
+        try:
+            return _migrate_once(engine, target)
+        except SQLAlchemyError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _migrate_once(engine: Engine, target: int) -> int:
     current = _current_version(engine)
     if current > SCHEMA_VERSION:
         raise StateError(

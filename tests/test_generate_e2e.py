@@ -144,3 +144,29 @@ def test_missing_key_names_the_env_var(tmp_path: Path, served: RunningApi) -> No
     proc = run_cli(config, "generate", "--report", "acme-weekly", "--as-of", AS_OF)
     assert proc.returncode == 2
     assert "NOT_SET" in proc.stderr
+
+
+def test_all_makes_every_report_and_one_failure_does_not_stop_the_others(
+    tmp_path: Path, api_server: Callable[..., RunningApi]  # noqa: F811
+) -> None:
+    from reports.mock import Fault
+
+    served = api_server(MockKnobs(token=API_KEY, courses=6, users=60, faults=(
+        Fault(action="html", org="broken-org"),
+    )))
+    extra = "".join(
+        f'\n[[reports]]\nname = "{org}-weekly"\norg = "{org}"\nperiod = "weekly"\n'
+        f'schedule = "0 7 * * 1"\nrecipients = ["x@example.org"]\n'
+        for org in ("second-org", "broken-org")
+    )
+    config = write_config(tmp_path, api_url=served.url, extra=extra)
+    proc = run_cli(config, "generate", "--all", "--as-of", AS_OF, "--json")
+    assert proc.returncode == 1
+    items = {item["report"]: item for item in json.loads(proc.stdout.strip().splitlines()[-1])}
+    assert set(items) == {"acme-weekly", "second-org-weekly", "broken-org-weekly"}
+    assert Path(items["acme-weekly"]["pdf"]).is_file()
+    assert Path(items["second-org-weekly"]["pdf"]).is_file()
+    assert "org 'broken-org'" in items["broken-org-weekly"]["error"]
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: broken-org-weekly: ")
+    assert not (tmp_path / "archive" / "broken-org").exists()

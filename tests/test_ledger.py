@@ -369,3 +369,24 @@ def test_a_run_of_a_live_process_still_blocks(url: str, clock: FakeClock) -> Non
     ledger.start_run("acme-weekly", "acme", WEEK)
     with pytest.raises(StateError, match="already has a run in progress"):
         ledger.start_run("acme-weekly", "acme", WEEK)
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(url: str) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from reports.ledger import Ledger\n"
+        "Ledger(sys.argv[1]).close()\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    for proc in procs:
+        if proc.stderr:
+            proc.stderr.close()
+    assert results == [(0, "")] * 6
+    assert opened(Ledger(url)).schema_version == SCHEMA_VERSION

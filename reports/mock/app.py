@@ -81,6 +81,8 @@ class MockKnobs:
     """Names given to the courses in turn (for hostile-name tests); empty = generated names."""
     user_names: tuple[str, ...] = ()
     """Names given to the users in turn (for hostile-name tests); empty = generated names."""
+    launched: date | None = None
+    """A new org: no activity and no (un)enrollments before this day (no previous period)."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class DemoApp(Starlette):
         ds = self._datasets.get(org)
         if ds is None:
             ds = Dataset(org, courses=self.knobs.courses, users=self.knobs.users,
-                         seed=self.knobs.seed)
+                         seed=self.knobs.seed, launched=self.knobs.launched)
             _rename(ds, self.knobs)
             self._datasets[org] = ds
             while len(self._datasets) > 16:

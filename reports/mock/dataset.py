@@ -95,12 +95,15 @@ class Dataset:
     """The synthetic data of one org; cheap to query for any date range."""
 
     def __init__(self, org: str, *, courses: int | None = None, users: int | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, launched: date | None = None) -> None:
         default_courses, default_users = default_size(org)
         self.org = org
         self.seed = org_hash(org, seed)
-        n_courses = max(1, courses if courses is not None else default_courses)
-        n_users = max(1, users if users is not None else default_users)
+        # 0 is allowed: an org with no courses or no users is served as empty pages.
+        n_courses = max(0, courses if courses is not None else default_courses)
+        n_users = max(0, users if users is not None else default_users)
+        self.launched = launched.toordinal() if launched is not None else None
+        """Days before this one have no activity and no (un)enrollments (a new org)."""
         rng = np.random.default_rng(self.seed)
         self.courses = self._make_courses(org, n_courses, rng)
         self.course_index = {c.course_id: i for i, c in enumerate(self.courses)}
@@ -175,6 +178,8 @@ class Dataset:
         return week * season * trend
 
     def _day_active_uncached(self, ordinal: int) -> BoolArray:
+        if self.launched is not None and ordinal < self.launched:
+            return np.zeros(len(self.usernames), dtype=bool)
         rng = np.random.default_rng([self.seed, ordinal, 1])
         result: BoolArray = rng.random(len(self.usernames)) < self.propensity * self.day_factor(
             ordinal
@@ -209,6 +214,8 @@ class Dataset:
     # -- enrollments -------------------------------------------------------------------------
 
     def _day_enrollments_uncached(self, ordinal: int, active: bool) -> list[int | None]:
+        if self.launched is not None and ordinal < self.launched:
+            return [0] * len(self.courses)
         rng = np.random.default_rng([self.seed, ordinal, 2 if active else 3])
         rate = self.enroll_rate * (1.0 if active else 0.3) * self.day_factor(ordinal)
         values = rng.poisson(rate)

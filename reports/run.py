@@ -241,7 +241,10 @@ def _ledger(config: Config, clock: Clock | None = None) -> Any:
     return Ledger(config.state.url, clock=clock, stuck_after_s=config.state.stuck_after_s)
 
 
-def _render_limited(config: Config, job: RenderJob) -> Rendered:
+def _render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendered:
+    """Render in a limited child: a warm ``WorkerPool`` worker if given, else a fresh one."""
+    if pool is not None:
+        return pool.run(render_report, job)  # type: ignore[no-any-return]
     from reports.worker import run_limited
 
     return run_limited(
@@ -276,8 +279,9 @@ def generate_one(
     clock: Clock,
     env: Mapping[str, str],
     progress: bool = False,
+    pool: Any = None,
 ) -> GenerateResult:
-    """Collect, render and archive one report; mail nothing."""
+    """Collect, render and archive one report; mail nothing (``pool``: a ``WorkerPool``)."""
     from reports.ledger import RunState
 
     t_start = time.perf_counter()
@@ -295,6 +299,7 @@ def generate_one(
                 config,
                 RenderJob(report, data, config.templates.dir, _generated_on(report, clock),
                           want_html=html_out is not None),
+                pool,
             )
             path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest)
             ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
@@ -352,20 +357,23 @@ def generate_many(
         return [Outcome(report.name, result=result)]
     from concurrent.futures import ThreadPoolExecutor
 
-    from reports.worker import default_workers
+    from reports.worker import WorkerPool, default_workers
 
     workers = config.render.workers or default_workers()
+    # Warm render workers reused across reports: only each worker's first render pays for
+    # fonts, caches and lazy imports (bench/batch.py).
+    renderers = WorkerPool(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb)
 
     def one(report: ReportConfig) -> Outcome:
         try:
             return Outcome(report.name, result=generate_one(
-                config, report, window, clock=clock, env=env, progress=False,
+                config, report, window, clock=clock, env=env, progress=False, pool=renderers,
             ))
         except ReportsError as exc:
             return Outcome(report.name, error=str(exc), exit_code=exc.exit_code)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, reports))
+    with renderers, ThreadPoolExecutor(max_workers=workers) as threads:
+        return list(threads.map(one, reports))
 
 
 # ---------------------------------------------------------------- send

@@ -1,0 +1,80 @@
+"""The warm worker pool: reuse across jobs, and the same limits and errors as run_limited."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
+from reports.worker import WorkerPool
+
+
+def pid_after(a: int) -> tuple[int, int]:
+    return os.getpid(), a * 2
+
+
+def sleep_forever() -> None:
+    while True:
+        time.sleep(1)
+
+
+def allocate_4gb() -> int:
+    block = bytearray(4 * 1024**3)
+    return len(block)
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def die() -> None:
+    os._exit(3)
+
+
+def test_jobs_reuse_one_warm_worker() -> None:
+    with WorkerPool(timeout_s=30, memory_mb=1500) as pool:
+        results = [pool.run(pid_after, i) for i in range(5)]
+    assert [value for _pid, value in results] == [0, 2, 4, 6, 8]
+    assert len({pid for pid, _ in results}) == 1
+    assert results[0][0] != os.getpid()
+
+
+def test_a_worker_retires_after_max_jobs() -> None:
+    with WorkerPool(timeout_s=30, memory_mb=1500, max_jobs=2) as pool:
+        pids = [pool.run(pid_after, i)[0] for i in range(4)]
+    assert pids[0] == pids[1] != pids[2] == pids[3]
+
+
+def test_parallel_callers_get_separate_workers() -> None:
+    with WorkerPool(timeout_s=30, memory_mb=1500) as pool, ThreadPoolExecutor(2) as threads:
+        results = list(threads.map(lambda i: pool.run(pid_after, i), range(8)))
+    assert [v for _p, v in results] == [i * 2 for i in range(8)]
+    assert 1 <= len({p for p, _ in results}) <= 2
+
+
+def test_errors_keep_the_worker_and_limits_replace_it() -> None:
+    with WorkerPool(timeout_s=1.5, memory_mb=800) as pool:
+        first, _ = pool.run(pid_after, 1)
+        with pytest.raises(RenderError, match=r"^the render failed: ValueError: bad$") as info:
+            pool.run(fail, "bad\nsecond line")
+        assert type(info.value) is RenderError
+        assert pool.run(pid_after, 1)[0] == first  # an exception does not cost the worker
+
+        started = time.monotonic()
+        with pytest.raises(RenderTimeoutError, match=r"longer than 1\.5 s"):
+            pool.run(sleep_forever)
+        assert time.monotonic() - started < 10
+        after_timeout, _ = pool.run(pid_after, 1)
+        assert after_timeout != first
+
+        with pytest.raises(RenderMemoryError, match="limit 800 MiB"):
+            pool.run(allocate_4gb)
+        after_memory, value = pool.run(pid_after, 2)
+        assert value == 4 and after_memory != after_timeout
+
+        with pytest.raises(RenderError, match="exited with code 3"):
+            pool.run(die)
+        assert pool.run(pid_after, 3)[1] == 6

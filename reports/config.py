@@ -30,6 +30,17 @@ _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
+def _check_header(value: str, what: str) -> str:
+    """``value`` has no line break or control character, not even in an RFC 2047 word."""
+    from reports.errors import MailAddressError
+    from reports.mail import check_header_text
+
+    try:
+        return check_header_text(value, what=what)
+    except MailAddressError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _check_addresses(values: list[str]) -> list[str]:
     """Each address parsed strictly (one plain address, no CR/LF); ValueError names the bad one."""
     from reports.errors import MailAddressError
@@ -132,6 +143,11 @@ class EmailConfig(_Table):
     def _sender(cls, value: str) -> str:
         return _check_addresses([value])[0]
 
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        return _check_header(value, "the subject template")
+
 
 class ArchiveConfig(_Table):
     """[archive]: where every generated PDF is kept."""
@@ -211,6 +227,12 @@ class ReportConfig(_Table):
     @classmethod
     def _recipients(cls, value: list[str]) -> list[str]:
         return _check_addresses(value)
+
+    @field_validator("display_name")
+    @classmethod
+    def _display_name(cls, value: str | None) -> str | None:
+        # It goes into the mail subject: refuse line breaks here, not after the run archived.
+        return None if value is None else _check_header(value, "the display name")
 
     @field_validator("name", "org")
     @classmethod

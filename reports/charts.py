@@ -144,10 +144,19 @@ def _figure(height_in: float) -> Figure:
 
 
 def _png(fig: Figure, dpi: int) -> tuple[bytes, int, int]:
+    """An opaque RGB PNG: WeasyPrint re-encodes every PNG and splits an RGBA one into an image
+    and a soft mask, so dropping the (always opaque) alpha channel saves one encode per chart.
+    The compression level is low because WeasyPrint decodes and recompresses it anyway."""
+    from PIL import Image
+
+    raw = io.BytesIO()
+    fig.savefig(raw, format="rgba", dpi=dpi)
+    width_in, height_in = fig.get_size_inches()
+    width, height = round(width_in * dpi), round(height_in * dpi)
+    image = Image.frombuffer("RGBA", (width, height), raw.getbuffer(), "raw", "RGBA", 0, 1)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    width, height = fig.get_size_inches()
-    return buffer.getvalue(), round(width * dpi), round(height * dpi)
+    image.convert("RGB").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue(), width, height
 
 
 def short_name(name: str, width: int = NAME_WIDTH, lines: int = 2) -> str:

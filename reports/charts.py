@@ -153,7 +153,7 @@ def _png(fig: Figure, dpi: int) -> tuple[bytes, int, int]:
     fig.savefig(raw, format="rgba", dpi=dpi)
     width_in, height_in = fig.get_size_inches()
     width, height = round(width_in * dpi), round(height_in * dpi)
-    image = Image.frombuffer("RGBA", (width, height), raw.getbuffer(), "raw", "RGBA", 0, 1)
+    image = Image.frombuffer("RGBA", (width, height), raw.getvalue(), "raw", "RGBA", 0, 1)
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue(), width, height

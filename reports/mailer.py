@@ -202,7 +202,8 @@ class SmtpMailer:
                 except smtplib.SMTPAuthenticationError as exc:
                     refusal = self._reply(exc.smtp_code, exc.smtp_error)
                     raise _by_code(
-                        exc.smtp_code, f"the server refused the login of {self.username!r}: "
+                        exc.smtp_code, f"{self.host}:{self.port} refused the login of "
+                        f"{self.username!r}: "
                         f"{refusal}", recipient,
                     ) from None
             limit = self.max_message_bytes

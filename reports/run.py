@@ -283,8 +283,10 @@ def generate_one(
 ) -> GenerateResult:
     """Collect, render and archive one report; mail nothing (``pool``: a ``WorkerPool``)."""
     from reports.ledger import RunState
+    from reports.worker import start_in_background
 
     t_start = time.perf_counter()
+    start_in_background()  # the render workers' fork server warms up while we fetch
     period = resolve_period(report, window, clock)
     with _ledger(config) as ledger:
         run_id = ledger.start_run(report.name, report.org, period)

@@ -42,8 +42,12 @@ from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
 
-PRELOAD = ("reports.pdf", "weasyprint", "matplotlib", "matplotlib.pyplot")
-"""Modules the fork server imports once, so every render child starts warm."""
+PRELOAD = (
+    "reports.pdf", "weasyprint", "matplotlib", "matplotlib.pyplot",
+    "reports.run", "reports.analysis", "reports.charts", "reports.render", "reports.csvdata",
+)
+"""Modules the fork server imports once, so every render child starts warm (our own render
+modules, Jinja2 and Babel included: ~0.25 s less per child)."""
 
 _KILL_GRACE_S = 5.0
 
@@ -96,6 +100,16 @@ def _context() -> BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOAD))
     return context
+
+
+def start_in_background() -> None:
+    """Start the fork server now, in a thread, so its imports (~1.5 s) overlap the fetch."""
+    from multiprocessing import forkserver
+
+    _context()
+    threading.Thread(
+        target=forkserver.ensure_running, name="forkserver-start", daemon=True
+    ).start()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,7 +8,8 @@ demo API (``base_url = "embedded"``), then times, alternately and ``--repeat`` t
 - ``batch``: ``ibl-reports generate --all --as-of 2026-11-18 --json`` (one process), and
 - ``separate``: ``ibl-reports generate --report X ...`` for each report, one after another,
 
-each in a fresh archive and state DB, and prints JSON with the medians and their ratio
+each in a fresh archive and state DB (``--src DIR``: another copy of the sources, e.g. the
+previous commit's, to compare before/after), and prints JSON with the medians and their ratio
 (target >= 3x, aim 5x), plus the per-stage timings the batch reported (median over reports).
 """
 
@@ -56,10 +57,16 @@ def _fresh(folder: Path) -> None:
         subprocess.run(["rm", "-rf", str(archive)], check=True)
 
 
+SRC: list[Path] = []  # --src: run another copy of the sources (PYTHONPATH)
+
+
 def cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "IBL_API_KEY": "bench"}
+    if SRC:
+        env["PYTHONPATH"] = str(SRC[0])
     return subprocess.run(
         [sys.executable, "-c", ENTRY, *args], cwd=folder, check=True, capture_output=True,
-        text=True, env={**os.environ, "IBL_API_KEY": "bench"},
+        text=True, env=env,
     )
 
 
@@ -85,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--reports", type=int, default=12)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--src", type=Path, help="folder holding another copy of reports/")
     args = parser.parse_args(argv)
+    if args.src:
+        SRC.append(args.src.resolve())
     batch: list[float] = []
     separate: list[float] = []
     stages: dict[str, list[float]] = {}
@@ -102,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             separate.append(run_separate(folder, names))
     b, s = statistics.median(batch), statistics.median(separate)
     print(json.dumps({
+        "src": str(SRC[0]) if SRC else "this checkout",
         "reports": args.reports, "repeat": args.repeat, "cores": os.cpu_count(),
         "loadavg_1m_before": round(load_before, 2),
         "loadavg_1m_after": round(os.getloadavg()[0], 2),

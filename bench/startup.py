@@ -75,7 +75,7 @@ def top_imports(args: list[str], folder: Path, src: Path, count: int = 8) -> lis
         [sys.executable, "-X", "importtime", "-c", ENTRY, *args], cwd=folder, env=_env(src),
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
             continue

@@ -15,7 +15,8 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
@@ -28,6 +29,7 @@ from reports.model import ReportData
 from reports.periods import Clock, Period, custom, for_kind, today
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+RENDER_STAGE = "charts, HTML and PDF"
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,21 @@ class _Progress:
         self._progress.update(task, completed=done, total=total)
 
 
+@contextmanager
+def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
+    """Any failure inside marks the run failed in the ledger (with its one-line error)."""
+    from reports.ledger import RunState
+
+    try:
+        yield
+    except ReportsError as exc:
+        ledger.transition(run_id, RunState.FAILED, error=str(exc))
+        raise
+    except BaseException as exc:
+        ledger.transition(run_id, RunState.FAILED, error=f"interrupted: {exc!r}"[:500])
+        raise
+
+
 def _ledger(config: Config, clock: Clock | None = None) -> Any:
     from reports.ledger import Ledger
 
@@ -290,19 +307,20 @@ def generate_one(
     period = resolve_period(report, window, clock)
     with _ledger(config) as ledger:
         run_id = ledger.start_run(report.name, report.org, period)
-        try:
-            with _Progress(progress) as bar:
-                t0 = time.perf_counter()
-                data = asyncio.run(collect_data(config, report, period, env, bar.update))
-                fetch_s = time.perf_counter() - t0
+        with _recorded(ledger, run_id), _Progress(progress) as bar:
+            t0 = time.perf_counter()
+            data = asyncio.run(collect_data(config, report, period, env, bar.update))
+            fetch_s = time.perf_counter() - t0
             digest = data_hash(data)
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
+            bar.update(RENDER_STAGE, 0, 1)
             rendered = _render_limited(
                 config,
                 RenderJob(report, data, config.templates.dir, _generated_on(report, clock),
                           want_html=html_out is not None),
                 pool,
             )
+            bar.update(RENDER_STAGE, 1, 1)
             path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest)
             ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
             if out is not None:
@@ -310,12 +328,6 @@ def generate_one(
             if html_out is not None and rendered.html is not None:
                 _write_copy(html_out, rendered.html.encode("utf-8"))
             ledger.transition(run_id, RunState.DONE, detail="generated (not mailed)")
-        except ReportsError as exc:
-            ledger.transition(run_id, RunState.FAILED, error=str(exc))
-            raise
-        except BaseException as exc:
-            ledger.transition(run_id, RunState.FAILED, error=f"interrupted: {exc!r}"[:500])
-            raise
     timings = {"fetch_s": fetch_s, **rendered.timings}
     timings["total_s"] = time.perf_counter() - t_start
     return GenerateResult(
@@ -347,16 +359,17 @@ def generate_many(
     progress: bool = False,
 ) -> list[Outcome]:
     """``generate`` for one or many reports; one failure never stops the others."""
-    if len(reports) == 1:
-        report = reports[0]
+
+    def one(report: ReportConfig, **options: Any) -> Outcome:
         try:
-            result = generate_one(
-                config, report, window, out=out, html_out=html_out, clock=clock, env=env,
-                progress=progress,
-            )
+            return Outcome(report.name, result=generate_one(
+                config, report, window, clock=clock, env=env, **options,
+            ))
         except ReportsError as exc:
-            return [Outcome(report.name, error=str(exc), exit_code=exc.exit_code)]
-        return [Outcome(report.name, result=result)]
+            return Outcome(report.name, error=str(exc), exit_code=exc.exit_code)
+
+    if len(reports) == 1:
+        return [one(reports[0], out=out, html_out=html_out, progress=progress)]
     from concurrent.futures import ThreadPoolExecutor
 
     from reports.worker import WorkerPool, default_workers
@@ -366,16 +379,8 @@ def generate_many(
     # fonts, caches and lazy imports (bench/batch.py).
     renderers = WorkerPool(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb)
 
-    def one(report: ReportConfig) -> Outcome:
-        try:
-            return Outcome(report.name, result=generate_one(
-                config, report, window, clock=clock, env=env, progress=False, pool=renderers,
-            ))
-        except ReportsError as exc:
-            return Outcome(report.name, error=str(exc), exit_code=exc.exit_code)
-
     with renderers, ThreadPoolExecutor(max_workers=workers) as threads:
-        return list(threads.map(one, reports))
+        return list(threads.map(lambda report: one(report, pool=renderers), reports))
 
 
 # ---------------------------------------------------------------- send
@@ -495,6 +500,7 @@ def send_report(
     """
     from reports.ledger import RunState
     from reports.mailer import backend_from_config, deliver
+    from reports.worker import start_in_background
 
     period = resolve_period(report, Window(as_of=as_of), clock)
     backend = backend or backend_from_config(config.email, env)
@@ -511,7 +517,8 @@ def send_report(
                 note="nothing to send: every recipient already has this period's report",
             )
         run_id = ledger.start_run(report.name, report.org, period)
-        try:
+        start_in_background()  # the render workers' fork server warms up while we fetch
+        with _recorded(ledger, run_id):
             data = asyncio.run(collect_data(config, report, period, env))
             digest = data_hash(data)
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
@@ -535,12 +542,6 @@ def send_report(
                 ledger.transition(run_id, RunState.DONE, detail=f"sent {len(result.sent)}")
             else:
                 ledger.transition(run_id, RunState.FAILED, error="; ".join(result.lines()))
-        except ReportsError as exc:
-            ledger.transition(run_id, RunState.FAILED, error=str(exc))
-            raise
-        except BaseException as exc:
-            ledger.transition(run_id, RunState.FAILED, error=f"interrupted: {exc!r}"[:500])
-            raise
     return SendOutcome(
         report.name, period, sent=result.sent, skipped=result.skipped,
         failures=tuple(result.lines()), pdf=path, reused=reused,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -40,11 +41,35 @@ def _permissions_bind() -> bool:
     return os.geteuid() != 0
 
 
-@pytest.mark.skipif(not _permissions_bind(), reason="root ignores permission bits")
+@pytest.fixture
+def read_only_fs(tmp_path: Path) -> Iterator[Callable[[Path], None]]:
+    """A really read-only folder: permission bits for a user, a read-only tmpfs for root."""
+    mounted: list[Path] = []
+
+    def make(path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        if _permissions_bind():
+            path.chmod(stat.S_IRUSR | stat.S_IXUSR)
+            return
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)],
+                              capture_output=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"root cannot mount a read-only tmpfs here: {done.stderr!r}")
+        mounted.append(path)
+
+    yield make
+    for path in mounted:
+        subprocess.run(["umount", str(path)], check=False)
+    if _permissions_bind():
+        for path in tmp_path.rglob("*"):
+            if path.is_dir():
+                path.chmod(stat.S_IRWXU)
+
+
 def test_a_read_only_archive_fails_clearly_and_mails_nothing(
-    tmp_path: Path, api: RunningApi, read_only: Callable[[Path], None]
+    tmp_path: Path, api: RunningApi, read_only_fs: Callable[[Path], None]
 ) -> None:
-    read_only(tmp_path / "archive")
+    read_only_fs(tmp_path / "archive")
     proc = send(hostile_config(tmp_path, api_url=api.url))
     line = assert_failed_cleanly(proc, tmp_path, "cannot write", "read-only")
     assert str(tmp_path / "archive") in line

@@ -11,24 +11,11 @@ import pytest
 
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
 from reports.worker import prepare_environment, render_many, run_limited
+from tests._tasks import allocate_4gb, fail, sleep_forever
 
 
 def add(a: int, b: int) -> int:
     return a + b
-
-
-def sleep_forever() -> None:
-    while True:
-        time.sleep(1)
-
-
-def allocate_4gb() -> int:
-    block = bytearray(4 * 1024**3)
-    return len(block)
-
-
-def fail(message: str) -> None:
-    raise ValueError(message)
 
 
 def render_fail() -> None:

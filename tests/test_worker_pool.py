@@ -10,24 +10,11 @@ import pytest
 
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
 from reports.worker import WorkerPool
+from tests._tasks import allocate_4gb, fail, sleep_forever
 
 
 def pid_after(a: int) -> tuple[int, int]:
     return os.getpid(), a * 2
-
-
-def sleep_forever() -> None:
-    while True:
-        time.sleep(1)
-
-
-def allocate_4gb() -> int:
-    block = bytearray(4 * 1024**3)
-    return len(block)
-
-
-def fail(message: str) -> None:
-    raise ValueError(message)
 
 
 def die() -> None:

@@ -340,6 +340,10 @@ def mock_api(
     def body() -> None:
         from reports.mock import MockKnobs, serve
 
+        typer.echo(
+            f"demo API on http://{host}:{port}/api/ai-analytics/audience/orgs/ORG/... "
+            "(any org name, any 'Authorization: Api-Token ...'); Ctrl-C stops it", err=True,
+        )
         serve(host, port, MockKnobs(latency_s=latency_ms / 1000, courses=courses, users=users))
 
     _guard(body)

@@ -212,7 +212,10 @@ class _Collection:
                     _series(self.series[course_id, True], days),
                     _series(self.series[course_id, False], days),
                 )
-                for course_id in self.course_order
+                # Sorted: course_order depends on which per-course answer came first, and
+                # the data (and its hash, which decides whether an archived PDF is reused)
+                # must not.
+                for course_id in sorted(self.course_order)
             ),
             requests=requests,
         )

@@ -215,15 +215,20 @@ def run_limited(
         receiver.close()
         if process.is_alive():
             _kill_group(process)
+    return _result(kind, payload, process.exitcode, memory_mb)  # type: ignore[no-any-return]
+
+
+def _result(kind: str, payload: Any, exitcode: int | None, memory_mb: int) -> Any:
+    """The child's answer as a value, or the RenderError that says what went wrong."""
     if kind == "ok":
-        return payload  # type: ignore[no-any-return]
+        return payload
     if kind == "memory":
         raise RenderMemoryError(
             f"the render ran out of memory (limit {memory_mb} MiB) and was stopped"
         )
     if kind == "error":
         raise RenderError(f"the render failed: {payload}")
-    _raise_for_exit(process.exitcode, memory_mb)
+    _raise_for_exit(exitcode, memory_mb)
 
 
 def _raise_for_exit(exitcode: int | None, memory_mb: int) -> NoReturn:
@@ -352,15 +357,9 @@ class WorkerPool:
         else:  # "memory" (the worker exits by itself) or "died"
             worker.process.join(_KILL_GRACE_S)
             worker.kill()
-        if kind == "ok":
-            return payload  # type: ignore[no-any-return]
-        if kind == "memory":
-            raise RenderMemoryError(
-                f"the render ran out of memory (limit {self.memory_mb} MiB) and was stopped"
-            )
-        if kind == "error":
-            raise RenderError(f"the render failed: {payload}")
-        _raise_for_exit(worker.process.exitcode, self.memory_mb)
+        return _result(  # type: ignore[no-any-return]
+            kind, payload, worker.process.exitcode, self.memory_mb
+        )
 
 
 def default_workers() -> int:

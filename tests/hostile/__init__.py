@@ -8,10 +8,9 @@ failed run left no PDF, no temporary file and no mail behind.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-from tests._e2e import cli_env
+from tests._e2e import run_cli
 
 AS_OF = "2026-11-26"
 ORG = "acme-university"
@@ -96,11 +95,7 @@ def cli(
     config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """``ibl-reports --config CONFIG ARGS...`` as a subprocess, with extra environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "reports.cli", "--config", str(config), *args],
-        capture_output=True, text=True, timeout=timeout, env={**cli_env(), **(env or {})},
-        cwd=config.parent, stdin=subprocess.DEVNULL,
-    )
+    return run_cli(config, *args, env=env, timeout=timeout)
 
 
 def generate(

@@ -13,6 +13,9 @@ process-group leader; on timeout the parent kills the whole group.
 ``render_many`` runs a batch on a few workers; one failure does not stop the others.
 ``WorkerPool`` keeps warm workers for a batch of reports, with the same limits and errors.
 
+Garbage collection: a job runs with the cyclic GC paused (``reports.gcpause``); a one-shot child
+exits right after it, a pool worker collects after sending its answer, while it waits for the next.
+
 Caches: matplotlib (``MPLCONFIGDIR``) and fontconfig (``XDG_CACHE_HOME``) write their caches under
 ``$HOME``. When ``$HOME`` is not writable (a service account), ``prepare_environment`` points both
 at one per-user folder in the temp dir, once, so fonts are not re-scanned on every run.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -37,6 +41,7 @@ from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, Generic, NoReturn, TypeVar
 
+from reports import gcpause
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
 
 T = TypeVar("T")
@@ -118,9 +123,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _call(func: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
-    """Run ``func(*args)``: ("ok", result) or (kind, one-line message)."""
+    """Run ``func(*args)`` with the cyclic GC paused: ("ok", result) or (kind, one-line message)."""
     try:
-        return "ok", func(*args)
+        with gcpause.paused():
+            return "ok", func(*args)
     except MemoryError:
         return "memory", "ran out of memory"
     except RenderError as exc:
@@ -135,6 +141,7 @@ def _limit_self(memory_mb: int) -> None:
     os.setpgrp()  # our own group, so a timeout kills anything we start too
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    gc.freeze()  # what the fork server imported is never garbage: later collections skip it
 
 
 def _child(
@@ -161,6 +168,7 @@ def _serve(conn: multiprocessing.connection.Connection, memory_mb: int) -> None:
             conn.send(answer)
             if answer[0] == "memory":
                 return  # the heap may be in a bad state: the parent starts a new worker
+            gcpause.settle()  # the job ran with the GC paused: collect now, while idle
     except EOFError:
         pass
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import io
 import os
 import struct
@@ -117,6 +118,29 @@ def test_refused_urls_are_skipped_and_recorded(assets: Path, tmp_path: Path) -> 
     assert seen == list(result.refused_urls)
     text = pypdf.PdfReader(io.BytesIO(result.data)).pages[0].extract_text()
     assert "still rendered" in text
+
+
+def test_render_runs_without_cyclic_gc_and_gives_it_back(assets: Path) -> None:
+    """The collector is paused inside a render (speed) and never left off for the caller."""
+    states: list[bool] = []
+    render(page('<img src="chart.png">'), assets, url_fetcher_spy=lambda _: states.append(
+        gc.isenabled()))
+    assert states == [False]
+    assert gc.isenabled()
+
+    def interrupt(_url: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render(page('<img src="chart.png">'), assets, url_fetcher_spy=interrupt)
+    assert gc.isenabled()
+
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        render(page("<p>x</p>"), assets)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_same_input_gives_identical_bytes(assets: Path) -> None:

@@ -1,0 +1,39 @@
+"""Keep Python's cyclic garbage collector out of a render, and collect when idle instead.
+
+A WeasyPrint render builds a graph of several hundred thousand objects (boxes, styles, text
+layouts). While it grows, the allocation counter keeps triggering collections, and the full ones
+walk the whole graph (plus every module object imported before it) again and again. Measured on
+the demo weekly report (bench/render.py, 2 cores): the PDF stage takes ~270-300 ms with the
+collector running and ~230 ms with it paused, with steadier timings. Peak memory barely moves
+(+2 MB), because almost everything a render frees is freed by reference counting anyway.
+
+- ``paused()`` turns the collector off for a block and back on afterwards (only if it was on:
+  blocks nest, and a caller that disabled it keeps it disabled). Nothing is collected on exit.
+- ``settle()`` is what a long-lived worker calls when it is idle (after it has sent its answer):
+  one full collection, then ``gc.freeze()`` so the survivors (imported modules, font caches) are
+  not walked by later collections. The one collection then costs ~12 ms instead of ~35 ms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """Run the block with the cyclic garbage collector off (re-enabled after, if it was on)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def settle() -> None:
+    """Collect the garbage of the last job now, and exempt the survivors from later scans."""
+    gc.collect()
+    gc.freeze()

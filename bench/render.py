@@ -170,7 +170,7 @@ def bench_ours(report: ReportConfig, data: ReportData, runs: int) -> tuple[dict[
                 )
             )
         # ... and, like a pool worker after answering, collect while idle (timed on its own).
-        _, t_settle = timed(gcpause.settle)
+        _, t_settle = timed(lambda r=run: gcpause.settle(freeze=r == 0))  # type: ignore[misc]
         pages = result.pages
         if run:
             samples["charts"].append(t_analyse + t_charts)

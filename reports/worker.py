@@ -161,6 +161,7 @@ def _child(
 def _serve(conn: multiprocessing.connection.Connection, memory_mb: int) -> None:
     """Pool worker side: limit memory once, then run jobs until told to stop (``None``)."""
     _limit_self(memory_mb)
+    done = 0
     try:
         while (job := conn.recv()) is not None:
             func, args = job
@@ -168,7 +169,8 @@ def _serve(conn: multiprocessing.connection.Connection, memory_mb: int) -> None:
             conn.send(answer)
             if answer[0] == "memory":
                 return  # the heap may be in a bad state: the parent starts a new worker
-            gcpause.settle()  # the job ran with the GC paused: collect now, while idle
+            done += 1
+            gcpause.settle(freeze=done == 1)  # the job ran with the GC paused: collect now
     except EOFError:
         pass
     finally:

@@ -9,14 +9,16 @@ Decisions:
   charts, 4 tables, 43 rows), median render+write: no variant 312 ms, PDF/A-3b 340 ms,
   PDF/UA-1 365 ms, PDF/A-3a (tagged + attachments) 394 ms. Tagging costs ~15%; worth it.
   (Not checked with veraPDF, which is not packaged here.)
-- **Where the time goes** (cProfile, same report): layout ~40% (tables ~half of it), painting
-  ~15%, style cascade ~10%, PNG re-encoding of the charts ~10-15% (RGBA charts are split into
-  image + soft mask; RGB saves ~10 ms), HTML parse + box building ~10%, PDF serialisation ~10%.
-  Sharing a ``FontConfiguration`` between renders, data URIs vs files and the variant change
-  the total by less than the run-to-run noise; fewer rows and smaller images are the levers.
+- **Where the time goes** (demo weekly report, GC paused, per-phase timers, ~230 ms in all):
+  HTML parse 17 ms, style cascade 22, box building 16, layout ~89 (tables about half), painting
+  31, re-encoding the chart PNGs 35 (WeasyPrint decodes every PNG and compresses it again; only
+  JPEG passes through, and JPEG blurs chart text), tagging 6, serialisation 13. RGB charts
+  rather than RGBA save one soft-mask encode each. Data URIs vs files, sharing a
+  ``FontConfiguration`` and the PDF variant change the total by less than the run-to-run noise.
 - **No cyclic GC during a render** (``reports.gcpause``): the collector kept walking WeasyPrint's
-  growing box graph; pausing it takes the demo report's PDF stage from ~270-300 ms to ~230 ms.
-  Long-lived callers collect when idle (the render worker does, after answering).
+  growing box graph (and every imported module) again and again; pausing it took the PDF stage
+  of bench/render.py from 364 to ~260 ms, with steadier timings. Long-lived callers collect when
+  idle (the render worker does, after answering).
 - **One FontConfiguration per process.** A fresh one per render leaks its native font map
   (~0.25 MB a render), so we share one: RSS of a worker stays flat over hundreds of reports.
 - **Reproducible bytes.** The document metadata (title, author, subject, keywords, dates, language)

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         with gcpause.paused():  # what a pool worker does: the job with the GC paused, ...
             rendered = render_report(job)
         times.append(time.perf_counter() - t0)
-        gcpause.settle(freeze=n == 1)  # ... then a collection while idle (freezing once)
+        gcpause.settle()  # ... then a collection while idle
         if n % args.every == 0 or n == 1:
             gc.collect()
             samples[n] = round(rss_mb(), 1)

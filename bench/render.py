@@ -160,6 +160,13 @@ def bench_ours(report: ReportConfig, data: ReportData, runs: int) -> tuple[dict[
         "charts": [], "html": [], "pdf": [], "total": [], "gc_settle": [],
         "pdf_without_charts": [],
     }
+
+    def pdf(html: str) -> Any:
+        return html_to_pdf(
+            html, base_dir=TEMPLATES, allowed_roots=[TEMPLATES], metadata=metadata,
+            attachments=csv_attachments(data),
+        )
+
     html, pages = "", 0
     for run in range(runs + 1):  # run 0 warms imports, fonts and caches
         with gcpause.paused():  # as in the render worker: the whole job runs with the GC paused
@@ -168,14 +175,9 @@ def bench_ours(report: ReportConfig, data: ReportData, runs: int) -> tuple[dict[
                 lambda a=analysis: make_charts(a, accent=report.accent_color)  # type: ignore[misc]
             )
             html, t_html = timed(lambda a=analysis, c=charts: render_html(report, a, c))  # type: ignore[misc]
-            result, t_pdf = timed(
-                lambda h=html: html_to_pdf(  # type: ignore[misc]
-                    h, base_dir=TEMPLATES, allowed_roots=[TEMPLATES], metadata=metadata,
-                    attachments=csv_attachments(data),
-                )
-            )
+            result, t_pdf = timed(lambda h=html: pdf(h))  # type: ignore[misc]
         # ... and, like a pool worker after answering, collect while idle (timed on its own).
-        _, t_settle = timed(lambda r=run: gcpause.settle(freeze=r == 0))  # type: ignore[misc]
+        _, t_settle = timed(gcpause.settle)
         pages = result.pages
         if run:
             samples["charts"].append(t_analyse + t_charts)
@@ -186,12 +188,7 @@ def bench_ours(report: ReportConfig, data: ReportData, runs: int) -> tuple[dict[
     # The floor: the same HTML with its chart images taken out (how much is left without them).
     bare = re.sub(r"<img [^>]*>", "", html)
     for run in range(runs + 1):
-        _, t_bare = timed(
-            lambda: html_to_pdf(
-                bare, base_dir=TEMPLATES, allowed_roots=[TEMPLATES], metadata=metadata,
-                attachments=csv_attachments(data),
-            )
-        )
+        _, t_bare = timed(lambda: pdf(bare))
         gcpause.settle()
         if run:
             samples["pdf_without_charts"].append(t_bare)

@@ -11,11 +11,12 @@ demo report, +11.5 MB (160 -> 171 MB) for the render child of a 2,000-course org
 - ``paused()`` turns the collector off for a block and back on afterwards (only if it was on:
   blocks nest, and a caller that disabled it keeps it disabled). Nothing is collected on exit.
 - ``settle()`` is what a long-lived worker calls when it is idle (after it has sent its answer):
-  one full collection. After its first job a worker passes ``freeze=True``: the survivors then
-  (imported modules, font and template caches) move to the permanent generation and later
-  collections skip them, ~12 ms instead of ~35 ms per job. Only once: a frozen object is never
-  collected, so freezing after every job could pin cyclic garbage that a cache lets go of later;
-  freezing once bounds that to what existed after the first job (bench/longrun.py checks RSS).
+  one full collection. The first one in a process also freezes the
+  survivors (imported modules, font and template caches): they move to the permanent generation
+  and later collections skip them, ~12 ms instead of ~35 ms per job. Only once: a frozen object
+  is never collected, so freezing after every job could pin cyclic garbage that a cache lets go
+  of later; freezing once bounds that to what existed after the first job (bench/longrun.py
+  checks RSS).
 """
 
 from __future__ import annotations
@@ -37,9 +38,16 @@ def paused() -> Iterator[None]:
             gc.enable()
 
 
-def settle(*, freeze: bool = False) -> None:
-    """Collect the garbage of the last job now; with ``freeze``, exempt the survivors from later
-    collections (do that once per process, after its first job)."""
+_froze = False
+"""Whether ``settle`` has frozen this process's survivors (a fork inherits both)."""
+
+
+def settle() -> None:
+    """Collect the garbage of the last job now; the first time in a process, also exempt the
+    survivors from later collections. (A flag, not ``gc.get_freeze_count()``: that one walks
+    the whole permanent generation, ~40 ms after a render.)"""
+    global _froze
     gc.collect()
-    if freeze:
+    if not _froze:
         gc.freeze()
+        _froze = True

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -141,7 +140,6 @@ def _limit_self(memory_mb: int) -> None:
     os.setpgrp()  # our own group, so a timeout kills anything we start too
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    gc.freeze()  # what the fork server imported is never garbage: later collections skip it
 
 
 def _child(
@@ -161,7 +159,6 @@ def _child(
 def _serve(conn: multiprocessing.connection.Connection, memory_mb: int) -> None:
     """Pool worker side: limit memory once, then run jobs until told to stop (``None``)."""
     _limit_self(memory_mb)
-    done = 0
     try:
         while (job := conn.recv()) is not None:
             func, args = job
@@ -169,8 +166,7 @@ def _serve(conn: multiprocessing.connection.Connection, memory_mb: int) -> None:
             conn.send(answer)
             if answer[0] == "memory":
                 return  # the heap may be in a bad state: the parent starts a new worker
-            done += 1
-            gcpause.settle(freeze=done == 1)  # the job ran with the GC paused: collect now
+            gcpause.settle()  # the job ran with the GC paused: collect now, while idle
     except EOFError:
         pass
     finally:

@@ -303,7 +303,8 @@ def generate_one(
     from reports.worker import start_in_background
 
     t_start = time.perf_counter()
-    start_in_background()  # the render workers' fork server warms up while we fetch
+    if pool is None:  # a pool's owner has started it already
+        start_in_background()  # the render workers' fork server warms up while we fetch
     period = resolve_period(report, window, clock)
     with _ledger(config) as ledger:
         run_id = ledger.start_run(report.name, report.org, period)
@@ -372,8 +373,9 @@ def generate_many(
         return [one(reports[0], out=out, html_out=html_out, progress=progress)]
     from concurrent.futures import ThreadPoolExecutor
 
-    from reports.worker import WorkerPool, default_workers
+    from reports.worker import WorkerPool, default_workers, start_in_background
 
+    start_in_background()  # once for the batch, while the first reports fetch
     workers = config.render.workers or default_workers()
     # Warm render workers reused across reports: only each worker's first render pays for
     # fonts, caches and lazy imports (bench/batch.py).

@@ -5,7 +5,8 @@
 Serves the demo API with ``MockKnobs(courses=..., users=...)`` from uvicorn in a separate process
 (loopback, free port), then runs one weekly report the way ``generate`` does: start the fork
 server in the background, collect in this process, render in a limited worker child
-(``reports.worker.run_limited``). Prints JSON with the stage timings, the page count and the peak
+(``reports.execute.worker.run_limited``).
+Prints JSON with the stage timings, the page count and the peak
 RSS of this process and of the render child (their sum is the target: < 500 MB, with <= 40 pages
 and the time dominated by fetching).
 """
@@ -29,9 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reports.config import Config, load_config  # noqa: E402
-from reports.periods import for_kind  # noqa: E402
+from reports.execute.worker import run_limited, start_in_background  # noqa: E402
+from reports.report.periods import for_kind  # noqa: E402
 from reports.run import Rendered, RenderJob, collect_data, render_report  # noqa: E402
-from reports.worker import run_limited, start_in_background  # noqa: E402
 
 AS_OF = date(2026, 11, 18)
 
@@ -40,7 +41,7 @@ def serve(sock: socket.socket, courses: int, users: int) -> None:
     """The demo API process: uvicorn on an already bound socket."""
     import uvicorn
 
-    from reports.mock import MockKnobs, create_app
+    from reports.source.mock import MockKnobs, create_app
 
     app = create_app(MockKnobs(courses=courses, users=users))
     config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)

@@ -21,9 +21,9 @@ import sys
 import time
 from datetime import date
 
-from reports.client import IblClient
-from reports.collect import collect
-from reports.periods import weekly
+from reports.report.periods import weekly
+from reports.source.client import IblClient
+from reports.source.collect import collect
 
 ORG = "bench-university"
 AS_OF = date(2026, 3, 11)
@@ -35,7 +35,7 @@ def _serve(latency_s: float, courses: int, users: int) -> None:
 
     import uvicorn
 
-    from reports.mock import MockKnobs, create_app
+    from reports.source.mock import MockKnobs, create_app
 
     # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (proto 0 skips it,
     # and Nagle + delayed ACK then add 40 ms to every keep-alive answer).

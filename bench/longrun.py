@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reports import gcpause  # noqa: E402
 from reports.config import load_config  # noqa: E402
-from reports.periods import for_kind  # noqa: E402
+from reports.report import gcpause  # noqa: E402
+from reports.report.periods import for_kind  # noqa: E402
 from reports.run import RenderJob, collect_data, render_report  # noqa: E402
 
 AS_OF = date(2026, 11, 18)

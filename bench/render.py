@@ -7,7 +7,7 @@ demo API, a fixed as-of date) ``N`` times after one warm-up run and prints the m
 each stage. Each run is handled like a job of a pool worker: the cyclic GC is paused during it and
 one collection follows (``gc_settle``, not part of any stage). ``pdf_without_charts`` is the PDF
 stage of the same HTML with its ``<img>`` elements removed (the floor without the charts). If
-``reports.render`` is not available it falls back to a representative HTML of its
+``reports.report.render`` is not available it falls back to a representative HTML of its
 own (same charts, tables of 15-50 rows).
 
 The comparison prints the SAME HTML to PDF with a warm headless Chromium (one browser, one page,
@@ -37,14 +37,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reports import gcpause  # noqa: E402
-from reports.analysis import Analysis, analyse  # noqa: E402
-from reports.charts import Chart, make_charts  # noqa: E402
 from reports.config import ReportConfig, load_config  # noqa: E402
-from reports.csvdata import csv_attachments  # noqa: E402
-from reports.model import ReportData  # noqa: E402
-from reports.pdf import PdfMetadata, html_to_pdf  # noqa: E402
-from reports.periods import for_kind  # noqa: E402
+from reports.report import gcpause  # noqa: E402
+from reports.report.analysis import Analysis, analyse  # noqa: E402
+from reports.report.charts import Chart, make_charts  # noqa: E402
+from reports.report.csvdata import csv_attachments  # noqa: E402
+from reports.report.model import ReportData  # noqa: E402
+from reports.report.pdf import PdfMetadata, html_to_pdf  # noqa: E402
+from reports.report.periods import for_kind  # noqa: E402
 
 AS_OF = date(2026, 11, 18)
 TEMPLATES = ROOT / "templates"
@@ -69,8 +69,8 @@ def demo_data() -> tuple[ReportConfig, ReportData]:
 def render_html(report: ReportConfig, analysis: Analysis, charts: list[Chart]) -> str:
     """The report HTML: the real template when present, else a representative one."""
     try:
-        from reports.render import Branding
-        from reports.render import render_html as real_render
+        from reports.report.render import Branding
+        from reports.report.render import render_html as real_render
     except ImportError:
         return fallback_html(report, analysis, charts)
     branding = Branding(
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report, data = demo_data()
     result, html = bench_ours(report, data, args.runs)
-    result["html_source"] = "reports.render" if _has_render() else "bench fallback"
+    result["html_source"] = "reports.report.render" if _has_render() else "bench fallback"
     chromium = None if args.no_chromium else bench_chromium(html, args.runs)
     tagged = chromium["tagged"] if chromium else None
     result["chromium_pdf_median_ms"] = tagged
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _has_render() -> bool:
     try:
-        import reports.render  # noqa: F401
+        import reports.report.render  # noqa: F401
     except ImportError:
         return False
     return True

@@ -81,7 +81,7 @@ def _config(*, logs: bool = True) -> Any:
 def _date(value: str | None, what: str) -> date | None:
     if value is None:
         return None
-    from reports.periods import parse_date
+    from reports.report.periods import parse_date
 
     return parse_date(value, what=what)
 
@@ -207,7 +207,7 @@ def schedule(
     """Run the scheduler daemon: send every report when it is due."""
 
     def body() -> int:
-        from reports import scheduler
+        from reports.schedule import scheduler
 
         if log_format not in ("text", "json"):
             raise UsageError("--log-format is text or json")
@@ -223,7 +223,7 @@ def jobs(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every report, its next fire time (local and UTC) and its last run state."""
 
     def body() -> None:
-        from reports import scheduler
+        from reports.schedule import scheduler
 
         rows = scheduler.list_jobs(_config(), clock=_now)
         if json_:
@@ -338,7 +338,7 @@ def mock_api(
     """Serve the built-in demo API over HTTP (any org name works; any Api-Token is accepted)."""
 
     def body() -> None:
-        from reports.mock import MockKnobs, serve
+        from reports.source.mock import MockKnobs, serve
 
         typer.echo(
             f"demo API on http://{host}:{port}/api/ai-analytics/audience/orgs/ORG/... "

@@ -32,8 +32,8 @@ _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 def _check_header(value: str, what: str) -> str:
     """``value`` has no line break or control character, not even in an RFC 2047 word."""
+    from reports.delivery.mail import check_header_text
     from reports.errors import MailAddressError
-    from reports.mail import check_header_text
 
     try:
         return check_header_text(value, what=what)
@@ -43,8 +43,8 @@ def _check_header(value: str, what: str) -> str:
 
 def _check_addresses(values: list[str]) -> list[str]:
     """Each address parsed strictly (one plain address, no CR/LF); ValueError names the bad one."""
+    from reports.delivery.mail import parse_address
     from reports.errors import MailAddressError
-    from reports.mail import parse_address
 
     seen: set[str] = set()
     for value in values:

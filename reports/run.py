@@ -25,8 +25,8 @@ from typing import Any
 
 from reports.config import Config, ReportConfig
 from reports.errors import ConfigError, ReportsError, UsageError
-from reports.model import ReportData
-from reports.periods import Clock, Period, custom, for_kind, today
+from reports.report.model import ReportData
+from reports.report.periods import Clock, Period, custom, for_kind, today
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 RENDER_STAGE = "charts, HTML and PDF"
@@ -67,8 +67,8 @@ async def collect_data(
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> ReportData:
     """Fetch everything the report needs (never partial: any failure raises)."""
-    from reports.client import client_from_config
-    from reports.collect import collect
+    from reports.source.client import client_from_config
+    from reports.source.collect import collect
 
     async with client_from_config(config.api, env) as client:
         return await collect(
@@ -111,12 +111,12 @@ class Rendered:
 
 def render_report(job: RenderJob) -> Rendered:
     """analyse -> charts -> HTML -> PDF; runs in a worker process with time and memory limits."""
-    from reports.analysis import analyse
-    from reports.charts import make_charts
-    from reports.csvdata import csv_attachments
-    from reports.fmt import period_label
-    from reports.pdf import PdfMetadata, html_to_pdf
-    from reports.render import Branding, render_html
+    from reports.report.analysis import analyse
+    from reports.report.charts import make_charts
+    from reports.report.csvdata import csv_attachments
+    from reports.report.fmt import period_label
+    from reports.report.pdf import PdfMetadata, html_to_pdf
+    from reports.report.render import Branding, render_html
 
     report, data = job.report, job.data
     timings: dict[str, float] = {}
@@ -238,7 +238,7 @@ class _Progress:
 @contextmanager
 def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
     """Any failure inside marks the run failed in the ledger (with its one-line error)."""
-    from reports.ledger import RunState
+    from reports.state.ledger import RunState
 
     try:
         yield
@@ -251,7 +251,7 @@ def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
 
 
 def _ledger(config: Config, clock: Clock | None = None) -> Any:
-    from reports.ledger import Ledger
+    from reports.state.ledger import Ledger
 
     if clock is None:
         return Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
@@ -262,7 +262,7 @@ def _render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendere
     """Render in a limited child: a warm ``WorkerPool`` worker if given, else a fresh one."""
     if pool is not None:
         return pool.run(render_report, job)  # type: ignore[no-any-return]
-    from reports.worker import run_limited
+    from reports.execute.worker import run_limited
 
     return run_limited(
         render_report, job, timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb
@@ -276,7 +276,7 @@ def _generated_on(report: ReportConfig, clock: Clock) -> date:
 def _archive_pdf(
     config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str
 ) -> Path:
-    from reports.archive import Archive
+    from reports.delivery.archive import Archive
 
     archived = Archive(config.archive.dir).write(report.org, report.name, period, pdf)
     ledger.record_archive(
@@ -299,8 +299,8 @@ def generate_one(
     pool: Any = None,
 ) -> GenerateResult:
     """Collect, render and archive one report; mail nothing (``pool``: a ``WorkerPool``)."""
-    from reports.ledger import RunState
-    from reports.worker import start_in_background
+    from reports.execute.worker import start_in_background
+    from reports.state.ledger import RunState
 
     t_start = time.perf_counter()
     if pool is None:  # a pool's owner has started it already
@@ -373,7 +373,7 @@ def generate_many(
         return [one(reports[0], out=out, html_out=html_out, progress=progress)]
     from concurrent.futures import ThreadPoolExecutor
 
-    from reports.worker import WorkerPool, default_workers, start_in_background
+    from reports.execute.worker import WorkerPool, default_workers, start_in_background
 
     start_in_background()  # once for the batch, while the first reports fetch
     workers = config.render.workers or default_workers()
@@ -428,11 +428,11 @@ class SendOutcome:
 
 def mail_summary(report: ReportConfig, data: ReportData) -> Any:
     """The email body's numbers, from the same analysis as the PDF."""
-    from reports.analysis import analyse
-    from reports.fmt import period_label
-    from reports.highlights import highlights
-    from reports.mail import MailSummary
-    from reports.render import kpi_cards
+    from reports.delivery.mail import MailSummary
+    from reports.report.analysis import analyse
+    from reports.report.fmt import period_label
+    from reports.report.highlights import highlights
+    from reports.report.render import kpi_cards
 
     analysis = analyse(data, top_n=report.top_n)
     label = period_label(data.period, report.locale)
@@ -450,9 +450,7 @@ def _messages(
     config: Config, report: ReportConfig, period: Period, data: ReportData, pdf: bytes,
     recipients: Sequence[str], now: datetime,
 ) -> dict[str, Any]:
-    from reports.csvdata import csv_attachments
-    from reports.fmt import period_label, period_title
-    from reports.mail import (
+    from reports.delivery.mail import (
         Attachment,
         build_message,
         format_subject,
@@ -460,6 +458,8 @@ def _messages(
         parse_address,
         render_bodies,
     )
+    from reports.report.csvdata import csv_attachments
+    from reports.report.fmt import period_label, period_title
 
     summary = mail_summary(report, data)
     text, html = render_bodies(summary, override_dir=config.templates.dir)
@@ -500,9 +500,9 @@ def send_report(
     Recipients who already have this period's report are skipped (``force`` sends again to all).
     ``to`` sends a test copy to one address and leaves the ledger's deliveries untouched.
     """
-    from reports.ledger import RunState
-    from reports.mailer import backend_from_config, deliver
-    from reports.worker import start_in_background
+    from reports.delivery.mailer import backend_from_config, deliver
+    from reports.execute.worker import start_in_background
+    from reports.state.ledger import RunState
 
     period = resolve_period(report, Window(as_of=as_of), clock)
     backend = backend or backend_from_config(config.email, env)
@@ -555,7 +555,7 @@ def _pdf_for(
     digest: str, clock: Clock,
 ) -> tuple[bytes, Path, bool]:
     """The archived PDF if it was made from the same data and is intact, else a new one."""
-    from reports.archive import Archive
+    from reports.delivery.archive import Archive
 
     entry = ledger.archive_entry(report.name, period)
     if entry is not None and entry.data_hash == digest:
@@ -606,7 +606,7 @@ def archive_listing(config: Config, *, report: str | None) -> list[dict[str, Any
 
 def archive_verify(config: Config) -> tuple[list[str], int]:
     """Problems found by re-hashing every archived file, and how many were checked."""
-    from reports.archive import Archive
+    from reports.delivery.archive import Archive
 
     with _ledger(config) as ledger:
         entries = ledger.archive_entries()
@@ -616,7 +616,7 @@ def archive_verify(config: Config) -> tuple[list[str], int]:
 
 def archive_prune(config: Config, older_than: str, *, clock: Clock) -> int:
     """Delete archived PDFs whose period ended more than ``older_than`` ago."""
-    from reports.archive import Archive, parse_duration
+    from reports.delivery.archive import Archive, parse_duration
 
     with _ledger(config) as ledger:
         removed = Archive(config.archive.dir).prune(

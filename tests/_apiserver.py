@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 import uvicorn
 
-from reports.mock import DemoApp, MockKnobs, create_app
+from reports.source.mock import DemoApp, MockKnobs, create_app
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,14 @@ from __future__ import annotations
 import random
 from datetime import date
 
-from reports.model import ActiveUser, CourseActivity, CourseEnrollments, DailySeries, ReportData
-from reports.periods import Period, PeriodKind, weekly
+from reports.report.model import (
+    ActiveUser,
+    CourseActivity,
+    CourseEnrollments,
+    DailySeries,
+    ReportData,
+)
+from reports.report.periods import Period, PeriodKind, weekly
 
 COURSE_NAMES = (
     "Data & Analytics <Advanced>",

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from reports.config import Config, load_config
-from reports.periods import Period
-from reports.scheduler import OutcomeKind, RunOutcome, RunRequest
+from reports.report.periods import Period
+from reports.schedule.scheduler import OutcomeKind, RunOutcome, RunRequest
 
 REPO = Path(__file__).resolve().parent.parent
 CHILD = Path(__file__).resolve().parent / "_sched_child.py"

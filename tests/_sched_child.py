@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from reports.config import load_config
-from reports.scheduler import RunRequest, SubprocessRunner, run_scheduler
+from reports.schedule.scheduler import RunRequest, SubprocessRunner, run_scheduler
 
 
 def main() -> int:

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reports.analysis import Delta, analyse
-from reports.highlights import describe_delta, highlights
-from reports.model import ActiveUser, CourseActivity, CourseEnrollments, ReportData
-from reports.periods import weekly
+from reports.report.analysis import Delta, analyse
+from reports.report.highlights import describe_delta, highlights
+from reports.report.model import ActiveUser, CourseActivity, CourseEnrollments, ReportData
+from reports.report.periods import weekly
 from tests._sample import empty, series
 
 PERIOD = weekly(date(2026, 11, 18))  # Mon 9 - Sun 15 Nov 2026

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from reports.archive import Archive, parse_duration
+from reports.delivery.archive import Archive, parse_duration
 from reports.errors import ArchiveError, ArchivePathError, UsageError
-from reports.ledger import Ledger
-from reports.periods import Period, PeriodKind
+from reports.report.periods import Period, PeriodKind
+from reports.state.ledger import Ledger
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"

@@ -10,9 +10,9 @@ from dataclasses import replace
 import matplotlib
 import pytest
 
-from reports.analysis import Analysis, analyse
-from reports.charts import DEFAULT_DPI, make_charts, short_name
-from reports.model import CourseActivity
+from reports.report.analysis import Analysis, analyse
+from reports.report.charts import DEFAULT_DPI, make_charts, short_name
+from reports.report.model import CourseActivity
 from tests._sample import empty, realistic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -140,7 +140,8 @@ def test_short_name(name: str, expected: str) -> None:
 
 def test_importing_the_pipeline_modules_does_not_import_matplotlib() -> None:
     code = (
-        "import sys, reports.charts, reports.render, reports.analysis, reports.highlights; "
+        "import sys, reports.report.charts, reports.report.render, reports.report.analysis, "
+        "reports.report.highlights; "
         "print('matplotlib' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -11,7 +11,6 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from reports.client import IblClient, client_from_config, parse_retry_after
 from reports.config import ApiConfig
 from reports.errors import (
     ApiAuthError,
@@ -21,7 +20,8 @@ from reports.errors import (
     ApiUnavailableError,
     ConfigError,
 )
-from reports.mock import Fault, MockKnobs
+from reports.source.client import IblClient, client_from_config, parse_retry_after
+from reports.source.mock import Fault, MockKnobs
 from tests._apiserver import RunningApi, api_server
 
 __all__ = ["api_server"]

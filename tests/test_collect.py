@@ -9,12 +9,12 @@ from datetime import date
 
 import pytest
 
-from reports.client import IblClient, client_from_config
-from reports.collect import COURSE_SERIES, USER_PAGES, collect
 from reports.config import ApiConfig
 from reports.errors import ApiPaginationError, ApiPayloadError, ApiStatusError
-from reports.mock import Fault, MockKnobs
-from reports.periods import monthly, weekly
+from reports.report.periods import monthly, weekly
+from reports.source.client import IblClient, client_from_config
+from reports.source.collect import COURSE_SERIES, USER_PAGES, collect
+from reports.source.mock import Fault, MockKnobs
 from tests._apiserver import RunningApi, api_server
 
 __all__ = ["api_server"]

@@ -9,9 +9,15 @@ from datetime import date
 
 import pytest
 
-from reports.csvdata import csv_attachments, safe_text, to_csv
-from reports.model import ActiveUser, CourseActivity, CourseEnrollments, DailySeries, ReportData
-from reports.periods import Period, PeriodKind
+from reports.report.csvdata import csv_attachments, safe_text, to_csv
+from reports.report.model import (
+    ActiveUser,
+    CourseActivity,
+    CourseEnrollments,
+    DailySeries,
+    ReportData,
+)
+from reports.report.periods import Period, PeriodKind
 
 PERIOD = Period(date(2026, 11, 9), date(2026, 11, 11), PeriodKind.CUSTOM)
 PREVIOUS = PERIOD.previous()

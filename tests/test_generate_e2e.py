@@ -14,9 +14,9 @@ import httpx
 import pypdf
 import pytest
 
-from reports.fmt import integer, period_label
-from reports.mock import MockKnobs
-from reports.periods import weekly
+from reports.report.fmt import integer, period_label
+from reports.report.periods import weekly
+from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
 from tests._e2e import API_KEY, run_cli, write_config
 
@@ -149,7 +149,7 @@ def test_missing_key_names_the_env_var(tmp_path: Path, served: RunningApi) -> No
 def test_all_makes_every_report_and_one_failure_does_not_stop_the_others(
     tmp_path: Path, api_server: Callable[..., RunningApi]  # noqa: F811
 ) -> None:
-    from reports.mock import Fault
+    from reports.source.mock import Fault
 
     served = api_server(MockKnobs(token=API_KEY, courses=6, users=60, faults=(
         Fault(action="html", org="broken-org"),

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from reports.errors import StateError
-from reports.ledger import (
+from reports.report.periods import Period, PeriodKind
+from reports.state.ledger import (
     SCHEMA_VERSION,
     DeliveryState,
     Ledger,
@@ -18,7 +19,6 @@ from reports.ledger import (
     create_state_engine,
     migrate,
 )
-from reports.periods import Period, PeriodKind
 from tests._pg import pg_url
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
@@ -377,7 +377,7 @@ def test_processes_opening_a_new_database_at_once_all_succeed(url: str) -> None:
 
     code = (
         "import sys\n"
-        "from reports.ledger import Ledger\n"
+        "from reports.state.ledger import Ledger\n"
         "Ledger(sys.argv[1]).close()\n"
     )
     procs = [

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.errors import ConfigError, MailAddressError
-from reports.ledger import DeliveryState, Ledger
-from reports.mail import (
+from reports.delivery.mail import (
     Attachment,
     MailSummary,
     build_message,
@@ -20,8 +18,10 @@ from reports.mail import (
     parse_address,
     render_bodies,
 )
-from reports.mailer import FileOutbox, deliver, send_alert
-from reports.periods import Period, PeriodKind
+from reports.delivery.mailer import FileOutbox, deliver, send_alert
+from reports.errors import ConfigError, MailAddressError
+from reports.report.periods import Period, PeriodKind
+from reports.state.ledger import DeliveryState, Ledger
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
 PDF = b"%PDF-1.7\n" + b"x" * 2000 + b"\n%%EOF\n"

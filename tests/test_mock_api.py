@@ -17,8 +17,8 @@ from iblai.models import (  # type: ignore[attr-defined]
     OvertimeWithChangeInfo,
 )
 
-from reports.mock import MockKnobs, create_app
-from reports.mock.dataset import Dataset, default_size
+from reports.source.mock import MockKnobs, create_app
+from reports.source.mock.dataset import Dataset, default_size
 from tests._apiserver import RunningApi, api_server
 
 __all__ = ["api_server"]

@@ -17,7 +17,7 @@ import pdfplumber
 import pypdf
 import pytest
 
-from reports.pdf import Attachment, PdfMetadata, PdfResult, html_to_pdf
+from reports.report.pdf import Attachment, PdfMetadata, PdfResult, html_to_pdf
 
 META = PdfMetadata(
     title="Weekly report: Acme",
@@ -223,7 +223,7 @@ _RENDER_IN_CHILD = """
 import hashlib, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from reports.pdf import Attachment, PdfMetadata, html_to_pdf
+from reports.report.pdf import Attachment, PdfMetadata, html_to_pdf
 folder = Path(sys.argv[1])
 html = ('<html lang="en"><body><h2 style="bookmark-level: 1">Summary</h2>'
         '<img src="chart.png"><table><tr><td>Zoë</td><td>42</td></tr></table></body></html>')

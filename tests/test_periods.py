@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reports.errors import PeriodError
-from reports.periods import (
+from reports.report.periods import (
     MAX_CUSTOM_DAYS,
     Period,
     PeriodKind,

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from reports.analysis import Analysis, analyse
-from reports.charts import Chart, make_charts
 from reports.errors import RenderError
-from reports.model import ActiveUser, CourseActivity, ReportData
-from reports.render import Branding, render_html
+from reports.report.analysis import Analysis, analyse
+from reports.report.charts import Chart, make_charts
+from reports.report.model import ActiveUser, CourseActivity, ReportData
+from reports.report.render import Branding, render_html
 from tests._sample import empty, realistic
 
 GENERATED = date(2026, 11, 16)

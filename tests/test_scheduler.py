@@ -22,8 +22,8 @@ import time_machine
 
 from reports.config import Config, ReportConfig
 from reports.errors import SchedulerLockError
-from reports.periods import Period, PeriodKind, monthly, weekly
-from reports.scheduler import (
+from reports.report.periods import Period, PeriodKind, monthly, weekly
+from reports.schedule.scheduler import (
     JOBS_TABLE,
     Daemon,
     OutcomeKind,
@@ -482,7 +482,7 @@ def test_list_jobs_with_an_unreadable_state_db(tmp_path: Path) -> None:
 
 
 def test_list_jobs_shows_the_last_run_from_the_ledger(tmp_path: Path) -> None:
-    from reports.ledger import Ledger
+    from reports.state.ledger import Ledger
 
     config = weekly_config(tmp_path)
     with Ledger(config.state.url) as ledger:
@@ -551,7 +551,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_alert_message_names_the_period_and_the_command(tmp_path: Path) -> None:
-    from reports.scheduler import RunOutcome
+    from reports.schedule.scheduler import RunOutcome
 
     config = weekly_config(tmp_path)
     request = RunRequest("acme-weekly", utc(2026, 4, 20, 5), date(2026, 4, 20), MISSED[-1])
@@ -659,7 +659,7 @@ def test_catch_up_fire_times_are_in_the_past() -> None:
 
 
 def test_the_default_alerter_mails_the_alert_recipients(tmp_path: Path) -> None:
-    from reports.scheduler import RunOutcome, mail_alerter
+    from reports.schedule.scheduler import RunOutcome, mail_alerter
 
     config = write_config(
         tmp_path, [{"name": "w", "period": "weekly", "schedule": "0 7 * * 1"}],

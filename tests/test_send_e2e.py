@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from reports.fmt import period_label
-from reports.mock import MockKnobs
-from reports.periods import weekly
+from reports.report.fmt import period_label
+from reports.report.periods import weekly
+from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
 from tests._e2e import API_KEY, popen_cli, run_cli, write_config
 from tests._smtp import HOST, Recorder, _FreePortController

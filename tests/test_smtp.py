@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from reports.delivery.mail import build_message, make_message_id
+from reports.delivery.mailer import SmtpMailer, backend_from_config, deliver
 from reports.errors import (
     ConfigError,
     MailPermanentError,
     MailSecurityError,
     MailTransientError,
 )
-from reports.ledger import DeliveryState, Ledger
-from reports.mail import build_message, make_message_id
-from reports.mailer import SmtpMailer, backend_from_config, deliver
-from reports.periods import Period, PeriodKind
+from reports.report.periods import Period, PeriodKind
+from reports.state.ledger import DeliveryState, Ledger
 from tests._smtp import SmtpServer, TlsFiles, email_config, make_tls, smtp_server
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
-from reports.worker import prepare_environment, render_many, run_limited
+from reports.execute.worker import prepare_environment, render_many, run_limited
 from tests._tasks import allocate_4gb, fail, sleep_forever
 
 
@@ -37,7 +37,7 @@ def big_result() -> bytes:
 def render_small_pdf() -> tuple[bytes, int]:
     from datetime import UTC, datetime
 
-    from reports.pdf import PdfMetadata, html_to_pdf
+    from reports.report.pdf import PdfMetadata, html_to_pdf
 
     meta = PdfMetadata(title="T", author="A", subject="S", created=datetime(2026, 1, 1, tzinfo=UTC))
     html = "<html lang=en><body><h2>Hello</h2><table><tr><td>1</td></tr></table></body></html>"

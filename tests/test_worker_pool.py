@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
-from reports.worker import WorkerPool
+from reports.execute.worker import WorkerPool
 from tests._tasks import allocate_4gb, fail, sleep_forever
 
 

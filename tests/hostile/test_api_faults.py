@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reports.mock import Fault, MockKnobs
+from reports.source.mock import Fault, MockKnobs
 from tests._apiserver import RunningApi
 from tests._e2e import API_KEY
 from tests.hostile import (

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from pypdf import PdfReader
 
-from reports.mock import MockKnobs
+from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi
 from tests._e2e import API_KEY
 from tests.hostile import ARCHIVED, ORG, cli, generate, hostile_config, outbox_files, send

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP
 
-from reports.mock import MockKnobs
+from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi
 from tests._e2e import API_KEY, SMTP_PASSWORD
 from tests._smtp import (

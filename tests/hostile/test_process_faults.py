@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.mock import MockKnobs
+from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi
 from tests._e2e import API_KEY
 from tests.hostile import ARCHIVED, assert_failed_cleanly, generate, hostile_config, send

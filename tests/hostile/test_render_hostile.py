@@ -14,14 +14,14 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from reports.analysis import analyse
-from reports.charts import make_charts
-from reports.csvdata import csv_attachments
-from reports.mock import MockKnobs
-from reports.model import ActiveUser, CourseActivity
-from reports.pdf import PdfMetadata, html_to_pdf
-from reports.render import Branding, render_html
+from reports.report.analysis import analyse
+from reports.report.charts import make_charts
+from reports.report.csvdata import csv_attachments
+from reports.report.model import ActiveUser, CourseActivity
+from reports.report.pdf import PdfMetadata, html_to_pdf
+from reports.report.render import Branding, render_html
 from reports.run import TEMPLATES_DIR
+from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi
 from tests._e2e import API_KEY
 from tests._sample import realistic

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.mock import Fault, MockKnobs
+from reports.source.mock import Fault, MockKnobs
 from tests._apiserver import RunningApi
 from tests._e2e import API_KEY, SMTP_PASSWORD
 from tests._smtp import make_tls, smtp_server

@@ -36,9 +36,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from reports.errors import StateError
 from reports.logs import log_event
-from reports.periods import Clock, Period, PeriodKind
+from reports.report.periods import Clock, Period, PeriodKind
 
-_log = logging.getLogger("reports.ledger")
+_log = logging.getLogger("reports.state.ledger")
 
 SCHEMA_VERSION = 3
 DEFAULT_STUCK_AFTER_S = 3600.0

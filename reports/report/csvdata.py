@@ -24,8 +24,8 @@ import io
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from reports.model import DailySeries, ReportData
-from reports.pdf import Attachment
+from reports.report.model import DailySeries, ReportData
+from reports.report.pdf import Attachment
 
 MIME = "text/csv"
 _DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

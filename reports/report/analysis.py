@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from reports.model import ActiveUser, CourseActivity, CourseEnrollments, ReportData
-from reports.periods import Period
+from reports.report.model import ActiveUser, CourseActivity, CourseEnrollments, ReportData
+from reports.report.periods import Period
 
 DEFAULT_MOVERS = 10
 

@@ -14,11 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from reports.client import USERS, IblClient
 from reports.errors import ApiPaginationError, ApiPayloadError, ReportsError
-from reports.model import ActiveUser, CourseActivity, CourseEnrollments, DailySeries, ReportData
-from reports.payloads import OverTimeAnswer, PerCourseAnswer, UserRow, UsersPage
-from reports.periods import Period
+from reports.report.model import (
+    ActiveUser,
+    CourseActivity,
+    CourseEnrollments,
+    DailySeries,
+    ReportData,
+)
+from reports.report.periods import Period
+from reports.source.client import USERS, IblClient
+from reports.source.payloads import OverTimeAnswer, PerCourseAnswer, UserRow, UsersPage
 
 Progress = Callable[[str, int, int], None]
 """``on_progress(stage, done, total)``; stages are USER_PAGES and COURSE_SERIES."""

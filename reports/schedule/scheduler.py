@@ -7,7 +7,7 @@ zone) through the RUNNER seam; the default runner is the ``send`` command in a s
 scheduled send and a manual one share one code path and one idempotent ledger.
 
 Start-up, top to bottom (``Daemon.start``):
-  1. take the single-scheduler lock (``reports.schedlock``);
+  1. take the single-scheduler lock (``reports.schedule.schedlock``);
   2. sync the job store to config.toml (add, change, remove);
   3. plan the catch-up of periods missed while down (``plan_catch_up``, a pure function) and send
      them oldest first, one report at a time per report;
@@ -51,10 +51,10 @@ from reports.logs import (
     remove_handler,
     secrets_from_env,
 )
-from reports.periods import Clock, Period, for_kind, local_date
-from reports.schedlock import SchedulerLock, acquire_scheduler_lock
+from reports.report.periods import Clock, Period, for_kind, local_date
+from reports.schedule.schedlock import SchedulerLock, acquire_scheduler_lock
 
-log = logging.getLogger("reports.scheduler")
+log = logging.getLogger("reports.schedule.scheduler")
 _child_log = logging.getLogger("reports.run")
 
 JOBS_TABLE = "apscheduler_jobs"
@@ -363,7 +363,7 @@ def fire(report_name: str) -> None:
 
 def ledger_done_check(config: Config) -> tuple[DoneCheck, Callable[[], None]]:
     """The default DoneCheck (ask the ledger in the state database) and its close function."""
-    from reports.ledger import Ledger
+    from reports.state.ledger import Ledger
 
     ledger = Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
 
@@ -380,7 +380,7 @@ def mail_alerter(config: Config, env: Mapping[str, str]) -> Alerter | None:
         return None
 
     def send(subject: str, text: str) -> None:
-        from reports.mailer import backend_from_config, send_alert
+        from reports.delivery.mailer import backend_from_config, send_alert
 
         backend = backend_from_config(config.email, env)
         report = send_alert(backend, config.email.from_, recipients, subject, text)
@@ -844,7 +844,7 @@ LastRun = Callable[[str], Any]
 
 
 def _state_db_missing(config: Config) -> bool:
-    from reports.lastrun import sqlite_path
+    from reports.schedule.lastrun import sqlite_path
 
     path = sqlite_path(config.state.url)
     return path is not None and not path.exists()
@@ -863,7 +863,7 @@ def list_jobs(
     # ~0.35 s, most of `ibl-reports jobs` (see reports/lastrun.py).
     import sqlite3
 
-    from reports.lastrun import sqlite_last_run
+    from reports.schedule.lastrun import sqlite_last_run
 
     try:
         light = sqlite_last_run(config.state.url)
@@ -872,7 +872,7 @@ def list_jobs(
     if light is not None:
         return _job_rows(config, clock(), light, None)
     try:
-        from reports.ledger import Ledger
+        from reports.state.ledger import Ledger
 
         ledger = Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
     except Exception as exc:  # a broken state DB must not hide the schedule

@@ -15,7 +15,8 @@ Decisions:
   JPEG passes through, and JPEG blurs chart text), tagging 6, serialisation 13. RGB charts
   rather than RGBA save one soft-mask encode each. Data URIs vs files, sharing a
   ``FontConfiguration`` and the PDF variant change the total by less than the run-to-run noise.
-- **No cyclic GC during a render** (``reports.gcpause``): the collector kept walking WeasyPrint's
+- **No cyclic GC during a render** (``reports.report.gcpause``):
+  the collector kept walking WeasyPrint's
   growing box graph (and every imported module) again and again; pausing it took the PDF stage
   of bench/render.py from 364 to ~260 ms, with steadier timings. Long-lived callers collect when
   idle (the render worker does, after answering).
@@ -47,8 +48,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from reports import gcpause
 from reports.errors import RenderError
+from reports.report import gcpause
 
 PDF_VARIANT = "pdf/ua-1"
 """The PDF variant written (see the module docstring for why)."""

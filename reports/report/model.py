@@ -1,7 +1,7 @@
 """The values passed between pipeline stages: what was collected for one report.
 
 These are frozen dataclasses (internal values); the pydantic models of the raw API answers live in
-``reports.payloads`` and are converted into these at the collect stage.
+``reports.source.payloads`` and are converted into these at the collect stage.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from reports.periods import Period
+from reports.report.periods import Period
 
 
 @dataclass(frozen=True)

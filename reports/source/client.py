@@ -40,7 +40,7 @@ from reports.errors import (
     ApiUnavailableError,
     ConfigError,
 )
-from reports.payloads import OverTimeAnswer, PerCourseAnswer, UsersPage
+from reports.source.payloads import OverTimeAnswer, PerCourseAnswer, UsersPage
 
 EMBEDDED = "embedded"
 EMBEDDED_BASE_URL = "http://demo-api.embedded"
@@ -416,7 +416,7 @@ def client_from_config(
     }
     if api.base_url == EMBEDDED:
         if transport is None:
-            from reports.mock.app import create_app
+            from reports.source.mock.app import create_app
 
             transport = httpx.ASGITransport(app=create_app())
         return IblClient(EMBEDDED_BASE_URL, DEMO_TOKEN, transport=transport, **options)

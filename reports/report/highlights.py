@@ -7,8 +7,8 @@ not escaped here; the HTML templates escape them.
 
 from __future__ import annotations
 
-from reports import fmt
-from reports.analysis import Analysis, Delta
+from reports.report import fmt
+from reports.report.analysis import Analysis, Delta
 
 MAX_HIGHLIGHTS = 5
 

@@ -1,6 +1,7 @@
 """The demo Data Manager API: the three documented endpoints over a synthetic dataset.
 
-Serves any org name; the data is derived from the name (see ``reports.mock.dataset``). Knobs add
+Serves any org name; the data is derived from the name (see
+``reports.source.mock.dataset``). Knobs add
 latency, random 429/5xx and targeted faults (a status, an HTML page with 200, invalid JSON, wrong
 types, nulls, a repeated page, inflated totalPages, a delay) for the hostile tests; ``stats`` on
 the app counts requests and the most seen in flight at once.
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from reports.mock.dataset import Course, Dataset, previous_range
+from reports.source.mock.dataset import Course, Dataset, previous_range
 
 Kind = Literal["per-course", "users", "over-time"]
 FaultAction = Literal[

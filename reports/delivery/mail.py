@@ -26,7 +26,7 @@ from pathlib import Path
 
 from reports.errors import ConfigError, MailAddressError
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 TEXT_TEMPLATE = "email/body.txt"
 HTML_TEMPLATE = "email/body.html"
 

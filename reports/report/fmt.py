@@ -11,7 +11,7 @@ from datetime import date
 from babel.dates import format_date, format_interval, format_skeleton
 from babel.numbers import format_decimal, format_percent
 
-from reports.periods import Period, PeriodKind
+from reports.report.periods import Period, PeriodKind
 
 MINUS = "\u2212"
 

@@ -32,6 +32,7 @@ from typing import Protocol
 
 from reports.atomic import write_atomic
 from reports.config import EmailConfig
+from reports.delivery.mail import check_header_text, parse_address
 from reports.errors import (
     ConfigError,
     MailAddressError,
@@ -40,9 +41,8 @@ from reports.errors import (
     MailSecurityError,
     MailTransientError,
 )
-from reports.ledger import Ledger
-from reports.mail import check_header_text, parse_address
-from reports.periods import Period
+from reports.report.periods import Period
+from reports.state.ledger import Ledger
 
 MAX_BACKOFF_S = 300.0
 

@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from reports import fmt
-from reports.analysis import Analysis, Delta
+from reports.report import fmt
+from reports.report.analysis import Analysis, Delta
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

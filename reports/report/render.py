@@ -23,13 +23,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from reports import fmt
-from reports.analysis import Analysis, Delta
-from reports.charts import Chart
 from reports.errors import RenderError
-from reports.highlights import describe_delta, highlights
+from reports.report import fmt
+from reports.report.analysis import Analysis, Delta
+from reports.report.charts import Chart
+from reports.report.highlights import describe_delta, highlights
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 """The built-in templates: ``templates/`` at the repository root, next to ``reports/``."""
 
 ENTRY_TEMPLATE = "report.html.j2"

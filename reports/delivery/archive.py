@@ -20,8 +20,8 @@ from typing import Protocol
 
 from reports.atomic import write_atomic
 from reports.errors import ArchiveError, ArchivePathError, UsageError
-from reports.ledger import ArchiveRecord
-from reports.periods import Period
+from reports.report.periods import Period
+from reports.state.ledger import ArchiveRecord
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DURATION_RE = re.compile(r"^\s*(\d{1,5})\s*([dw])\s*$")

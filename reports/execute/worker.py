@@ -13,7 +13,8 @@ process-group leader; on timeout the parent kills the whole group.
 ``render_many`` runs a batch on a few workers; one failure does not stop the others.
 ``WorkerPool`` keeps warm workers for a batch of reports, with the same limits and errors.
 
-Garbage collection: a job runs with the cyclic GC paused (``reports.gcpause``); a one-shot child
+Garbage collection: a job runs with the cyclic GC paused (``reports.report.gcpause``);
+a one-shot child
 exits right after it, a pool worker collects after sending its answer, while it waits for the next.
 
 Caches: matplotlib (``MPLCONFIGDIR``) and fontconfig (``XDG_CACHE_HOME``) write their caches under
@@ -40,15 +41,16 @@ from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, Generic, NoReturn, TypeVar
 
-from reports import gcpause
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
+from reports.report import gcpause
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
 
 PRELOAD = (
-    "reports.pdf", "weasyprint", "matplotlib", "matplotlib.pyplot",
-    "reports.run", "reports.analysis", "reports.charts", "reports.render", "reports.csvdata",
+    "reports.report.pdf", "weasyprint", "matplotlib", "matplotlib.pyplot",
+    "reports.run", "reports.report.analysis", "reports.report.charts", "reports.report.render",
+    "reports.report.csvdata",
 )
 """Modules the fork server imports once, so every render child starts warm (our own render
 modules, Jinja2 and Babel included: ~0.25 s less per child)."""

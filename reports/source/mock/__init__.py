@@ -7,6 +7,6 @@ runs it with uvicorn for ``ibl-reports mock-api``.
 
 from __future__ import annotations
 
-from reports.mock.app import DemoApp, Fault, MockKnobs, ServerStats, create_app, serve
+from reports.source.mock.app import DemoApp, Fault, MockKnobs, ServerStats, create_app, serve
 
 __all__ = ["DemoApp", "Fault", "MockKnobs", "ServerStats", "create_app", "serve"]

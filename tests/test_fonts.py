@@ -14,7 +14,7 @@ from reports.report.charts import installed_families, make_charts
 from reports.report.fonts import family_chain, script_of, watch_glyphs
 from tests._sample import realistic
 
-NAMES = ("経済学入門", "日本語の授業：文法と会話", "مقدمة في الاقتصاد", "Εισαγωγή στη Φιλοσοφία",
+NAMES = ("経済学入門", "日本語の授業：文法と会話", "مقدمة في الاقتصاد", "Εισαγωγή στη Φιλοσοφία",  # noqa: RUF001
          "미적분학", "Введение в экономику")
 
 

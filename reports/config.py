@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -158,10 +159,84 @@ class ArchiveConfig(_Table):
 class StateConfig(_Table):
     """[state]: the database of runs and deliveries."""
 
-    url: str = Field("sqlite:///state.db", description="SQLAlchemy URL of the state database.")
-    stuck_after_s: float = Field(
-        3600.0, gt=0, description="A run in a working state longer than this is recoverable."
+    url: str = Field(
+        "sqlite:///state.db", repr=False,
+        description="SQLAlchemy URL of the state database (SQLite; a URL with a password goes "
+        "in the variable url_env names).",
     )
+    url_env: str | None = Field(
+        None,
+        description="Env var that holds the state database URL, e.g. postgresql+psycopg://... "
+        "(replaces url).",
+    )
+    stuck_after_s: float = Field(
+        3600.0, gt=0,
+        description="A run in a working state longer than this is recoverable, even if its "
+        "lease is still renewed.",
+    )
+    lease_s: float | None = Field(
+        None, gt=0,
+        description="A run's lease: renewed every lease_s / 3 while it works; once expired "
+        "(its process died) the run is recoverable. Default: the smaller of 15 s and "
+        "stuck_after_s / 4.",
+    )
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_RE.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name (write the name, "
+                             "not the URL)")
+        return value
+
+    @property
+    def lease(self) -> float:
+        """The lease in seconds (the default worked out)."""
+        return self.lease_s if self.lease_s is not None else min(15.0, self.stuck_after_s / 4)
+
+
+class ExecutorConfig(_Table):
+    """[executor]: where report runs execute: this machine, or Celery workers."""
+
+    kind: Literal["local", "celery"] = Field(
+        "local", description='"local" (a capped pool on this machine) or "celery" (workers).'
+    )
+    concurrency: int = Field(
+        0, ge=0, le=256,
+        description="Runs at once: the local pool's size, and a worker's default (0 = cores).",
+    )
+    broker_url_env: str = Field(
+        "IBL_BROKER_URL", description="Env var that holds the broker URL (redis://, amqp://)."
+    )
+    queue: str = Field("ibl-reports", description="The Celery queue report runs go to.")
+    visibility_timeout_s: float = Field(
+        3600.0, gt=0,
+        description="Redis: an unacknowledged task is redelivered after this (s); must exceed "
+        "the task's hard time limit.",
+    )
+    max_tasks_per_child: int = Field(
+        100, ge=0, description="A worker's pool child is replaced after this many runs (0: never)."
+    )
+    max_memory_per_child_mb: int = Field(
+        1000, ge=0,
+        description="A pool child whose resident memory passes this after a run is replaced "
+        "(MiB; 0: never).",
+    )
+
+    @field_validator("broker_url_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_RE.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name (write the name, "
+                             "not the URL)")
+        return value
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(f"{value!r} must be 1-100 letters, digits, '.', '_' or '-'")
+        return value
 
 
 class TemplatesConfig(_Table):
@@ -309,6 +384,7 @@ class Config(_Table):
     alerts: AlertsConfig = Field(default_factory=lambda: AlertsConfig())
     render: RenderConfig = Field(default_factory=lambda: RenderConfig())
     scheduler: SchedulerConfig = Field(default_factory=lambda: SchedulerConfig())
+    executor: ExecutorConfig = Field(default_factory=lambda: ExecutorConfig())
     reports: list[ReportConfig] = Field(default_factory=list)
     source: Annotated[Path, Field(exclude=True)] = Path(DEFAULT_CONFIG)
 
@@ -319,6 +395,28 @@ class Config(_Table):
             if report.name in seen:
                 raise ValueError(f"two reports are named {report.name!r}")
             seen.add(report.name)
+        return self
+
+    @model_validator(mode="after")
+    def _ordered_timeouts(self) -> Config:
+        lease, stuck = self.state.lease, self.state.stuck_after_s
+        if lease >= stuck:
+            raise ValueError(f"state.lease_s: {lease:g} s must be shorter than "
+                             f"state.stuck_after_s ({stuck:g} s)")
+        if self.executor.kind != "celery":
+            return self
+        render, hard = self.render.timeout_s, task_hard_limit(self.scheduler.run_timeout_s)
+        visibility = self.executor.visibility_timeout_s
+        if render >= self.scheduler.run_timeout_s:
+            raise ValueError(f"render.timeout_s: {render:g} s must be shorter than "
+                             f"scheduler.run_timeout_s ({self.scheduler.run_timeout_s:g} s), "
+                             "the task's time limit")
+        if hard >= visibility:
+            raise ValueError(
+                f"executor.visibility_timeout_s: {visibility:g} s must be longer than the "
+                f"task's hard time limit ({hard:g} s = scheduler.run_timeout_s + "
+                f"{TASK_KILL_GRACE_S:g} s), or a running task is delivered twice"
+            )
         return self
 
     def report(self, name: str) -> ReportConfig:
@@ -332,6 +430,15 @@ class Config(_Table):
         )
 
 
+TASK_KILL_GRACE_S = 15.0
+"""A Celery task gets SoftTimeLimitExceeded at run_timeout_s and is killed this much later."""
+
+
+def task_hard_limit(run_timeout_s: float) -> float:
+    """The task's hard time limit: its soft limit (``run_timeout_s``) plus a grace to clean up."""
+    return run_timeout_s + TASK_KILL_GRACE_S
+
+
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:
     """--config, else $IBL_REPORTS_CONFIG, else ./config.toml."""
     if explicit:
@@ -339,8 +446,10 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read, validate and resolve a config file."""
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Read, validate and resolve a config file (``env``: where url_env is read; os.environ)."""
     file = config_path(path)
     label = str(file)
     try:
@@ -353,10 +462,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"cannot read the file: {exc.__class__.__name__}", file=label) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=label) from None
-    return parse_config(raw, source=file)
+    return parse_config(raw, source=file, env=env)
 
 
-def parse_config(raw: dict[str, Any], *, source: Path) -> Config:
+def parse_config(
+    raw: dict[str, Any], *, source: Path, env: Mapping[str, str] | None = None
+) -> Config:
     """Validate an already parsed TOML document."""
     label = str(source)
     _refuse_inline_secrets(raw, label)
@@ -367,7 +478,27 @@ def parse_config(raw: dict[str, Any], *, source: Path) -> Config:
         raise ConfigError(_first_error(exc), file=label) from None
     if catalogues:
         config = _expand_catalogues(config, catalogues, source.parent, label)
+    config = _state_url(config, raw, os.environ if env is None else env, label)
     return _resolve_paths(config, source.parent)
+
+
+def _state_url(config: Config, raw: dict[str, Any], env: Mapping[str, str], label: str) -> Config:
+    """[state] url from the variable url_env names; the celery executor refuses SQLite."""
+    state = config.state
+    if state.url_env is not None:
+        if "url" in (raw.get("state") or {}):
+            raise ConfigError("write either url or url_env, not both", file=label,
+                              key="state.url_env")
+        url = env.get(state.url_env, "")
+        if not url:
+            raise ConfigError(f"the environment variable {state.url_env} is not set (it should "
+                              "hold the state database URL)", file=label, key="state.url_env")
+        state = state.model_copy(update={"url": url})
+        config = config.model_copy(update={"state": state})
+    if config.executor.kind == "celery" and state.url.startswith("sqlite"):
+        raise ConfigError("the celery executor needs a shared PostgreSQL state database, not "
+                          "SQLite (set [state] url_env)", file=label, key="executor.kind")
+    return config
 
 
 def _catalogue_templates(
@@ -442,6 +573,8 @@ def _first_error(exc: ValidationError) -> str:
             parts[-1] = f"{parts[-1]}[{item + 1}]" if parts else f"[{item + 1}]"
         else:
             parts.append(str(item))
+    if not parts and error["type"] == "value_error":  # a check across tables names its key
+        return str(error["msg"]).removeprefix("Value error, ")
     key = ".".join(parts) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":

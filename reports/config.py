@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reports.errors import ConfigError
+from reports.executorconfig import ExecutorConfig, check_timeouts, with_state_url
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "IBL_REPORTS_CONFIG"
@@ -195,50 +196,6 @@ class StateConfig(_Table):
         return self.lease_s if self.lease_s is not None else min(15.0, self.stuck_after_s / 4)
 
 
-class ExecutorConfig(_Table):
-    """[executor]: where report runs execute: this machine, or Celery workers."""
-
-    kind: Literal["local", "celery"] = Field(
-        "local", description='"local" (a capped pool on this machine) or "celery" (workers).'
-    )
-    concurrency: int = Field(
-        0, ge=0, le=256,
-        description="Runs at once: the local pool's size, and a worker's default (0 = cores).",
-    )
-    broker_url_env: str = Field(
-        "IBL_BROKER_URL", description="Env var that holds the broker URL (redis://, amqp://)."
-    )
-    queue: str = Field("ibl-reports", description="The Celery queue report runs go to.")
-    visibility_timeout_s: float = Field(
-        3600.0, gt=0,
-        description="Redis: an unacknowledged task is redelivered after this (s); must exceed "
-        "the task's hard time limit.",
-    )
-    max_tasks_per_child: int = Field(
-        100, ge=0, description="A worker's pool child is replaced after this many runs (0: never)."
-    )
-    max_memory_per_child_mb: int = Field(
-        1000, ge=0,
-        description="A pool child whose resident memory passes this after a run is replaced "
-        "(MiB; 0: never).",
-    )
-
-    @field_validator("broker_url_env")
-    @classmethod
-    def _env_name(cls, value: str) -> str:
-        if not _ENV_RE.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name (write the name, "
-                             "not the URL)")
-        return value
-
-    @field_validator("queue")
-    @classmethod
-    def _queue(cls, value: str) -> str:
-        if not _NAME_RE.match(value):
-            raise ValueError(f"{value!r} must be 1-100 letters, digits, '.', '_' or '-'")
-        return value
-
-
 class TemplatesConfig(_Table):
     """[templates]: user overrides of the report templates."""
 
@@ -399,24 +356,8 @@ class Config(_Table):
 
     @model_validator(mode="after")
     def _ordered_timeouts(self) -> Config:
-        lease, stuck = self.state.lease, self.state.stuck_after_s
-        if lease >= stuck:
-            raise ValueError(f"state.lease_s: {lease:g} s must be shorter than "
-                             f"state.stuck_after_s ({stuck:g} s)")
-        if self.executor.kind != "celery":
-            return self
-        render, hard = self.render.timeout_s, task_hard_limit(self.scheduler.run_timeout_s)
-        visibility = self.executor.visibility_timeout_s
-        if render >= self.scheduler.run_timeout_s:
-            raise ValueError(f"render.timeout_s: {render:g} s must be shorter than "
-                             f"scheduler.run_timeout_s ({self.scheduler.run_timeout_s:g} s), "
-                             "the task's time limit")
-        if hard >= visibility:
-            raise ValueError(
-                f"executor.visibility_timeout_s: {visibility:g} s must be longer than the "
-                f"task's hard time limit ({hard:g} s = scheduler.run_timeout_s + "
-                f"{TASK_KILL_GRACE_S:g} s), or a running task is delivered twice"
-            )
+        check_timeouts(self.state, self.render.timeout_s, self.scheduler.run_timeout_s,
+                       self.executor)
         return self
 
     def report(self, name: str) -> ReportConfig:
@@ -428,15 +369,6 @@ class Config(_Table):
         raise ConfigError(
             f"no report named {name!r} (configured: {known})", file=str(self.source)
         )
-
-
-TASK_KILL_GRACE_S = 15.0
-"""A Celery task gets SoftTimeLimitExceeded at run_timeout_s and is killed this much later."""
-
-
-def task_hard_limit(run_timeout_s: float) -> float:
-    """The task's hard time limit: its soft limit (``run_timeout_s``) plus a grace to clean up."""
-    return run_timeout_s + TASK_KILL_GRACE_S
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:
@@ -471,81 +403,17 @@ def parse_config(
     """Validate an already parsed TOML document."""
     label = str(source)
     _refuse_inline_secrets(raw, label)
-    raw, catalogues = _catalogue_templates(raw, label)
+    from reports.catalogue import expand_catalogues, template_tables
+
+    raw, catalogues = template_tables(raw, label)
     try:
         config = Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
         raise ConfigError(_first_error(exc), file=label) from None
     if catalogues:
-        config = _expand_catalogues(config, catalogues, source.parent, label)
-    config = _state_url(config, raw, os.environ if env is None else env, label)
+        config = expand_catalogues(config, catalogues, source.parent, label)
+    config = with_state_url(config, raw, os.environ if env is None else env, label)
     return _resolve_paths(config, source.parent)
-
-
-def _state_url(config: Config, raw: dict[str, Any], env: Mapping[str, str], label: str) -> Config:
-    """[state] url from the variable url_env names; the celery executor refuses SQLite."""
-    state = config.state
-    if state.url_env is not None:
-        if "url" in (raw.get("state") or {}):
-            raise ConfigError("write either url or url_env, not both", file=label,
-                              key="state.url_env")
-        url = env.get(state.url_env, "")
-        if not url:
-            raise ConfigError(f"the environment variable {state.url_env} is not set (it should "
-                              "hold the state database URL)", file=label, key="state.url_env")
-        state = state.model_copy(update={"url": url})
-        config = config.model_copy(update={"state": state})
-    if config.executor.kind == "celery" and state.url.startswith("sqlite"):
-        raise ConfigError("the celery executor needs a shared PostgreSQL state database, not "
-                          "SQLite (set [state] url_env)", file=label, key="executor.kind")
-    return config
-
-
-def _catalogue_templates(
-    raw: dict[str, Any], label: str
-) -> tuple[dict[str, Any], dict[int, str]]:
-    """Tables with ``orgs_file`` as templates pydantic can check; {index: name pattern}."""
-    tables = raw.get("reports")
-    if not isinstance(tables, list):
-        return raw, {}
-    from reports.catalogue import template_table
-
-    patterns: dict[int, str] = {}
-    out: list[Any] = []
-    for index, table in enumerate(tables):
-        if isinstance(table, dict) and "orgs_file" in table:
-            out.append(template_table(table, label=label, where=f"reports[{index + 1}]"))
-            patterns[index] = table["name"]
-        else:
-            out.append(table)
-    return ({**raw, "reports": out}, patterns) if patterns else (raw, {})
-
-
-def _expand_catalogues(
-    config: Config, patterns: dict[int, str], base: Path, label: str
-) -> Config:
-    """Each template table replaced by one report per row of its CSV (see reports.catalogue)."""
-    from reports.catalogue import expand
-
-    reports: list[ReportConfig] = []
-    names: dict[str, str] = {}
-    for index, report in enumerate(config.reports):
-        if index not in patterns or report.orgs_file is None:
-            expanded = [report]
-            where = f"reports[{index + 1}]"
-        else:
-            file = report.orgs_file if report.orgs_file.is_absolute() else base / report.orgs_file
-            expanded = expand(report.model_copy(update={"orgs_file": file}), patterns[index], file)
-            where = f"{file}"
-        for item in expanded:
-            if item.name in names:
-                raise ConfigError(
-                    f"two reports are named {item.name!r} ({names[item.name]} and {where})",
-                    file=label,
-                )
-            names[item.name] = where
-        reports.extend(expanded)
-    return config.model_copy(update={"reports": reports})
 
 
 def _refuse_inline_secrets(raw: dict[str, Any], label: str) -> None:

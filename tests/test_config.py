@@ -204,7 +204,7 @@ def test_state_url_from_the_variable_url_env_names(tmp_path: Path) -> None:
     assert str(info.value) == (f"{path}: state.url_env: the environment variable MY_STATE_URL is "
                                "not set (it should hold the state database URL)")
     both = write(tmp_path, GOOD + '\n[state]\nurl = "sqlite:///x.db"\nurl_env = "X"\n')
-    with pytest.raises(ConfigError, match="state.url_env: write either url or url_env"):
+    with pytest.raises(ConfigError, match=r"state\.url_env: write either url or url_env"):
         load_config(both, env={"X": url})
 
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from reports.errors import ConfigError
 from reports.executorconfig import ExecutorConfig, check_timeouts, with_state_url
+from reports.freshness_config import FreshnessConfig, FreshnessOverride, effective
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "IBL_REPORTS_CONFIG"
@@ -259,6 +260,8 @@ class ReportConfig(_Table):
         "latest", description="What to send on start for periods missed while down."
     )
     catch_up_max_periods: int = Field(4, ge=1, le=52, description="Bound for catch_up = all.")
+    freshness: FreshnessOverride | None = Field(
+        None, description="[reports.freshness]: any [freshness] key, for this report only.")
 
     @field_validator("recipients")
     @classmethod
@@ -342,6 +345,7 @@ class Config(_Table):
     render: RenderConfig = Field(default_factory=lambda: RenderConfig())
     scheduler: SchedulerConfig = Field(default_factory=lambda: SchedulerConfig())
     executor: ExecutorConfig = Field(default_factory=lambda: ExecutorConfig())
+    freshness: FreshnessConfig = Field(default_factory=lambda: FreshnessConfig())
     reports: list[ReportConfig] = Field(default_factory=list)
     source: Annotated[Path, Field(exclude=True)] = Path(DEFAULT_CONFIG)
 
@@ -359,6 +363,10 @@ class Config(_Table):
         check_timeouts(self.state, self.render.timeout_s, self.scheduler.run_timeout_s,
                        self.executor)
         return self
+
+    def freshness_for(self, report: ReportConfig) -> FreshnessConfig:
+        """The report's freshness gate settings: its own table over ``[freshness]``."""
+        return effective(self.freshness, report.freshness)
 
     def report(self, name: str) -> ReportConfig:
         """The report called ``name``, or a ConfigError listing the known ones."""

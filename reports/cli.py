@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
-from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
-from reports.errors import ReportsError, UsageError
+from reports.clikit import CONFIG_HELP, ConfigAnywhere, set_config_path, state
+from reports.clikit import guard as _guard
+from reports.clikit import load as _config
+from reports.clikit import now as _now
+from reports.clikit import parse_day as _date
+from reports.clikit import table as _table
+from reports.errors import UsageError
 
 app = typer.Typer(
     name="ibl-reports",
@@ -25,93 +29,53 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain Click help: no "<bool>" after flags
+    cls=ConfigAnywhere,
 )
 archive_app = typer.Typer(help="The archive of generated PDFs.", no_args_is_help=True)
 app.add_typer(archive_app, name="archive")
 
-T = TypeVar("T")
-
-
-class _State:
-    config_path: str | None = None
-    logging = False
-
-
-_state = _State()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    """Run a command body, turning our errors into one line on stderr and an exit code."""
-    try:
-        return fn()
-    except ReportsError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted", 130) from None
-
-
-def _config(*, logs: bool = True) -> Any:
-    """The config; with $IBL_REPORTS_LOG_FORMAT set, also structured logs on stderr."""
-    from reports.config import load_config
-    from reports.logs import LOG_FORMAT_ENV
-
-    config = load_config(_state.config_path)
-    fmt = os.environ.get(LOG_FORMAT_ENV)
-    if logs and fmt and not _state.logging:
-        from reports.logs import configure_logging, secrets_from_env
-
-        if fmt not in ("text", "json"):
-            raise UsageError(f"{LOG_FORMAT_ENV}={fmt!r}: use text or json")
-        configure_logging("json" if fmt == "json" else "text", secrets=secrets_from_env(
-            os.environ,
-            [config.api.api_key_env, config.email.password_env, config.executor.broker_url_env],
-            [config.state.url, os.environ.get(config.executor.broker_url_env, "")],
-        ))
-        _state.logging = True
-    return config
-
-
-def _date(value: str | None, what: str) -> date | None:
-    if value is None:
-        return None
-    from reports.report.periods import parse_date
-
-    return parse_date(value, what=what)
+JSON_HELP = "print JSON (one array on stdout) instead of a table"
 
 
 @app.callback()
 def _main(
     config: Annotated[
         str | None,
-        typer.Option(
-            "--config", metavar="PATH",
-            help="config file (default: $IBL_REPORTS_CONFIG, else ./config.toml)",
-        ),
+        typer.Option("--config", metavar="PATH", help=CONFIG_HELP),
     ] = None,
 ) -> None:
-    _state.config_path = config
+    state.config_path = None
+    set_config_path(config)
 
 
 @app.command()
 def generate(
-    report: Annotated[str | None, typer.Option(help="a configured report name")] = None,
+    report: Annotated[
+        str | None, typer.Option(metavar="NAME", help="a configured report name")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="every configured report")] = False,
-    org: Annotated[str | None, typer.Option(help="an org, for an ad-hoc report")] = None,
-    period: Annotated[str | None, typer.Option(help="weekly or monthly (with --org)")] = None,
-    as_of: Annotated[str | None, typer.Option(help="as if today were DATE (YYYY-MM-DD)")] = None,
-    start: Annotated[str | None, typer.Option(help="custom period start (inclusive)")] = None,
-    end: Annotated[str | None, typer.Option(help="custom period end (inclusive)")] = None,
-    out: Annotated[Path | None, typer.Option(help="also write the PDF here")] = None,
-    html: Annotated[Path | None, typer.Option(help="write the exact HTML here")] = None,
+    org: Annotated[
+        str | None, typer.Option(metavar="ORG", help="an org, for an ad-hoc report")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option(metavar="weekly|monthly", help="the period (with --org)")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(metavar="DATE", help="as if today were DATE (YYYY-MM-DD)")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(metavar="DATE", help="custom period start (inclusive)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(metavar="DATE", help="custom period end (inclusive)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(metavar="FILE.pdf", help="also write the PDF here")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option(metavar="FILE.html", help="write the exact HTML here")
+    ] = None,
     json_: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Make a report PDF now (archived; nothing is mailed)."""
@@ -174,11 +138,15 @@ def generate(
 
 @app.command()
 def send(
-    report: Annotated[str, typer.Option(help="a configured report name")],
-    as_of: Annotated[str | None, typer.Option(help="as if today were DATE (YYYY-MM-DD)")] = None,
-    force: Annotated[bool, typer.Option(help="send again to every recipient")] = False,
+    report: Annotated[str, typer.Option(metavar="NAME", help="a configured report name")],
+    as_of: Annotated[
+        str | None, typer.Option(metavar="DATE", help="as if today were DATE (YYYY-MM-DD)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="send again to every recipient")] = False,
     to: Annotated[
-        str | None, typer.Option(help="send a test copy to this address only (ledger untouched)")
+        str | None, typer.Option(
+            metavar="ADDRESS", help="send a test copy to this address only (ledger untouched)"
+        )
     ] = None,
 ) -> None:
     """Generate (or reuse), archive and deliver one period of a report, exactly once."""
@@ -204,7 +172,7 @@ def send(
 
 @app.command()
 def schedule(
-    log_format: Annotated[str, typer.Option(help="text or json")] = "text",
+    log_format: Annotated[str, typer.Option(metavar="text|json", help="log line format")] = "text",
 ) -> None:
     """Run the scheduler daemon: send every report when it is due."""
 
@@ -221,7 +189,7 @@ def schedule(
 
 
 @app.command()
-def jobs(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+def jobs(json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Every report, its next fire time (local and UTC) and its last run state."""
 
     def body() -> None:
@@ -241,9 +209,9 @@ def jobs(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @app.command()
 def runs(
-    report: Annotated[str | None, typer.Option(help="only this report")] = None,
-    limit: Annotated[int, typer.Option(help="how many runs")] = 20,
-    json_: Annotated[bool, typer.Option("--json")] = False,
+    report: Annotated[str | None, typer.Option(metavar="NAME", help="only this report")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", min=1, help="how many runs")] = 20,
+    json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Recent runs and their deliveries."""
 
@@ -272,8 +240,8 @@ def runs(
 
 @archive_app.command("list")
 def archive_list(
-    report: Annotated[str | None, typer.Option(help="only this report")] = None,
-    json_: Annotated[bool, typer.Option("--json")] = False,
+    report: Annotated[str | None, typer.Option(metavar="NAME", help="only this report")] = None,
+    json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Archived PDFs with their hashes."""
 
@@ -316,7 +284,7 @@ def archive_verify() -> None:
 
 @archive_app.command("prune")
 def archive_prune(
-    older_than: Annotated[str, typer.Option(help="e.g. 365d or 52w")],
+    older_than: Annotated[str, typer.Option(metavar="AGE", help="days or weeks, e.g. 365d or 52w")],
 ) -> None:
     """Delete archived PDFs (and their index rows) older than a duration."""
 
@@ -331,18 +299,26 @@ def archive_prune(
 
 @app.command("mock-api")
 def mock_api(
-    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8765,
-    latency_ms: Annotated[float, typer.Option(help="added latency per request")] = 0.0,
-    courses: Annotated[int | None, typer.Option(help="courses per org")] = None,
-    users: Annotated[int | None, typer.Option(help="users per org")] = None,
+    host: Annotated[str, typer.Option(metavar="HOST", help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="port")] = 8765,
+    latency_ms: Annotated[
+        float, typer.Option(metavar="MS", help="added latency per request")
+    ] = 0.0,
+    courses: Annotated[int | None, typer.Option(
+        metavar="N", help="courses per org (default: 20-60, fixed by the org name)")] = None,
+    users: Annotated[int | None, typer.Option(
+        metavar="N", help="users per org (default: 500-3000, fixed by the org name)")] = None,
     late_days: Annotated[int, typer.Option(
+        metavar="N",
         help="data not arrived: the last N days up to today are null / not active")] = 0,
     today: Annotated[str | None, typer.Option(
-        help="the server's today for --late-days (YYYY-MM-DD)")] = None,
+        metavar="DATE", help="the server's today for --late-days (YYYY-MM-DD)")] = None,
     drop_from: Annotated[str | None, typer.Option(
+        metavar="DATE",
         help="a real drop: from this day on, figures are scaled by --drop-factor")] = None,
-    drop_factor: Annotated[float, typer.Option(help="the factor of --drop-from")] = 0.2,
+    drop_factor: Annotated[
+        float, typer.Option(metavar="F", help="the factor of --drop-from")
+    ] = 0.2,
 ) -> None:
     """Serve the built-in demo API over HTTP (any org name works; any Api-Token is accepted)."""
 
@@ -366,18 +342,6 @@ def mock_api(
         serve(host, port, knobs)
 
     _guard(body)
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*headers, show_lines=False)
-    for row in rows:
-        table.add_row(*row)
-    Console(width=max(120, os.get_terminal_size(0).columns if sys.stdout.isatty() else 160)).print(
-        table
-    )
 
 
 def main() -> None:

@@ -375,17 +375,34 @@ def mock_api(
     latency_ms: Annotated[float, typer.Option(help="added latency per request")] = 0.0,
     courses: Annotated[int | None, typer.Option(help="courses per org")] = None,
     users: Annotated[int | None, typer.Option(help="users per org")] = None,
+    late_days: Annotated[int, typer.Option(
+        help="data not arrived: the last N days up to today are null / not active")] = 0,
+    today: Annotated[str | None, typer.Option(
+        help="the server's today for --late-days (YYYY-MM-DD)")] = None,
+    drop_from: Annotated[str | None, typer.Option(
+        help="a real drop: from this day on, figures are scaled by --drop-factor")] = None,
+    drop_factor: Annotated[float, typer.Option(help="the factor of --drop-from")] = 0.2,
 ) -> None:
     """Serve the built-in demo API over HTTP (any org name works; any Api-Token is accepted)."""
 
     def body() -> None:
         from reports.source.mock import MockKnobs, serve
 
+        if late_days < 0:
+            raise UsageError(f"--late-days must be 0 or more, not {late_days}")
+        if not 0 <= drop_factor <= 1:
+            raise UsageError(f"--drop-factor must be between 0 and 1, not {drop_factor}")
+        knobs = MockKnobs(
+            latency_s=latency_ms / 1000, courses=courses, users=users, late_days=late_days,
+            today=_date(today, "--today"), drop_from=_date(drop_from, "--drop-from"),
+            drop_factor=drop_factor if drop_from else 1.0,
+        )
+
         typer.echo(
             f"demo API on http://{host}:{port}/api/ai-analytics/audience/orgs/ORG/... "
             "(any org name, any 'Authorization: Api-Token ...'); Ctrl-C stops it", err=True,
         )
-        serve(host, port, MockKnobs(latency_s=latency_ms / 1000, courses=courses, users=users))
+        serve(host, port, knobs)
 
     _guard(body)
 

@@ -209,7 +209,12 @@ class ReportConfig(_Table):
     """[[reports]]: one scheduled report."""
 
     name: str = Field(description="Unique report name (letters, digits, . _ -).")
-    org: str = Field(description="The ibl.ai org (platform key).")
+    org: str = Field(description="The ibl.ai org (platform key); not with orgs_file.")
+    orgs_file: Path | None = Field(
+        None,
+        description="CSV of orgs instead of org: one report per row, {org} in name; columns "
+        "org, display_name, recipients (;-separated), timezone, locale (empty: this table's).",
+    )
     period: Literal["weekly", "monthly"] = Field(description='"weekly" or "monthly".')
     schedule: str = Field(description="5-field cron expression, in the report's time zone.")
     timezone: str = Field("UTC", description="IANA time zone of the schedule and the period.")
@@ -233,7 +238,7 @@ class ReportConfig(_Table):
     @classmethod
     def _display_name(cls, value: str | None) -> str | None:
         # It goes into the mail subject: refuse line breaks here, not after the run archived.
-        return None if value is None else _check_header(value, "the display name")
+        return None if value is None else _check_header(value, "display name")
 
     @field_validator("name", "org")
     @classmethod
@@ -357,11 +362,61 @@ def parse_config(raw: dict[str, Any], *, source: Path) -> Config:
     """Validate an already parsed TOML document."""
     label = str(source)
     _refuse_inline_secrets(raw, label)
+    raw, catalogues = _catalogue_templates(raw, label)
     try:
         config = Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
         raise ConfigError(_first_error(exc), file=label) from None
+    if catalogues:
+        config = _expand_catalogues(config, catalogues, source.parent, label)
     return _resolve_paths(config, source.parent)
+
+
+def _catalogue_templates(
+    raw: dict[str, Any], label: str
+) -> tuple[dict[str, Any], dict[int, str]]:
+    """Tables with ``orgs_file`` as templates pydantic can check; {index: name pattern}."""
+    tables = raw.get("reports")
+    if not isinstance(tables, list):
+        return raw, {}
+    from reports.catalogue import template_table
+
+    patterns: dict[int, str] = {}
+    out: list[Any] = []
+    for index, table in enumerate(tables):
+        if isinstance(table, dict) and "orgs_file" in table:
+            out.append(template_table(table, label=label, where=f"reports[{index + 1}]"))
+            patterns[index] = table["name"]
+        else:
+            out.append(table)
+    return ({**raw, "reports": out}, patterns) if patterns else (raw, {})
+
+
+def _expand_catalogues(
+    config: Config, patterns: dict[int, str], base: Path, label: str
+) -> Config:
+    """Each template table replaced by one report per row of its CSV (see reports.catalogue)."""
+    from reports.catalogue import expand
+
+    reports: list[ReportConfig] = []
+    names: dict[str, str] = {}
+    for index, report in enumerate(config.reports):
+        if index not in patterns or report.orgs_file is None:
+            expanded = [report]
+            where = f"reports[{index + 1}]"
+        else:
+            file = report.orgs_file if report.orgs_file.is_absolute() else base / report.orgs_file
+            expanded = expand(report.model_copy(update={"orgs_file": file}), patterns[index], file)
+            where = f"{file}"
+        for item in expanded:
+            if item.name in names:
+                raise ConfigError(
+                    f"two reports are named {item.name!r} ({names[item.name]} and {where})",
+                    file=label,
+                )
+            names[item.name] = where
+        reports.extend(expanded)
+    return config.model_copy(update={"reports": reports})
 
 
 def _refuse_inline_secrets(raw: dict[str, Any], label: str) -> None:
@@ -422,7 +477,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         update={"health_file": resolve(config.scheduler.health_file)}
     )
     reports = [
-        r.model_copy(update={"logo": resolve(r.logo) if r.logo else None}) for r in config.reports
+        r.model_copy(update={"logo": resolve(r.logo)}) if r.logo else r for r in config.reports
     ]
     state = config.state
     prefix = "sqlite:///"

@@ -75,10 +75,12 @@ class WebConfig(BaseModel):
     )
     session_hours: float = Field(8.0, gt=0, le=24 * 7, description="How long a login lasts (h).")
     login_max_failures: int = Field(
-        5, ge=1, le=100, description="Failed logins (per name and per address) before a lockout."
+        5, ge=1, le=100,
+        description="Failed logins of one name before a lockout (one address: five times as many).",
     )
     login_lockout_s: float = Field(
-        300.0, ge=1, le=86400, description="How long logins are refused after too many failures (s)."
+        300.0, ge=1, le=86400,
+        description="How long logins are refused after too many failures (s).",
     )
     users: list[WebUser] = Field(
         default_factory=list, description="Who may sign in (see [[web.users]])."

@@ -22,13 +22,14 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 
 from reports.config import Config, load_config
 from reports.delivery.archive import Archive
 from reports.report.periods import Period, PeriodKind
-from reports.state.ledger import Ledger, RunState
+from reports.state.ledger import Ledger
+from reports.state.runs import RunState
 from reports.web.app import create_app
-from reports.web.auth import hash_password
 
 PASSWORDS = {"op": "op-pass-5a1c", "acme-viewer": "acme-pass-77d0", "beta-viewer": "beta-pass-9e2f"}
 SECRET = "s" * 48
@@ -48,8 +49,11 @@ _HASHES: dict[str, str] = {}
 
 
 def _hash(password: str) -> str:
+    """A cheap argon2 hash (verifying uses the cost written in the hash; tests need no more)."""
     if password not in _HASHES:
-        _HASHES[password] = hash_password(password)
+        _HASHES[password] = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(
+            password
+        )
     return _HASHES[password]
 
 
@@ -178,13 +182,27 @@ class WebSite:
     ledger: Ledger
     runner: RecordingRunner
     seeded: Seeded
+    clients: list[httpx.Client] = field(default_factory=list)
+    signed_in: dict[str, httpx.Client] = field(default_factory=dict)
 
     def client(self) -> httpx.Client:
-        """A fresh client (no cookies) that does not follow redirects."""
-        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
+        """A fresh client (no cookies) that does not follow redirects (closed at the end)."""
+        client = httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
+        self.clients.append(client)
+        return client
 
-    def login(self, name: str, password: str | None = None) -> httpx.Client:
-        """A client signed in as ``name``."""
+    def close(self) -> None:
+        """Close every client handed out."""
+        for client in self.clients:
+            client.close()
+
+    def login(self, name: str) -> httpx.Client:
+        """A client signed in as ``name`` (one per user for the session)."""
+        if name not in self.signed_in:
+            self.signed_in[name] = self._sign_in(name)
+        return self.signed_in[name]
+
+    def _sign_in(self, name: str, password: str | None = None) -> httpx.Client:
         client = self.client()
         token = csrf_of(client.get("/login").text)
         answer = client.post("/login", data={"name": name, "csrf": token,
@@ -242,9 +260,11 @@ def web_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSite]:
                      clock=lambda: T0)
     server = _Server(app)
     url = server.start()
+    site = WebSite(url, config, ledger, runner, seeded)
     try:
-        yield WebSite(url, config, ledger, runner, seeded)
+        yield site
     finally:
+        site.close()
         server.stop()
         ledger.close()
 

@@ -6,7 +6,7 @@ Server-rendered pages (Starlette + Jinja2, no JavaScript build), made of:
   and routes;
 - ``auth``: who is signed in (argon2 passwords, login throttling, CSRF tokens) and what a
   principal may see (org scoping);
-- ``catalog``: the read-only lookups a page needs, scoped to the principal (404 for another
+- ``scoped``: the read-only lookups a page needs, scoped to the principal (404 for another
   org's report, run or PDF);
 - ``pages``: the GET pages; ``actions``: the operator's POST actions, each confirmed first;
 - ``pdfinfo``: the page count of an archived PDF; ``serve``: the command that runs uvicorn.

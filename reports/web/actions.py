@@ -26,7 +26,8 @@ from starlette.responses import RedirectResponse, Response
 from reports.config import ReportConfig
 from reports.errors import MailAddressError, PeriodError
 from reports.report.periods import for_kind
-from reports.state.ledger import DeliveryState, RunRecord
+from reports.state.deliveries import DeliveryState
+from reports.state.runs import RunRecord
 from reports.web.auth import Principal
 from reports.web.context import WebContext, action, web
 
@@ -64,7 +65,8 @@ def _as_of(report: ReportConfig, run: RunRecord) -> str:
 
 async def _act(
     request: Request, ctx: WebContext, principal: Principal, what: str, *,
-    report: str, run_id: int | None = None, detail: str = "", work: Callable[[], Any] = lambda: None,
+    report: str, run_id: int | None = None, detail: str = "",
+    work: Callable[[], Any] = lambda: None,
 ) -> None:
     def both() -> None:
         work()
@@ -79,7 +81,7 @@ async def test_copy(request: Request, principal: Principal, form: FormData) -> R
     from reports.delivery.mail import parse_address
 
     ctx = web(request)
-    report = ctx.catalog(principal).report(request.path_params["name"])
+    report = ctx.scoped(principal).report(request.path_params["name"])
     back = f"/reports/{report.name}"
     address = str(form.get("to", "")).strip()
     try:
@@ -100,7 +102,7 @@ async def test_copy(request: Request, principal: Principal, form: FormData) -> R
 async def run_now(request: Request, principal: Principal, form: FormData) -> Response:
     """Send the report's period that has just completed, now."""
     ctx = web(request)
-    report = ctx.catalog(principal).report(request.path_params["name"])
+    report = ctx.scoped(principal).report(request.path_params["name"])
     back = f"/reports/{report.name}"
     if form.get("confirm") != "yes":
         return _confirm(request, principal, form, back=back, question=(
@@ -117,7 +119,7 @@ def _pause_action(paused: bool) -> Callable[[Request], Any]:
 
     async def handler(request: Request, principal: Principal, form: FormData) -> Response:
         ctx = web(request)
-        report = ctx.catalog(principal).report(request.path_params["name"])
+        report = ctx.scoped(principal).report(request.path_params["name"])
         back = f"/reports/{report.name}"
         if form.get("confirm") != "yes":
             question = (f"Pause the schedule of {report.name}? The scheduler skips its fires "
@@ -140,11 +142,11 @@ resume = _pause_action(False)
 async def retry_failed(request: Request, principal: Principal, form: FormData) -> Response:
     """Send again to every recipient whose delivery of the run's period failed."""
     ctx = web(request)
-    catalog = ctx.catalog(principal)
-    run = catalog.run(request.path_params["run_id"])
+    scoped = ctx.scoped(principal)
+    run = scoped.run(request.path_params["run_id"])
     back = f"/runs/{run.id}"
-    report = catalog.report(run.report)
-    failed = [d.recipient for d in catalog.deliveries(run)
+    report = scoped.report(run.report)
+    failed = [d.recipient for d in scoped.deliveries(run)
               if d.state in FAILED and d.recipient in report.recipients]
     if not failed:
         return _refuse(request, principal, "No failed delivery of a configured recipient.", back)
@@ -168,12 +170,12 @@ async def retry_failed(request: Request, principal: Principal, form: FormData) -
 async def resend(request: Request, principal: Principal, form: FormData) -> Response:
     """Send the run's period again to one recipient."""
     ctx = web(request)
-    catalog = ctx.catalog(principal)
-    run = catalog.run(request.path_params["run_id"])
+    scoped = ctx.scoped(principal)
+    run = scoped.run(request.path_params["run_id"])
     back = f"/runs/{run.id}"
-    report = catalog.report(run.report)
+    report = scoped.report(run.report)
     recipient = str(form.get("recipient", ""))
-    known = {d.recipient for d in catalog.deliveries(run)}
+    known = {d.recipient for d in scoped.deliveries(run)}
     if recipient not in known or recipient not in report.recipients:
         return _refuse(request, principal, f"{recipient!r} is not a configured recipient of "
                        "this period.", back)

@@ -26,8 +26,8 @@ from reports.config import Config
 from reports.logs import log_event
 from reports.web import actions, pages
 from reports.web.auth import LoginThrottle, Sessions, csrf_ok, throttle_keys
-from reports.web.catalog import NotFound
 from reports.web.context import STATIC, WebContext, epoch, web
+from reports.web.scoped import NotFound
 
 _log = logging.getLogger("reports.web")
 SESSION_COOKIE = "ibl_reports_session"
@@ -111,12 +111,14 @@ async def login_page(request: Request) -> Response:
         return ctx.render(request, "login.html.j2", None, status=429, next=target,
                           error=f"Too many failed logins; try again in {int(wait) + 1} s.")
     user = ctx.config.web.user(name)
-    if not await run_in_threadpool(ctx.passwords.verify, user, password) or user is None:
+    if user is None or not await run_in_threadpool(ctx.passwords.verify, user, password):
+        if user is None:  # the same work as a wrong password, so names cannot be probed
+            await run_in_threadpool(ctx.passwords.verify, None, password)
         ctx.throttle.failed(keys)
         log_event(_log, "web.login.failed", level=logging.WARNING, user=name, client=client)
         return ctx.render(request, "login.html.j2", None, status=401, next=target,
                           error="Wrong name or password.")
-    ctx.throttle.succeeded(keys)
+    ctx.throttle.succeeded(keys[:1])  # the name's count; the address keeps its own
     ctx.sessions.sign_in(request.session, user)
     log_event(_log, "web.login", user=user.name, client=client)
     return RedirectResponse(target, status_code=303)

@@ -2,8 +2,9 @@
 
 - Passwords are checked with argon2 (``argon2-cffi``); an unknown name is checked against a
   dummy hash, so both answers take the same time.
-- ``LoginThrottle`` refuses logins for ``login_lockout_s`` once a name or a client address has
-  failed ``login_max_failures`` times within that window.
+- ``LoginThrottle`` refuses logins for ``login_lockout_s`` once a name has failed
+  ``login_max_failures`` times within that window, or a client address five times as often
+  (an office behind one address must not lock itself out by a few typos).
 - The session (Starlette's signed cookie) holds the user's name, the login time and a tag of the
   password hash (an HMAC under the session secret, never the hash), so changing a password ends
   the sessions made with the old one. CSRF tokens live in the session too.
@@ -28,6 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from reports.webconfig import WebConfig, WebUser
 
 LOCAL_USER = "local"
+ADDRESS_FACTOR = 5
 _MAX_TRACKED = 10_000
 
 
@@ -96,7 +98,8 @@ class LoginThrottle:
         with self._lock:
             for key in keys:
                 recent = self._recent(key, now)
-                if len(recent) >= self._max:
+                limit = self._max * (ADDRESS_FACTOR if key.startswith("addr:") else 1)
+                if len(recent) >= limit:
                     wait = max(wait, recent[-1] + self._lockout - now)
         return wait
 
@@ -123,7 +126,7 @@ class LoginThrottle:
 
 
 def throttle_keys(name: str, client: str) -> list[str]:
-    """The keys a login attempt counts against."""
+    """The keys a login attempt counts against: its name, then its client address."""
     return [f"user:{name.strip().lower()}", f"addr:{client}"]
 
 

@@ -25,7 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from reports.config import Config
 from reports.web.auth import LoginThrottle, Passwords, Principal, Sessions, csrf_ok, csrf_token
-from reports.web.catalog import Catalog
+from reports.web.scoped import Scoped
 
 _log = logging.getLogger("reports.web")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -76,9 +76,9 @@ class WebContext:
     passwords: Passwords = field(default_factory=Passwords)
     templates: Jinja2Templates = field(default_factory=_templates)
 
-    def catalog(self, principal: Principal) -> Catalog:
+    def scoped(self, principal: Principal) -> Scoped:
         """The lookups this principal may make."""
-        return Catalog(self.config, self.ledger, principal, clock=self.clock,
+        return Scoped(self.config, self.ledger, principal, clock=self.clock,
                        paused=self.ledger.paused_reports)
 
     def render(

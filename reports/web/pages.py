@@ -7,14 +7,16 @@ served as an attachment that no cache keeps. Every download is written to the au
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from reports.state.ledger import DeliveryState
+from reports.state.deliveries import DeliveryState
 from reports.web.auth import Principal
-from reports.web.catalog import NotFound
 from reports.web.context import page, web
+from reports.web.scoped import NotFound
 
 RUN_LIMIT = 30
 
@@ -23,7 +25,7 @@ RUN_LIMIT = 30
 async def reports_page(request: Request, principal: Principal) -> Response:
     """Every report the principal may see, with its schedule, next fire time and last run."""
     ctx = web(request)
-    rows = await run_in_threadpool(ctx.catalog(principal).reports)
+    rows = await run_in_threadpool(ctx.scoped(principal).reports)
     return ctx.render(request, "reports.html.j2", principal, rows=rows)
 
 
@@ -31,14 +33,14 @@ async def reports_page(request: Request, principal: Principal) -> Response:
 async def report_page(request: Request, principal: Principal) -> Response:
     """One report: its schedule, archive and runs."""
     ctx = web(request)
-    catalog = ctx.catalog(principal)
+    scoped = ctx.scoped(principal)
     name = request.path_params["name"]
 
-    def read() -> dict[str, object]:
-        report = catalog.report(name)
+    def read() -> dict[str, Any]:
+        report = scoped.report(name)
         return {
-            "report": report, "archive": catalog.archive(name),
-            "runs": catalog.runs_of(name, RUN_LIMIT), "paused": catalog.paused(name),
+            "report": report, "archive": scoped.archive(name),
+            "runs": scoped.runs_of(name, RUN_LIMIT), "paused": scoped.paused(name),
             "audit": ctx.ledger.audit_rows(report=name, limit=20),
         }
 
@@ -49,20 +51,20 @@ async def report_page(request: Request, principal: Principal) -> Response:
 async def run_page(request: Request, principal: Principal) -> Response:
     """One run: its transitions, each recipient's delivery and the audit rows about it."""
     ctx = web(request)
-    catalog = ctx.catalog(principal)
+    scoped = ctx.scoped(principal)
     run_id = request.path_params["run_id"]
 
-    def read() -> dict[str, object]:
-        run = catalog.run(run_id)
-        deliveries = catalog.deliveries(run)
+    def read() -> dict[str, Any]:
+        run = scoped.run(run_id)
+        deliveries = scoped.deliveries(run)
         try:
-            report = catalog.report(run.report)
+            report = scoped.report(run.report)
         except NotFound:
             report = None  # a report no longer in config.toml: its history stays readable
         failed = [d for d in deliveries if d.state in (DeliveryState.FAILED_TRANSIENT,
                                                        DeliveryState.FAILED_PERMANENT)]
         return {
-            "run": run, "events": catalog.events(run), "deliveries": deliveries,
+            "run": run, "events": scoped.events(run), "deliveries": deliveries,
             "report": report, "failed": failed,
             "audit": ctx.ledger.audit_rows(run_id=run.id, limit=100),
             "configured": set(report.recipients) if report else set(),
@@ -75,7 +77,7 @@ async def run_page(request: Request, principal: Principal) -> Response:
 async def verify_page(request: Request, principal: Principal) -> Response:
     """Re-hash every archived file the principal may see."""
     ctx = web(request)
-    result, checked = await run_in_threadpool(ctx.catalog(principal).verify)
+    result, checked = await run_in_threadpool(ctx.scoped(principal).verify)
     return ctx.render(request, "verify.html.j2", principal, result=result, checked=checked)
 
 
@@ -84,7 +86,7 @@ async def download_pdf(request: Request, principal: Principal) -> Response:
     """An archived PDF, as an attachment, never cached; the download is audited."""
     ctx = web(request)
     name, key = request.path_params["name"], request.path_params["period"]
-    entry, path = await run_in_threadpool(ctx.catalog(principal).archive_file, name, key)
+    entry, path = await run_in_threadpool(ctx.scoped(principal).archive_file, name, key)
     filename = f"{entry.report}_{entry.period_start.isoformat()}_{entry.period_end.isoformat()}.pdf"
     await run_in_threadpool(
         ctx.ledger.audit, principal.name, "download", report=entry.report,

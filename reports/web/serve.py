@@ -77,10 +77,8 @@ def serve(config: Config, host: str, port: int, env: Mapping[str, str]) -> None:
 
     check_bind(config, host)
     secret, persistent = session_secret(config, env)
-    configure_logging("text", secrets=secrets_from_env(
-        env, [config.api.api_key_env, config.email.password_env, config.web.session_secret_env],
-        [config.state.url],
-    ) + [secret])
+    named = [config.api.api_key_env, config.email.password_env, config.web.session_secret_env]
+    configure_logging("text", secrets=[*secrets_from_env(env, named, [config.state.url]), secret])
     app = build_app(config, env, secret=secret)
     shown = f"[{host}]" if ":" in host else host
     print(f"web UI on http://{shown}:{port}/ (Ctrl-C stops it)", file=sys.stderr)

@@ -18,7 +18,9 @@ from typing import Any
 from reports.config import Config, ReportConfig
 from reports.delivery.archive import Archive, VerifyResult
 from reports.report.periods import Period
-from reports.state.ledger import ArchiveRecord, DeliveryRecord, RunEvent, RunRecord
+from reports.state.archive_index import ArchiveRecord
+from reports.state.deliveries import DeliveryRecord
+from reports.state.runs import RunEvent, RunRecord
 from reports.web.auth import Principal
 from reports.web.pdfinfo import archived_pages
 
@@ -65,7 +67,7 @@ def parse_period_key(key: str) -> Period:
         raise NotFound(key) from None
 
 
-class Catalog:
+class Scoped:
     """The config, the ledger and the archive as one principal may see them."""
 
     def __init__(
@@ -113,7 +115,7 @@ class Catalog:
 
     def run(self, run_id: int) -> RunRecord:
         """A run this principal may see."""
-        run = self.ledger.run(run_id)
+        run: RunRecord | None = self.ledger.run(run_id)
         if run is None or not self.principal.may_see(run.org):
             raise NotFound(str(run_id))
         return run

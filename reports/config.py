@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reports.errors import ConfigError
+from reports.freshness_config import FreshnessConfig, FreshnessOverride, effective
 from reports.webconfig import WebConfig, WebUser
 
 DEFAULT_CONFIG = "config.toml"
@@ -228,6 +229,8 @@ class ReportConfig(_Table):
         "latest", description="What to send on start for periods missed while down."
     )
     catch_up_max_periods: int = Field(4, ge=1, le=52, description="Bound for catch_up = all.")
+    freshness: FreshnessOverride | None = Field(
+        None, description="[reports.freshness]: any [freshness] key, for this report only.")
 
     @field_validator("recipients")
     @classmethod
@@ -310,6 +313,7 @@ class Config(_Table):
     alerts: AlertsConfig = Field(default_factory=lambda: AlertsConfig())
     render: RenderConfig = Field(default_factory=lambda: RenderConfig())
     scheduler: SchedulerConfig = Field(default_factory=lambda: SchedulerConfig())
+    freshness: FreshnessConfig = Field(default_factory=lambda: FreshnessConfig())
     web: WebConfig = Field(default_factory=lambda: WebConfig())
     reports: list[ReportConfig] = Field(default_factory=list)
     source: Annotated[Path, Field(exclude=True)] = Path(DEFAULT_CONFIG)
@@ -322,6 +326,10 @@ class Config(_Table):
                 raise ValueError(f"two reports are named {report.name!r}")
             seen.add(report.name)
         return self
+
+    def freshness_for(self, report: ReportConfig) -> FreshnessConfig:
+        """The report's freshness gate settings: its own table over ``[freshness]``."""
+        return effective(self.freshness, report.freshness)
 
     def report(self, name: str) -> ReportConfig:
         """The report called ``name``, or a ConfigError listing the known ones."""

@@ -110,6 +110,19 @@ def test_env_var_names_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             "reports[1].locale: unknown locale 'xx_YY'",
             id="bad-locale",
         ),
+        pytest.param(
+            ('recipients = ["a@example.org"]',
+             'recipients = ["a@example.org"]\n[reports.freshness]\nmin_ratio = 1.5'),
+            "reports[1].freshness.min_ratio:", id="freshness-override-range",
+        ),
+        pytest.param(
+            ('[api]', '[freshness]\nhold_for = "6 hours"\n[api]'),
+            "freshness.hold_for: '6 hours' is not a duration", id="bad-hold-for",
+        ),
+        pytest.param(
+            ('[api]', '[freshness]\non_stale = "wait"\n[api]'), "freshness.on_stale:",
+            id="bad-on-stale",
+        ),
     ],
 )
 def test_each_mistake_gives_one_line_naming_file_and_key(
@@ -148,6 +161,16 @@ def test_unknown_report_lists_the_configured_ones(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
     with pytest.raises(ConfigError, match=r"no report named 'x' \(configured: w\)"):
         config.report("x")
+
+
+def test_a_report_freshness_table_overrides_the_defaults(tmp_path: Path) -> None:
+    text = GOOD.replace('[api]', '[freshness]\nmin_ratio = 0.3\nhold_for = "2h"\n[api]', 1)
+    text = text.replace('recipients = ["a@example.org"]',
+                        'recipients = ["a@example.org"]\n[reports.freshness]\nratio = false', 1)
+    config = load_config(write(tmp_path, text))
+    mine = config.freshness_for(config.reports[0])
+    assert (mine.ratio, mine.min_ratio, mine.hold_for) == (False, 0.3, "2h")
+    assert config.freshness.ratio is True
 
 
 def test_the_readme_config_reference_matches_the_code() -> None:

@@ -84,7 +84,7 @@ class Scoped:
 
     def reports(self) -> list[ReportRow]:
         """Every configured report this principal may see, with its schedule and last run."""
-        from reports.schedule.scheduler import list_jobs
+        from reports.schedule.joblist import list_jobs
 
         visible = [r for r in self.config.reports if self.principal.may_see(r.org)]
         scoped = self.config.model_copy(update={"reports": visible})

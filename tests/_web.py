@@ -8,6 +8,7 @@ actions go to a recording runner (the seam ``create_app`` takes), so no mail lea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -246,6 +247,17 @@ class _Server:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+@contextlib.contextmanager
+def serving(app: object) -> Iterator[str]:
+    """Serve ``app`` on a loopback port for the duration of the block; yields its URL."""
+    server = _Server(app)
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

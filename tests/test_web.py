@@ -3,9 +3,12 @@ PDF headers, traversal, audit rows, login throttling, and the ``web`` command's 
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
 
@@ -13,7 +16,16 @@ from reports.config import load_config
 from reports.errors import ConfigError
 from reports.web.auth import LoginThrottle
 from tests._e2e import run_cli
-from tests._web import PASSWORDS, WebSite, csrf_of, web_site, write_web_config
+from tests._web import (
+    PASSWORDS,
+    RecordingRunner,
+    WebSite,
+    csrf_of,
+    seed,
+    serving,
+    web_site,
+    write_web_config,
+)
 
 __all__ = ["web_site"]
 
@@ -242,3 +254,28 @@ def test_a_bad_password_hash_is_named_but_not_repeated(tmp_path: Path) -> None:
         load_config(path)
     message = str(caught.value)
     assert "web.users[1].password_hash" in message and "hunter2" not in message
+
+
+def test_without_users_it_is_a_read_only_loopback_viewer(tmp_path: Path) -> None:
+    from reports.state.ledger import Ledger
+    from reports.web.app import create_app
+
+    config = load_config(write_web_config(tmp_path, users=False))
+    seed(config)
+    runner = RecordingRunner()
+    with Ledger(config.state.url) as ledger, serving(
+        create_app(config, secret="k" * 40, ledger=ledger, runner=runner)
+    ) as url, httpx.Client(base_url=url, follow_redirects=False) as client:
+        page = client.get("/reports/beta-weekly")
+        assert page.status_code == 200 and "read-only local access" in page.text
+        assert "Run now" not in page.text
+        # No form on the page; the (signed, not secret) cookie holds the session's token.
+        cookie = client.cookies["ibl_reports_session"].split(".")[0]
+        token = json.loads(base64.b64decode(cookie))["csrf"]
+        refused = client.post("/reports/beta-weekly/run", data={"csrf": token, "confirm": "yes"})
+        assert refused.status_code == 403 and "Only operators" in refused.text
+        assert runner.started == []
+        rebound = client.get("/", headers={"Host": "evil.example:8080"})
+        assert rebound.status_code == 400
+        assert client.get("/", headers={"Host": "localhost:8080"}).status_code == 200
+        assert client.get("/login").status_code == 303

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +28,7 @@ from reports.web import actions, pages
 from reports.web.auth import LoginThrottle, Sessions, csrf_ok, throttle_keys
 from reports.web.context import STATIC, WebContext, epoch, web
 from reports.web.scoped import NotFound
+from reports.web.serve import is_loopback
 
 _log = logging.getLogger("reports.web")
 SESSION_COOKIE = "ibl_reports_session"
@@ -78,6 +79,27 @@ class _SecurityHeaders:
             await send(message)
 
         await self._app(scope, receive, with_headers)
+
+
+class _LoopbackHosts:
+    """Without users, answer only requests addressed to a loopback name (no DNS rebinding)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not is_loopback(_host_of(scope)):
+            response = PlainTextResponse("this UI answers loopback addresses only", 400)
+            await response(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
+
+
+def _host_of(scope: Scope) -> str:
+    host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _safe_next(target: str | None) -> str:
@@ -187,5 +209,7 @@ def create_app(
     )
     app.state.web = context
     app.add_middleware(_Sessions, secret=secret, max_age=context.sessions.max_age_s)
+    if not web_config.users:
+        app.add_middleware(_LoopbackHosts)
     app.add_middleware(_SecurityHeaders)
     return app

@@ -214,3 +214,56 @@ def test_bad_recipients_are_named_at_load(tmp_path: Path, recipients: str, expec
     message = str(info.value)
     assert "reports[1].recipients:" in message and expected in message
     assert "\n" not in message
+
+
+def test_state_url_from_the_variable_url_env_names(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + '\n[state]\nurl_env = "MY_STATE_URL"\n')
+    url = "postgresql+psycopg://u:s3cret@db.example/reports"
+    config = load_config(path, env={"MY_STATE_URL": url})
+    assert config.state.url == url
+    assert "s3cret" not in repr(config)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value) == (f"{path}: state.url_env: the environment variable MY_STATE_URL is "
+                               "not set (it should hold the state database URL)")
+    both = write(tmp_path, GOOD + '\n[state]\nurl = "sqlite:///x.db"\nurl_env = "X"\n')
+    with pytest.raises(ConfigError, match=r"state\.url_env: write either url or url_env"):
+        load_config(both, env={"X": url})
+
+
+CELERY = '\n[executor]\nkind = "celery"\n[state]\nurl_env = "PG"\n'
+PG_ENV = {"PG": "postgresql+psycopg://u:p@localhost/db"}
+
+
+def test_the_celery_executor_refuses_sqlite(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + '\n[executor]\nkind = "celery"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value).startswith(f"{path}: executor.kind: the celery executor needs a "
+                                      "shared PostgreSQL state database")
+    assert load_config(write(tmp_path, GOOD + CELERY), env=PG_ENV).executor.kind == "celery"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        pytest.param("[render]\ntimeout_s = 2000\n", "render.timeout_s: 2000 s must be shorter "
+                     "than scheduler.run_timeout_s (1800 s)", id="render-over-task"),
+        pytest.param("[scheduler]\nrun_timeout_s = 3590\n", "executor.visibility_timeout_s: "
+                     "3600 s must be longer than the task's hard time limit (3605 s",
+                     id="task-over-visibility"),
+    ],
+)
+def test_celery_timeouts_are_ordered_at_load(tmp_path: Path, extra: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD + CELERY + extra), env=PG_ENV)
+    assert expected in str(info.value)
+
+
+def test_the_lease_is_shorter_than_stuck_after(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD)).state.lease == 15
+    assert load_config(write(tmp_path, GOOD + "[state]\nstuck_after_s = 2\n")).state.lease == 0.5
+    path = write(tmp_path, GOOD + "[state]\nstuck_after_s = 20\nlease_s = 20\n")
+    with pytest.raises(ConfigError, match="state.lease_s: 20 s must be shorter than "
+                       r"state.stuck_after_s \(20 s\)"):
+        load_config(path)

@@ -96,7 +96,8 @@ class _LoopbackHosts:
 
 
 def _host_of(scope: Scope) -> str:
-    host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
+    raw: bytes = dict(scope.get("headers", [])).get(b"host", b"")
+    host = raw.decode("latin-1")
     if host.startswith("["):
         return host[1:host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host

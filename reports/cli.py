@@ -15,12 +15,21 @@ from typing import Annotated
 
 import typer
 
-from reports.clikit import CONFIG_HELP, ConfigAnywhere, set_config_path, state
+from reports.cliarchive import archive_app
+from reports.clikit import (
+    CONFIG_HELP,
+    JSON_HELP,
+    ConfigAnywhere,
+    set_config_path,
+    state,
+    utc_minutes,
+)
 from reports.clikit import guard as _guard
 from reports.clikit import load as _config
 from reports.clikit import now as _now
 from reports.clikit import parse_day as _date
 from reports.clikit import table as _table
+from reports.clip import clip
 from reports.errors import UsageError
 
 app = typer.Typer(
@@ -32,15 +41,12 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain Click help: no "<bool>" after flags
     cls=ConfigAnywhere,
 )
-archive_app = typer.Typer(help="The archive of generated PDFs.", no_args_is_help=True)
 app.add_typer(archive_app, name="archive")
 web_app = typer.Typer(
     help="The web UI: reports, runs, deliveries and the archive, behind a login.",
     invoke_without_command=True,
 )
 app.add_typer(web_app, name="web")
-
-JSON_HELP = "print JSON (one array on stdout) instead of a table"
 
 
 @app.callback()
@@ -160,6 +166,8 @@ def send(
         from reports import run
 
         config = _config()
+        if to is not None:
+            _check_test_address(to)
         outcome = run.send_report(
             config, config.report(report), as_of=_date(as_of, "--as-of"), force=force, to=to,
             clock=_now, env=os.environ,
@@ -173,6 +181,17 @@ def send(
     code = _guard(body)
     if code:
         raise typer.Exit(code)
+
+
+def _check_test_address(to: str) -> None:
+    """``--to`` parsed as strictly as a configured recipient; a bad one is a usage error."""
+    from reports.delivery.mail import parse_address
+    from reports.errors import MailAddressError
+
+    try:
+        parse_address(to, what="address")
+    except MailAddressError as exc:
+        raise UsageError(f"--to {exc}") from None
 
 
 @app.command()
@@ -223,81 +242,25 @@ def runs(
     def body() -> None:
         from reports import run
 
-        history = run.history(_config(), report=report, limit=limit)
+        config = _config()
+        history = run.history(config, report=report, limit=limit)
+        if report is not None and not history:
+            config.report(report)  # an unknown name is a config error naming it (exit 2)
         if json_:
             typer.echo(json.dumps(history, sort_keys=True, default=str))
             return
         _table(
-            ["run", "report", "period", "state", "started", "deliveries", "error"],
+            ["run", "report", "period", "state", "started (UTC)", "deliveries", "error"],
             [
                 [
                     str(h["id"]), h["report"], f"{h['period_start']}..{h['period_end']}",
-                    h["state"], str(h["started_at"])[:19],
+                    h["state"], utc_minutes(h["started_at"]),
                     ", ".join(f"{d['recipient']}={d['state']}" for d in h["deliveries"]),
-                    (h["error"] or "")[:80],
+                    clip(h["error"] or "", 80),
                 ]
                 for h in history
             ],
         )
-
-    _guard(body)
-
-
-@archive_app.command("list")
-def archive_list(
-    report: Annotated[str | None, typer.Option(metavar="NAME", help="only this report")] = None,
-    json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
-) -> None:
-    """Archived PDFs with their hashes."""
-
-    def body() -> None:
-        from reports import run
-
-        entries = run.archive_listing(_config(), report=report)
-        if json_:
-            typer.echo(json.dumps(entries, sort_keys=True, default=str))
-            return
-        _table(
-            ["report", "org", "period", "bytes", "sha256", "path"],
-            [
-                [e["report"], e["org"], f"{e['period_start']}..{e['period_end']}",
-                 f"{e['size']:,}", e["sha256"][:12], e["path"]]
-                for e in entries
-            ],
-        )
-
-    _guard(body)
-
-
-@archive_app.command("verify")
-def archive_verify() -> None:
-    """Re-hash every archived file; exit 1 if any is missing or changed."""
-
-    def body() -> int:
-        from reports import run
-
-        problems, checked = run.archive_verify(_config())
-        for line in problems:
-            typer.echo(f"error: {line}", err=True)
-        typer.echo(f"{checked} files checked, {len(problems)} problems")
-        return 1 if problems else 0
-
-    code = _guard(body)
-    if code:
-        raise typer.Exit(code)
-
-
-@archive_app.command("prune")
-def archive_prune(
-    older_than: Annotated[str, typer.Option(metavar="AGE", help="days or weeks, e.g. 365d or 52w")],
-) -> None:
-    """Delete archived PDFs (and their index rows) older than a duration."""
-
-    def body() -> None:
-        from reports import run
-
-        removed = run.archive_prune(_config(), older_than, clock=_now)
-        typer.echo(f"{removed} archived files removed")
 
     _guard(body)
 
@@ -376,13 +339,26 @@ def mock_api(
             drop_factor=drop_factor if drop_from else 1.0,
         )
 
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         typer.echo(
-            f"demo API on http://{host}:{port}/api/ai-analytics/audience/orgs/ORG/... "
-            "(any org name, any 'Authorization: Api-Token ...'); Ctrl-C stops it", err=True,
+            f"demo API on {url}/api/ai-analytics/audience/orgs/ORG/... (any org name, any "
+            "'Authorization: Api-Token ...'); Ctrl-C stops it\n"
+            f'to use it, set [api] base_url = "{url}" in config.toml and export any key:\n'
+            f"export {_api_key_env()}=demo", err=True,
         )
         serve(host, port, knobs)
 
     _guard(body)
+
+
+def _api_key_env() -> str:
+    """The variable the config reads the API key from (IBL_API_KEY without a usable config)."""
+    from reports.errors import ReportsError
+
+    try:
+        return str(_config(logs=False).api.api_key_env)
+    except ReportsError:
+        return "IBL_API_KEY"
 
 
 def main() -> None:

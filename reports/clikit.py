@@ -23,6 +23,7 @@ from reports.errors import ReportsError, UsageError
 T = TypeVar("T")
 
 CONFIG_HELP = "config file (default: $IBL_REPORTS_CONFIG, else ./config.toml)"
+JSON_HELP = "print JSON (one array on stdout) instead of a table"
 
 
 class _State:
@@ -111,6 +112,14 @@ def load(*, logs: bool = True) -> Any:
         ))
         state.logging = True
     return config
+
+
+def utc_minutes(iso: str) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM UTC`` (a naive one is taken as UTC)."""
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def parse_day(value: str | None, what: str) -> date | None:

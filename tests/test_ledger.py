@@ -11,14 +11,11 @@ import sqlalchemy as sa
 
 from reports.errors import StateError
 from reports.report.periods import Period, PeriodKind
-from reports.state.ledger import (
-    SCHEMA_VERSION,
-    DeliveryState,
-    Ledger,
-    RunState,
-    create_state_engine,
-    migrate,
-)
+from reports.state.deliveries import DeliveryState
+from reports.state.engine import create_state_engine
+from reports.state.ledger import Ledger
+from reports.state.runs import RunState
+from reports.state.schema import SCHEMA_VERSION, migrate
 from tests._pg import pg_url
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)

@@ -20,7 +20,9 @@ from reports.schedule.firetimes import RunRequest
 from reports.schedule.runner import OutcomeKind, SubprocessRunner, send_command
 from reports.schedule.scheduler import Daemon
 from reports.source.mock import MockKnobs
-from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
+from tests._apiserver import RunningApi, api_server
+
+__all__ = ["api_server"]
 from tests._e2e import API_KEY, cli_env, run_cli, write_config
 
 MONDAY = date(2026, 11, 16)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reports.errors import StateError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class _UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -66,7 +66,7 @@ def _run_columns(*, version: int) -> list[sa.Column[Any]]:
     ]
     if version >= 3:
         columns.append(sa.Column("owner", sa.String(300)))
-    if version >= 4:
+    if version >= 5:
         columns += [sa.Column("edition", sa.String(16)), sa.Column("gate", sa.Text)]
     return columns
 
@@ -107,7 +107,7 @@ def _delivery_columns(*, version: int) -> list[sa.Column[Any]]:
     ]
     if version >= 2:
         columns += [sa.Column("run_id", sa.Integer), sa.Column("pdf_sha256", sa.String(64))]
-    if version >= 4:
+    if version >= 5:
         columns += [sa.Column("edition", sa.String(16)),
                     sa.Column("provisional_sent_at", _UtcDateTime)]
     return columns
@@ -133,18 +133,37 @@ def _archive_columns(*, version: int) -> list[sa.Column[Any]]:
         sa.Column("data_hash", sa.String(64)),
         sa.Column("created_at", _UtcDateTime, nullable=False),
     ]
-    if version >= 4:
+    if version >= 5:
         columns.append(sa.Column("edition", sa.String(16), nullable=False,
                                  server_default="final"))
     return columns
 
 
-# A provisional PDF is kept beside the final one of the same period (version 4).
+# A provisional PDF is kept beside the final one of the same period (version 5).
 archive_entries = sa.Table(
     "archive_entries", _metadata,
     *_archive_columns(version=SCHEMA_VERSION),
     sa.UniqueConstraint("report", "period_start", "period_end", "edition",
                         name="ux_archive_edition_key"),
+)
+
+# Version 4: the web UI's audit trail and paused report schedules.
+audit_log = sa.Table(
+    "audit_log", _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", _UtcDateTime, nullable=False),
+    sa.Column("user_name", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("report", sa.String(100), index=True),
+    sa.Column("run_id", sa.Integer, index=True),
+    sa.Column("detail", sa.Text),
+)
+
+report_pauses = sa.Table(
+    "report_pauses", _metadata,
+    sa.Column("report", sa.String(100), primary_key=True),
+    sa.Column("paused_at", _UtcDateTime, nullable=False),
+    sa.Column("paused_by", sa.String(100), nullable=False),
 )
 
 
@@ -184,6 +203,12 @@ def _migrate_3(conn: Connection) -> None:
 
 
 def _migrate_4(conn: Connection) -> None:
+    """The web UI: an audit trail (who did what, when) and paused report schedules."""
+    audit_log.create(conn)
+    report_pauses.create(conn)
+
+
+def _migrate_5(conn: Connection) -> None:
     """The freshness gate: held and provisional runs, provisional deliveries and archive copies.
 
     Runs keep their edition (NULL = final, ``provisional``) and the gate's verdict (JSON);
@@ -195,21 +220,21 @@ def _migrate_4(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN gate TEXT"))
     conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN edition VARCHAR(16)"))
     conn.execute(sa.text(f"ALTER TABLE deliveries ADD COLUMN provisional_sent_at {timestamp}"))
-    v4 = sa.MetaData()
+    v5 = sa.MetaData()
     sa.Table(
-        "archive_entries_v4", v4, *_archive_columns(version=4),
+        "archive_entries_v5", v5, *_archive_columns(version=5),
         sa.UniqueConstraint("report", "period_start", "period_end", "edition",
                             name="ux_archive_edition_key"),
     ).create(conn)
     kept = "report, org, period_start, period_end, path, sha256, size, data_hash, created_at"
-    conn.execute(sa.text(f"INSERT INTO archive_entries_v4 ({kept}, edition) "
+    conn.execute(sa.text(f"INSERT INTO archive_entries_v5 ({kept}, edition) "
                          f"SELECT {kept}, 'final' FROM archive_entries"))
     conn.execute(sa.text("DROP TABLE archive_entries"))
-    conn.execute(sa.text("ALTER TABLE archive_entries_v4 RENAME TO archive_entries"))
+    conn.execute(sa.text("ALTER TABLE archive_entries_v5 RENAME TO archive_entries"))
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4,
+    1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5,
 }
 
 

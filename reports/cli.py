@@ -28,6 +28,11 @@ app = typer.Typer(
 )
 archive_app = typer.Typer(help="The archive of generated PDFs.", no_args_is_help=True)
 app.add_typer(archive_app, name="archive")
+web_app = typer.Typer(
+    help="The web UI: reports, runs, deliveries and the archive, behind a login.",
+    invoke_without_command=True,
+)
+app.add_typer(web_app, name="web")
 
 T = TypeVar("T")
 
@@ -346,6 +351,42 @@ def archive_prune(
 
         removed = run.archive_prune(_config(), older_than, clock=_now)
         typer.echo(f"{removed} archived files removed")
+
+    _guard(body)
+
+
+@web_app.callback()
+def web(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8080,
+) -> None:
+    """Serve the web UI (read-only and loopback-only when no web users are configured)."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    def body() -> None:
+        from reports.web.serve import serve
+
+        serve(_config(logs=False), host, port, os.environ)
+
+    _guard(body)
+
+
+@web_app.command("hash-password")
+def hash_password() -> None:
+    """Read a password on stdin and print its argon2 hash (a web user's password_hash)."""
+
+    def body() -> None:
+        from reports.web.auth import hash_password as make_hash
+
+        if sys.stdin.isatty():
+            password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UsageError("hash-password: no password on stdin")
+        typer.echo(make_hash(password))
 
     _guard(body)
 

@@ -238,7 +238,7 @@ class _Progress:
 @contextmanager
 def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
     """Any failure inside marks the run failed in the ledger (with its one-line error)."""
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     try:
         yield
@@ -300,7 +300,7 @@ def generate_one(
 ) -> GenerateResult:
     """Collect, render and archive one report; mail nothing (``pool``: a ``WorkerPool``)."""
     from reports.execute.worker import start_in_background
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     t_start = time.perf_counter()
     if pool is None:  # a pool's owner has started it already
@@ -505,7 +505,7 @@ def send_report(
     """
     from reports.delivery.mailer import backend_from_config, deliver
     from reports.execute.worker import start_in_background
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     period = resolve_period(report, Window(as_of=as_of), clock)
     backend = backend or backend_from_config(config.email, env)

@@ -21,7 +21,8 @@ from reports.delivery.mail import (
 from reports.delivery.mailer import FileOutbox, deliver, send_alert
 from reports.errors import ConfigError, MailAddressError
 from reports.report.periods import Period, PeriodKind
-from reports.state.ledger import DeliveryState, Ledger
+from reports.state.deliveries import DeliveryState
+from reports.state.ledger import Ledger
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
 PDF = b"%PDF-1.7\n" + b"x" * 2000 + b"\n%%EOF\n"

@@ -30,7 +30,9 @@ class RunRequest:
     fire_time: datetime
     as_of: date
     period: Period
-    reason: str = "scheduled"  # "scheduled" or "catch-up"
+    reason: str = "scheduled"  # "scheduled", "catch-up", "recheck" (held) or "stale"
+    provisional: bool = False
+    """Send despite the freshness gate, marked provisional (``send --provisional``)."""
 
 
 def trigger_for(report: ReportConfig) -> CronTrigger:

@@ -29,6 +29,7 @@ log = logging.getLogger("reports.schedule.scheduler")
 _child_log = logging.getLogger("reports.run")
 
 KILL_GRACE_S = 5.0
+HELD_EXIT_CODE = 3
 OUTPUT_TAIL_CHARS = 2000
 
 
@@ -39,6 +40,7 @@ class OutcomeKind(enum.StrEnum):
     FAILED = "failed"
     TIMED_OUT = "timed-out"
     INTERRUPTED = "interrupted"  # stopped by a scheduler shutdown
+    HELD = "held"  # exit 3: the freshness gate held the period; nothing was sent
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ def send_command(config: Config) -> CommandBuilder:
         return [
             sys.executable, "-m", "reports.cli", "--config", source, "send",
             "--report", request.report, "--as-of", request.as_of.isoformat(),
+            *(["--provisional"] if request.provisional else []),
         ]
 
     return build
@@ -178,6 +181,9 @@ class SubprocessRunner:
         if code == 0:
             return RunOutcome(OutcomeKind.OK, 0, "", tail, duration)
         last = tail.splitlines()[-1] if tail else ""
+        if code == HELD_EXIT_CODE:
+            return RunOutcome(OutcomeKind.HELD, code, last or "held by the freshness gate", tail,
+                              duration)
         return RunOutcome(
             OutcomeKind.FAILED, code, f"the send command exited with status {code}"
             + (f": {last}" if last else ""), tail, duration,

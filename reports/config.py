@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from reports.errors import ConfigError
 from reports.executorconfig import ExecutorConfig, check_timeouts, with_state_url
 from reports.freshness_config import FreshnessConfig, FreshnessOverride, effective
+from reports.webconfig import WebConfig, WebUser
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "IBL_REPORTS_CONFIG"
@@ -346,6 +347,7 @@ class Config(_Table):
     scheduler: SchedulerConfig = Field(default_factory=lambda: SchedulerConfig())
     executor: ExecutorConfig = Field(default_factory=lambda: ExecutorConfig())
     freshness: FreshnessConfig = Field(default_factory=lambda: FreshnessConfig())
+    web: WebConfig = Field(default_factory=lambda: WebConfig())
     reports: list[ReportConfig] = Field(default_factory=list)
     source: Annotated[Path, Field(exclude=True)] = Path(DEFAULT_CONFIG)
 
@@ -433,7 +435,9 @@ def _refuse_inline_secrets(raw: dict[str, Any], label: str) -> None:
             for key in item:
                 if key.lower() in _SECRET_KEYS:
                     where = f"{table_name}[{index}]" if isinstance(table, list) else table_name
-                    hint = "api_key_env" if table_name == "api" else "password_env"
+                    hint = {"api": "api_key_env", "web": "session_secret_env"}.get(
+                        table_name, "password_env"
+                    )
                     raise ConfigError(
                         f"secrets must not be written in the config file; put it in an "
                         f"environment variable and name that variable with {hint}",
@@ -504,6 +508,7 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
         for name, field in Config.model_fields.items()
         if name not in ("reports", "source")
     ]
+    tables.append(("[web.users]", WebUser))
     tables.append(("[reports]", ReportConfig))
     for table, model in tables:
         for key, info in model.model_fields.items():
@@ -524,9 +529,10 @@ def reference_markdown() -> str:
     current = None
     for table, key, default, meaning in reference_rows():
         if table != current:
-            title = "`[[reports]]` (one table per report)" if table == "[reports]" else (
-                f"`[{table}]`"
-            )
+            title = {
+                "[reports]": "`[[reports]]` (one table per report)",
+                "[web.users]": "`[[web.users]]` (one table per web UI user)",
+            }.get(table, f"`[{table}]`")
             lines += ["", f"#### {title}", "", "| key | default | meaning |", "| --- | --- | --- |"]
             current = table
         cell = meaning.replace("|", "\\|")

@@ -741,3 +741,32 @@ def test_the_default_alerter_mails_the_alert_recipients(tmp_path: Path) -> None:
     no_alerts = tmp_path / "no-alerts"
     no_alerts.mkdir()
     assert mail_alerter(weekly_config(no_alerts), {}) is None
+
+
+def test_a_report_paused_in_the_state_database_is_skipped_until_resumed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from reports.schedule.firetimes import RunRequest
+    from reports.state.ledger import Ledger
+
+    caplog.set_level(logging.INFO, logger="reports")
+    config = weekly_config(tmp_path)
+    runner = RecordingRunner()
+    daemon = Daemon(config, clock=lambda: BACK_UP, runner=runner, is_done=runner.is_done,
+                    alerter=None)
+    period = weekly(date(2026, 4, 27))
+    fired = datetime(2026, 4, 27, 5, 0, tzinfo=UTC)
+    request = RunRequest("acme-weekly", fired, date(2026, 4, 27), period)
+    with Ledger(config.state.url) as ledger:
+        ledger.set_paused("acme-weekly", True, by="op")
+        try:
+            assert daemon.execute(request) is None
+            assert runner.requests == []
+            skipped = events(caplog, "run.skipped")
+            assert skipped[-1]["reason"] == "paused in the web UI"
+            ledger.set_paused("acme-weekly", False, by="op")
+            outcome = daemon.execute(request)
+            assert outcome is not None and outcome.ok
+            assert [r.period for r in runner.requests] == [period]
+        finally:
+            daemon.stop()

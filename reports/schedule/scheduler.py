@@ -44,6 +44,7 @@ from reports.schedule.catchup import CatchUpPlan, DoneCheck, ledger_done_check, 
 from reports.schedule.firetimes import RunRequest, last_fire_time, period_for_fire
 from reports.schedule.health import HealthFile
 from reports.schedule.lock import SchedulerLock, acquire_scheduler_lock
+from reports.schedule.pauses import PauseGate
 from reports.schedule.rechecks import HoldBook
 from reports.schedule.runner import (
     KILL_GRACE_S,
@@ -103,6 +104,7 @@ class Daemon:
             send_command(config), timeout_s=config.scheduler.run_timeout_s
         )
         self._is_done = is_done
+        self._pauses = PauseGate(config)
         self.alerter = alerter
         self.shutdown_grace_s = shutdown_grace_s
         self.reports = {r.name: r for r in config.reports}
@@ -275,6 +277,8 @@ class Daemon:
             if self._stopping.is_set():
                 log_event(log, "run.skipped", report=request.report, period=request.period.key,
                           reason="the scheduler is shutting down")
+                return None
+            if self._pauses.skips(request.report, request.period.key):
                 return None
             if request.reason in ("scheduled", "catch-up"):  # a fire runs once
                 if request.fire_time in self._handled[request.report]:

@@ -217,6 +217,38 @@ class DeliveryLedger(LedgerStore):
         }
         return wanted <= final
 
+    def requeue_deliveries(
+        self, report: str, period: Period, recipients: Iterable[str],
+    ) -> list[str]:
+        """Make sent or failed deliveries pending again (same Message-ID); returns who moved.
+
+        The next ``send`` of the period then delivers to them (an operator's retry or resend).
+        Pending and sending deliveries are due already and are left as they are.
+        """
+        now = self._now()
+        movable = {DeliveryState.SENT.value, DeliveryState.FAILED_TRANSIENT.value,
+                   DeliveryState.FAILED_PERMANENT.value}
+        moved: list[tuple[str, str]] = []
+        try:
+            with self._begin() as conn:
+                for recipient in dict.fromkeys(recipients):
+                    key = _delivery_key(report, period, recipient)
+                    row = conn.execute(sa.select(deliveries).where(*key)).mappings().first()
+                    if row is None or row["state"] not in movable:
+                        continue
+                    conn.execute(deliveries.update().where(
+                        deliveries.c.id == row["id"], deliveries.c.state == row["state"],
+                    ).values(state=DeliveryState.PENDING.value, attempts=0, sent_at=None,
+                             updated_at=now))
+                    moved.append((recipient, row["state"]))
+        except SQLAlchemyError as exc:
+            raise self._fail(f"requeueing deliveries of {report} {period.key}", exc) from exc
+        for recipient, was in moved:
+            moved_fields: dict[str, Any] = {"from": was, "to": DeliveryState.PENDING.value}
+            log_event(_log, "delivery.transition", report=report, period=period.key,
+                      recipient=recipient, **moved_fields, detail="requeued")
+        return [recipient for recipient, _ in moved]
+
 
 def _delivery_key(report: str, period: Period, recipient: str) -> Sequence[Any]:
     return (deliveries.c.report == report, deliveries.c.period_start == period.start,

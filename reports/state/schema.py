@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reports.errors import StateError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class _UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -130,6 +130,25 @@ archive_entries = sa.Table(
     sa.UniqueConstraint("report", "period_start", "period_end", name="ux_archive_key"),
 )
 
+# Version 4: the web UI's audit trail and paused report schedules.
+audit_log = sa.Table(
+    "audit_log", _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", _UtcDateTime, nullable=False),
+    sa.Column("user_name", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("report", sa.String(100), index=True),
+    sa.Column("run_id", sa.Integer, index=True),
+    sa.Column("detail", sa.Text),
+)
+
+report_pauses = sa.Table(
+    "report_pauses", _metadata,
+    sa.Column("report", sa.String(100), primary_key=True),
+    sa.Column("paused_at", _UtcDateTime, nullable=False),
+    sa.Column("paused_by", sa.String(100), nullable=False),
+)
+
 
 def _migrate_1(conn: Connection) -> None:
     """The first schema: every table; deliveries without run_id and pdf_sha256."""
@@ -163,8 +182,14 @@ def _migrate_3(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN owner VARCHAR(300)"))
 
 
+def _migrate_4(conn: Connection) -> None:
+    """The web UI: an audit trail (who did what, when) and paused report schedules."""
+    audit_log.create(conn)
+    report_pauses.create(conn)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: _migrate_1, 2: _migrate_2, 3: _migrate_3,
+    1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4,
 }
 
 

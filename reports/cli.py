@@ -179,19 +179,40 @@ def generate(
 
 @app.command()
 def send(
-    report: Annotated[str, typer.Option(help="a configured report name")],
+    report: Annotated[str | None, typer.Option(help="a configured report name")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="every report's period not yet done, on the executor")
+    ] = False,
     as_of: Annotated[str | None, typer.Option(help="as if today were DATE (YYYY-MM-DD)")] = None,
     force: Annotated[bool, typer.Option(help="send again to every recipient")] = False,
     to: Annotated[
         str | None, typer.Option(help="send a test copy to this address only (ledger untouched)")
     ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="with --all on Celery: enqueue and exit")
+    ] = False,
 ) -> None:
     """Generate (or reuse), archive and deliver one period of a report, exactly once."""
 
     def body() -> int:
+        if (report is None) == (not all_):
+            raise UsageError("give either --report NAME or --all")
+        if all_ and to:
+            raise UsageError("--to sends one test copy of one --report, not --all")
+        if no_wait and not all_:
+            raise UsageError("--no-wait goes with --all")
+        config = _config()
+        if all_:
+            from reports.sendall import send_all
+
+            return send_all(
+                config, as_of=_date(as_of, "--as-of"), force=force, wait=not no_wait,
+                clock=_now, env=os.environ, echo=typer.echo,
+                echo_err=lambda line: typer.echo(line, err=True), progress=sys.stderr.isatty(),
+            )
         from reports import run
 
-        config = _config()
+        assert report is not None
         outcome = run.send_report(
             config, config.report(report), as_of=_date(as_of, "--as-of"), force=force, to=to,
             clock=_now, env=os.environ,
@@ -419,6 +440,16 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
     Console(width=max(120, os.get_terminal_size(0).columns if sys.stdout.isatty() else 160)).print(
         table
     )
+
+
+def _register_fleet() -> None:
+    from reports.cli_fleet import queue_app, worker
+
+    app.command()(worker)
+    app.add_typer(queue_app, name="queue")
+
+
+_register_fleet()
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ from typing import Annotated
 
 import typer
 
-from reports.cliarchive import archive_app
-from reports.clikit import (
+from reports.cli_archive import archive_app
+from reports.cli_kit import (
     CONFIG_HELP,
     JSON_HELP,
     ConfigAnywhere,
@@ -24,11 +24,12 @@ from reports.clikit import (
     state,
     utc_minutes,
 )
-from reports.clikit import guard as _guard
-from reports.clikit import load as _config
-from reports.clikit import now as _now
-from reports.clikit import parse_day as _date
-from reports.clikit import table as _table
+from reports.cli_kit import guard as _guard
+from reports.cli_kit import load as _config
+from reports.cli_kit import now as _now
+from reports.cli_kit import parse_day as _date
+from reports.cli_kit import table as _table
+from reports.cli_mock import mock_api
 from reports.clip import clip
 from reports.errors import UsageError
 
@@ -149,7 +150,12 @@ def generate(
 
 @app.command()
 def send(
-    report: Annotated[str, typer.Option(metavar="NAME", help="a configured report name")],
+    report: Annotated[
+        str | None, typer.Option(metavar="NAME", help="a configured report name")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="every report's period not yet done, on the executor")
+    ] = False,
     as_of: Annotated[
         str | None, typer.Option(metavar="DATE", help="as if today were DATE (YYYY-MM-DD)")
     ] = None,
@@ -159,13 +165,31 @@ def send(
             metavar="ADDRESS", help="send a test copy to this address only (ledger untouched)"
         )
     ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="with --all on Celery: enqueue and exit")
+    ] = False,
 ) -> None:
     """Generate (or reuse), archive and deliver one period of a report, exactly once."""
 
     def body() -> int:
+        if (report is None) == (not all_):
+            raise UsageError("give either --report NAME or --all")
+        if all_ and to:
+            raise UsageError("--to sends one test copy of one --report, not --all")
+        if no_wait and not all_:
+            raise UsageError("--no-wait goes with --all")
+        config = _config()
+        if all_:
+            from reports.sendall import send_all
+
+            return send_all(
+                config, as_of=_date(as_of, "--as-of"), force=force, wait=not no_wait,
+                clock=_now, env=os.environ, echo=typer.echo,
+                echo_err=lambda line: typer.echo(line, err=True), progress=sys.stderr.isatty(),
+            )
         from reports import run
 
-        config = _config()
+        assert report is not None
         if to is not None:
             _check_test_address(to)
         outcome = run.send_report(
@@ -301,64 +325,15 @@ def hash_password() -> None:
     _guard(body)
 
 
-@app.command("mock-api")
-def mock_api(
-    host: Annotated[str, typer.Option(metavar="HOST", help="interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(metavar="PORT", help="port")] = 8765,
-    latency_ms: Annotated[
-        float, typer.Option(metavar="MS", help="added latency per request")
-    ] = 0.0,
-    courses: Annotated[int | None, typer.Option(
-        metavar="N", help="courses per org (default: 20-60, fixed by the org name)")] = None,
-    users: Annotated[int | None, typer.Option(
-        metavar="N", help="users per org (default: 500-3000, fixed by the org name)")] = None,
-    late_days: Annotated[int, typer.Option(
-        metavar="N",
-        help="data not arrived: the last N days up to today are null / not active")] = 0,
-    today: Annotated[str | None, typer.Option(
-        metavar="DATE", help="the server's today for --late-days (YYYY-MM-DD)")] = None,
-    drop_from: Annotated[str | None, typer.Option(
-        metavar="DATE",
-        help="a real drop: from this day on, figures are scaled by --drop-factor")] = None,
-    drop_factor: Annotated[
-        float, typer.Option(metavar="F", help="the factor of --drop-from")
-    ] = 0.2,
-) -> None:
-    """Serve the built-in demo API over HTTP (any org name works; any Api-Token is accepted)."""
+def _register_fleet() -> None:
+    from reports.cli_fleet import queue_app, worker
 
-    def body() -> None:
-        from reports.source.mock import MockKnobs, serve
-
-        if late_days < 0:
-            raise UsageError(f"--late-days must be 0 or more, not {late_days}")
-        if not 0 <= drop_factor <= 1:
-            raise UsageError(f"--drop-factor must be between 0 and 1, not {drop_factor}")
-        knobs = MockKnobs(
-            latency_s=latency_ms / 1000, courses=courses, users=users, late_days=late_days,
-            today=_date(today, "--today"), drop_from=_date(drop_from, "--drop-from"),
-            drop_factor=drop_factor if drop_from else 1.0,
-        )
-
-        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-        typer.echo(
-            f"demo API on {url}/api/ai-analytics/audience/orgs/ORG/... (any org name, any "
-            "'Authorization: Api-Token ...'); Ctrl-C stops it\n"
-            f'to use it, set [api] base_url = "{url}" in config.toml and export any key:\n'
-            f"export {_api_key_env()}=demo", err=True,
-        )
-        serve(host, port, knobs)
-
-    _guard(body)
+    app.command()(worker)
+    app.add_typer(queue_app, name="queue")
 
 
-def _api_key_env() -> str:
-    """The variable the config reads the API key from (IBL_API_KEY without a usable config)."""
-    from reports.errors import ReportsError
-
-    try:
-        return str(_config(logs=False).api.api_key_env)
-    except ReportsError:
-        return "IBL_API_KEY"
+app.command("mock-api")(mock_api)
+_register_fleet()
 
 
 def main() -> None:

@@ -499,11 +499,14 @@ def send_report(
     env: Mapping[str, str],
     backend: Any = None,
     sleep: Callable[[float], None] = time.sleep,
+    pool: Any = None,
 ) -> SendOutcome:
     """Generate (or reuse) the period's PDF, archive it, and deliver it exactly once.
 
     Recipients who already have this period's report are skipped (``force`` sends again to all).
     ``to`` sends a test copy to one address and leaves the ledger's deliveries untouched.
+    ``pool`` renders (a ``WorkerPool``, or an ``InProcessRenderer`` in a Celery pool child);
+    without it a fresh limited child does.
     """
     from reports.delivery.mailer import backend_from_config, deliver
     from reports.execute.worker import start_in_background
@@ -524,12 +527,15 @@ def send_report(
                 note="nothing to send: every recipient already has this period's report",
             )
         run_id = ledger.start_run(report.name, report.org, period)
-        start_in_background()  # the render workers' fork server warms up while we fetch
+        if pool is None:
+            start_in_background()  # the render workers' fork server warms up while we fetch
         with _recorded(ledger, run_id):
             data = asyncio.run(collect_data(config, report, period, env))
             digest = data_hash(data)
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
-            pdf, path, reused = _pdf_for(config, ledger, report, period, data, digest, clock)
+            pdf, path, reused = _pdf_for(
+                config, ledger, report, period, data, digest, clock, pool
+            )
             ledger.transition(
                 run_id, RunState.ARCHIVED, detail=("reused " if reused else "") + str(path)
             )
@@ -557,7 +563,7 @@ def send_report(
 
 def _pdf_for(
     config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
-    digest: str, clock: Clock,
+    digest: str, clock: Clock, pool: Any = None,
 ) -> tuple[bytes, Path, bool]:
     """The archived PDF if it was made from the same data and is intact, else a new one."""
     from reports.delivery.archive import Archive
@@ -568,7 +574,7 @@ def _pdf_for(
         if archive.verify([entry]).clean:
             return archive.read(entry), Path(entry.path), True
     rendered = _render_limited(
-        config, RenderJob(report, data, config.templates.dir, _generated_on(report, clock))
+        config, RenderJob(report, data, config.templates.dir, _generated_on(report, clock)), pool
     )
     return rendered.pdf, _archive_pdf(config, ledger, report, period, rendered.pdf, digest), False
 

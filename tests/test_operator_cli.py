@@ -82,7 +82,8 @@ def test_config_is_taken_before_and_after_the_command(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "command",
     [["generate"], ["send"], ["schedule"], ["jobs"], ["runs"], ["mock-api"], ["web"],
-     ["archive", "list"], ["archive", "verify"], ["archive", "prune"]],
+     ["worker"], ["queue", "status"], ["archive", "list"], ["archive", "verify"],
+     ["archive", "prune"]],
     ids=lambda c: " ".join(c),
 )
 def test_help_shows_no_value_after_a_flag_and_every_option_is_explained(
@@ -110,7 +111,7 @@ def test_mock_api_help_shows_the_size_defaults() -> None:
 
 
 def test_a_bad_test_address_is_a_usage_error_naming_it(tmp_path: Path) -> None:
-    code, out, err = cli("--config", str(config_file(tmp_path)), "send", "--report",
+    code, _, err = cli("--config", str(config_file(tmp_path)), "send", "--report",
                          "acme-weekly", "--to", "me at globex")
     assert code == 2
     assert error_lines(err) == [error_lines(err)[0]] and "me at globex" in err

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from reports.clikit import JSON_HELP
-from reports.clikit import guard as _guard
-from reports.clikit import load as _config
-from reports.clikit import now as _now
-from reports.clikit import table as _table
+from reports.cli_kit import JSON_HELP
+from reports.cli_kit import guard as _guard
+from reports.cli_kit import load as _config
+from reports.cli_kit import now as _now
+from reports.cli_kit import table as _table
 
 archive_app = typer.Typer(help="The archive of generated PDFs.", no_args_is_help=True)
 

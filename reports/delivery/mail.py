@@ -23,6 +23,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from reports.errors import ConfigError, MailAddressError
 
@@ -220,6 +221,16 @@ class MailSummary:
     """The first line of the body when set: the report is provisional, or replaces one."""
 
 
+def email_variables() -> tuple[Any, ...]:
+    """What ``email/body.txt`` and ``email/body.html`` receive (for the README's reference)."""
+    from reports.report.template_vars import Variable
+
+    return (Variable(
+        "summary", "The headline numbers of the report; `kpis` are (label, value, change text) "
+        "triples, `highlights` sentences, `notice` a first line or empty.", MailSummary,
+    ),)
+
+
 PROVISIONAL_PREFIX = "[Provisional] "
 REPLACES_SUFFIX = " (final: replaces the provisional report)"
 
@@ -271,7 +282,8 @@ def render_bodies(
         text = env.get_template(TEXT_TEMPLATE).render(summary=summary)
         html = env.get_template(HTML_TEMPLATE).render(summary=summary)
     except jinja2.TemplateError as exc:
-        where = getattr(exc, "name", None) or getattr(exc, "filename", None) or "email template"
-        raise ConfigError(f"cannot render {where}: {exc.__class__.__name__}: {exc}",
+        from reports.report.template_errors import describe
+
+        raise ConfigError(f"cannot render the email: {describe(exc)}",
                           key="templates.dir") from exc
     return _notice_first(summary, text, html)

@@ -92,6 +92,11 @@ def test_a_pdf_is_an_uncached_attachment_named_from_the_index(web_site: WebSite)
     )
     rows = web_site.ledger.audit_rows(report="acme-weekly", limit=100)
     assert any(r.action == "download" and r.user == "op" for r in rows)
+    early = client.get("/reports/acme-weekly/pdf/2026-11-16_2026-11-22/provisional")
+    assert early.content == web_site.seeded.provisional_pdf.read_bytes() != answer.content
+    assert early.headers["content-disposition"] == (
+        'attachment; filename="acme-weekly_2026-11-16_2026-11-22_provisional.pdf"'
+    )
 
 
 @pytest.mark.parametrize("path", [
@@ -101,6 +106,8 @@ def test_a_pdf_is_an_uncached_attachment_named_from_the_index(web_site: WebSite)
     pytest.param("/reports/acme-weekly/pdf/2026-11-16_2026-11-22%00.pdf", id="nul"),
     pytest.param("/reports/acme-weekly/pdf/2026-02-30_2026-03-01", id="no-such-date"),
     pytest.param("/reports/acme-weekly/pdf/2026-11-09_2026-11-15", id="not-archived"),
+    pytest.param("/reports/acme-weekly/pdf/2026-11-16_2026-11-22/..", id="edition-dots"),
+    pytest.param("/reports/acme-weekly/pdf/2026-11-16_2026-11-22/draft", id="no-such-edition"),
     pytest.param("/static/../config.toml", id="static-dots"),
     pytest.param("/static/%2e%2e/%2e%2e/config.toml", id="static-encoded"),
 ])

@@ -18,9 +18,9 @@ from typing import Any
 from reports.config import Config, ReportConfig
 from reports.delivery.archive import Archive, VerifyResult
 from reports.report.periods import Period
-from reports.state.archive_index import ArchiveRecord
+from reports.state.archive_index import FINAL, ArchiveRecord
 from reports.state.deliveries import DeliveryRecord
-from reports.state.runs import RunEvent, RunRecord
+from reports.state.runs import PROVISIONAL, RunEvent, RunRecord
 from reports.web.auth import Principal
 from reports.web.pdfinfo import archived_pages
 
@@ -54,6 +54,12 @@ class ArchiveRow:
     def key(self) -> str:
         """The period key that names it in URLs."""
         return f"{self.entry.period_start.isoformat()}_{self.entry.period_end.isoformat()}"
+
+    @property
+    def href(self) -> str:
+        """Its download URL (the edition is a path segment for a provisional PDF)."""
+        tail = "" if self.entry.edition == FINAL else f"/{self.entry.edition}"
+        return f"/reports/{self.entry.report}/pdf/{self.key}{tail}"
 
 
 def parse_period_key(key: str) -> Period:
@@ -120,6 +126,20 @@ class Scoped:
             raise NotFound(str(run_id))
         return run
 
+    @staticmethod
+    def gate_reason(run: RunRecord) -> str | None:
+        """The freshness gate's verdict on the run, as one sentence (None if not judged)."""
+        if not run.gate:
+            return None
+        import json
+
+        from reports.report.freshness import Verdict
+
+        try:
+            return Verdict.from_json(json.loads(run.gate)).reason()
+        except (ValueError, KeyError, TypeError):
+            return "(unreadable verdict)"
+
     def events(self, run: RunRecord) -> list[RunEvent]:
         """The run's transitions, oldest first."""
         return list(self.ledger.events(run.id))
@@ -136,10 +156,14 @@ class Scoped:
         entries = [e for e in self.ledger.archive_entries(name) if e.org == report.org]
         return [ArchiveRow(e, archived_pages(e.path, e.sha256)) for e in reversed(entries)]
 
-    def archive_file(self, name: str, period_key: str) -> tuple[ArchiveRecord, Path]:
+    def archive_file(
+        self, name: str, period_key: str, edition: str = FINAL,
+    ) -> tuple[ArchiveRecord, Path]:
         """The index entry and the file of one archived PDF; NotFound unless safe to serve."""
         report = self.report(name)
-        entry = self.ledger.archive_entry(name, parse_period_key(period_key))
+        if edition not in (FINAL, PROVISIONAL):
+            raise NotFound(edition)
+        entry = self.ledger.archive_entry(name, parse_period_key(period_key), edition)
         if entry is None or entry.org != report.org:
             raise NotFound(period_key)
         path = Path(entry.path)

@@ -45,12 +45,15 @@ def test_nothing_without_a_session_but_login_and_static(web_site: WebSite) -> No
     assert refused.status_code == 303 and not web_site.runner.started
 
 
-def test_the_session_cookie_is_httponly_strict_and_not_secure_over_http(
+def test_the_session_cookie_is_httponly_strict_and_secure_only_over_https(
     web_site: WebSite,
 ) -> None:
     cookie = web_site.client().get("/login").headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=28800" in cookie
     assert "secure" not in cookie
+    # Behind a TLS proxy on loopback (uvicorn trusts its X-Forwarded-Proto): Secure.
+    tls = web_site.client().get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "; secure" in tls.headers["set-cookie"].lower()
 
 
 def test_a_wrong_password_is_refused_and_an_unknown_name_looks_the_same(

@@ -125,6 +125,7 @@ def test_a_user_never_sees_another_orgs_report_run_or_pdf(web_site: WebSite) -> 
     client = web_site.login("acme-viewer")
     listing = client.get("/").text
     assert "acme-weekly" in listing and "beta-weekly" not in listing
+    assert f'href="/runs/{web_site.seeded.acme_run}"' in listing  # the last run, linked
     for path in ("/reports/beta-weekly", f"/runs/{web_site.seeded.beta_run}",
                  "/reports/beta-weekly/pdf/2026-11-09_2026-11-15"):
         answer = client.get(path)

@@ -154,3 +154,15 @@ def test_a_dns_failure_is_named_and_a_name_that_does_not_exist_is_not_retried() 
             text = explain(exc, fallback_host="?", timeout_s=30)
             assert text.startswith("DNS: the name api.example.org could not be")
             assert is_final(exc) is final
+
+
+def test_a_templates_dir_that_does_not_exist_is_refused_at_load(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG, encoding="utf-8")  # dir = "my-templates", never created
+    code, _, err = cli("--config", str(config), "generate", "--report", "acme-weekly")
+    assert code == 2
+    assert error_lines(err) == [
+        f"error: {config}: templates.dir: the templates folder {tmp_path / 'my-templates'} "
+        "does not exist"
+    ]
+    assert not (tmp_path / "state.db").exists()  # nothing was fetched or recorded

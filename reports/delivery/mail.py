@@ -241,6 +241,18 @@ class MailSummary:
     """The KPIs with their arrows and colours (the HTML body's cards)."""
 
 
+def email_reference() -> str:
+    """What ``email/body.txt`` and ``email/body.html`` receive, as the README's Markdown."""
+    from reports.report.template_vars import Variable, markdown_table
+
+    summary = Variable(
+        "summary", "The headline numbers of the report; `kpis` are (label, value, change text) "
+        "triples, `cards` the same KPIs with their arrows and colours, `highlights` sentences, "
+        "`notice` a first line or empty, `compared_with` what follows \"vs\".", MailSummary,
+    )
+    return markdown_table((summary,), (MailKpi,))
+
+
 PROVISIONAL_PREFIX = "[Provisional] "
 REPLACES_SUFFIX = " (final: replaces the provisional report)"
 
@@ -292,7 +304,8 @@ def render_bodies(
         text = env.get_template(TEXT_TEMPLATE).render(summary=summary)
         html = env.get_template(HTML_TEMPLATE).render(summary=summary)
     except jinja2.TemplateError as exc:
-        where = getattr(exc, "name", None) or getattr(exc, "filename", None) or "email template"
-        raise ConfigError(f"cannot render {where}: {exc.__class__.__name__}: {exc}",
+        from reports.report.template_errors import describe
+
+        raise ConfigError(f"cannot render the email: {describe(exc)}",
                           key="templates.dir") from exc
     return _notice_first(summary, text, html)

@@ -115,7 +115,7 @@ def generate(
     """Make a report PDF now (archived; nothing is mailed)."""
 
     def body() -> int:
-        from reports import run
+        from reports import batch, run
 
         config = _config()
         chosen = sum(x for x in (report is not None, all_, org is not None))
@@ -143,7 +143,7 @@ def generate(
         else:
             reports = [config.report(report)]
         show = not json_ and sys.stderr.isatty()
-        outcomes = run.generate_many(
+        outcomes = batch.generate_many(
             config, reports, window, out=out, html_out=html, clock=_now, env=os.environ,
             progress=show,
         )
@@ -246,9 +246,9 @@ def runs(
     """Recent runs and their deliveries."""
 
     def body() -> None:
-        from reports import run
+        from reports import views
 
-        history = run.history(_config(), report=report, limit=limit)
+        history = views.history(_config(), report=report, limit=limit)
         if json_:
             typer.echo(json.dumps(history, sort_keys=True, default=str))
             return
@@ -276,9 +276,9 @@ def archive_list(
     """Archived PDFs with their hashes."""
 
     def body() -> None:
-        from reports import run
+        from reports import views
 
-        entries = run.archive_listing(_config(), report=report)
+        entries = views.archive_listing(_config(), report=report)
         if json_:
             typer.echo(json.dumps(entries, sort_keys=True, default=str))
             return
@@ -299,9 +299,9 @@ def archive_verify() -> None:
     """Re-hash every archived file; exit 1 if any is missing or changed."""
 
     def body() -> int:
-        from reports import run
+        from reports import views
 
-        problems, checked = run.archive_verify(_config())
+        problems, checked = views.archive_verify(_config())
         for line in problems:
             typer.echo(f"error: {line}", err=True)
         typer.echo(f"{checked} files checked, {len(problems)} problems")
@@ -319,9 +319,9 @@ def archive_prune(
     """Delete archived PDFs (and their index rows) older than a duration."""
 
     def body() -> None:
-        from reports import run
+        from reports.delivery.archive import prune_archive
 
-        removed = run.archive_prune(_config(), older_than, clock=_now)
+        removed = prune_archive(_config(), older_than, clock=_now)
         typer.echo(f"{removed} archived files removed")
 
     _guard(body)

@@ -5,19 +5,21 @@ key, e.g. ``config.toml: reports[1].timezone: unknown time zone 'Europe/Berln'``
 are counted from 1 (the first ``[[reports]]`` is ``reports[1]``). Unknown keys are errors.
 Secrets are never written in the file: the file names the environment variable that holds them.
 Relative paths are resolved against the folder that holds the config file.
+
+What a valid value is (names, zones, cron, addresses...) is in ``reports.configrules``; the
+README's config reference is generated from these models by ``reports.configref``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from reports import configrules as rules
 from reports.errors import ConfigError
 
 DEFAULT_CONFIG = "config.toml"
@@ -25,37 +27,6 @@ CONFIG_ENV = "IBL_REPORTS_CONFIG"
 
 # Keys whose presence means a secret was written inline.
 _SECRET_KEYS = {"api_key", "apikey", "key", "token", "password", "smtp_password", "secret"}
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-def _check_header(value: str, what: str) -> str:
-    """``value`` has no line break or control character, not even in an RFC 2047 word."""
-    from reports.delivery.mail import check_header_text
-    from reports.errors import MailAddressError
-
-    try:
-        return check_header_text(value, what=what)
-    except MailAddressError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _check_addresses(values: list[str]) -> list[str]:
-    """Each address parsed strictly (one plain address, no CR/LF); ValueError names the bad one."""
-    from reports.delivery.mail import parse_address
-    from reports.errors import MailAddressError
-
-    seen: set[str] = set()
-    for value in values:
-        try:
-            parse_address(value, what="address")
-        except MailAddressError as exc:
-            raise ValueError(str(exc)) from None
-        if value.lower() in seen:
-            raise ValueError(f"{value!r} is listed twice")
-        seen.add(value.lower())
-    return values
 
 
 class _Table(BaseModel):
@@ -86,17 +57,12 @@ class ApiConfig(_Table):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        if value != "embedded" and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f'{value!r} is neither "embedded" nor an http(s) URL')
-        return value.rstrip("/")
+        return rules.base_url(value)
 
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not _ENV_RE.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name (write the name, "
-                             "not the key)")
-        return value
+        return rules.env_name(value, hint=" (write the name, not the key)")
 
 
 class EmailConfig(_Table):
@@ -134,19 +100,17 @@ class EmailConfig(_Table):
     @field_validator("password_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not _ENV_RE.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name")
-        return value
+        return rules.env_name(value)
 
     @field_validator("from_")
     @classmethod
     def _sender(cls, value: str) -> str:
-        return _check_addresses([value])[0]
+        return rules.addresses([value])[0]
 
     @field_validator("subject")
     @classmethod
     def _subject(cls, value: str) -> str:
-        return _check_header(value, "the subject template")
+        return rules.header_text(value, "the subject template")
 
 
 class ArchiveConfig(_Table):
@@ -178,7 +142,7 @@ class AlertsConfig(_Table):
     @field_validator("recipients")
     @classmethod
     def _recipients(cls, value: list[str]) -> list[str]:
-        return _check_addresses(value)
+        return rules.addresses(value)
 
 
 class RenderConfig(_Table):
@@ -226,66 +190,38 @@ class ReportConfig(_Table):
     @field_validator("recipients")
     @classmethod
     def _recipients(cls, value: list[str]) -> list[str]:
-        return _check_addresses(value)
+        return rules.addresses(value)
 
     @field_validator("display_name")
     @classmethod
     def _display_name(cls, value: str | None) -> str | None:
         # It goes into the mail subject: refuse line breaks here, not after the run archived.
-        return None if value is None else _check_header(value, "the display name")
+        return None if value is None else rules.header_text(value, "the display name")
 
     @field_validator("name", "org")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not _NAME_RE.match(value):
-            raise ValueError(
-                f"{value!r} must be 1-100 letters, digits, '.', '_' or '-' and not start with "
-                "'.' or '-'"
-            )
-        return value
+        return rules.safe_name(value)
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return rules.time_zone(value)
 
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        fields = value.split()
-        if len(fields) != 5:
-            raise ValueError(f"{value!r} is not a 5-field cron expression (minute hour day "
-                             "month weekday)")
-        # Import lazily: APScheduler is not needed to read a config file otherwise.
-        from reports.cron import trigger
-
-        try:
-            trigger(value, "UTC")
-        except ValueError as exc:
-            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
-        return value
+        return rules.cron(value)
 
     @field_validator("locale")
     @classmethod
     def _locale(cls, value: str) -> str:
-        from babel import Locale, UnknownLocaleError
-
-        try:
-            Locale.parse(value)
-        except (UnknownLocaleError, ValueError):
-            raise ValueError(f"unknown locale {value!r}") from None
-        return value
+        return rules.locale(value)
 
     @field_validator("accent_color")
     @classmethod
     def _color(cls, value: str) -> str:
-        if not _COLOR_RE.match(value):
-            raise ValueError(f"{value!r} is not a colour of the form #RRGGBB")
-        return value
+        return rules.color(value)
 
     @property
     def org_name(self) -> str:
@@ -430,41 +366,3 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "email": email, "archive": archive, "templates": templates, "scheduler": scheduler,
         "reports": reports, "state": state,
     })
-
-
-def reference_rows() -> list[tuple[str, str, str, str]]:
-    """(table, key, default, help) for every config key, for the README's config reference."""
-    rows: list[tuple[str, str, str, str]] = []
-    tables: list[tuple[str, type[BaseModel]]] = [
-        (name, field.annotation)  # type: ignore[misc]
-        for name, field in Config.model_fields.items()
-        if name not in ("reports", "source")
-    ]
-    tables.append(("[reports]", ReportConfig))
-    for table, model in tables:
-        for key, info in model.model_fields.items():
-            if info.is_required():
-                default = "required"
-            elif info.default_factory is not None:
-                default = repr(info.default_factory())  # type: ignore[call-arg]
-            else:
-                default = repr(info.default)
-            default = default.replace("PosixPath(", "").replace("')", "'")
-            rows.append((table, info.alias or key, default, info.description or ""))
-    return rows
-
-
-def reference_markdown() -> str:
-    """The README's config reference, generated from the models (a test keeps them equal)."""
-    lines: list[str] = []
-    current = None
-    for table, key, default, meaning in reference_rows():
-        if table != current:
-            title = "`[[reports]]` (one table per report)" if table == "[reports]" else (
-                f"`[{table}]`"
-            )
-            lines += ["", f"#### {title}", "", "| key | default | meaning |", "| --- | --- | --- |"]
-            current = table
-        cell = meaning.replace("|", "\\|")
-        lines.append(f"| `{key}` | `{default}` | {cell} |")
-    return "\n".join(lines).strip() + "\n"

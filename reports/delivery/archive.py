@@ -14,13 +14,14 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from reports.atomic import write_atomic
+from reports.config import Config
 from reports.errors import ArchiveError, ArchivePathError, UsageError
-from reports.report.periods import Period
+from reports.report.periods import Clock, Period
 from reports.state.ledger import ArchiveRecord
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -174,6 +175,17 @@ class Archive:
             index.remove_archive_entry(entry.report, Period(entry.period_start, entry.period_end))
             removed.append(entry)
         return removed
+
+
+def prune_archive(config: Config, older_than: str, *, clock: Clock) -> int:
+    """``archive prune``: delete archived PDFs whose period ended more than ``older_than`` ago."""
+    from reports.state.ledger import Ledger
+
+    with Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s) as ledger:
+        removed = Archive(config.archive.dir).prune(
+            ledger, parse_duration(older_than), today=clock().astimezone(UTC).date()
+        )
+        return len(removed)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from reports.config import Config, ReportConfig
+from reports.webconfig import WebUser
 
 
 def reference_rows() -> list[tuple[str, str, str, str]]:
@@ -20,6 +21,7 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
         for name, field in Config.model_fields.items()
         if name not in ("reports", "source")
     ]
+    tables.append(("[web.users]", WebUser))
     tables.append(("[reports]", ReportConfig))
     for table, model in tables:
         for key, info in model.model_fields.items():
@@ -40,9 +42,10 @@ def reference_markdown() -> str:
     current = None
     for table, key, default, meaning in reference_rows():
         if table != current:
-            title = "`[[reports]]` (one table per report)" if table == "[reports]" else (
-                f"`[{table}]`"
-            )
+            title = {
+                "[reports]": "`[[reports]]` (one table per report)",
+                "[web.users]": "`[[web.users]]` (one table per web UI user)",
+            }.get(table, f"`[{table}]`")
             lines += ["", f"#### {title}", "", "| key | default | meaning |", "| --- | --- | --- |"]
             current = table
         cell = meaning.replace("|", "\\|")

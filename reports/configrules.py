@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from reports.addresses import check_header_text, parse_address
 from reports.errors import MailAddressError
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+"""A report or org name: safe as a path component."""
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -57,7 +58,7 @@ def env_name(value: str, *, hint: str = "") -> str:
 
 def safe_name(value: str) -> str:
     """A report or org name, safe as a path component."""
-    if not _NAME_RE.match(value):
+    if not NAME_RE.match(value):
         raise ValueError(
             f"{value!r} must be 1-100 letters, digits, '.', '_' or '-' and not start with "
             "'.' or '-'"

@@ -154,7 +154,7 @@ class _Progress:
 @contextmanager
 def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
     """Any failure inside marks the run failed in the ledger (with its one-line error)."""
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     try:
         yield
@@ -220,7 +220,7 @@ def generate_one(
     ``Ledger``, left open); without them this run starts and closes its own.
     """
     from reports.execute.worker import start_in_background
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     t_start = time.perf_counter()
     if pool is None:  # a pool's owner has started it already
@@ -329,7 +329,7 @@ def send_report(
     from reports.delivery.mailer import backend_from_config, deliver
     from reports.delivery.messages import report_messages
     from reports.execute.worker import start_in_background
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     period = resolve_period(report, Window(as_of=as_of), clock)
     backend = backend or backend_from_config(config.email, env)

@@ -11,14 +11,11 @@ import sqlalchemy as sa
 
 from reports.errors import StateError
 from reports.report.periods import Period, PeriodKind
-from reports.state.ledger import (
-    SCHEMA_VERSION,
-    DeliveryState,
-    Ledger,
-    RunState,
-    create_state_engine,
-    migrate,
-)
+from reports.state.deliveries import DeliveryState
+from reports.state.engine import create_state_engine
+from reports.state.ledger import Ledger
+from reports.state.runs import RunState
+from reports.state.schema import SCHEMA_VERSION, migrate
 from tests._pg import pg_url
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
@@ -288,7 +285,7 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     engine.dispose()
 
     ledger = opened(Ledger(url, clock=clock))
-    assert ledger.schema_version == SCHEMA_VERSION == 3
+    assert ledger.schema_version == SCHEMA_VERSION == 4
     [old] = ledger.deliveries("acme-weekly")
     assert (old.state, old.message_id, old.pdf_sha256, old.run_id) == (
         DeliveryState.SENT, "<a@example.org>", None, None)
@@ -300,6 +297,10 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     ledger.mark_sending("acme-weekly", NEXT_WEEK, "a@example.org", pdf_sha256="f" * 64)
     [new] = ledger.deliveries(run_id=run_id)
     assert new.pdf_sha256 == "f" * 64
+    # Version 4's tables (the web UI's audit trail and pauses) exist on the migrated database.
+    ledger.audit("op", "pause", report="acme-weekly")
+    assert ledger.set_paused("acme-weekly", True, by="op")
+    assert ledger.paused_reports() == {"acme-weekly"}
 
 
 def test_a_database_from_a_newer_version_is_refused(url: str) -> None:
@@ -390,3 +391,44 @@ def test_processes_opening_a_new_database_at_once_all_succeed(url: str) -> None:
             proc.stderr.close()
     assert results == [(0, "")] * 6
     assert opened(Ledger(url)).schema_version == SCHEMA_VERSION
+
+
+def test_the_audit_trail_keeps_who_did_what_and_when(ledger: Ledger, clock: FakeClock) -> None:
+    ledger.audit("op", "download", report="acme-weekly", detail="acme-weekly_2026-11-09.pdf")
+    clock.advance(5)
+    ledger.audit("op", "retry", report="acme-weekly", run_id=7, detail="b@example.org")
+    ledger.audit("ana", "pause", report="beta-weekly")
+    rows = ledger.audit_rows(report="acme-weekly")
+    assert [(r.user, r.action, r.run_id) for r in rows] == [("op", "retry", 7),
+                                                            ("op", "download", None)]
+    assert rows[0].at - rows[1].at == timedelta(seconds=5)
+    assert [r.action for r in ledger.audit_rows(run_id=7)] == ["retry"]
+    assert len(ledger.audit_rows(limit=2)) == 2
+
+
+def test_pausing_is_remembered_and_resuming_forgets_it(ledger: Ledger) -> None:
+    assert ledger.paused_reports() == set() and not ledger.is_paused("acme-weekly")
+    assert ledger.set_paused("acme-weekly", True, by="op")
+    assert not ledger.set_paused("acme-weekly", True, by="op")  # already paused
+    assert ledger.is_paused("acme-weekly") and not ledger.is_paused("beta-weekly")
+    assert ledger.set_paused("acme-weekly", False, by="op")
+    assert ledger.paused_reports() == set()
+
+
+def test_requeued_deliveries_are_due_again_with_their_message_id(ledger: Ledger) -> None:
+    recipients = ["a@example.org", "b@example.org"]
+    ledger.plan_deliveries("acme-weekly", WEEK, recipients, IDS, force=False)
+    for recipient in recipients:
+        ledger.mark_sending("acme-weekly", WEEK, recipient)
+    ledger.mark_sent("acme-weekly", WEEK, "a@example.org", "250 ok")
+    ledger.mark_failed("acme-weekly", WEEK, "b@example.org", transient=False, reply="550 no")
+    assert ledger.plan_deliveries("acme-weekly", WEEK, recipients, IDS, force=False) == []
+    assert ledger.requeue_deliveries("acme-weekly", WEEK, ["b@example.org", "c@x.org"]) == [
+        "b@example.org"]
+    again = ledger.delivery("acme-weekly", WEEK, "b@example.org")
+    assert again is not None
+    assert (again.state, again.attempts, again.message_id) == (
+        DeliveryState.PENDING, 0, "<b@example.org>")
+    assert ledger.plan_deliveries("acme-weekly", WEEK, recipients, IDS, force=False) == [
+        "b@example.org"]
+    assert ledger.requeue_deliveries("acme-weekly", WEEK, ["b@example.org"]) == []  # pending

@@ -22,7 +22,7 @@ from reports.atomic import write_atomic
 from reports.config import Config
 from reports.errors import ArchiveError, ArchivePathError, UsageError
 from reports.report.periods import Clock, Period
-from reports.state.ledger import ArchiveRecord
+from reports.state.archive_index import ArchiveRecord
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DURATION_RE = re.compile(r"^\s*(\d{1,5})\s*([dw])\s*$")

@@ -26,12 +26,13 @@ _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 TASK_KILL_GRACE_S = 15.0
-"""A Celery task gets SoftTimeLimitExceeded at run_timeout_s and is killed this much later."""
+"""A Celery task gets SoftTimeLimitExceeded at run_timeout_s and is killed up to this much later
+(a tenth of run_timeout_s, at least 1 s)."""
 
 
 def task_hard_limit(run_timeout_s: float) -> float:
     """The task's hard time limit: its soft limit (``run_timeout_s``) plus a grace to clean up."""
-    return run_timeout_s + TASK_KILL_GRACE_S
+    return run_timeout_s + min(TASK_KILL_GRACE_S, max(1.0, run_timeout_s / 10))
 
 
 class ExecutorConfig(BaseModel):
@@ -97,7 +98,7 @@ def check_timeouts(
     if hard >= visibility:
         raise ValueError(
             f"executor.visibility_timeout_s: {visibility:g} s must be longer than the task's "
-            f"hard time limit ({hard:g} s = scheduler.run_timeout_s + {TASK_KILL_GRACE_S:g} s), "
+            f"hard time limit ({hard:g} s: scheduler.run_timeout_s and a grace to clean up), "
             "or a running task is delivered twice"
         )
 

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 LogFormat = Literal["text", "json"]
 REDACTED = "***"
@@ -41,6 +42,21 @@ def log_event(
 ) -> None:
     """Log one structured event (a dotted name plus key=value fields)."""
     logger.log(level, event, extra={_EVENT: event, _FIELDS: fields})
+
+
+def relay_event(
+    logger: logging.Logger, event: str, fields: Mapping[str, Any], *, level: int = logging.INFO,
+    created: datetime | None = None,
+) -> None:
+    """Log an event another process logged, keeping its own time (``created``) when known."""
+    if not logger.isEnabledFor(level):
+        return
+    record = logger.makeRecord(logger.name, level, "(relayed)", 0, event, (), None,
+                               extra={_EVENT: event, _FIELDS: dict(fields)})
+    if created is not None:
+        record.created = created.timestamp()
+        record.msecs = (record.created - int(record.created)) * 1000
+    logger.handle(record)
 
 
 class RedactFilter(logging.Filter):
@@ -165,11 +181,10 @@ def secrets_from_env(
     found = [env[name] for name in env_names if env.get(name)]
     for url in urls:
         try:
-            from sqlalchemy.engine import make_url
-
-            password = make_url(url).password
-        except Exception:  # an unparsable URL has no password we can find
+            password = urlsplit(url).password
+        except ValueError:  # an unparsable URL has no password we can find
             continue
         if password:
-            found.append(str(password))
+            # A URL may carry it percent-encoded; the decoded form is what a library prints.
+            found.extend({password, unquote(password)})
     return found

@@ -29,6 +29,7 @@ from typing import Any
 
 from reports.config import Config, ReportConfig
 from reports.errors import ConfigError, ReportsError, UsageError
+from reports.progress import StageProgress
 from reports.report.build import Rendered, RenderJob, render_report
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, custom, for_kind, today
@@ -119,38 +120,6 @@ class GenerateResult:
         }
 
 
-class _Progress:
-    """A rich progress display on a terminal; silent otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._progress: Any = None
-        self._tasks: dict[str, Any] = {}
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self._progress = Progress(
-                TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                transient=True,
-            )
-
-    def __enter__(self) -> _Progress:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def update(self, stage: str, done: int, total: int) -> None:
-        if self._progress is None:
-            return
-        task = self._tasks.get(stage)
-        if task is None:
-            task = self._tasks[stage] = self._progress.add_task(stage, total=total)
-        self._progress.update(task, completed=done, total=total)
-
-
 @contextmanager
 def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
     """Any failure inside marks the run failed in the ledger (with its one-line error)."""
@@ -228,7 +197,7 @@ def generate_one(
     period = resolve_period(report, window, clock)
     with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger:
         run_id = ledger.start_run(report.name, report.org, period)
-        with _recorded(ledger, run_id), _Progress(progress) as bar:
+        with _recorded(ledger, run_id), StageProgress(progress) as bar:
             t0 = time.perf_counter()
             data = asyncio.run(collect_data(config, report, period, env, bar.update))
             fetch_s = time.perf_counter() - t0
@@ -283,6 +252,8 @@ class SendOutcome:
     pdf: Path | None = None
     reused: bool = False
     note: str = ""
+    test_reply: str | None = None
+    """The server's reply to a test copy (``send --to``); None for a real send."""
 
     @property
     def exit_code(self) -> int:
@@ -290,18 +261,21 @@ class SendOutcome:
         return 1 if self.failures else 0
 
     def lines(self) -> list[str]:
-        """What to tell the user on stdout."""
+        """What to tell the user on stdout, in the order it happened: the PDF, then the mail."""
         head = f"{self.report} {self.period.start.isoformat()}..{self.period.end.isoformat()}"
         out = []
-        if self.note:
-            out.append(f"{head}: {self.note}")
         if self.pdf is not None:
             how = "reused archived PDF" if self.reused else "archived"
             out.append(f"{head}: {how} {self.pdf}")
-        if self.sent:
+        if self.test_reply is not None:
+            out.append(f"{head}: test copy sent to {', '.join(self.sent)} (server replied "
+                       f"{self.test_reply}); no delivery recorded")
+        elif self.sent:
             out.append(f"{head}: sent to {', '.join(self.sent)}")
         if self.skipped:
             out.append(f"{head}: already delivered to {', '.join(self.skipped)}")
+        if self.note:
+            out.append(f"{head}: {self.note}")
         return out
 
     def failure_lines(self) -> list[str]:
@@ -320,11 +294,14 @@ def send_report(
     env: Mapping[str, str],
     backend: Any = None,
     sleep: Callable[[float], None] = time.sleep,
+    pool: Any = None,
 ) -> SendOutcome:
     """Generate (or reuse) the period's PDF, archive it, and deliver it exactly once.
 
     Recipients who already have this period's report are skipped (``force`` sends again to all).
     ``to`` sends a test copy to one address and leaves the ledger's deliveries untouched.
+    ``pool`` renders (a ``WorkerPool``, or an ``InProcessRenderer`` in a Celery pool child);
+    without it a fresh limited child does.
     """
     from reports.delivery.mailer import backend_from_config, deliver
     from reports.delivery.messages import report_messages
@@ -346,12 +323,15 @@ def send_report(
                 note="nothing to send: every recipient already has this period's report",
             )
         run_id = ledger.start_run(report.name, report.org, period)
-        start_in_background()  # the render workers' fork server warms up while we fetch
+        if pool is None:
+            start_in_background()  # the render workers' fork server warms up while we fetch
         with _recorded(ledger, run_id):
             data = asyncio.run(collect_data(config, report, period, env))
             digest = data_hash(data)
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
-            pdf, path, reused = _pdf_for(config, ledger, report, period, data, digest, clock)
+            pdf, path, reused = _pdf_for(
+                config, ledger, report, period, data, digest, clock, pool
+            )
             ledger.transition(
                 run_id, RunState.ARCHIVED, detail=("reused " if reused else "") + str(path)
             )
@@ -361,7 +341,7 @@ def send_report(
                 receipt = backend.send(messages[to], to)
                 ledger.transition(run_id, RunState.DONE, detail=f"test copy to {to}")
                 return SendOutcome(report.name, period, sent=(to,), pdf=path, reused=reused,
-                                   note=f"test copy accepted: {receipt.reply}")
+                                   test_reply=receipt.reply)
             result = deliver(
                 ledger, backend, report.name, period, messages,
                 max_attempts=config.email.max_attempts,
@@ -379,7 +359,7 @@ def send_report(
 
 def _pdf_for(
     config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
-    digest: str, clock: Clock,
+    digest: str, clock: Clock, pool: Any = None,
 ) -> tuple[bytes, Path, bool]:
     """The archived PDF if it was made from the same data and is intact, else a new one."""
     from reports.delivery.archive import Archive
@@ -390,6 +370,6 @@ def _pdf_for(
         if archive.verify([entry]).clean:
             return archive.read(entry), Path(entry.path), True
     rendered = _render_limited(
-        config, RenderJob(report, data, config.templates.dir, _generated_on(report, clock))
+        config, RenderJob(report, data, config.templates.dir, _generated_on(report, clock)), pool
     )
     return rendered.pdf, _archive_pdf(config, ledger, report, period, rendered.pdf, digest), False

@@ -251,7 +251,7 @@ def test_the_celery_executor_refuses_sqlite(tmp_path: Path) -> None:
         pytest.param("[render]\ntimeout_s = 2000\n", "render.timeout_s: 2000 s must be shorter "
                      "than scheduler.run_timeout_s (1800 s)", id="render-over-task"),
         pytest.param("[scheduler]\nrun_timeout_s = 3590\n", "executor.visibility_timeout_s: "
-                     "3600 s must be longer than the task's hard time limit (3605 s",
+                     "3600 s must be longer than the task's hard time limit (3605 s:",
                      id="task-over-visibility"),
     ],
 )

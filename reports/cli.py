@@ -443,10 +443,11 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
 
 
 def _register_fleet() -> None:
-    from reports.cli_fleet import queue_app, worker
+    from reports.cli_fleet import db_app, queue_app, worker
 
     app.command()(worker)
     app.add_typer(queue_app, name="queue")
+    app.add_typer(db_app, name="db")
 
 
 _register_fleet()

@@ -12,6 +12,7 @@ sent for a run that did not archive.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -237,25 +238,42 @@ class _Progress:
 
 @contextmanager
 def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
-    """Any failure inside marks the run failed in the ledger (with its one-line error)."""
+    """Any failure inside marks the run failed in the ledger (with its one-line error).
+
+    The run's lease is renewed by a heartbeat meanwhile; a run another attempt took over (its
+    lease ran out) is left to that attempt.
+    """
+    from reports.errors import StateError
     from reports.state.runs import RunState
 
-    try:
-        yield
-    except ReportsError as exc:
-        ledger.transition(run_id, RunState.FAILED, error=str(exc))
-        raise
-    except BaseException as exc:
-        ledger.transition(run_id, RunState.FAILED, error=f"interrupted: {exc!r}"[:500])
-        raise
+    def failed(error: str) -> None:
+        # A StateError here: no longer ours, the attempt that took it over records its outcome.
+        with contextlib.suppress(StateError):
+            ledger.transition(run_id, RunState.FAILED, error=error)
+
+    with ledger.leased(run_id):
+        try:
+            yield
+        except ReportsError as exc:
+            failed(str(exc))
+            raise
+        except BaseException as exc:
+            failed(f"interrupted: {exc!r}"[:500])
+            raise
 
 
 def _ledger(config: Config, clock: Clock | None = None) -> Any:
     from reports.state.ledger import Ledger
 
+    stuck, lease = config.state.stuck_after_s, config.state.lease
     if clock is None:
-        return Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
-    return Ledger(config.state.url, clock=clock, stuck_after_s=config.state.stuck_after_s)
+        return Ledger(config.state.url, stuck_after_s=stuck, lease_s=lease)
+    return Ledger(config.state.url, clock=clock, stuck_after_s=stuck, lease_s=lease)
+
+
+def _lease_wait_s(config: Config) -> float:
+    """How long a run waits for another attempt's lease: long enough for a dead one's to end."""
+    return 2 * config.state.lease + 1
 
 
 def _render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendered:
@@ -307,7 +325,8 @@ def generate_one(
         start_in_background()  # the render workers' fork server warms up while we fetch
     period = resolve_period(report, window, clock)
     with _ledger(config) as ledger:
-        run_id = ledger.start_run(report.name, report.org, period)
+        run_id = ledger.start_run(report.name, report.org, period,
+                                  wait_s=_lease_wait_s(config))
         with _recorded(ledger, run_id), _Progress(progress) as bar:
             t0 = time.perf_counter()
             data = asyncio.run(collect_data(config, report, period, env, bar.update))
@@ -521,7 +540,8 @@ def send_report(
                 report.name, period, skipped=tuple(recipients),
                 note="nothing to send: every recipient already has this period's report",
             )
-        run_id = ledger.start_run(report.name, report.org, period)
+        run_id = ledger.start_run(report.name, report.org, period,
+                                  wait_s=_lease_wait_s(config))
         if pool is None:
             start_in_background()  # the render workers' fork server warms up while we fetch
         with _recorded(ledger, run_id):

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reports.errors import StateError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class _UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -66,6 +66,8 @@ def _run_columns(*, version: int) -> list[sa.Column[Any]]:
     ]
     if version >= 3:
         columns.append(sa.Column("owner", sa.String(300)))
+    if version >= 5:
+        columns += [sa.Column("attempt", sa.String(64)), sa.Column("lease_until", _UtcDateTime)]
     return columns
 
 
@@ -188,10 +190,21 @@ def _migrate_4(conn: Connection) -> None:
     report_pauses.create(conn)
 
 
+def _migrate_5(conn: Connection) -> None:
+    """Runs are owned by a lease (an attempt token and a time renewed by a heartbeat), so a run
+    whose process died anywhere is recoverable once the lease runs out."""
+    stamp = "TIMESTAMP" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN attempt VARCHAR(64)"))
+    conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN lease_until {stamp}"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4,
+    1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5,
 }
 
+
+MIGRATION_LOCK = 0x1B1_5C4E
+"""The PostgreSQL advisory lock key every migration step takes (``ibl-reports db upgrade``)."""
 
 MIGRATION_WAIT_S = 30.0
 """How long a process waits for another one that is migrating the same database."""
@@ -223,6 +236,14 @@ def _migrate_once(engine: Engine, target: int) -> int:
         )
     for version in range(current + 1, target + 1):
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One migrator at a time (held until this step commits); a process that waited
+                # finds the step done and goes on from there.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                if version > 1 and int(conn.execute(
+                    sa.select(sa.func.max(schema_version.c.version))
+                ).scalar() or 0) >= version:
+                    continue
             MIGRATIONS[version](conn)
             conn.execute(schema_version.delete())
             conn.execute(schema_version.insert().values(version=version))

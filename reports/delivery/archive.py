@@ -1,5 +1,8 @@
 """The archive: every generated PDF, kept at ``<root>/<org>/<report>/<start>_<end>.pdf``.
 
+A provisional PDF (made despite the freshness gate) is kept beside the final one, as
+``<start>_<end>.provisional.pdf``.
+
 Files are written atomically (a temporary file in the same folder, fsync, rename, fsync of the
 folder), so a crash or a full disk never leaves a half-written PDF under the final name. Org and
 report names are checked before they become path components: nothing can escape the root.
@@ -61,7 +64,8 @@ class ArchiveIndex(Protocol):
 
     def archive_entries(self, report: str | None = None) -> list[ArchiveRecord]: ...
 
-    def remove_archive_entry(self, report: str, period: Period) -> bool: ...
+    def remove_archive_entry(self, report: str, period: Period, edition: str = ...
+                             ) -> bool: ...
 
 
 def check_name(value: str, *, what: str) -> str:
@@ -105,11 +109,12 @@ class Archive:
     def __repr__(self) -> str:
         return f"Archive({str(self.root)!r})"
 
-    def path_for(self, org: str, report: str, period: Period) -> Path:
+    def path_for(self, org: str, report: str, period: Period, edition: str = "final") -> Path:
         """Where the PDF of ``report`` for ``period`` lives; refuses names that escape root."""
         check_name(org, what="org")
         check_name(report, what="report")
-        path = self.root / org / report / f"{period.key}.pdf"
+        suffix = "" if edition == "final" else f".{edition}"
+        path = self.root / org / report / f"{period.key}{suffix}.pdf"
         root = self.root.resolve()
         resolved = path.resolve()
         if not resolved.is_relative_to(root):
@@ -120,9 +125,10 @@ class Archive:
             )
         return path
 
-    def write(self, org: str, report: str, period: Period, pdf: bytes) -> ArchivedFile:
+    def write(self, org: str, report: str, period: Period, pdf: bytes, edition: str = "final"
+              ) -> ArchivedFile:
         """Write the PDF atomically; returns its path, SHA-256 and size."""
-        path = self.path_for(org, report, period)
+        path = self.path_for(org, report, period, edition)
         _atomic_write(path, pdf)
         return ArchivedFile(path=path, sha256=hashlib.sha256(pdf).hexdigest(), size=len(pdf))
 
@@ -171,7 +177,8 @@ class Archive:
             except OSError as exc:
                 raise ArchiveError(f"cannot delete {path}: {exc.strerror or exc}",
                                    path=str(path)) from exc
-            index.remove_archive_entry(entry.report, Period(entry.period_start, entry.period_end))
+            index.remove_archive_entry(entry.report, Period(entry.period_start, entry.period_end),
+                                       entry.edition)
             removed.append(entry)
         return removed
 

@@ -150,12 +150,13 @@ def build_message(
     *, sender: str, recipient: str, subject: str, text_body: str, html_body: str, pdf: bytes,
     pdf_name: str, message_id: str, date: datetime,
     extra_attachments: Sequence[Attachment] = (), report: str | None = None,
-    period_key: str | None = None,
+    period_key: str | None = None, edition: str | None = None,
 ) -> EmailMessage:
     """One message to one recipient: text + HTML alternative, the PDF (and CSVs) attached.
 
-    ``report`` and ``period_key`` add X-IBL-Report / X-IBL-Period headers (they name the
-    outbox file and let an operator filter what was sent).
+    ``report``, ``period_key`` and ``edition`` (``provisional``) add X-IBL-Report /
+    X-IBL-Period / X-IBL-Edition headers (they name the outbox file and let an operator filter
+    what was sent).
     """
     from_addr = parse_address(sender, what="sender address", recipient=recipient)
     to_addr = parse_address(recipient, what="recipient address")
@@ -173,7 +174,8 @@ def build_message(
     message["Subject"] = subject
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
-    for header, value in (("X-IBL-Report", report), ("X-IBL-Period", period_key)):
+    for header, value in (("X-IBL-Report", report), ("X-IBL-Period", period_key),
+                          ("X-IBL-Edition", edition)):
         if value is not None:
             check_header_text(value, what=header, recipient=recipient)
             message[header] = value

@@ -65,7 +65,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-
 _ACTIVE: Daemon | None = None
 _ACTIVE_LOCK = threading.Lock()
 
@@ -136,6 +135,8 @@ class Daemon:
             self._scheduler.resume()
             log_event(log, "scheduler.started", pid=os.getpid(), reports=len(self.reports),
                       state=_safe_url(self.config.state.url))
+            for report in self.reports.values():
+                jobstore.log_next_fire(report, self.clock())
             self._start_catch_up()
             self.write_health()
         except BaseException:
@@ -215,15 +216,12 @@ class Daemon:
                       period=period.key, error=f"{type(exc).__name__}: {exc}")
             return False
 
-    def _is_done_for(self, report: ReportConfig, period: Period) -> bool:
-        return self.is_done(report, period)
-
     def plan(self) -> list[CatchUpPlan]:
         """The catch-up of every report as of now."""
         now = self.clock()
         plans = []
         for report in self.reports.values():
-            plan = plan_catch_up(report, now, functools.partial(self._is_done_for, report))
+            plan = plan_catch_up(report, now, functools.partial(self.is_done, report))
             plans.append(plan)
             if plan.skipped:
                 log_event(log, "catchup.skipped", report=report.name, policy=plan.policy,
@@ -321,6 +319,7 @@ class Daemon:
         else:
             log_event(log, "run.failed", level=logging.ERROR, **done, error=outcome.error)
             self._alert(request, outcome)
+        jobstore.log_next_fire(self.reports[request.report], self.clock())
         return outcome
 
     def _alert(self, request: RunRequest, outcome: RunOutcome) -> None:

@@ -5,6 +5,11 @@ A delivery is keyed by (report, period, recipient) and moves through ``DeliveryS
 keeping the server's last reply. A delivery found in ``sending`` after a crash is sent again
 with the same Message-ID: the server may or may not have accepted it before the crash (the
 RFC 1047 window), and the same Message-ID lets mail clients fold a possible duplicate.
+
+A delivery has an edition: ``provisional`` (sent despite the freshness gate, with its own
+Message-ID) or final (None). Planning the final report makes a provisional one due again, as a
+final with the final Message-ID; ``provisional_sent_at`` keeps when the provisional copy went out,
+so the final can say that it replaces it.
 """
 
 from __future__ import annotations
@@ -63,6 +68,9 @@ class DeliveryRecord:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    edition: str | None = None
+    """None: the final report; ``provisional``: a copy sent despite the freshness gate."""
+    provisional_sent_at: datetime | None = None
 
 
 class DeliveryLedger(LedgerStore):
@@ -71,13 +79,16 @@ class DeliveryLedger(LedgerStore):
     def plan_deliveries(
         self, report: str, period: Period, recipients: Iterable[str],
         message_ids: Mapping[str, str], *, force: bool, run_id: int | None = None,
+        edition: str | None = None,
     ) -> list[str]:
         """Who must be sent to now, in the order given.
 
         New recipients become pending with their Message-ID. Pending, failed-transient and
         sending (a crash mid-send) are due again and keep the Message-ID they were first given.
         Sent and failed-permanent are skipped unless ``force``, which makes them pending again
-        with the Message-ID passed now.
+        with the Message-ID passed now. A delivery of the other ``edition`` that is not due is
+        skipped when planning a provisional copy, and due again when planning the final report
+        (the final replaces the provisional copy).
         """
         now = self._now()
         due: list[str] = []
@@ -90,7 +101,7 @@ class DeliveryLedger(LedgerStore):
                         report=report, period_start=period.start, period_end=period.end,
                         recipient=recipient, state=DeliveryState.PENDING.value, attempts=0,
                         message_id=message_ids[recipient], created_at=now, updated_at=now,
-                        run_id=run_id,
+                        run_id=run_id, edition=edition,
                     ))
                     if created.rowcount == 1:
                         due.append(recipient)
@@ -102,8 +113,18 @@ class DeliveryLedger(LedgerStore):
                     values: dict[str, Any] = {"updated_at": now}
                     if run_id is not None:
                         values["run_id"] = run_id
+                    other = row["edition"] != edition
                     if state in SENDABLE_STATES:
+                        if other:  # a copy of the other edition never went out: send this one
+                            values.update(edition=edition, message_id=message_ids[recipient])
                         due.append(recipient)
+                    elif other and edition is None:  # the final replaces a provisional copy
+                        values.update(state=DeliveryState.PENDING.value, attempts=0,
+                                      message_id=message_ids[recipient], sent_at=None,
+                                      edition=None)
+                        due.append(recipient)
+                    elif other:
+                        continue  # the final (or a failure) is there: no provisional copy
                     elif force:
                         values.update(state=DeliveryState.PENDING.value, attempts=0,
                                       message_id=message_ids[recipient], sent_at=None)
@@ -115,6 +136,13 @@ class DeliveryLedger(LedgerStore):
         except SQLAlchemyError as exc:
             raise self._fail("planning deliveries", exc) from exc
         return due
+
+    def provisional_recipients(self, report: str, period: Period) -> dict[str, datetime]:
+        """Who got a provisional copy of this period's report, and when."""
+        return {
+            d.recipient: d.provisional_sent_at for d in self.deliveries(report, period=period)
+            if d.provisional_sent_at is not None
+        }
 
     def delivery(self, report: str, period: Period, recipient: str) -> DeliveryRecord | None:
         """The delivery of ``report`` for ``period`` to ``recipient``."""
@@ -197,6 +225,8 @@ class DeliveryLedger(LedgerStore):
                     values["pdf_sha256"] = pdf_sha256
                 if target is DeliveryState.SENT:
                     values["sent_at"] = now
+                    if row["edition"] is not None:
+                        values["provisional_sent_at"] = now
                 result = conn.execute(
                     deliveries.update()
                     .where(deliveries.c.id == row["id"], deliveries.c.state == row["state"])
@@ -218,11 +248,17 @@ class DeliveryLedger(LedgerStore):
         )
         return updated
 
-    def period_done(self, report: str, period: Period, recipients: Iterable[str]) -> bool:
-        """Whether every recipient was sent to or failed permanently for this period."""
+    def period_done(self, report: str, period: Period, recipients: Iterable[str],
+                    *, edition: str | None = None) -> bool:
+        """Whether every recipient was sent to or failed permanently for this period.
+
+        Only deliveries of ``edition`` count (by default the final report: a provisional copy
+        does not complete a period).
+        """
         wanted = set(recipients)
         final = {
-            d.recipient for d in self.deliveries(report, period=period) if d.state in FINAL_STATES
+            d.recipient for d in self.deliveries(report, period=period)
+            if d.state in FINAL_STATES and d.edition == edition
         }
         return wanted <= final
 
@@ -283,5 +319,6 @@ def _delivery(row: sa.RowMapping) -> DeliveryRecord:
         recipient=row["recipient"], state=DeliveryState(row["state"]),
         attempts=row["attempts"], smtp_reply=row["smtp_reply"], message_id=row["message_id"],
         pdf_sha256=row["pdf_sha256"], run_id=row["run_id"], created_at=row["created_at"],
-        updated_at=row["updated_at"], sent_at=row["sent_at"],
+        updated_at=row["updated_at"], sent_at=row["sent_at"], edition=row["edition"],
+        provisional_sent_at=row["provisional_sent_at"],
     )

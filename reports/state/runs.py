@@ -1,7 +1,9 @@
 """Report runs: their states, the transitions between them, and the recovery of stuck runs.
 
 A run moves through ``RunState`` (collecting -> rendering -> archived -> delivering -> done, or
-failed from any working state); every transition writes a ``run_events`` row. A run left in a
+failed from any working state, or collecting -> held when the freshness gate holds its period);
+every transition writes a ``run_events`` row. A run also keeps its edition (provisional or final)
+and the gate's verdict (JSON). A run left in a
 working state for longer than ``stuck_after_s`` (a crash, a kill -9) is marked failed with a
 "stale: ..." error when the next run of the same report and period starts, so it never blocks.
 A working run is owned by a lease (``reports.state.lease``): an attempt token and a
@@ -49,20 +51,24 @@ class RunState(enum.StrEnum):
     DELIVERING = "delivering"
     DONE = "done"
     FAILED = "failed"
+    HELD = "held"  # the freshness gate held the period: nothing archived or mailed
 
 
 WORKING_STATES = frozenset(
     {RunState.COLLECTING, RunState.RENDERING, RunState.ARCHIVED, RunState.DELIVERING}
 )
 _RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
-    RunState.COLLECTING: frozenset({RunState.RENDERING, RunState.FAILED}),
+    RunState.COLLECTING: frozenset({RunState.RENDERING, RunState.FAILED, RunState.HELD}),
     RunState.RENDERING: frozenset({RunState.ARCHIVED, RunState.FAILED}),
     # archived -> done: a run that only generates (no recipients, or `generate` without send).
     RunState.ARCHIVED: frozenset({RunState.DELIVERING, RunState.DONE, RunState.FAILED}),
     RunState.DELIVERING: frozenset({RunState.DONE, RunState.FAILED}),
     RunState.DONE: frozenset(),
     RunState.FAILED: frozenset(),
+    RunState.HELD: frozenset(),
 }
+PROVISIONAL = "provisional"
+"""The edition of a run, delivery or archived PDF made despite the freshness gate."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,10 @@ class RunRecord:
     updated_at: datetime
     finished_at: datetime | None
     error: str | None
+    edition: str | None = None
+    """None: final; ``provisional``: made despite the freshness gate."""
+    gate: str | None = None
+    """The freshness gate's verdict (JSON), when it judged this run."""
 
     @property
     def period(self) -> Period:
@@ -260,9 +270,13 @@ class RunLedger(LedgerStore):
 
     def transition(
         self, run_id: int, state: RunState | str, *, detail: str | None = None,
-        error: str | None = None, data_hash: str | None = None,
+        error: str | None = None, data_hash: str | None = None, gate: str | None = None,
+        edition: str | None = None,
     ) -> RunRecord:
-        """Move a run to ``state``; an illegal move raises StateError and changes nothing."""
+        """Move a run to ``state``; an illegal move raises StateError and changes nothing.
+
+        ``gate`` (the freshness verdict as JSON) and ``edition`` are kept on the run when given.
+        """
         target = RunState(state)
         now = self._now()
         try:
@@ -277,8 +291,12 @@ class RunLedger(LedgerStore):
                         + (f" ({row['error']})" if row["error"] else "")
                     )
                 values: dict[str, Any] = {"state": target.value, "updated_at": now}
-                if target in (RunState.DONE, RunState.FAILED):
+                if target in (RunState.DONE, RunState.FAILED, RunState.HELD):
                     values["finished_at"] = now
+                if gate is not None:
+                    values["gate"] = gate
+                if edition is not None:
+                    values["edition"] = edition
                 if error is not None:
                     values["error"] = error
                 if data_hash is not None:
@@ -348,4 +366,5 @@ def _run(row: sa.RowMapping) -> RunRecord:
         period_end=row["period_end"], period_kind=row["period_kind"],
         state=RunState(row["state"]), data_hash=row["data_hash"], started_at=row["started_at"],
         updated_at=row["updated_at"], finished_at=row["finished_at"], error=row["error"],
+        edition=row["edition"], gate=row["gate"],
     )

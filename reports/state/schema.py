@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reports.errors import StateError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class _UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -67,6 +67,8 @@ def _run_columns(*, version: int) -> list[sa.Column[Any]]:
     if version >= 3:
         columns.append(sa.Column("owner", sa.String(300)))
     if version >= 5:
+        columns += [sa.Column("edition", sa.String(16)), sa.Column("gate", sa.Text)]
+    if version >= 6:
         columns += [sa.Column("attempt", sa.String(64)), sa.Column("lease_until", _UtcDateTime)]
     return columns
 
@@ -107,6 +109,9 @@ def _delivery_columns(*, version: int) -> list[sa.Column[Any]]:
     ]
     if version >= 2:
         columns += [sa.Column("run_id", sa.Integer), sa.Column("pdf_sha256", sa.String(64))]
+    if version >= 5:
+        columns += [sa.Column("edition", sa.String(16)),
+                    sa.Column("provisional_sent_at", _UtcDateTime)]
     return columns
 
 
@@ -117,19 +122,31 @@ deliveries = sa.Table(
                         name="ux_deliveries_key"),
 )
 
+def _archive_columns(*, version: int) -> list[sa.Column[Any]]:
+    columns: list[sa.Column[Any]] = [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("report", sa.String(100), nullable=False),
+        sa.Column("org", sa.String(100), nullable=False),
+        sa.Column("period_start", sa.Date, nullable=False),
+        sa.Column("period_end", sa.Date, nullable=False),
+        sa.Column("path", sa.Text, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("data_hash", sa.String(64)),
+        sa.Column("created_at", _UtcDateTime, nullable=False),
+    ]
+    if version >= 5:
+        columns.append(sa.Column("edition", sa.String(16), nullable=False,
+                                 server_default="final"))
+    return columns
+
+
+# A provisional PDF is kept beside the final one of the same period (version 5).
 archive_entries = sa.Table(
     "archive_entries", _metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("report", sa.String(100), nullable=False),
-    sa.Column("org", sa.String(100), nullable=False),
-    sa.Column("period_start", sa.Date, nullable=False),
-    sa.Column("period_end", sa.Date, nullable=False),
-    sa.Column("path", sa.Text, nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("data_hash", sa.String(64)),
-    sa.Column("created_at", _UtcDateTime, nullable=False),
-    sa.UniqueConstraint("report", "period_start", "period_end", name="ux_archive_key"),
+    *_archive_columns(version=SCHEMA_VERSION),
+    sa.UniqueConstraint("report", "period_start", "period_end", "edition",
+                        name="ux_archive_edition_key"),
 )
 
 # Version 4: the web UI's audit trail and paused report schedules.
@@ -169,7 +186,10 @@ def _migrate_1(conn: Connection) -> None:
         sa.UniqueConstraint("report", "period_start", "period_end", "recipient",
                             name="ux_deliveries_key"),
     ).create(conn)
-    archive_entries.create(conn)
+    sa.Table(
+        "archive_entries", v1, *_archive_columns(version=1),
+        sa.UniqueConstraint("report", "period_start", "period_end", name="ux_archive_key"),
+    ).create(conn)
 
 
 def _migrate_2(conn: Connection) -> None:
@@ -191,15 +211,41 @@ def _migrate_4(conn: Connection) -> None:
 
 
 def _migrate_5(conn: Connection) -> None:
+    """The freshness gate: held and provisional runs, provisional deliveries and archive copies.
+
+    Runs keep their edition (NULL = final, ``provisional``) and the gate's verdict (JSON);
+    deliveries their edition and when a provisional copy went out; the archive index is rebuilt
+    with the edition in its key (a portable rebuild: SQLite cannot change a table's constraints).
+    """
+    timestamp = sa.DateTime().compile(dialect=conn.dialect)
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN edition VARCHAR(16)"))
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN gate TEXT"))
+    conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN edition VARCHAR(16)"))
+    conn.execute(sa.text(f"ALTER TABLE deliveries ADD COLUMN provisional_sent_at {timestamp}"))
+    v5 = sa.MetaData()
+    sa.Table(
+        "archive_entries_v5", v5, *_archive_columns(version=5),
+        sa.UniqueConstraint("report", "period_start", "period_end", "edition",
+                            name="ux_archive_edition_key"),
+    ).create(conn)
+    kept = "report, org, period_start, period_end, path, sha256, size, data_hash, created_at"
+    conn.execute(sa.text(f"INSERT INTO archive_entries_v5 ({kept}, edition) "
+                         f"SELECT {kept}, 'final' FROM archive_entries"))
+    conn.execute(sa.text("DROP TABLE archive_entries"))
+    conn.execute(sa.text("ALTER TABLE archive_entries_v5 RENAME TO archive_entries"))
+
+
+def _migrate_6(conn: Connection) -> None:
     """Runs are owned by a lease (an attempt token and a time renewed by a heartbeat), so a run
     whose process died anywhere is recoverable once the lease runs out."""
-    stamp = "TIMESTAMP" if conn.dialect.name == "postgresql" else "DATETIME"
+    stamp = sa.DateTime().compile(dialect=conn.dialect)
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN attempt VARCHAR(64)"))
     conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN lease_until {stamp}"))
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5,
+    6: _migrate_6,
 }
 
 

@@ -12,6 +12,9 @@ from typing import Annotated
 
 import typer
 
+from reports.cli_kit import guard as _guard
+from reports.cli_kit import load as _config
+
 queue_app = typer.Typer(help="The Celery queue of report runs.", no_args_is_help=True)
 db_app = typer.Typer(help="The state database.", no_args_is_help=True)
 
@@ -19,8 +22,6 @@ db_app = typer.Typer(help="The state database.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the state database's schema (once, under a lock on PostgreSQL)."""
-    from reports.cli import _config, _guard
-
     def body() -> None:
         from reports.state.ledger import Ledger
 

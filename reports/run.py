@@ -206,29 +206,39 @@ def generate_one(
     A batch passes what it shares: ``pool`` (a started ``WorkerPool``) and ``ledger`` (an open
     ``Ledger``, left open); without them this run starts and closes its own.
     """
-    from reports.execute.worker import start_in_background
     from reports.state.runs import RunState
+    from reports.timeline import Laps, process_age_s
 
-    t_start = time.perf_counter()
-    if pool is None:  # a pool's owner has started it already
-        start_in_background()  # the render workers' fork server warms up while we fetch
+    laps, startup_s = Laps(), process_age_s() if pool is None else None
+    own = None
+    if pool is None:  # one report: one render child, forked now and warmed while we fetch
+        from reports.execute.oneshot import WarmWorker
+
+        own = pool = WarmWorker(timeout_s=config.render.timeout_s,
+                                memory_mb=config.render.memory_mb)
+        laps.lap("worker_start_s")
     period = resolve_period(report, window, clock)
-    with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger:
+    with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger, \
+            own if own is not None else nullcontext():
         run_id = ledger.start_run(report.name, report.org, period,
                                   wait_s=_lease_wait_s(config))
         with _recorded(ledger, run_id), StageProgress(progress) as bar:
-            t0 = time.perf_counter()
+            laps.lap("ledger_s")
             data = asyncio.run(collect_data(config, report, period, env, bar.update))
-            fetch_s = time.perf_counter() - t0
+            laps.lap("fetch_s")
             digest = data_hash(data)
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
             bar.update(RENDER_STAGE, 0, 1)
+            laps.lap("ledger_s")
             rendered = _render_limited(
                 config,
                 RenderJob(report, data, config.templates.dir, _generated_on(report, clock),
                           want_html=html_out is not None),
                 pool,
             )
+            # the render child's own stages; the rest is its start, the hand-over and the exit
+            laps.laps["worker_start_s"] = laps.laps.get("worker_start_s", 0.0) + (
+                laps.lap("render") - sum(rendered.timings.values()))
             bar.update(RENDER_STAGE, 1, 1)
             path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest)
             ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
@@ -237,8 +247,11 @@ def generate_one(
             if html_out is not None and rendered.html is not None:
                 _write_copy(html_out, rendered.html.encode("utf-8"))
             ledger.transition(run_id, RunState.DONE, detail="generated (not mailed)")
-    timings = {"fetch_s": fetch_s, **rendered.timings}
-    timings["total_s"] = time.perf_counter() - t_start
+    laps.lap("archive_s")
+    timings = {**{k: v for k, v in laps.laps.items() if k != "render"}, **rendered.timings}
+    timings["total_s"] = laps.total() + (startup_s or 0.0)
+    if startup_s is not None:  # the interpreter, imports and config before this function
+        timings["startup_s"] = startup_s
     return GenerateResult(
         report=report.name, pdf=out or path, pages=rendered.pages, bytes=len(rendered.pdf),
         period=period, requests=data.requests, timings=timings,

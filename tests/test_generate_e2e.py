@@ -51,8 +51,12 @@ def test_generate_makes_a_pdf_whose_numbers_match_the_api(
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["period"] == {"start": "2026-11-16", "end": "2026-11-22"}
     assert summary["pages"] >= 2
-    assert set(summary["timings"]) >= {"fetch_s", "analyse_s", "charts_s", "html_s", "pdf_s",
-                                       "total_s"}
+    timings = summary["timings"]
+    assert set(timings) >= {"startup_s", "ledger_s", "fetch_s", "worker_start_s", "analyse_s",
+                            "charts_s", "html_s", "pdf_s", "archive_s", "total_s"}
+    stages = sum(v for k, v in timings.items() if k != "total_s")
+    assert min(timings.values()) >= 0
+    assert abs(stages - timings["total_s"]) <= 0.05 * timings["total_s"], timings
     assert summary["requests"] > 3
 
     pdf = tmp_path / "report.pdf"

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from reports.archiveconfig import ArchiveConfig
 from reports.errors import ConfigError
 from reports.executorconfig import ExecutorConfig, check_timeouts, with_state_url
 from reports.freshness_config import FreshnessConfig, FreshnessOverride, effective
@@ -151,12 +152,6 @@ class EmailConfig(_Table):
     @classmethod
     def _subject(cls, value: str) -> str:
         return _check_header(value, "the subject template")
-
-
-class ArchiveConfig(_Table):
-    """[archive]: where every generated PDF is kept."""
-
-    dir: Path = Field(Path("archive"), description="Archive root folder.")
 
 
 class StateConfig(_Table):

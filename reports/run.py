@@ -614,7 +614,9 @@ def archive_verify(config: Config) -> tuple[list[str], int]:
 
     with _ledger(config) as ledger:
         entries = ledger.archive_entries()
-        result = open_archive(config.archive).verify(entries)
+        archive = open_archive(config.archive)
+        archive.store.check()
+        result = archive.verify(entries)
         return result.lines(), len(entries)
 
 

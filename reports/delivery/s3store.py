@@ -174,6 +174,9 @@ class S3Store:
 
     # -- the protocol ----------------------------------------------------------------------
 
+    def check(self) -> None:
+        self._client()
+
     def put(self, key: str, data: bytes, *, sha256: str, meta: Mapping[str, str]) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -46,6 +46,10 @@ class ArchiveStore(Protocol):
         """Where the store is, for messages (a folder, or ``s3://bucket/prefix at endpoint``)."""
         ...
 
+    def check(self) -> None:
+        """Fail now (one line) if the store cannot be used: a missing bucket, bad credentials."""
+        ...
+
     def put(self, key: str, data: bytes, *, sha256: str, meta: Mapping[str, str]) -> str:
         """Store ``data`` under ``key`` (``sha256`` is its hash); returns its location."""
         ...
@@ -89,6 +93,9 @@ class FolderStore:
 
     def describe(self) -> str:
         return f"the archive folder {self.root}"
+
+    def check(self) -> None:
+        """Nothing to check: a missing folder is created on the first write."""
 
     def path(self, key: str) -> Path:
         """The file of ``key``; refuses one that resolves outside the root."""

@@ -19,13 +19,14 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from reports.config import Config
 from reports.delivery.store import ArchiveStore, FolderStore, open_store
 from reports.errors import ArchivePathError, UsageError
-from reports.report.periods import Period
+from reports.report.periods import Clock, Period
 from reports.state.archive_index import ArchiveRecord
 
 if TYPE_CHECKING:
@@ -212,3 +213,18 @@ class Archive:
             index.remove_archive_entry(entry.report, period, entry.edition)
             removed.append(entry)
         return removed
+
+
+def prune_archive(
+    config: Config, older_than: str, *, clock: Clock, dry_run: bool = False,
+    confirm_all: bool = False,
+) -> list[ArchiveRecord]:
+    """``archive prune``: delete archived PDFs whose period ended more than ``older_than`` ago
+    (the records; ``dry_run``: what would go). Deleting every file needs ``confirm_all``."""
+    from reports.state.ledger import Ledger
+
+    with Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s) as ledger:
+        return open_archive(config.archive).prune(
+            ledger, parse_duration(older_than), today=clock().astimezone(UTC).date(),
+            dry_run=dry_run, confirm_all=confirm_all,
+        )

@@ -35,6 +35,7 @@ T = TypeVar("T")
 class _State:
     config_path: str | None = None
     logging = False
+    noticed = False
 
 
 _state = _State()
@@ -65,6 +66,10 @@ def _config(*, logs: bool = True) -> Any:
     from reports.logs import LOG_FORMAT_ENV
 
     config = load_config(_state.config_path)
+    if not _state.noticed:
+        for line in config.notices():
+            typer.echo(f"warning: {line}", err=True)
+        _state.noticed = True
     fmt = os.environ.get(LOG_FORMAT_ENV)
     if logs and fmt and not _state.logging:
         from reports.logs import configure_logging, secrets_from_env
@@ -97,6 +102,7 @@ def _main(
     ] = None,
 ) -> None:
     _state.config_path = config
+    _state.noticed = False
 
 
 @app.command()

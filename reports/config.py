@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reports.errors import ConfigError
+from reports.lang import Language, fallback_notice, posix, resolve
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "IBL_REPORTS_CONFIG"
@@ -125,8 +126,9 @@ class EmailConfig(_Table):
         5.0, ge=0, le=600, description="First wait between tries (doubles each time)."
     )
     subject: str = Field(
-        "{period_title} report, {org_name}, {period_label}",
-        description="Subject template; fields: period_title, org_name, period_label, report.",
+        "{title}, {org_name}, {period_label}",
+        description="Subject template; fields: title (\"Weekly report\" in the report's "
+        "language), period_title, org_name, period_label, report.",
     )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -219,7 +221,16 @@ class ReportConfig(_Table):
     timezone: str = Field("UTC", description="IANA time zone of the schedule and the period.")
     recipients: list[str] = Field(default_factory=list, description="Who receives the report.")
     display_name: str | None = Field(None, description="Org name printed in the report.")
-    locale: str = Field("en", description="Locale for numbers and dates (Babel).")
+    locale: str = Field(
+        "en",
+        description="Locale for numbers and dates (Babel), BCP 47 or POSIX (de-DE, de_DE); "
+        "it also picks the language of the wording.",
+    )
+    language: str | None = Field(
+        None,
+        description="Language of the wording when it differs from the locale's (e.g. en, "
+        "de, fr, es, pt-BR, ar, ja, zh-Hans); without a translation it falls back to English.",
+    )
     logo: Path | None = Field(None, description="Logo image (PNG/SVG) for the cover.")
     accent_color: str = Field("#0072B2", description="Accent colour, #RRGGBB.")
     top_n: int = Field(15, ge=1, le=200, description="Rows of each top-N table in the PDF.")
@@ -277,13 +288,13 @@ class ReportConfig(_Table):
     @field_validator("locale")
     @classmethod
     def _locale(cls, value: str) -> str:
-        from babel import Locale, UnknownLocaleError
+        # Stored in the POSIX form Babel's formatting functions take.
+        return posix(value)
 
-        try:
-            Locale.parse(value)
-        except (UnknownLocaleError, ValueError):
-            raise ValueError(f"unknown locale {value!r}") from None
-        return value
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return None if value is None else posix(value)
 
     @field_validator("accent_color")
     @classmethod
@@ -296,6 +307,11 @@ class ReportConfig(_Table):
     def org_name(self) -> str:
         """The org name to print."""
         return self.display_name or self.org
+
+    @property
+    def lang(self) -> Language:
+        """The language the report is written in (its catalog, BCP 47 tag and direction)."""
+        return resolve(self.locale, self.language)
 
 
 class Config(_Table):
@@ -330,6 +346,12 @@ class Config(_Table):
         raise ConfigError(
             f"no report named {name!r} (configured: {known})", file=str(self.source)
         )
+
+    def notices(self) -> list[str]:
+        """One line per setting that works, but not as written (a language without a
+        translation falls back to English); the CLI prints them when it loads the config."""
+        lines = (fallback_notice(r.name, r.locale, r.language) for r in self.reports)
+        return [line for line in lines if line]
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:

@@ -114,7 +114,8 @@ def render_report(job: RenderJob) -> Rendered:
     from reports.report.analysis import analyse
     from reports.report.charts import make_charts
     from reports.report.csvdata import csv_attachments
-    from reports.report.fmt import period_label
+    from reports.lang import translations
+    from reports.report.fmt import period_label, report_title
     from reports.report.pdf import PdfMetadata, html_to_pdf
     from reports.report.render import Branding, render_html
 
@@ -123,14 +124,17 @@ def render_report(job: RenderJob) -> Rendered:
     t0 = time.perf_counter()
     analysis = analyse(data, top_n=report.top_n)
     t1 = time.perf_counter()
-    charts = make_charts(analysis, accent=report.accent_color, locale=report.locale)
+    lang = report.lang
+    _ = translations(lang.code).gettext
+    charts = make_charts(analysis, accent=report.accent_color, locale=report.locale,
+                         language=lang.code)
     t2 = time.perf_counter()
     branding = Branding(
         org_name=report.org_name, logo=report.logo, accent_color=report.accent_color
     )
     html = render_html(
         analysis, charts, branding, templates_dir=job.templates_dir,
-        generated_on=job.generated_on, locale=report.locale,
+        generated_on=job.generated_on, locale=report.locale, language=report.language,
     )
     t3 = time.perf_counter()
     label = period_label(data.period, report.locale)
@@ -138,12 +142,14 @@ def render_report(job: RenderJob) -> Rendered:
     if report.logo is not None:
         roots.append(report.logo.parent)
     metadata = PdfMetadata(
-        title=f"{report.org_name}: {report.period.capitalize()} report, {label}",
+        title=_("%(org)s: %(title)s, %(period)s") % {
+            "org": report.org_name, "title": report_title(data.period, lang.code), "period": label},
         author="ibl-reports",
-        subject=f"Learning activity of {report.org_name}, {label}",
+        subject=_("Learning activity of %(org)s, %(period)s") % {
+            "org": report.org_name, "period": label},
         created=datetime.combine(data.period.end, dtime(23, 59, 59), tzinfo=UTC),
         keywords=("ibl.ai", "report", report.org, report.period),
-        lang=report.locale,
+        lang=lang.tag,
         identifier=f"{report.org}/{report.name}/{data.period.key}",
     )
     result = html_to_pdf(
@@ -430,19 +436,24 @@ def mail_summary(report: ReportConfig, data: ReportData) -> Any:
     """The email body's numbers, from the same analysis as the PDF."""
     from reports.delivery.mail import MailSummary
     from reports.report.analysis import analyse
-    from reports.report.fmt import period_label
+    from reports.report.fmt import period_label, report_title
     from reports.report.highlights import highlights
     from reports.report.render import kpi_cards
 
     analysis = analyse(data, top_n=report.top_n)
     label = period_label(data.period, report.locale)
+    lang = report.lang
     return MailSummary(
-        title=f"{report.period.capitalize()} report",
+        title=report_title(data.period, lang.code),
         org_name=report.org_name,
         period_label=label,
         report_name=report.name,
-        kpis=[(c.label, c.value, c.delta) for c in kpi_cards(analysis, report.locale)],
-        highlights=list(highlights(analysis, locale=report.locale)),
+        kpis=[(c.label, c.value, c.delta)
+              for c in kpi_cards(analysis, report.locale, lang.code)],
+        highlights=list(highlights(analysis, locale=report.locale, language=lang.code)),
+        language=lang.code,
+        lang_tag=lang.tag,
+        direction=lang.direction,
     )
 
 
@@ -464,8 +475,9 @@ def _messages(
     summary = mail_summary(report, data)
     text, html = render_bodies(summary, override_dir=config.templates.dir)
     subject = format_subject(
-        config.email.subject, period_title=period_title(period), org_name=report.org_name,
-        period_label=period_label(period, report.locale), report=report.name,
+        config.email.subject, period_title=period_title(period, summary.language),
+        org_name=report.org_name, period_label=period_label(period, report.locale),
+        report=report.name, title=summary.title,
     )
     domain = parse_address(config.email.from_, what="email.from").domain
     extras = (
@@ -478,6 +490,7 @@ def _messages(
             html_body=html, pdf=pdf, pdf_name=f"{report.name}_{period.key}.pdf",
             message_id=make_message_id(report.name, period.key, recipient, domain),
             date=now, extra_attachments=extras, report=report.name, period_key=period.key,
+            language=summary.lang_tag,
         )
         for recipient in recipients
     }

@@ -25,6 +25,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from reports.errors import ConfigError, MailAddressError
+from reports.lang import translations
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 TEXT_TEMPLATE = "email/body.txt"
@@ -150,12 +151,14 @@ def build_message(
     *, sender: str, recipient: str, subject: str, text_body: str, html_body: str, pdf: bytes,
     pdf_name: str, message_id: str, date: datetime,
     extra_attachments: Sequence[Attachment] = (), report: str | None = None,
-    period_key: str | None = None,
+    period_key: str | None = None, language: str | None = None,
 ) -> EmailMessage:
     """One message to one recipient: text + HTML alternative, the PDF (and CSVs) attached.
 
     ``report`` and ``period_key`` add X-IBL-Report / X-IBL-Period headers (they name the
-    outbox file and let an operator filter what was sent).
+    outbox file and let an operator filter what was sent). ``language`` (a BCP 47 tag) becomes
+    the Content-Language header (RFC 3282), so a reader's client and screen reader pick the
+    right language.
     """
     from_addr = parse_address(sender, what="sender address", recipient=recipient)
     to_addr = parse_address(recipient, what="recipient address")
@@ -173,7 +176,8 @@ def build_message(
     message["Subject"] = subject
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
-    for header, value in (("X-IBL-Report", report), ("X-IBL-Period", period_key)):
+    for header, value in (("Content-Language", language), ("X-IBL-Report", report),
+                          ("X-IBL-Period", period_key)):
         if value is not None:
             check_header_text(value, what=header, recipient=recipient)
             message[header] = value
@@ -189,15 +193,18 @@ def build_message(
 
 
 def format_subject(template: str, *, period_title: str, org_name: str, period_label: str,
-                   report: str) -> str:
-    """The subject from the ``email.subject`` template (str.format fields)."""
+                   report: str, title: str | None = None) -> str:
+    """The subject from the ``email.subject`` template (str.format fields); ``title`` is the
+    report's title in its language (default: ``{period_title} report``)."""
+    if title is None:
+        title = f"{period_title} report"
     try:
         subject = template.format(period_title=period_title, org_name=org_name,
-                                  period_label=period_label, report=report)
+                                  period_label=period_label, report=report, title=title)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(
             f"the subject template {template!r} is invalid ({exc.__class__.__name__}: {exc}); "
-            "fields: period_title, org_name, period_label, report", key="email.subject",
+            "fields: title, period_title, org_name, period_label, report", key="email.subject",
         ) from exc
     check_header_text(subject, what="subject")
     return subject
@@ -214,6 +221,12 @@ class MailSummary:
     kpis: list[tuple[str, str, str]] = field(default_factory=list)
     """(label, value, change text), e.g. ("Active users", "1,204", "+8% vs previous week")."""
     highlights: list[str] = field(default_factory=list)
+    language: str = "en"
+    """The catalog the bodies are written from (``reports.lang``)."""
+    lang_tag: str = "en"
+    """BCP 47 tag for ``<html lang>`` and Content-Language."""
+    direction: str = "ltr"
+    """``ltr`` or ``rtl``, for ``<html dir>``."""
 
 
 def render_bodies(
@@ -233,7 +246,10 @@ def render_bodies(
                                             default_for_string=True),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        translations(summary.language), newstyle=True)
     try:
         text = env.get_template(TEXT_TEMPLATE).render(summary=summary)
         html = env.get_template(HTML_TEMPLATE).render(summary=summary)

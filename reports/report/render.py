@@ -8,7 +8,11 @@ Decisions:
 - A user can override any template (``report.html.j2``, a partial, ``report.css``) by pointing
   ``[templates] dir`` at a folder: it is searched before the built-in ``templates/`` folder.
 - Figures are formatted here (Babel, in the report's locale) into small view values, so the
-  templates hold layout only.
+  templates hold layout only. Words come from the report language's catalog: Python strings
+  through ``reports.lang.translations``, template text through Jinja2's i18n extension
+  (new-style gettext: ``{{ _("...") }}`` and ``{{ ngettext(...) }}`` with autoescaped
+  placeholders). ``lang`` and ``dir`` of the document are the language's BCP 47 tag and
+  direction.
 - Images are inlined as ``data:`` URIs (charts, logo): the PDF stage needs no file access for them.
 - Deterministic: the same inputs give the same string (no clock, no random ids).
 """
@@ -23,7 +27,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from reports.errors import RenderError
+from reports.lang import resolve, translations
 from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
 from reports.report.charts import Chart
@@ -81,10 +88,13 @@ def render_html(
     templates_dir: Path | None,
     generated_on: date,
     locale: str = "en",
+    language: str | None = None,
 ) -> str:
-    """The report as one self-contained HTML document."""
-    env = environment(templates_dir)
-    context = _context(analysis, charts, branding, generated_on, locale)
+    """The report as one self-contained HTML document, in ``language`` (default: the locale's)."""
+    lang = resolve(locale, language)
+    env = environment(templates_dir, lang.code)
+    context = _context(analysis, charts, branding, generated_on, locale, lang.code)
+    context.update(lang=lang.tag, dir=lang.direction)
     try:
         return str(env.get_template(ENTRY_TEMPLATE).render(context))
     except (RenderError, MemoryError):
@@ -93,8 +103,9 @@ def render_html(
         raise RenderError(f"the report template could not be rendered: {_describe(exc)}") from exc
 
 
-def environment(templates_dir: Path | None) -> Any:
-    """The Jinja2 environment: the user's folder first, then the built-in templates."""
+def environment(templates_dir: Path | None, language: str = "en") -> Any:
+    """The Jinja2 environment: the user's folder first, then the built-in templates; the i18n
+    extension speaks ``language``."""
     import jinja2
 
     if not BUILTIN_TEMPLATES.is_dir():
@@ -105,14 +116,17 @@ def environment(templates_dir: Path | None) -> Any:
             raise RenderError(f"the templates folder {templates_dir} does not exist")
         loaders.append(jinja2.FileSystemLoader(templates_dir))
     loaders.append(jinja2.FileSystemLoader(BUILTIN_TEMPLATES))
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
 def _describe(exc: Exception) -> str:
@@ -142,76 +156,92 @@ def logo_data_uri(path: Path | None) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _card(label: str, delta: Delta, locale: str, *, up_is_good: bool = True,
+def _card(label: str, delta: Delta, locale: str, language: str, *, up_is_good: bool = True,
           signed_value: bool = False) -> KpiCard:
     def number(n: int) -> str:
         return fmt.signed(n, locale) if signed_value else fmt.integer(n, locale)
 
     value = number(delta.current)
     if delta.previous is None or delta.change is None:
-        return KpiCard(label, value, "no previous data", "none", "neutral")
+        return KpiCard(label, value, describe_delta(delta, locale, language), "none", "neutral")
     previous = number(delta.previous)
     direction = "up" if delta.change > 0 else "down" if delta.change < 0 else "flat"
     tone = "neutral" if direction == "flat" else (
         "good" if (direction == "up") == up_is_good else "bad")
-    return KpiCard(label, value, describe_delta(delta, locale), direction, tone,
-                   f"previous: {previous}")
+    note = translations(language).gettext("previous: %(num)s") % {"num": previous}
+    return KpiCard(label, value, describe_delta(delta, locale, language), direction, tone, note)
 
 
-def kpi_cards(analysis: Analysis, locale: str) -> tuple[KpiCard, ...]:
+def kpi_cards(analysis: Analysis, locale: str, language: str = "en") -> tuple[KpiCard, ...]:
     """The KPI cards, in reading order."""
     a = analysis
+    t = translations(language)
+    _ = t.gettext
     eng, perf = a.engagement, a.performance
     engagement = KpiCard(
-        "Avg. engagement index",
+        _("Avg. engagement index"),
         "\u2013" if eng.mean is None else fmt.decimal(eng.mean, locale),
-        f"{fmt.integer(eng.counted, locale)} users with a score",
+        t.ngettext("%(num)s user with a score", "%(num)s users with a score", eng.counted)
+        % {"num": fmt.integer(eng.counted, locale)},
         "none",
         "neutral",
-        "" if perf.mean is None else f"avg. performance: {fmt.decimal(perf.mean, locale)}",
+        "" if perf.mean is None else
+        _("avg. performance: %(num)s") % {"num": fmt.decimal(perf.mean, locale)},
     )
     return (
-        _card("Active users", a.active_users, locale),
-        _card("Active courses", a.active_courses, locale),
+        _card(_("Active users"), a.active_users, locale, language),
+        _card(_("Active courses"), a.active_courses, locale, language),
         engagement,
-        _card("Enrollments", a.enrollments, locale),
-        _card("Unenrollments", a.unenrollments, locale, up_is_good=False),
-        _card("Net enrollments", a.net_enrollments, locale, signed_value=True),
+        _card(_("Enrollments"), a.enrollments, locale, language),
+        _card(_("Unenrollments"), a.unenrollments, locale, language, up_is_good=False),
+        _card(_("Net enrollments"), a.net_enrollments, locale, language, signed_value=True),
     )
 
 
-def missing_notes(analysis: Analysis, locale: str) -> tuple[str, ...]:
+def missing_notes(analysis: Analysis, locale: str, language: str = "en") -> tuple[str, ...]:
     """Plain sentences about data the API did not deliver."""
+    t = translations(language)
+    _, ngettext = t.gettext, t.ngettext
     m, notes = analysis.missing, []
     if m.no_previous_data:
-        notes.append(
-            "There is no data for the previous period, so no comparison is shown "
-            "(\u201cno previous data\u201d)."
-        )
+        notes.append(_("There is no data for the previous period, so no comparison is shown "
+                       "(\u201cno previous data\u201d)."))
     if m.enrollment_course_days or m.unenrollment_course_days:
-        courses = ", ".join(m.courses_with_gaps)
-        notes.append(
-            f"The API reported no value for {fmt.integer(m.enrollment_course_days, locale)} "
-            f"enrollment and {fmt.integer(m.unenrollment_course_days, locale)} unenrollment "
-            f"course-days ({courses}). Missing days are left out of the sums, not counted as zero."
-        )
+        notes.append(ngettext(
+            "The API reported no value for %(enrollments)s enrollment and %(unenrollments)s "
+            "unenrollment course-days (%(num)s course: %(courses)s). Missing days are left out "
+            "of the sums, not counted as zero.",
+            "The API reported no value for %(enrollments)s enrollment and %(unenrollments)s "
+            "unenrollment course-days (%(num)s courses: %(courses)s). Missing days are left "
+            "out of the sums, not counted as zero.",
+            len(m.courses_with_gaps),
+        ) % {"enrollments": fmt.integer(m.enrollment_course_days, locale),
+             "unenrollments": fmt.integer(m.unenrollment_course_days, locale),
+             "num": fmt.integer(len(m.courses_with_gaps), locale),
+             "courses": _(", ").join(m.courses_with_gaps)})
     if m.days_fully_missing:
-        notes.append(
-            f"{fmt.integer(m.days_fully_missing, locale)} "
-            f"{'day has' if m.days_fully_missing == 1 else 'days have'} no enrollment data for "
-            "any course; they are shaded grey in the daily chart."
-        )
+        notes.append(ngettext(
+            "%(num)s day has no enrollment data for any course; it is shaded grey in the daily "
+            "chart.",
+            "%(num)s days have no enrollment data for any course; they are shaded grey in the "
+            "daily chart.",
+            m.days_fully_missing,
+        ) % {"num": fmt.integer(m.days_fully_missing, locale)})
     if m.users_without_engagement or m.users_without_performance:
-        notes.append(
-            f"{fmt.integer(m.users_without_engagement, locale)} active users have no engagement "
-            f"index and {fmt.integer(m.users_without_performance, locale)} no performance index; "
-            "averages and rankings use the users that have one."
-        )
+        notes.append(ngettext(
+            "%(num)s active user has no engagement index and %(perf)s no performance index; "
+            "averages and rankings use the users that have one.",
+            "%(num)s active users have no engagement index and %(perf)s no performance index; "
+            "averages and rankings use the users that have one.",
+            m.users_without_engagement,
+        ) % {"num": fmt.integer(m.users_without_engagement, locale),
+             "perf": fmt.integer(m.users_without_performance, locale)})
     return tuple(notes)
 
 
 def _context(
-    a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str
+    a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str,
+    language: str,
 ) -> dict[str, Any]:
     def num(value: int | float | None) -> str:
         if value is None:
@@ -226,25 +256,50 @@ def _context(
     def index(value: float | None) -> str:
         return "\u2013" if value is None else fmt.decimal(value, locale)
 
+    _ = translations(language).gettext
     return {
         "analysis": a,
         "org_name": branding.org_name,
         "accent": branding.accent_color,
         "logo_uri": logo_data_uri(branding.logo),
-        "lang": locale.replace("_", "-"),
-        "title": f"{fmt.period_title(a.period)} report",
+        "title": fmt.report_title(a.period, language),
         "period_label": fmt.period_label(a.period, locale),
         "previous_label": fmt.period_label(a.previous_period, locale),
-        "period_noun": fmt.period_noun(a.period),
+        "period_noun": fmt.period_noun(a.period, language),
         "generated_on": fmt.long_date(generated_on, locale),
-        "kpis": kpi_cards(a, locale),
-        "highlights": highlights(a, locale=locale),
+        "kpis": kpi_cards(a, locale, language),
+        "highlights": highlights(a, locale=locale, language=language),
         "charts": list(charts),
         "top_courses": a.top_courses,
         "movers": a.movers,
         "top_users": a.top_users,
-        "notes": missing_notes(a, locale),
+        "notes": missing_notes(a, locale, language),
+        "page_footer": css_content(_("Page %(page)s of %(pages)s"),
+                                   page="counter(page)", pages="counter(pages)"),
+        "generated_footer": css_content(_("ibl.ai report %(generated)s"),
+                                        generated="string(generated)"),
         "num": num,
         "signed": signed,
         "index": index,
     }
+
+
+_PLACEHOLDER_RE = re.compile(r"%\((\w+)\)s")
+
+
+def css_content(text: str, **values: str) -> Markup:
+    """A CSS ``content`` value from a translated sentence: its words as CSS strings, each
+    ``%(name)s`` placeholder replaced by the CSS function in ``values`` (``counter(page)``).
+
+    The strings are escaped for CSS (quotes, backslashes, line breaks, ``<``), so a catalog
+    cannot close the ``<style>`` element or the declaration."""
+    parts: list[str] = []
+    for i, piece in enumerate(_PLACEHOLDER_RE.split(text)):
+        if i % 2:
+            parts.append(values[piece])
+        elif piece:
+            parts.append('"' + "".join(
+                ch if ch.isalnum() or (ch in " .,:;-/()'" and ch != "\\") else f"\\{ord(ch):x} "
+                for ch in piece
+            ) + '"')
+    return Markup(" ".join(parts) or '""')

@@ -1,0 +1,104 @@
+"""Alt text of the charts: one or more sentences that say what a chart shows, with its key numbers.
+
+The sentences are whole messages of the report language's catalog (a translator sees the full
+sentence, placeholders included); counts go through ``ngettext``. Sentences are joined with a
+space, except in Chinese and Japanese, whose full stop needs none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reports.lang import translations
+from reports.report import fmt
+from reports.report.analysis import Analysis, CourseRow, Delta
+
+_NO_SPACE = ("ja", "zh")
+
+
+def join_sentences(sentences: Sequence[str], language: str) -> str:
+    """Sentences as one text, spaced the way the language spaces them."""
+    glue = "" if language.split("_")[0] in _NO_SPACE else " "
+    return glue.join(s for s in sentences if s)
+
+
+def courses_alt(rows: Sequence[CourseRow], locale: str, language: str) -> str:
+    """The bar chart of active users per course."""
+    t = translations(language)
+    words = {"num": fmt.integer(len(rows), locale), "course": rows[0].name,
+             "users": fmt.integer(rows[0].users, locale)}
+    for i, row in enumerate(rows[1:3]):
+        words[("second", "third")[i]] = row.name
+        words[("second_users", "third_users")[i]] = fmt.integer(row.users, locale)
+    if len(rows) >= 3:
+        text = t.ngettext(
+            "Horizontal bar chart of active users in the top %(num)s course: %(course)s leads "
+            "with %(users)s, followed by %(second)s (%(second_users)s) and %(third)s "
+            "(%(third_users)s).",
+            "Horizontal bar chart of active users in the top %(num)s courses: %(course)s leads "
+            "with %(users)s, followed by %(second)s (%(second_users)s) and %(third)s "
+            "(%(third_users)s).", len(rows))
+    elif len(rows) == 2:
+        text = t.ngettext(
+            "Horizontal bar chart of active users in the top %(num)s course: %(course)s leads "
+            "with %(users)s, followed by %(second)s (%(second_users)s).",
+            "Horizontal bar chart of active users in the top %(num)s courses: %(course)s leads "
+            "with %(users)s, followed by %(second)s (%(second_users)s).", len(rows))
+    else:
+        text = t.ngettext(
+            "Horizontal bar chart of active users in the top %(num)s course: %(course)s leads "
+            "with %(users)s.",
+            "Horizontal bar chart of active users in the top %(num)s courses: %(course)s leads "
+            "with %(users)s.", len(rows))
+    return str(text % words)
+
+
+def daily_alt(a: Analysis, *, bars: bool, missing_days: int, locale: str, language: str) -> str:
+    """The chart of daily enrollments and unenrollments."""
+    t = translations(language)
+    _, ngettext = t.gettext, t.ngettext
+    e, u = a.enrollments.current, a.unenrollments.current
+    words = {
+        "period": fmt.period_label(a.period, locale),
+        "enrollments": ngettext("%(num)s enrollment", "%(num)s enrollments", e)
+        % {"num": fmt.integer(e, locale)},
+        "unenrollments": ngettext("%(num)s unenrollment", "%(num)s unenrollments", u)
+        % {"num": fmt.integer(u, locale)},
+    }
+    first = (_("Bar chart of daily enrollments and unenrollments over %(period)s: "
+               "%(enrollments)s and %(unenrollments)s in total.") if bars else
+             _("Line chart of daily enrollments and unenrollments over %(period)s: "
+               "%(enrollments)s and %(unenrollments)s in total.")) % words
+    sentences = [first]
+    known = [p for p in a.daily if p.enrollments is not None]
+    if known and e > 0:
+        busiest = max(known, key=lambda p: (p.enrollments or 0, -p.day.toordinal()))
+        sentences.append(_("The most enrollments were on %(day)s (%(num)s).") % {
+            "day": fmt.short_day(busiest.day, locale),
+            "num": fmt.integer(busiest.enrollments or 0, locale)})
+    if missing_days:
+        sentences.append(ngettext("There is no data for %(num)s day.",
+                                  "There is no data for %(num)s days.", missing_days)
+                         % {"num": fmt.integer(missing_days, locale)})
+    return join_sentences(sentences, language)
+
+
+def comparison_alt(a: Analysis, measures: Sequence[tuple[str, Delta]], locale: str,
+                   language: str) -> str:
+    """The small bar charts of this period against the one before."""
+    t = translations(language)
+    _ = t.gettext
+    parts = []
+    for label, delta in measures:
+        current = fmt.integer(delta.current, locale)
+        if delta.previous is None:
+            parts.append(_("%(measure)s: %(current)s (no previous data)")
+                         % {"measure": label, "current": current})
+        else:
+            parts.append(_("%(measure)s: %(current)s vs %(previous)s") % {
+                "measure": label, "current": current,
+                "previous": fmt.integer(delta.previous, locale)})
+    return str(_("Bar charts comparing %(now)s with %(before)s: %(measures)s.") % {
+        "now": fmt.period_noun(a.period, language),
+        "before": fmt.previous_noun(a.period, language),
+        "measures": t.pgettext("list separator", "; ").join(parts)})

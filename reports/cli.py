@@ -229,9 +229,9 @@ def jobs(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every report, its next fire time (local and UTC) and its last run state."""
 
     def body() -> None:
-        from reports.schedule import scheduler
+        from reports.schedule import joblist
 
-        rows = scheduler.list_jobs(_config(), clock=_now)
+        rows = joblist.list_jobs(_config(), clock=_now)
         if json_:
             typer.echo(json.dumps([r.as_json() for r in rows], sort_keys=True))
             return

@@ -23,22 +23,19 @@ import time_machine
 from reports.config import Config, ReportConfig
 from reports.errors import SchedulerLockError
 from reports.report.periods import Period, PeriodKind, monthly, weekly
-from reports.schedule.scheduler import (
-    JOBS_TABLE,
-    Daemon,
-    OutcomeKind,
+from reports.schedule.alerts import alert_message
+from reports.schedule.catchup import plan_catch_up
+from reports.schedule.firetimes import (
     RunRequest,
-    SubprocessRunner,
-    alert_message,
     fire_times,
     last_fire_time,
-    list_jobs,
     next_fire_time,
     period_for_fire,
-    plan_catch_up,
-    run_scheduler,
-    send_command,
 )
+from reports.schedule.joblist import list_jobs
+from reports.schedule.jobstore import JOBS_TABLE
+from reports.schedule.runner import OutcomeKind, SubprocessRunner, send_command
+from reports.schedule.scheduler import Daemon, run_scheduler
 from tests._sched import REPO, ChildDaemon, RecordingRunner, write_config
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -551,7 +548,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_alert_message_names_the_period_and_the_command(tmp_path: Path) -> None:
-    from reports.schedule.scheduler import RunOutcome
+    from reports.schedule.runner import RunOutcome
 
     config = weekly_config(tmp_path)
     request = RunRequest("acme-weekly", utc(2026, 4, 20, 5), date(2026, 4, 20), MISSED[-1])
@@ -659,7 +656,8 @@ def test_catch_up_fire_times_are_in_the_past() -> None:
 
 
 def test_the_default_alerter_mails_the_alert_recipients(tmp_path: Path) -> None:
-    from reports.schedule.scheduler import RunOutcome, mail_alerter
+    from reports.schedule.alerts import mail_alerter
+    from reports.schedule.runner import RunOutcome
 
     config = write_config(
         tmp_path, [{"name": "w", "period": "weekly", "schedule": "0 7 * * 1"}],

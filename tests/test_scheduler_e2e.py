@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.config import Config
-from reports.schedule.scheduler import last_fire_time, period_for_fire
+from reports.schedule.firetimes import last_fire_time, period_for_fire
 from reports.state.ledger import Ledger
 from tests._sched import ChildDaemon, write_config
 from tests._smtp import HOST, Recorder, _FreePortController

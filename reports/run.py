@@ -111,10 +111,10 @@ class Rendered:
 
 def render_report(job: RenderJob) -> Rendered:
     """analyse -> charts -> HTML -> PDF; runs in a worker process with time and memory limits."""
+    from reports.lang import translations
     from reports.report.analysis import analyse
     from reports.report.charts import make_charts
     from reports.report.csvdata import csv_attachments
-    from reports.lang import translations
     from reports.report.fmt import period_label, report_title
     from reports.report.pdf import PdfMetadata, html_to_pdf
     from reports.report.render import Branding, render_html

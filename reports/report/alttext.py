@@ -98,7 +98,6 @@ def comparison_alt(a: Analysis, measures: Sequence[tuple[str, Delta]], locale: s
             parts.append(_("%(measure)s: %(current)s vs %(previous)s") % {
                 "measure": label, "current": current,
                 "previous": fmt.integer(delta.previous, locale)})
-    return str(_("Bar charts comparing %(now)s with %(before)s: %(measures)s.") % {
-        "now": fmt.period_noun(a.period, language),
-        "before": fmt.previous_noun(a.period, language),
+    return str(_("Bar charts: %(title)s. %(measures)s.") % {
+        "title": fmt.comparison_title(a.period, language),
         "measures": t.pgettext("list separator", "; ").join(parts)})

@@ -320,9 +320,8 @@ def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str, language:
         for label, delta in measures
     )
     table = ChartTable(("Measure", "Previous period", "This period", "Change", "Change %"), rows)
-    title = _("%(now)s compared with %(before)s") % {
-        "now": now, "before": fmt.previous_noun(a.period, language)}
-    return Chart("period-comparison", title, alt, png, table, w, h)
+    return Chart("period-comparison", fmt.comparison_title(a.period, language), alt, png, table,
+                 w, h)
 
 
 def _wrap_label(text: str) -> str:

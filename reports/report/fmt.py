@@ -132,3 +132,13 @@ def previous_label(period: Period, language: str = "en") -> str:
         PeriodKind.MONTHLY: t.pgettext("chart label", "Month before"),
         PeriodKind.CUSTOM: t.pgettext("chart label", "Previous period"),
     }[period.kind]
+
+
+def comparison_title(period: Period, language: str = "en") -> str:
+    """``This week compared with the week before`` (whole phrases: cases differ by language)."""
+    _ = translations(language).gettext
+    return {
+        PeriodKind.WEEKLY: _("This week compared with the week before"),
+        PeriodKind.MONTHLY: _("This month compared with the month before"),
+        PeriodKind.CUSTOM: _("This period compared with the previous period"),
+    }[period.kind]

@@ -118,6 +118,30 @@ def fallback_notice(name: str, locale: str, language: str | None) -> str | None:
     )
 
 
+LRI, FSI, PDI = "\u2066", "\u2068", "\u2069"
+"""Unicode bidi isolates: left-to-right, first-strong, pop."""
+
+
+@functools.lru_cache(maxsize=16)
+def is_rtl(code: str) -> bool:
+    """Whether the language of catalog ``code`` is written right to left."""
+    from babel import Locale
+
+    return bool(Locale.parse(code).text_direction == "rtl")
+
+
+def number(text: str, code: str) -> str:
+    """A formatted number for a sentence in ``code``: in a right-to-left language it is
+    isolated left to right, so ``+15`` does not turn into ``15+``."""
+    return f"{LRI}{text}{PDI}" if is_rtl(code) else text
+
+
+def name(text: str, code: str) -> str:
+    """A name from the data (course, user) for a sentence in ``code``: in a right-to-left
+    language it is isolated, so a Latin name with digits keeps its own order."""
+    return f"{FSI}{text}{PDI}" if is_rtl(code) else text
+
+
 def po_path(code: str) -> Path:
     """The catalog file of a shipped language."""
     return LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"

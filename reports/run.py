@@ -97,6 +97,9 @@ class RenderJob:
     templates_dir: Path | None
     generated_on: date
     want_html: bool = False
+    chart_dpi: int | None = None
+    """Resolution of the chart images (None: the charts module's default); the page layout
+    does not depend on it."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ def render_report(job: RenderJob) -> Rendered:
     lang = report.lang
     _ = translations(lang.code).gettext
     charts = make_charts(analysis, accent=report.accent_color, locale=report.locale,
-                         language=lang.code)
+                         language=lang.code, **({"dpi": job.chart_dpi} if job.chart_dpi else {}))
     t2 = time.perf_counter()
     branding = Branding(
         org_name=report.org_name, logo=report.logo, accent_color=report.accent_color

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reports.lang import translations
+from reports.lang import name, number, translations
 from reports.report import fmt
 from reports.report.analysis import Analysis, CourseRow, Delta
 
@@ -25,11 +25,14 @@ def join_sentences(sentences: Sequence[str], language: str) -> str:
 def courses_alt(rows: Sequence[CourseRow], locale: str, language: str) -> str:
     """The bar chart of active users per course."""
     t = translations(language)
-    words = {"num": fmt.integer(len(rows), locale), "course": rows[0].name,
-             "users": fmt.integer(rows[0].users, locale)}
+    def count(n: int) -> str:
+        return number(fmt.integer(n, locale), language)
+
+    words = {"num": count(len(rows)), "course": name(rows[0].name, language),
+             "users": count(rows[0].users)}
     for i, row in enumerate(rows[1:3]):
-        words[("second", "third")[i]] = row.name
-        words[("second_users", "third_users")[i]] = fmt.integer(row.users, locale)
+        words[("second", "third")[i]] = name(row.name, language)
+        words[("second_users", "third_users")[i]] = count(row.users)
     if len(rows) >= 3:
         text = t.ngettext(
             "Horizontal bar chart of active users in the top %(num)s course: %(course)s leads "
@@ -58,12 +61,16 @@ def daily_alt(a: Analysis, *, bars: bool, missing_days: int, locale: str, langua
     t = translations(language)
     _, ngettext = t.gettext, t.ngettext
     e, u = a.enrollments.current, a.unenrollments.current
+
+    def count(n: int) -> str:
+        return number(fmt.integer(n, locale), language)
+
     words = {
         "period": fmt.period_label(a.period, locale),
         "enrollments": ngettext("%(num)s enrollment", "%(num)s enrollments", e)
-        % {"num": fmt.integer(e, locale)},
+        % {"num": count(e)},
         "unenrollments": ngettext("%(num)s unenrollment", "%(num)s unenrollments", u)
-        % {"num": fmt.integer(u, locale)},
+        % {"num": count(u)},
     }
     first = (_("Bar chart of daily enrollments and unenrollments over %(period)s: "
                "%(enrollments)s and %(unenrollments)s in total.") if bars else
@@ -75,11 +82,11 @@ def daily_alt(a: Analysis, *, bars: bool, missing_days: int, locale: str, langua
         busiest = max(known, key=lambda p: (p.enrollments or 0, -p.day.toordinal()))
         sentences.append(_("The most enrollments were on %(day)s (%(num)s).") % {
             "day": fmt.short_day(busiest.day, locale),
-            "num": fmt.integer(busiest.enrollments or 0, locale)})
+            "num": count(busiest.enrollments or 0)})
     if missing_days:
         sentences.append(ngettext("There is no data for %(num)s day.",
                                   "There is no data for %(num)s days.", missing_days)
-                         % {"num": fmt.integer(missing_days, locale)})
+                         % {"num": count(missing_days)})
     return join_sentences(sentences, language)
 
 
@@ -90,14 +97,14 @@ def comparison_alt(a: Analysis, measures: Sequence[tuple[str, Delta]], locale: s
     _ = t.gettext
     parts = []
     for label, delta in measures:
-        current = fmt.integer(delta.current, locale)
+        current = number(fmt.integer(delta.current, locale), language)
         if delta.previous is None:
             parts.append(_("%(measure)s: %(current)s (no previous data)")
                          % {"measure": label, "current": current})
         else:
             parts.append(_("%(measure)s: %(current)s vs %(previous)s") % {
                 "measure": label, "current": current,
-                "previous": fmt.integer(delta.previous, locale)})
+                "previous": number(fmt.integer(delta.previous, locale), language)})
     return str(_("Bar charts: %(title)s. %(measures)s.") % {
         "title": fmt.comparison_title(a.period, language),
         "measures": t.pgettext("list separator", "; ").join(parts)})

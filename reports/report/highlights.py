@@ -9,7 +9,7 @@ more plural forms (Arabic has six) says each count its own way.
 
 from __future__ import annotations
 
-from reports.lang import translations
+from reports.lang import name, number, translations
 from reports.report import fmt
 from reports.report.analysis import Analysis, Delta, Mover
 
@@ -41,7 +41,13 @@ class _Words:
         self.gettext, self.ngettext = t.gettext, t.ngettext
 
     def int(self, n: int) -> str:
-        return fmt.integer(n, self.locale)
+        return number(fmt.integer(n, self.locale), self.language)
+
+    def num(self, text: str) -> str:
+        return number(text, self.language)
+
+    def name(self, text: str) -> str:
+        return name(text, self.language)
 
 
 def _active_users(a: Analysis, w: _Words) -> str:
@@ -75,7 +81,7 @@ def _active_users(a: Analysis, w: _Words) -> str:
                 if rose else
                 _("Active users fell slightly to %(current)s (from %(previous)s %(before)s)."))
         return text % words
-    words["pct"] = fmt.percent(d.pct, w.locale)
+    words["pct"] = w.num(fmt.percent(d.pct, w.locale))
     text = (_("Active users rose %(pct)s to %(current)s (from %(previous)s %(before)s).")
             if rose else
             _("Active users fell %(pct)s to %(current)s (from %(previous)s %(before)s)."))
@@ -87,7 +93,7 @@ def _top_course(a: Analysis, w: _Words) -> str:
         return ""
     top = a.top_courses[0]
     active = a.active_courses.current
-    words = {"course": top.name, "num": w.int(top.users)}
+    words = {"course": w.name(top.name), "num": w.int(top.users)}
     if active == 1:
         return w.ngettext("%(course)s was the only active course, with %(num)s active user.",
                           "%(course)s was the only active course, with %(num)s active users.",
@@ -119,7 +125,7 @@ def _enrollments(a: Analysis, w: _Words) -> str:
         else:
             text = _("There were %(enrollments)s and %(unenrollments)s, no net change.")
         return text % words
-    words["previous"] = fmt.signed(net.previous, w.locale)
+    words["previous"] = w.num(fmt.signed(net.previous, w.locale))
     if net.current > 0:
         text = _("There were %(enrollments)s and %(unenrollments)s, a net gain of %(net)s "
                  "(%(before)s: %(previous)s).")
@@ -138,7 +144,8 @@ def _movers(a: Analysis, w: _Words) -> str:
     drop = next((m for m in a.movers if m.change < 0), None)
 
     def words(m: Mover) -> dict[str, str]:
-        return {"course": m.name, "change": fmt.signed(m.change, w.locale), "num": w.int(m.users)}
+        return {"course": w.name(m.name), "change": w.num(fmt.signed(m.change, w.locale)),
+                "num": w.int(m.users)}
 
     if rise and drop:
         return _("The biggest rise was in %(course)s (%(change)s to %(num)s); the biggest drop "
@@ -171,7 +178,7 @@ def _engagement(a: Analysis, w: _Words) -> str:
     eng, perf = a.engagement, a.performance
     if eng.mean is None:
         return ""
-    words = {"mean": fmt.decimal(eng.mean, w.locale), "num": w.int(eng.counted)}
+    words = {"mean": w.num(fmt.decimal(eng.mean, w.locale)), "num": w.int(eng.counted)}
     if perf.mean is None:
         return w.ngettext(
             "The average engagement index was %(mean)s across %(num)s user with a score.",
@@ -182,7 +189,7 @@ def _engagement(a: Analysis, w: _Words) -> str:
         "average performance index was %(perf)s.",
         "The average engagement index was %(mean)s across %(num)s users with a score; the "
         "average performance index was %(perf)s.",
-        eng.counted) % {**words, "perf": fmt.decimal(perf.mean, w.locale)}
+        eng.counted) % {**words, "perf": w.num(fmt.decimal(perf.mean, w.locale))}
 
 
 def describe_delta(delta: Delta, locale: str = "en", language: str = "en") -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -30,7 +31,7 @@ from typing import Any
 from markupsafe import Markup
 
 from reports.errors import RenderError
-from reports.lang import resolve, translations
+from reports.lang import name, number, resolve, translations
 from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
 from reports.report.charts import Chart
@@ -158,17 +159,18 @@ def logo_data_uri(path: Path | None) -> str | None:
 
 def _card(label: str, delta: Delta, locale: str, language: str, *, up_is_good: bool = True,
           signed_value: bool = False) -> KpiCard:
-    def number(n: int) -> str:
+    def shown(n: int) -> str:
         return fmt.signed(n, locale) if signed_value else fmt.integer(n, locale)
 
-    value = number(delta.current)
+    value = shown(delta.current)
     if delta.previous is None or delta.change is None:
         return KpiCard(label, value, describe_delta(delta, locale, language), "none", "neutral")
-    previous = number(delta.previous)
+    previous = shown(delta.previous)
     direction = "up" if delta.change > 0 else "down" if delta.change < 0 else "flat"
     tone = "neutral" if direction == "flat" else (
         "good" if (direction == "up") == up_is_good else "bad")
-    note = translations(language).gettext("previous: %(num)s") % {"num": previous}
+    note = translations(language).gettext("previous: %(num)s") % {
+        "num": number(previous, language)}
     return KpiCard(label, value, describe_delta(delta, locale, language), direction, tone, note)
 
 
@@ -182,11 +184,11 @@ def kpi_cards(analysis: Analysis, locale: str, language: str = "en") -> tuple[Kp
         _("Avg. engagement index"),
         "\u2013" if eng.mean is None else fmt.decimal(eng.mean, locale),
         t.ngettext("%(num)s user with a score", "%(num)s users with a score", eng.counted)
-        % {"num": fmt.integer(eng.counted, locale)},
+        % {"num": number(fmt.integer(eng.counted, locale), language)},
         "none",
         "neutral",
         "" if perf.mean is None else
-        _("avg. performance: %(num)s") % {"num": fmt.decimal(perf.mean, locale)},
+        _("avg. performance: %(num)s") % {"num": number(fmt.decimal(perf.mean, locale), language)},
     )
     return (
         _card(_("Active users"), a.active_users, locale, language),
@@ -203,6 +205,10 @@ def missing_notes(analysis: Analysis, locale: str, language: str = "en") -> tupl
     t = translations(language)
     _, ngettext = t.gettext, t.ngettext
     m, notes = analysis.missing, []
+
+    def count(n: int) -> str:
+        return number(fmt.integer(n, locale), language)
+
     if m.no_previous_data:
         notes.append(_("There is no data for the previous period, so no comparison is shown "
                        "(\u201cno previous data\u201d)."))
@@ -215,10 +221,10 @@ def missing_notes(analysis: Analysis, locale: str, language: str = "en") -> tupl
             "unenrollment course-days (%(num)s courses: %(courses)s). Missing days are left "
             "out of the sums, not counted as zero.",
             len(m.courses_with_gaps),
-        ) % {"enrollments": fmt.integer(m.enrollment_course_days, locale),
-             "unenrollments": fmt.integer(m.unenrollment_course_days, locale),
-             "num": fmt.integer(len(m.courses_with_gaps), locale),
-             "courses": _(", ").join(m.courses_with_gaps)})
+        ) % {"enrollments": count(m.enrollment_course_days),
+             "unenrollments": count(m.unenrollment_course_days),
+             "num": count(len(m.courses_with_gaps)),
+             "courses": _(", ").join(name(c, language) for c in m.courses_with_gaps)})
     if m.days_fully_missing:
         notes.append(ngettext(
             "%(num)s day has no enrollment data for any course; it is shaded grey in the daily "
@@ -226,7 +232,7 @@ def missing_notes(analysis: Analysis, locale: str, language: str = "en") -> tupl
             "%(num)s days have no enrollment data for any course; they are shaded grey in the "
             "daily chart.",
             m.days_fully_missing,
-        ) % {"num": fmt.integer(m.days_fully_missing, locale)})
+        ) % {"num": count(m.days_fully_missing)})
     if m.users_without_engagement or m.users_without_performance:
         notes.append(ngettext(
             "%(num)s active user has no engagement index and %(perf)s no performance index; "
@@ -234,8 +240,8 @@ def missing_notes(analysis: Analysis, locale: str, language: str = "en") -> tupl
             "%(num)s active users have no engagement index and %(perf)s no performance index; "
             "averages and rankings use the users that have one.",
             m.users_without_engagement,
-        ) % {"num": fmt.integer(m.users_without_engagement, locale),
-             "perf": fmt.integer(m.users_without_performance, locale)})
+        ) % {"num": count(m.users_without_engagement),
+             "perf": count(m.users_without_performance)})
     return tuple(notes)
 
 
@@ -243,18 +249,18 @@ def _context(
     a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str,
     language: str,
 ) -> dict[str, Any]:
-    def num(value: int | float | None) -> str:
+    def num(value: int | float | None) -> Markup:
         if value is None:
-            return "\u2013"
+            return isolate("\u2013")
         if isinstance(value, float) and not value.is_integer():
-            return fmt.decimal(value, locale)
-        return fmt.integer(int(value), locale)
+            return isolate(fmt.decimal(value, locale))
+        return isolate(fmt.integer(int(value), locale))
 
-    def signed(value: int | None) -> str:
-        return "\u2013" if value is None else fmt.signed(value, locale)
+    def signed(value: int | None) -> Markup:
+        return isolate("\u2013" if value is None else fmt.signed(value, locale))
 
-    def index(value: float | None) -> str:
-        return "\u2013" if value is None else fmt.decimal(value, locale)
+    def index(value: float | None) -> Markup:
+        return isolate("\u2013" if value is None else fmt.decimal(value, locale))
 
     _ = translations(language).gettext
     return {
@@ -281,7 +287,27 @@ def _context(
         "num": num,
         "signed": signed,
         "index": index,
+        "isolate": isolate,
     }
+
+
+def direction_of(text: str) -> str:
+    """``rtl`` when the first strong character of ``text`` is right-to-left, else ``ltr``
+    (numbers, signs and Latin names)."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return "ltr"
+
+
+def isolate(text: str) -> Markup:
+    """``text`` escaped in a ``<bdi>`` with its own direction: a course name, a username or a
+    signed number keeps its order inside a sentence or table of the other direction
+    (``+11`` does not become ``11+`` in an Arabic table)."""
+    return Markup('<bdi dir="{}">{}</bdi>').format(direction_of(text), text)
 
 
 _PLACEHOLDER_RE = re.compile(r"%\((\w+)\)s")

@@ -176,8 +176,7 @@ def build_message(
     message["Subject"] = subject
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
-    for header, value in (("Content-Language", language), ("X-IBL-Report", report),
-                          ("X-IBL-Period", period_key)):
+    for header, value in (("X-IBL-Report", report), ("X-IBL-Period", period_key)):
         if value is not None:
             check_header_text(value, what=header, recipient=recipient)
             message[header] = value
@@ -189,6 +188,9 @@ def build_message(
         maintype, _, subtype = extra.mime_type.partition("/")
         message.add_attachment(extra.data, maintype=maintype, subtype=subtype or "octet-stream",
                                filename=_check_filename(extra.filename, recipient))
+    if language is not None:  # after the body: set_content drops Content-* headers
+        message["Content-Language"] = check_header_text(
+            language, what="Content-Language", recipient=recipient)
     return message
 
 

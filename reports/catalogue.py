@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from reports.errors import ConfigError
 
 if TYPE_CHECKING:
-    from reports.config import ReportConfig
+    from reports.config import Config, ReportConfig
 
 # A plain dot-atom address: a subset of what mail.parse_address accepts, checked without building
 # an email.headerregistry.Address (most of the cost of loading 10,000 rows). Anything else takes
@@ -50,6 +50,52 @@ def template_table(table: dict[str, Any], *, label: str, where: str) -> dict[str
         raise ConfigError(f"must contain {PLACEHOLDER} when orgs_file is given (one report per "
                           "org)", file=label, key=f"{where}.name")
     return {**table, "org": "org", "name": name.replace(PLACEHOLDER, "org")}
+
+
+
+
+
+def template_tables(
+    raw: dict[str, Any], label: str
+) -> tuple[dict[str, Any], dict[int, str]]:
+    """Tables with ``orgs_file`` as templates pydantic can check; {index: name pattern}."""
+    tables = raw.get("reports")
+    if not isinstance(tables, list):
+        return raw, {}
+    patterns: dict[int, str] = {}
+    out: list[Any] = []
+    for index, table in enumerate(tables):
+        if isinstance(table, dict) and "orgs_file" in table:
+            out.append(template_table(table, label=label, where=f"reports[{index + 1}]"))
+            patterns[index] = table["name"]
+        else:
+            out.append(table)
+    return ({**raw, "reports": out}, patterns) if patterns else (raw, {})
+
+
+def expand_catalogues(
+    config: Config, patterns: dict[int, str], base: Path, label: str
+) -> Config:
+    """Each template table replaced by one report per row of its CSV (see reports.catalogue)."""
+    reports: list[ReportConfig] = []
+    names: dict[str, str] = {}
+    for index, report in enumerate(config.reports):
+        if index not in patterns or report.orgs_file is None:
+            expanded = [report]
+            where = f"reports[{index + 1}]"
+        else:
+            file = report.orgs_file if report.orgs_file.is_absolute() else base / report.orgs_file
+            expanded = expand(report.model_copy(update={"orgs_file": file}), patterns[index], file)
+            where = f"{file}"
+        for item in expanded:
+            if item.name in names:
+                raise ConfigError(
+                    f"two reports are named {item.name!r} ({names[item.name]} and {where})",
+                    file=label,
+                )
+            names[item.name] = where
+        reports.extend(expanded)
+    return config.model_copy(update={"reports": reports})
 
 
 def expand(template: ReportConfig, name_pattern: str, file: Path) -> list[ReportConfig]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,7 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reports.errors import ConfigError
+from reports.executorconfig import ExecutorConfig, check_timeouts, with_state_url
+from reports.freshness_config import FreshnessConfig, FreshnessOverride, effective
 from reports.lang import Language, fallback_notice, posix, resolve
+from reports.webconfig import WebConfig, WebUser
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "IBL_REPORTS_CONFIG"
@@ -160,10 +164,40 @@ class ArchiveConfig(_Table):
 class StateConfig(_Table):
     """[state]: the database of runs and deliveries."""
 
-    url: str = Field("sqlite:///state.db", description="SQLAlchemy URL of the state database.")
-    stuck_after_s: float = Field(
-        3600.0, gt=0, description="A run in a working state longer than this is recoverable."
+    url: str = Field(
+        "sqlite:///state.db", repr=False,
+        description="SQLAlchemy URL of the state database (SQLite; a URL with a password goes "
+        "in the variable url_env names).",
     )
+    url_env: str | None = Field(
+        None,
+        description="Env var that holds the state database URL, e.g. postgresql+psycopg://... "
+        "(replaces url).",
+    )
+    stuck_after_s: float = Field(
+        3600.0, gt=0,
+        description="A run in a working state longer than this is recoverable, even if its "
+        "lease is still renewed.",
+    )
+    lease_s: float | None = Field(
+        None, gt=0,
+        description="A run's lease: renewed every lease_s / 3 while it works; once expired "
+        "(its process died) the run is recoverable. Default: the smaller of 15 s and "
+        "stuck_after_s / 4.",
+    )
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_RE.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name (write the name, "
+                             "not the URL)")
+        return value
+
+    @property
+    def lease(self) -> float:
+        """The lease in seconds (the default worked out)."""
+        return self.lease_s if self.lease_s is not None else min(15.0, self.stuck_after_s / 4)
 
 
 class TemplatesConfig(_Table):
@@ -238,6 +272,8 @@ class ReportConfig(_Table):
         "latest", description="What to send on start for periods missed while down."
     )
     catch_up_max_periods: int = Field(4, ge=1, le=52, description="Bound for catch_up = all.")
+    freshness: FreshnessOverride | None = Field(
+        None, description="[reports.freshness]: any [freshness] key, for this report only.")
 
     @field_validator("recipients")
     @classmethod
@@ -325,6 +361,9 @@ class Config(_Table):
     alerts: AlertsConfig = Field(default_factory=lambda: AlertsConfig())
     render: RenderConfig = Field(default_factory=lambda: RenderConfig())
     scheduler: SchedulerConfig = Field(default_factory=lambda: SchedulerConfig())
+    executor: ExecutorConfig = Field(default_factory=lambda: ExecutorConfig())
+    freshness: FreshnessConfig = Field(default_factory=lambda: FreshnessConfig())
+    web: WebConfig = Field(default_factory=lambda: WebConfig())
     reports: list[ReportConfig] = Field(default_factory=list)
     source: Annotated[Path, Field(exclude=True)] = Path(DEFAULT_CONFIG)
 
@@ -336,6 +375,16 @@ class Config(_Table):
                 raise ValueError(f"two reports are named {report.name!r}")
             seen.add(report.name)
         return self
+
+    @model_validator(mode="after")
+    def _ordered_timeouts(self) -> Config:
+        check_timeouts(self.state, self.render.timeout_s, self.scheduler.run_timeout_s,
+                       self.executor)
+        return self
+
+    def freshness_for(self, report: ReportConfig) -> FreshnessConfig:
+        """The report's freshness gate settings: its own table over ``[freshness]``."""
+        return effective(self.freshness, report.freshness)
 
     def report(self, name: str) -> ReportConfig:
         """The report called ``name``, or a ConfigError listing the known ones."""
@@ -361,8 +410,10 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read, validate and resolve a config file."""
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Read, validate and resolve a config file (``env``: where url_env is read; os.environ)."""
     file = config_path(path)
     label = str(file)
     try:
@@ -375,68 +426,26 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"cannot read the file: {exc.__class__.__name__}", file=label) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=label) from None
-    return parse_config(raw, source=file)
+    return parse_config(raw, source=file, env=env)
 
 
-def parse_config(raw: dict[str, Any], *, source: Path) -> Config:
+def parse_config(
+    raw: dict[str, Any], *, source: Path, env: Mapping[str, str] | None = None
+) -> Config:
     """Validate an already parsed TOML document."""
     label = str(source)
     _refuse_inline_secrets(raw, label)
-    raw, catalogues = _catalogue_templates(raw, label)
+    from reports.catalogue import expand_catalogues, template_tables
+
+    raw, catalogues = template_tables(raw, label)
     try:
         config = Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
         raise ConfigError(_first_error(exc), file=label) from None
     if catalogues:
-        config = _expand_catalogues(config, catalogues, source.parent, label)
+        config = expand_catalogues(config, catalogues, source.parent, label)
+    config = with_state_url(config, raw, os.environ if env is None else env, label)
     return _resolve_paths(config, source.parent)
-
-
-def _catalogue_templates(
-    raw: dict[str, Any], label: str
-) -> tuple[dict[str, Any], dict[int, str]]:
-    """Tables with ``orgs_file`` as templates pydantic can check; {index: name pattern}."""
-    tables = raw.get("reports")
-    if not isinstance(tables, list):
-        return raw, {}
-    from reports.catalogue import template_table
-
-    patterns: dict[int, str] = {}
-    out: list[Any] = []
-    for index, table in enumerate(tables):
-        if isinstance(table, dict) and "orgs_file" in table:
-            out.append(template_table(table, label=label, where=f"reports[{index + 1}]"))
-            patterns[index] = table["name"]
-        else:
-            out.append(table)
-    return ({**raw, "reports": out}, patterns) if patterns else (raw, {})
-
-
-def _expand_catalogues(
-    config: Config, patterns: dict[int, str], base: Path, label: str
-) -> Config:
-    """Each template table replaced by one report per row of its CSV (see reports.catalogue)."""
-    from reports.catalogue import expand
-
-    reports: list[ReportConfig] = []
-    names: dict[str, str] = {}
-    for index, report in enumerate(config.reports):
-        if index not in patterns or report.orgs_file is None:
-            expanded = [report]
-            where = f"reports[{index + 1}]"
-        else:
-            file = report.orgs_file if report.orgs_file.is_absolute() else base / report.orgs_file
-            expanded = expand(report.model_copy(update={"orgs_file": file}), patterns[index], file)
-            where = f"{file}"
-        for item in expanded:
-            if item.name in names:
-                raise ConfigError(
-                    f"two reports are named {item.name!r} ({names[item.name]} and {where})",
-                    file=label,
-                )
-            names[item.name] = where
-        reports.extend(expanded)
-    return config.model_copy(update={"reports": reports})
 
 
 def _refuse_inline_secrets(raw: dict[str, Any], label: str) -> None:
@@ -448,7 +457,9 @@ def _refuse_inline_secrets(raw: dict[str, Any], label: str) -> None:
             for key in item:
                 if key.lower() in _SECRET_KEYS:
                     where = f"{table_name}[{index}]" if isinstance(table, list) else table_name
-                    hint = "api_key_env" if table_name == "api" else "password_env"
+                    hint = {"api": "api_key_env", "web": "session_secret_env"}.get(
+                        table_name, "password_env"
+                    )
                     raise ConfigError(
                         f"secrets must not be written in the config file; put it in an "
                         f"environment variable and name that variable with {hint}",
@@ -464,6 +475,8 @@ def _first_error(exc: ValidationError) -> str:
             parts[-1] = f"{parts[-1]}[{item + 1}]" if parts else f"[{item + 1}]"
         else:
             parts.append(str(item))
+    if not parts and error["type"] == "value_error":  # a check across tables names its key
+        return str(error["msg"]).removeprefix("Value error, ")
     key = ".".join(parts) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -517,6 +530,7 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
         for name, field in Config.model_fields.items()
         if name not in ("reports", "source")
     ]
+    tables.append(("[web.users]", WebUser))
     tables.append(("[reports]", ReportConfig))
     for table, model in tables:
         for key, info in model.model_fields.items():
@@ -537,9 +551,10 @@ def reference_markdown() -> str:
     current = None
     for table, key, default, meaning in reference_rows():
         if table != current:
-            title = "`[[reports]]` (one table per report)" if table == "[reports]" else (
-                f"`[{table}]`"
-            )
+            title = {
+                "[reports]": "`[[reports]]` (one table per report)",
+                "[web.users]": "`[[web.users]]` (one table per web UI user)",
+            }.get(table, f"`[{table}]`")
             lines += ["", f"#### {title}", "", "| key | default | meaning |", "| --- | --- | --- |"]
             current = table
         cell = meaning.replace("|", "\\|")

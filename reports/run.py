@@ -247,7 +247,7 @@ class _Progress:
 @contextmanager
 def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
     """Any failure inside marks the run failed in the ledger (with its one-line error)."""
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     try:
         yield
@@ -309,7 +309,7 @@ def generate_one(
 ) -> GenerateResult:
     """Collect, render and archive one report; mail nothing (``pool``: a ``WorkerPool``)."""
     from reports.execute.worker import start_in_background
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     t_start = time.perf_counter()
     if pool is None:  # a pool's owner has started it already
@@ -409,6 +409,8 @@ class SendOutcome:
     pdf: Path | None = None
     reused: bool = False
     note: str = ""
+    test_reply: str | None = None
+    """The server's reply to a test copy (``send --to``); None for a real send."""
 
     @property
     def exit_code(self) -> int:
@@ -416,18 +418,21 @@ class SendOutcome:
         return 1 if self.failures else 0
 
     def lines(self) -> list[str]:
-        """What to tell the user on stdout."""
+        """What to tell the user on stdout, in the order it happened: the PDF, then the mail."""
         head = f"{self.report} {self.period.start.isoformat()}..{self.period.end.isoformat()}"
         out = []
-        if self.note:
-            out.append(f"{head}: {self.note}")
         if self.pdf is not None:
             how = "reused archived PDF" if self.reused else "archived"
             out.append(f"{head}: {how} {self.pdf}")
-        if self.sent:
+        if self.test_reply is not None:
+            out.append(f"{head}: test copy sent to {', '.join(self.sent)} (server replied "
+                       f"{self.test_reply}); no delivery recorded")
+        elif self.sent:
             out.append(f"{head}: sent to {', '.join(self.sent)}")
         if self.skipped:
             out.append(f"{head}: already delivered to {', '.join(self.skipped)}")
+        if self.note:
+            out.append(f"{head}: {self.note}")
         return out
 
     def failure_lines(self) -> list[str]:
@@ -510,15 +515,18 @@ def send_report(
     env: Mapping[str, str],
     backend: Any = None,
     sleep: Callable[[float], None] = time.sleep,
+    pool: Any = None,
 ) -> SendOutcome:
     """Generate (or reuse) the period's PDF, archive it, and deliver it exactly once.
 
     Recipients who already have this period's report are skipped (``force`` sends again to all).
     ``to`` sends a test copy to one address and leaves the ledger's deliveries untouched.
+    ``pool`` renders (a ``WorkerPool``, or an ``InProcessRenderer`` in a Celery pool child);
+    without it a fresh limited child does.
     """
     from reports.delivery.mailer import backend_from_config, deliver
     from reports.execute.worker import start_in_background
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     period = resolve_period(report, Window(as_of=as_of), clock)
     backend = backend or backend_from_config(config.email, env)
@@ -535,12 +543,15 @@ def send_report(
                 note="nothing to send: every recipient already has this period's report",
             )
         run_id = ledger.start_run(report.name, report.org, period)
-        start_in_background()  # the render workers' fork server warms up while we fetch
+        if pool is None:
+            start_in_background()  # the render workers' fork server warms up while we fetch
         with _recorded(ledger, run_id):
             data = asyncio.run(collect_data(config, report, period, env))
             digest = data_hash(data)
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
-            pdf, path, reused = _pdf_for(config, ledger, report, period, data, digest, clock)
+            pdf, path, reused = _pdf_for(
+                config, ledger, report, period, data, digest, clock, pool
+            )
             ledger.transition(
                 run_id, RunState.ARCHIVED, detail=("reused " if reused else "") + str(path)
             )
@@ -550,7 +561,7 @@ def send_report(
                 receipt = backend.send(messages[to], to)
                 ledger.transition(run_id, RunState.DONE, detail=f"test copy to {to}")
                 return SendOutcome(report.name, period, sent=(to,), pdf=path, reused=reused,
-                                   note=f"test copy accepted: {receipt.reply}")
+                                   test_reply=receipt.reply)
             result = deliver(
                 ledger, backend, report.name, period, messages,
                 max_attempts=config.email.max_attempts,
@@ -568,7 +579,7 @@ def send_report(
 
 def _pdf_for(
     config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
-    digest: str, clock: Clock,
+    digest: str, clock: Clock, pool: Any = None,
 ) -> tuple[bytes, Path, bool]:
     """The archived PDF if it was made from the same data and is intact, else a new one."""
     from reports.delivery.archive import Archive
@@ -579,7 +590,7 @@ def _pdf_for(
         if archive.verify([entry]).clean:
             return archive.read(entry), Path(entry.path), True
     rendered = _render_limited(
-        config, RenderJob(report, data, config.templates.dir, _generated_on(report, clock))
+        config, RenderJob(report, data, config.templates.dir, _generated_on(report, clock)), pool
     )
     return rendered.pdf, _archive_pdf(config, ledger, report, period, rendered.pdf, digest), False
 
@@ -630,13 +641,17 @@ def archive_verify(config: Config) -> tuple[list[str], int]:
         return result.lines(), len(entries)
 
 
-def archive_prune(config: Config, older_than: str, *, clock: Clock) -> int:
-    """Delete archived PDFs whose period ended more than ``older_than`` ago."""
+def archive_prune(
+    config: Config, older_than: str, *, clock: Clock, dry_run: bool = False,
+    confirm_all: bool = False,
+) -> list[Any]:
+    """Delete archived PDFs whose period ended more than ``older_than`` ago (the records;
+    ``dry_run``: what would go). Deleting every file needs ``confirm_all``."""
     from reports.delivery.archive import Archive, parse_duration
 
     with _ledger(config) as ledger:
-        removed = Archive(config.archive.dir).prune(
-            ledger, parse_duration(older_than), today=clock().astimezone(UTC).date()
+        return Archive(config.archive.dir).prune(
+            ledger, parse_duration(older_than), today=clock().astimezone(UTC).date(),
+            dry_run=dry_run, confirm_all=confirm_all,
         )
-        return len(removed)
 

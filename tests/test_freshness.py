@@ -161,3 +161,29 @@ def test_verdicts_round_trip_through_json() -> None:
     again = Verdict.from_json(verdict.as_json())
     assert again == verdict and again.reason() == verdict.reason()
     assert {f["rule"] for f in verdict.as_json()["failed"]} == {DAY_COVERAGE, RATIO}
+
+
+def test_settings_come_from_the_defaults_table_and_the_report_override() -> None:
+    import pytest
+
+    from reports.freshness_config import (
+        FreshnessConfig,
+        FreshnessOverride,
+        effective,
+        parse_duration,
+    )
+    from reports.report.freshness import settings_from
+
+    assert settings_from(FreshnessConfig()) == ON
+    defaults = FreshnessConfig(min_ratio=0.3, hold_retry_every="30m")
+    mine = effective(defaults, FreshnessOverride(ratio=False, hold_for="2h"))
+    assert settings_from(mine) == replace(ON, min_ratio=0.3, ratio=False)
+    assert mine.retry_every() == timedelta(minutes=30)
+    assert mine.hold_duration("weekly") == timedelta(hours=2)
+    assert FreshnessConfig().hold_duration("weekly") == timedelta(hours=6)
+    assert FreshnessConfig().hold_duration("monthly") == timedelta(hours=24)
+    assert effective(defaults, None) is defaults
+    assert parse_duration("90s") == timedelta(seconds=90)
+    for bad in ("1 week", "0h", "h", "-1h"):
+        with pytest.raises(ValueError, match="is not a duration"):
+            parse_duration(bad)

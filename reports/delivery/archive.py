@@ -1,5 +1,8 @@
 """The archive: every generated PDF, kept at ``<root>/<org>/<report>/<start>_<end>.pdf``.
 
+A provisional PDF (made despite the freshness gate) is kept beside the final one, as
+``<start>_<end>.provisional.pdf``.
+
 Files are written atomically (a temporary file in the same folder, fsync, rename, fsync of the
 folder), so a crash or a full disk never leaves a half-written PDF under the final name. Org and
 report names are checked before they become path components: nothing can escape the root.
@@ -21,7 +24,7 @@ from typing import Protocol
 from reports.atomic import write_atomic
 from reports.errors import ArchiveError, ArchivePathError, UsageError
 from reports.report.periods import Period
-from reports.state.ledger import ArchiveRecord
+from reports.state.archive_index import ArchiveRecord
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DURATION_RE = re.compile(r"^\s*(\d{1,5})\s*([dw])\s*$")
@@ -61,7 +64,8 @@ class ArchiveIndex(Protocol):
 
     def archive_entries(self, report: str | None = None) -> list[ArchiveRecord]: ...
 
-    def remove_archive_entry(self, report: str, period: Period) -> bool: ...
+    def remove_archive_entry(self, report: str, period: Period, edition: str = ...
+                             ) -> bool: ...
 
 
 def check_name(value: str, *, what: str) -> str:
@@ -105,11 +109,12 @@ class Archive:
     def __repr__(self) -> str:
         return f"Archive({str(self.root)!r})"
 
-    def path_for(self, org: str, report: str, period: Period) -> Path:
+    def path_for(self, org: str, report: str, period: Period, edition: str = "final") -> Path:
         """Where the PDF of ``report`` for ``period`` lives; refuses names that escape root."""
         check_name(org, what="org")
         check_name(report, what="report")
-        path = self.root / org / report / f"{period.key}.pdf"
+        suffix = "" if edition == "final" else f".{edition}"
+        path = self.root / org / report / f"{period.key}{suffix}.pdf"
         root = self.root.resolve()
         resolved = path.resolve()
         if not resolved.is_relative_to(root):
@@ -120,9 +125,10 @@ class Archive:
             )
         return path
 
-    def write(self, org: str, report: str, period: Period, pdf: bytes) -> ArchivedFile:
+    def write(self, org: str, report: str, period: Period, pdf: bytes, edition: str = "final"
+              ) -> ArchivedFile:
         """Write the PDF atomically; returns its path, SHA-256 and size."""
-        path = self.path_for(org, report, period)
+        path = self.path_for(org, report, period, edition)
         _atomic_write(path, pdf)
         return ArchivedFile(path=path, sha256=hashlib.sha256(pdf).hexdigest(), size=len(pdf))
 
@@ -152,14 +158,28 @@ class Archive:
         return VerifyResult(ok=tuple(ok), missing=tuple(missing), changed=tuple(changed))
 
     def prune(
-        self, index: ArchiveIndex, older_than: timedelta, *, today: date,
+        self, index: ArchiveIndex, older_than: timedelta, *, today: date, dry_run: bool = False,
+        confirm_all: bool = False,
     ) -> list[ArchiveRecord]:
-        """Delete files and entries whose period ended more than ``older_than`` before today."""
+        """Delete files and entries whose period ended more than ``older_than`` before today.
+
+        ``dry_run`` only returns what would go. Without ``confirm_all``, an age of zero or a
+        prune that would delete every archived file is refused (UsageError, nothing deleted).
+        """
         cutoff = today - older_than
+        entries = index.archive_entries()
+        doomed = [entry for entry in entries if entry.period_end < cutoff]
+        if not dry_run and not confirm_all and doomed and (
+            not older_than or len(doomed) == len(entries)
+        ):
+            raise UsageError(
+                f"pruning what ended before {cutoff.isoformat()} would delete every archived "
+                f"file ({len(doomed)}); see them with --dry-run, then add --yes to delete them"
+            )
+        if dry_run:
+            return doomed
         removed: list[ArchiveRecord] = []
-        for entry in index.archive_entries():
-            if entry.period_end >= cutoff:
-                continue
+        for entry in doomed:
             path = Path(entry.path)
             if not path.resolve().is_relative_to(self.root.resolve()):
                 raise ArchivePathError(
@@ -171,7 +191,8 @@ class Archive:
             except OSError as exc:
                 raise ArchiveError(f"cannot delete {path}: {exc.strerror or exc}",
                                    path=str(path)) from exc
-            index.remove_archive_entry(entry.report, Period(entry.period_start, entry.period_end))
+            index.remove_archive_entry(entry.report, Period(entry.period_start, entry.period_end),
+                                       entry.edition)
             removed.append(entry)
         return removed
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
+from reports.freshness_config import FreshnessConfig
 from reports.report import fmt
 from reports.report.model import ReportData
 from reports.report.periods import Period
@@ -55,6 +56,11 @@ class GateSettings:
     min_baseline: int = 20
     last_day: bool = True
     last_day_min_usual: int = 5
+
+
+def settings_from(config: FreshnessConfig) -> GateSettings:
+    """The gate's settings from a report's effective ``[freshness]`` table."""
+    return GateSettings(**{f.name: getattr(config, f.name) for f in fields(GateSettings)})
 
 
 @dataclass(frozen=True)

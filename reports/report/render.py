@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from markupsafe import Markup
 
@@ -81,6 +81,14 @@ class KpiCard:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A line above the cover: the report is provisional, or replaces a provisional one."""
+
+    kind: Literal["provisional", "replaces"]
+    text: str
+
+
 def render_html(
     analysis: Analysis,
     charts: Sequence[Chart],
@@ -90,18 +98,41 @@ def render_html(
     generated_on: date,
     locale: str = "en",
     language: str | None = None,
+    notice: Notice | None = None,
 ) -> str:
-    """The report as one self-contained HTML document, in ``language`` (default: the locale's)."""
+    """The report as one self-contained HTML document, in ``language`` (default: the locale's);
+    ``notice``: a line on page 1."""
     lang = resolve(locale, language)
     env = environment(templates_dir, lang.code)
     context = _context(analysis, charts, branding, generated_on, locale, lang.code)
     context.update(lang=lang.tag, dir=lang.direction)
+    context["notice"] = notice
     try:
-        return str(env.get_template(ENTRY_TEMPLATE).render(context))
+        return _with_notice(str(env.get_template(ENTRY_TEMPLATE).render(context)), notice)
     except (RenderError, MemoryError):
         raise  # MemoryError must reach the worker, which reports it as RenderMemoryError
     except Exception as exc:  # Jinja raises many kinds; name the template and the line
         raise RenderError(f"the report template could not be rendered: {_describe(exc)}") from exc
+
+
+NOTICE_HTML = '<p class="notice {kind}" role="note"><strong>{text}</strong></p>'
+_BODY_RE = re.compile(r"<body[^>]*>", re.IGNORECASE)
+
+
+def _with_notice(html: str, notice: Notice | None) -> str:
+    """The notice is never lost: a user's templates that leave it out get it after ``<body>``."""
+    if notice is None:
+        return html
+    import markupsafe
+
+    text = str(markupsafe.escape(notice.text))
+    if text in html:
+        return html
+    tag = NOTICE_HTML.format(kind=notice.kind, text=text)
+    match = _BODY_RE.search(html)
+    if match is None:
+        return tag + html
+    return html[: match.end()] + tag + html[match.end():]
 
 
 def environment(templates_dir: Path | None, language: str = "en") -> Any:

@@ -80,3 +80,47 @@ def alert_message(config: Config, request: RunRequest, outcome: RunOutcome) -> t
         "You get this message once per failed run.",
     ]
     return subject, "\n".join(lines)
+
+
+_HOLD_TEXT = {
+    "held": ("held", "was held by the freshness gate: its data is not complete yet. The "
+             "scheduler checks again every hold_retry_every and applies on_stale after "
+             "hold_for."),
+    "provisional": ("sent provisional", "was sent marked provisional: its data was still not "
+                    "complete after hold_for. The final report follows, once, when it is."),
+    "stale": ("still held", "is still held after hold_for (on_stale = \"alert\"); the scheduler "
+              "keeps checking and sends it when the data is complete."),
+    "skipped": ("skipped", "was not sent: its data was still not complete when it was given "
+                "up (on_stale = \"skip\", or the next period came)."),
+}
+
+
+def alert_hold(alerter: Alerter | None, config: Config, request: RunRequest, kind: str,
+               reason: str) -> None:
+    """The one alert for a period that was held, sent provisional, went stale or was skipped."""
+    if alerter is None:
+        return
+    title, what = _HOLD_TEXT[kind]
+    period = f"{request.period.start.isoformat()} to {request.period.end.isoformat()}"
+    base = (f"ibl-reports --config {config.source} send --report {request.report} "
+            f"--as-of {request.as_of.isoformat()}")
+    text = "\n".join([
+        f"The report {request.report!r} for the period {period} {what}",
+        "",
+        f"Reason: {reason or 'see the scheduler log'}",
+        "",
+        "To send it now anyway, marked provisional:",
+        f"       {base} --provisional",
+        "If the figures are real (a true drop), turn the rule off for this report in",
+        "[reports.freshness] (or lower its threshold) and send again:",
+        f"       {base}",
+    ])
+    subject = f"ibl-reports: {request.report} {title} for {request.period.key}"
+    try:
+        alerter(subject, text)
+    except Exception as exc:  # an alert that cannot be sent is logged, never fatal
+        log_event(log, "alert.failed", level=logging.ERROR, report=request.report,
+                  period=request.period.key, error=f"{type(exc).__name__}: {exc}")
+    else:
+        log_event(log, "alert.sent", report=request.report, period=request.period.key,
+                  kind=kind, recipients=len(config.alerts.recipients))

@@ -1,6 +1,7 @@
 """Catch-up after downtime: which periods a report sends on start because their fire passed.
 
-Pure: the clock reading and the ledger question (``is_done``) are passed in.
+Pure: the clock reading and the ledger question (``is_done``) are passed in;
+``ledger_done_check`` is the daemon's default answer to that question.
 """
 
 from __future__ import annotations
@@ -9,9 +10,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from reports.config import ReportConfig
+from reports.config import Config, ReportConfig
 from reports.report.periods import Period
 from reports.schedule.firetimes import RunRequest, fire_times, period_for_fire
+
+DoneCheck = Callable[[ReportConfig, Period], bool]
+"""Whether a report's period has a completed delivery to all its recipients."""
+
+
+def ledger_done_check(config: Config) -> tuple[DoneCheck, Callable[[], None]]:
+    """The default DoneCheck (ask the ledger in the state database) and its close function."""
+    from reports.state.ledger import Ledger
+
+    ledger = Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
+
+    def done(report: ReportConfig, period: Period) -> bool:
+        return ledger.period_done(report.name, period, list(report.recipients))
+
+    return done, ledger.close
 
 
 @dataclass(frozen=True)

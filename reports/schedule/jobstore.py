@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from reports.config import Config, ReportConfig
 from reports.logs import log_event
-from reports.schedule.firetimes import trigger_for
+from reports.schedule.firetimes import next_fire_time, trigger_for
 
 # The daemon's events keep one logger name, whichever module of the stage logs them.
 log = logging.getLogger("reports.schedule.scheduler")
@@ -73,3 +74,14 @@ def sync_jobs(
 
 def _trigger_key(trigger: Any) -> str:
     return f"{type(trigger).__name__}:{trigger}:{getattr(trigger, 'timezone', '')}"
+
+
+def log_next_fire(report: ReportConfig, now: datetime) -> datetime | None:
+    """Log when the report fires next (``job.next``), in its time zone and in UTC."""
+    nxt = next_fire_time(report, now)
+    local = nxt.astimezone(ZoneInfo(report.timezone)) if nxt else None
+    log_event(log, "job.next", report=report.name,
+              next_local=local.isoformat() if local else "never", timezone=report.timezone,
+              zone=local.tzname() if local else None,
+              next_utc=nxt.astimezone(UTC).isoformat().replace("+00:00", "Z") if nxt else None)
+    return nxt

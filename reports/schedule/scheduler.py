@@ -11,8 +11,8 @@ Start-up, top to bottom (``Daemon.start``):
   2. sync the job store to config.toml (add, change, remove; ``reports.schedule.jobstore``);
   3. plan the catch-up of periods missed while down (``reports.schedule.catchup``, pure) and send
      them oldest first, one run at a time per report;
-  4. tick: rewrite the health file (``reports.schedule.health``) every ``tick_s`` until
-     SIGTERM/SIGINT.
+  4. tick: rewrite the health file (``reports.schedule.health``) and look again at held periods
+     (``reports.schedule.rechecks``) every ``tick_s`` until SIGTERM/SIGINT.
 
 Shutdown stops taking new runs, lets the current ones finish within ``shutdown_grace_s``, then
 terminates their process groups (``reports.schedule.runner``). A run that fails (non-zero exit,
@@ -40,10 +40,12 @@ from reports.logs import LogFormat, configure_logging, log_event, remove_handler
 from reports.report.periods import Clock, Period
 from reports.schedule import jobstore
 from reports.schedule.alerts import Alerter, alert_failed_run, mail_alerter
-from reports.schedule.catchup import CatchUpPlan, plan_catch_up
+from reports.schedule.catchup import CatchUpPlan, DoneCheck, ledger_done_check, plan_catch_up
 from reports.schedule.firetimes import RunRequest, last_fire_time, period_for_fire
 from reports.schedule.health import HealthFile
 from reports.schedule.lock import SchedulerLock, acquire_scheduler_lock
+from reports.schedule.pauses import PauseGate
+from reports.schedule.rechecks import HoldBook
 from reports.schedule.runner import (
     KILL_GRACE_S,
     OutcomeKind,
@@ -63,9 +65,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-DoneCheck = Callable[[ReportConfig, Period], bool]
-"""Whether a report's period has a completed delivery to all its recipients."""
-
 _ACTIVE: Daemon | None = None
 _ACTIVE_LOCK = threading.Lock()
 
@@ -78,18 +77,6 @@ def fire(report_name: str) -> None:
                   reason="no scheduler is running in this process")
         return
     daemon.fire_scheduled(report_name)
-
-
-def ledger_done_check(config: Config) -> tuple[DoneCheck, Callable[[], None]]:
-    """The default DoneCheck (ask the ledger in the state database) and its close function."""
-    from reports.state.ledger import Ledger
-
-    ledger = Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
-
-    def done(report: ReportConfig, period: Period) -> bool:
-        return ledger.period_done(report.name, period, list(report.recipients))
-
-    return done, ledger.close
 
 
 @dataclass
@@ -117,6 +104,7 @@ class Daemon:
             send_command(config), timeout_s=config.scheduler.run_timeout_s
         )
         self._is_done = is_done
+        self._pauses = PauseGate(config)
         self.alerter = alerter
         self.shutdown_grace_s = shutdown_grace_s
         self.reports = {r.name: r for r in config.reports}
@@ -130,6 +118,7 @@ class Daemon:
         self._health = HealthFile(config.scheduler.health_file)
         self._close_ledger: Callable[[], None] | None = None
         self.last_sync: dict[str, list[str]] = {}
+        self.holds = HoldBook(config, clock, alerter)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -146,6 +135,8 @@ class Daemon:
             self._scheduler.resume()
             log_event(log, "scheduler.started", pid=os.getpid(), reports=len(self.reports),
                       state=_safe_url(self.config.state.url))
+            for report in self.reports.values():
+                jobstore.log_next_fire(report, self.clock())
             self._start_catch_up()
             self.write_health()
         except BaseException:
@@ -196,6 +187,7 @@ class Daemon:
         while not stop.wait(min(0.1, tick)) and not signals:
             if time.monotonic() >= next_tick:
                 self.write_health()
+                self._start_thread(self.recheck, "recheck")
                 next_tick = time.monotonic() + tick
         if signals:
             log_event(log, "scheduler.stopping", signal=signal.Signals(signals[0]).name)
@@ -224,15 +216,12 @@ class Daemon:
                       period=period.key, error=f"{type(exc).__name__}: {exc}")
             return False
 
-    def _is_done_for(self, report: ReportConfig, period: Period) -> bool:
-        return self.is_done(report, period)
-
     def plan(self) -> list[CatchUpPlan]:
         """The catch-up of every report as of now."""
         now = self.clock()
         plans = []
         for report in self.reports.values():
-            plan = plan_catch_up(report, now, functools.partial(self._is_done_for, report))
+            plan = plan_catch_up(report, now, functools.partial(self.is_done, report))
             plans.append(plan)
             if plan.skipped:
                 log_event(log, "catchup.skipped", report=report.name, policy=plan.policy,
@@ -244,14 +233,26 @@ class Daemon:
 
     def _start_catch_up(self) -> None:
         for plan in self.plan():
-            if not plan.due:
-                continue
-            thread = threading.Thread(
-                target=self._run_all, args=(plan.due,), name=f"catch-up-{plan.report}",
-                daemon=True,
-            )
-            self._threads.append(thread)
-            thread.start()
+            if plan.due:
+                self._start_thread(functools.partial(self._run_all, plan.due),
+                                   f"catch-up-{plan.report}")
+
+    def _start_thread(self, target: Callable[[], object], name: str) -> None:
+        self._threads = [t for t in self._threads if t.is_alive()]
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def recheck(self) -> list[RunOutcome]:
+        """Look again at held and provisional periods now (``reports.schedule.rechecks``)."""
+        outcomes = []
+        for request in self.holds.due():
+            if self._stopping.is_set():
+                break
+            outcome = self.execute(request)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
 
     def _run_all(self, requests: Sequence[RunRequest]) -> None:
         for request in requests:
@@ -277,9 +278,12 @@ class Daemon:
                 log_event(log, "run.skipped", report=request.report, period=request.period.key,
                           reason="the scheduler is shutting down")
                 return None
-            if request.fire_time in self._handled[request.report]:
+            if self._pauses.skips(request.report, request.period.key):
                 return None
-            self._handled[request.report].add(request.fire_time)
+            if request.reason in ("scheduled", "catch-up"):  # a fire runs once
+                if request.fire_time in self._handled[request.report]:
+                    return None
+                self._handled[request.report].add(request.fire_time)
             with self._runs.cond:
                 self._runs.active += 1
             try:
@@ -304,14 +308,18 @@ class Daemon:
             **fields, "outcome": outcome.kind.value, "exit_code": outcome.exit_code,
             "duration_s": round(outcome.duration_s, 3),
         }
+        self.holds.record(request, outcome)
         if outcome.ok:
-            log_event(log, "run.finished", **done)
+            log_event(log, "run.finished", **done, provisional=request.provisional)
+        elif outcome.kind is OutcomeKind.HELD:  # alerted once by the hold book
+            log_event(log, "run.held", level=logging.WARNING, **done, error=outcome.error)
         elif outcome.kind is OutcomeKind.INTERRUPTED:
             log_event(log, "run.interrupted", level=logging.WARNING, **done,
                       error=outcome.error)
         else:
             log_event(log, "run.failed", level=logging.ERROR, **done, error=outcome.error)
             self._alert(request, outcome)
+        jobstore.log_next_fire(self.reports[request.report], self.clock())
         return outcome
 
     def _alert(self, request: RunRequest, outcome: RunOutcome) -> None:

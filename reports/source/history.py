@@ -11,8 +11,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
-from reports.report.freshness import PeriodFigures
+from reports.report.freshness import (
+    GateSettings,
+    PeriodFigures,
+    Verdict,
+    history_periods,
+    judge,
+    needs_history,
+)
+from reports.report.model import ReportData
 from reports.report.periods import Period
 from reports.source.client import IblClient
 
@@ -55,3 +64,21 @@ async def period_figures(
             cache.figures[org, period] = PeriodFigures(period, answer.total, enrolled)
         cache.requests += client.requests - before
     return [cache.figures[org, p] for p in periods]
+
+
+async def judge_collected(
+    client: IblClient,
+    data: ReportData,
+    settings: GateSettings,
+    *,
+    today: date | None,
+    cache: HistoryCache | None = None,
+) -> Verdict:
+    """The gate's verdict on collected data, fetching earlier periods only when it needs them."""
+    history: list[PeriodFigures] = []
+    if needs_history(data, settings):
+        history = await period_figures(
+            client, data.org, history_periods(data.period),
+            known_courses=[c.course_id for c in data.enrollments], cache=cache,
+        )
+    return judge(data, settings, today=today, history=history)

@@ -238,12 +238,15 @@ PROVISIONAL_PREFIX = "[Provisional] "
 REPLACES_SUFFIX = " (final: replaces the provisional report)"
 
 
-def edition_subject(subject: str, edition: str) -> str:
-    """The subject of a ``provisional`` report, of a ``replacement`` for one, or as is."""
+def edition_subject(subject: str, edition: str, language: str = "en") -> str:
+    """The subject of a ``provisional`` report, of a ``replacement`` for one, or as is (in the
+    report's ``language``; in English ``PROVISIONAL_PREFIX + subject``, ``subject +
+    REPLACES_SUFFIX``)."""
+    _ = translations(language).gettext
     if edition == "provisional":
-        return PROVISIONAL_PREFIX + subject
+        return _("[Provisional] %(subject)s") % {"subject": subject}
     if edition == "replacement":
-        return subject + REPLACES_SUFFIX
+        return _("%(subject)s (final: replaces the provisional report)") % {"subject": subject}
     return subject
 
 

@@ -442,26 +442,15 @@ class SendOutcome:
 
 def mail_summary(report: ReportConfig, data: ReportData) -> Any:
     """The email body's numbers, from the same analysis as the PDF."""
-    from reports.delivery.mail import MailSummary
+    from reports.delivery.summary import summarise
     from reports.report.analysis import analyse
-    from reports.report.fmt import period_label, report_title
-    from reports.report.highlights import highlights
-    from reports.report.render import kpi_cards
+    from reports.report.fmt import report_title
 
-    analysis = analyse(data, top_n=report.top_n)
-    label = period_label(data.period, report.locale)
     lang = report.lang
-    return MailSummary(
-        title=report_title(data.period, lang.code),
-        org_name=report.org_name,
-        period_label=label,
-        report_name=report.name,
-        kpis=[(c.label, c.value, c.delta)
-              for c in kpi_cards(analysis, report.locale, lang.code)],
-        highlights=list(highlights(analysis, locale=report.locale, language=lang.code)),
-        language=lang.code,
-        lang_tag=lang.tag,
-        direction=lang.direction,
+    return summarise(
+        analyse(data, top_n=report.top_n), title=report_title(data.period, lang.code),
+        org_name=report.org_name, report_name=report.name, locale=report.locale,
+        accent_color=report.accent_color, language=lang.code,
     )
 
 

@@ -214,6 +214,22 @@ def format_subject(template: str, *, period_title: str, org_name: str, period_la
 
 
 @dataclass(frozen=True)
+class MailKpi:
+    """One KPI of the email body, as on the PDF's first page."""
+
+    label: str
+    value: str
+    change: str
+    """The comparison, e.g. ``+8% (+92)``, ``no change`` or ``no previous data``."""
+    direction: str = "none"
+    """``up``, ``down``, ``flat`` or ``none``: the arrow."""
+    tone: str = "neutral"
+    """``good``, ``bad`` or ``neutral``: the colour of the comparison."""
+    note: str = ""
+    """The line under it, e.g. ``vs 1,112 in the week of Nov 2``."""
+
+
+@dataclass(frozen=True)
 class MailSummary:
     """What the email body shows: the headline numbers of the report."""
 
@@ -222,7 +238,7 @@ class MailSummary:
     period_label: str
     report_name: str
     kpis: list[tuple[str, str, str]] = field(default_factory=list)
-    """(label, value, change text), e.g. ("Active users", "1,204", "+8% vs previous week")."""
+    """(label, value, change text), e.g. ("Active users", "1,204", "+8% vs the week of Nov 2")."""
     highlights: list[str] = field(default_factory=list)
     language: str = "en"
     """The catalog the bodies are written from (``reports.lang``)."""
@@ -232,6 +248,11 @@ class MailSummary:
     """``ltr`` or ``rtl``, for ``<html dir>``."""
     notice: str = ""
     """The first line of the body when set: the report is provisional, or replaces one."""
+    compared_with: str = ""
+    """What the figures are compared with, after "vs": ``August``, ``the week of Nov 2``."""
+    accent_color: str = "#0072B2"
+    cards: list[MailKpi] = field(default_factory=list)
+    """The KPIs with their arrows and colours (the HTML body's cards)."""
 
 
 PROVISIONAL_PREFIX = "[Provisional] "

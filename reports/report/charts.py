@@ -221,7 +221,7 @@ def _daily_chart(a: Analysis, dpi: int, locale: str, language: str) -> Chart:
     t = translations(language)
     _ = t.gettext
     points = a.daily
-    fig = _figure(2.7)
+    fig = _figure(2.3)  # its numbers are in the table under it
     ax = fig.add_subplot()
     xs = list(range(len(points)))
     enroll = [p.enrollments for p in points]

@@ -35,6 +35,7 @@ from reports.lang import name, number, resolve, translations
 from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
 from reports.report.charts import Chart
+from reports.report.daygrid import day_grid
 from reports.report.highlights import describe_delta, highlights
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -79,6 +80,8 @@ class KpiCard:
     tone: str
     """``good``, ``bad`` or ``neutral``: the colour of the comparison."""
     note: str = ""
+    previous: str = ""
+    """The previous period's value, formatted ("" without previous data)."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,18 @@ def environment(templates_dir: Path | None, language: str = "en") -> Any:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["css_string"] = css_string
     return env
+
+
+def css_string(text: object) -> Any:
+    """``text`` as a quoted CSS string, safe inside ``<style>`` (every other character escaped)."""
+    import markupsafe
+
+    body = "".join(
+        c if c.isalnum() or c in " .,-" else f"\\{ord(c):x} " for c in str(text)
+    )
+    return markupsafe.Markup(f'"{body}"')
 
 
 def _describe(exc: Exception) -> str:
@@ -202,7 +216,8 @@ def _card(label: str, delta: Delta, locale: str, language: str, *, up_is_good: b
         "good" if (direction == "up") == up_is_good else "bad")
     note = translations(language).gettext("previous: %(num)s") % {
         "num": number(previous, language)}
-    return KpiCard(label, value, describe_delta(delta, locale, language), direction, tone, note)
+    return KpiCard(label, value, describe_delta(delta, locale, language), direction, tone, note,
+                   previous)
 
 
 def kpi_cards(analysis: Analysis, locale: str, language: str = "en") -> tuple[KpiCard, ...]:
@@ -304,6 +319,13 @@ def _context(
         "previous_label": fmt.period_label(a.previous_period, locale),
         "period_noun": fmt.period_noun(a.period, language),
         "generated_on": fmt.long_date(generated_on, locale),
+        "running_header": {  # "left" is the start side, "right" the end side
+            "left": branding.org_name,
+            "right": fmt.period_label(a.period, locale),
+            "footer": _("ibl.ai report %(generated)s") % {"generated": _(
+                "generated on %(date)s") % {"date": fmt.long_date(generated_on, locale)}},
+        },
+        "daily_grid": day_grid(a.daily, locale),
         "kpis": kpi_cards(a, locale, language),
         "highlights": highlights(a, locale=locale, language=language),
         "charts": list(charts),
@@ -313,8 +335,6 @@ def _context(
         "notes": missing_notes(a, locale, language),
         "page_footer": css_content(_("Page %(page)s of %(pages)s"),
                                    page="counter(page)", pages="counter(pages)"),
-        "generated_footer": css_content(_("ibl.ai report %(generated)s"),
-                                        generated="string(generated)"),
         "num": num,
         "signed": signed,
         "index": index,

@@ -41,6 +41,7 @@ class ReportRow:
     last_period: str | None
     last_error: str | None
     paused: bool
+    last_run: RunRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,17 @@ class Scoped:
         scoped = self.config.model_copy(update={"reports": visible})
         paused = self._paused()
         by_name = {r.name: r for r in visible}
+        last: dict[str, RunRecord | None] = {}
+
+        def last_run(name: str) -> RunRecord | None:
+            last[name] = self.ledger.last_run(name)
+            return last[name]
+
+        jobs = list_jobs(scoped, clock=self._clock, last_run=last_run)
         return [
             ReportRow(by_name[job.report], job.next_local, job.last_state, job.last_period,
-                      job.last_error, job.report in paused)
-            for job in list_jobs(scoped, clock=self._clock, last_run=self.ledger.last_run)
+                      job.last_error, job.report in paused, last.get(job.report))
+            for job in jobs
         ]
 
     def report(self, name: str) -> ReportConfig:

@@ -190,7 +190,7 @@ def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str, language: st
     t = translations(language)
     _ = t.gettext
     rows = a.top_courses
-    fig = _figure(0.9 + 0.3 * len(rows))
+    fig = _figure(0.8 + 0.28 * len(rows))
     ax = fig.add_subplot()
     positions = list(range(len(rows)))
     values = [r.users for r in rows]
@@ -236,6 +236,9 @@ def _daily_chart(a: Analysis, dpi: int, locale: str, language: str) -> Chart:
         ax.bar([x + width / 2 for x in xs], [v or 0 for v in unenroll], width,
                color=UNENROLL_COLOR, label=_("Unenrollments"))
         labels = [fmt.weekday_day(p.day, locale) for p in points]
+        if max(len(label) for label in labels) > 11:  # "seg., 9 de nov.": weekday above date
+            labels = [f"{fmt.weekday_short(p.day, locale)}\n{fmt.short_day(p.day, locale)}"
+                      for p in points]
         ax.set_xticks(xs, labels, parse_math=False)
     else:
         ax.plot(xs, [float("nan") if v is None else v for v in enroll], color=ENROLL_COLOR,

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from reports.cli_archive import archive_app
+from reports.cli_fleet import db_app, queue_app, worker
 from reports.cli_kit import (
     CONFIG_HELP,
     JSON_HELP,
@@ -94,7 +95,7 @@ def generate(
     """Make a report PDF now (archived; nothing is mailed)."""
 
     def body() -> int:
-        from reports import run
+        from reports import batch, run
 
         config = _config()
         chosen = sum(x for x in (report is not None, all_, org is not None))
@@ -122,7 +123,7 @@ def generate(
         else:
             reports = [config.report(report)]
         show = not json_ and sys.stderr.isatty()
-        outcomes = run.generate_many(
+        outcomes = batch.generate_many(
             config, reports, window, out=out, html_out=html, clock=_now, env=os.environ,
             progress=show,
         )
@@ -210,7 +211,7 @@ def send(
 
 def _check_test_address(to: str) -> None:
     """``--to`` parsed as strictly as a configured recipient; a bad one is a usage error."""
-    from reports.delivery.mail import parse_address
+    from reports.addresses import parse_address
     from reports.errors import MailAddressError
 
     try:
@@ -265,10 +266,10 @@ def runs(
     """Recent runs and their deliveries."""
 
     def body() -> None:
-        from reports import run
+        from reports import views
 
         config = _config()
-        history = run.history(config, report=report, limit=limit)
+        history = views.history(config, report=report, limit=limit)
         if report is not None and not history:
             config.report(report)  # an unknown name is a config error naming it (exit 2)
         if json_:
@@ -326,15 +327,10 @@ def hash_password() -> None:
     _guard(body)
 
 
-def _register_fleet() -> None:
-    from reports.cli_fleet import queue_app, worker
-
-    app.command()(worker)
-    app.add_typer(queue_app, name="queue")
-
-
 app.command("mock-api")(mock_api)
-_register_fleet()
+app.command()(worker)
+app.add_typer(queue_app, name="queue")
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:

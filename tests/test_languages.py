@@ -19,8 +19,8 @@ import pypdf
 import pytest
 
 from reports.config import ReportConfig
+from reports.report.build import Rendered, RenderJob, render_report
 from reports.report.model import CourseActivity, ReportData
-from reports.run import Rendered, RenderJob, render_report
 from tests._sample import realistic
 
 ENGLISH_HEADINGS = ("Key figures", "Highlights", "Charts", "Top courses", "Biggest movers",

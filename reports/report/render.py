@@ -176,13 +176,9 @@ def css_string(text: object) -> Any:
 
 
 def _describe(exc: Exception) -> str:
-    import jinja2
+    from reports.report.template_errors import describe
 
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        return f"{exc.name or exc.filename}, line {exc.lineno}: {exc.message}"
-    if isinstance(exc, jinja2.TemplateNotFound):
-        return f"template {exc.name!r} not found"
-    return f"{type(exc).__name__}: {exc}"
+    return describe(exc)
 
 
 def logo_data_uri(path: Path | None) -> str | None:

@@ -10,8 +10,8 @@ sent for a run that did not archive.
 
 The stages live in their packages (``source.collect``, ``report.build`` run by an
 ``execute.worker``, ``delivery.archive``, ``delivery.messages`` and ``delivery.mailer``); many
-reports at once (``generate --all``) is ``reports.batch``, one (``generate --report``)
-``reports.generate``; history and archive listings are ``reports.views``.
+reports at once (``generate --all``) is ``reports.batch``, one (``generate --report``) ``reports.generate``; history and archive listings are
+``reports.views``.
 """
 
 from __future__ import annotations

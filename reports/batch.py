@@ -13,9 +13,8 @@ from typing import Any
 
 from reports.config import Config, ReportConfig
 from reports.errors import ReportsError
-from reports.generate import GenerateResult, generate_one
 from reports.report.periods import Clock
-from reports.run import Window, open_ledger
+from reports.run import GenerateResult, Window, generate_one, open_ledger
 
 
 @dataclass(frozen=True)

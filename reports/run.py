@@ -10,7 +10,7 @@ sent for a run that did not archive.
 
 The stages live in their packages (``source.collect``, ``report.build`` run by an
 ``execute.worker``, ``delivery.archive``, ``delivery.messages`` and ``delivery.mailer``); many
-reports at once (``generate --all``) is ``reports.batch``, one (``generate --report``) ``reports.generate``; history and archive listings are
+reports at once (``generate --all``) is ``reports.batch``; history and archive listings are
 ``reports.views``.
 """
 
@@ -22,14 +22,15 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from reports.config import Config, ReportConfig
-from reports.errors import ConfigError, ReportsError
+from reports.errors import ConfigError, ReportsError, UsageError
+from reports.progress import StageProgress
 from reports.report.build import Rendered, RenderJob, render_report
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, custom, for_kind, today
@@ -91,6 +92,34 @@ def data_hash(data: ReportData) -> str:
 
 
 # ---------------------------------------------------------------- generate
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What ``generate`` made for one report."""
+
+    report: str
+    pdf: Path | str
+    """The --out copy, the archived file, or an s3:// URL."""
+    pages: int
+    bytes: int
+    period: Period
+    requests: int
+    timings: dict[str, float]
+    sha256: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``--json`` object."""
+        return {
+            "report": self.report,
+            "pdf": str(self.pdf),
+            "pages": self.pages,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+            "period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
+            "requests": self.requests,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
 
 
 @contextmanager
@@ -158,6 +187,87 @@ def _archive_pdf(
         size=archived.size, data_hash=digest,
     )
     return archived.location
+
+
+def generate_one(
+    config: Config,
+    report: ReportConfig,
+    window: Window,
+    *,
+    out: Path | None = None,
+    html_out: Path | None = None,
+    clock: Clock,
+    env: Mapping[str, str],
+    progress: bool = False,
+    pool: Any = None,
+    ledger: Any = None,
+) -> GenerateResult:
+    """Collect, render and archive one report; mail nothing.
+
+    A batch passes what it shares: ``pool`` (a started ``WorkerPool``) and ``ledger`` (an open
+    ``Ledger``, left open); without them this run starts and closes its own.
+    """
+    from reports.state.runs import RunState
+    from reports.timeline import Laps, process_age_s
+
+    laps, startup_s = Laps(), process_age_s() if pool is None else None
+    own = None
+    if pool is None:  # one report: one render child, forked now and warmed while we fetch
+        from reports.execute.oneshot import WarmWorker
+
+        own = pool = WarmWorker(timeout_s=config.render.timeout_s,
+                                memory_mb=config.render.memory_mb)
+        laps.lap("worker_start_s")
+    period = resolve_period(report, window, clock)
+    with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger, \
+            own if own is not None else nullcontext():
+        run_id = ledger.start_run(report.name, report.org, period,
+                                  wait_s=_lease_wait_s(config))
+        with _recorded(ledger, run_id), StageProgress(progress) as bar:
+            laps.lap("ledger_s")
+            data = asyncio.run(collect_data(config, report, period, env, bar.update))
+            laps.lap("fetch_s")
+            digest = data_hash(data)
+            ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
+            bar.update(RENDER_STAGE, 0, 1)
+            laps.lap("ledger_s")
+            rendered = _render_limited(
+                config,
+                RenderJob(report, data, config.templates.dir, _generated_on(report, clock),
+                          want_html=html_out is not None),
+                pool,
+            )
+            # the render child's own stages; the rest is its start, the hand-over and the exit
+            laps.laps["worker_start_s"] = laps.laps.get("worker_start_s", 0.0) + (
+                laps.lap("render") - sum(rendered.timings.values()))
+            bar.update(RENDER_STAGE, 1, 1)
+            path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest)
+            ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
+            if out is not None:
+                _write_copy(out, rendered.pdf)
+            if html_out is not None and rendered.html is not None:
+                _write_copy(html_out, rendered.html.encode("utf-8"))
+            ledger.transition(run_id, RunState.DONE, detail="generated (not mailed)")
+    laps.lap("archive_s")
+    timings = {**{k: v for k, v in laps.laps.items() if k != "render"}, **rendered.timings}
+    timings["total_s"] = laps.total() + (startup_s or 0.0)
+    if startup_s is not None:  # the interpreter, imports and config before this function
+        timings["startup_s"] = startup_s
+    return GenerateResult(
+        report=report.name, pdf=out or path, pages=rendered.pages, bytes=len(rendered.pdf),
+        period=period, requests=data.requests, timings=timings,
+        sha256=hashlib.sha256(rendered.pdf).hexdigest(),
+    )
+
+
+def _write_copy(path: Path, data: bytes) -> None:
+    """``--out`` / ``--html``: written atomically; a failure names the file."""
+    from reports.atomic import write_atomic
+
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 # ---------------------------------------------------------------- send

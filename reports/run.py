@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from reports.config import Config, ReportConfig
-from reports.errors import ConfigError, ReportsError, UsageError
+from reports.errors import ReportsError, UsageError
+from reports.gate import PROVISIONAL, collect_judged, verdict_line
+from reports.report.freshness import Verdict
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, custom, for_kind, today
 
@@ -97,6 +99,8 @@ class RenderJob:
     templates_dir: Path | None
     generated_on: date
     want_html: bool = False
+    notice: Any = None
+    """A ``reports.report.render.Notice`` on page 1 (a provisional report), or None."""
 
 
 @dataclass(frozen=True)
@@ -130,15 +134,16 @@ def render_report(job: RenderJob) -> Rendered:
     )
     html = render_html(
         analysis, charts, branding, templates_dir=job.templates_dir,
-        generated_on=job.generated_on, locale=report.locale,
+        generated_on=job.generated_on, locale=report.locale, notice=job.notice,
     )
     t3 = time.perf_counter()
     label = period_label(data.period, report.locale)
+    marked = "Provisional: " if job.notice is not None and job.notice.kind == "provisional" else ""
     roots = [TEMPLATES_DIR] + ([job.templates_dir] if job.templates_dir else [])
     if report.logo is not None:
         roots.append(report.logo.parent)
     metadata = PdfMetadata(
-        title=f"{report.org_name}: {report.period.capitalize()} report, {label}",
+        title=f"{marked}{report.org_name}: {report.period.capitalize()} report, {label}",
         author="ibl-reports",
         subject=f"Learning activity of {report.org_name}, {label}",
         created=datetime.combine(data.period.end, dtime(23, 59, 59), tzinfo=UTC),
@@ -172,6 +177,12 @@ class GenerateResult:
     requests: int
     timings: dict[str, float]
     sha256: str
+    gate: Verdict = field(default_factory=Verdict)
+    """The freshness gate's verdict: when it failed, the PDF is marked provisional."""
+
+    def gate_line(self) -> str | None:
+        """The gate's verdict for stderr when a rule failed (None when the data is complete)."""
+        return None if self.gate.ok else verdict_line(self.report, self.period, self.gate)
 
     def as_json(self) -> dict[str, Any]:
         """The ``--json`` object."""
@@ -184,6 +195,7 @@ class GenerateResult:
             "period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
             "requests": self.requests,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "gate": {"ok": self.gate.ok, "failed": self.gate.as_json()["failed"]},
         }
 
 
@@ -236,7 +248,7 @@ class _Progress:
 
 
 @contextmanager
-def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
+def recorded(ledger: Any, run_id: int) -> Iterator[None]:
     """Any failure inside marks the run failed in the ledger (with its one-line error)."""
     from reports.state.runs import RunState
 
@@ -250,7 +262,8 @@ def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
         raise
 
 
-def _ledger(config: Config, clock: Clock | None = None) -> Any:
+def open_ledger(config: Config, clock: Clock | None = None) -> Any:
+    """The ledger of ``[state]``: a new engine, closed when the ``with`` block ends."""
     from reports.state.ledger import Ledger
 
     if clock is None:
@@ -258,7 +271,7 @@ def _ledger(config: Config, clock: Clock | None = None) -> Any:
     return Ledger(config.state.url, clock=clock, stuck_after_s=config.state.stuck_after_s)
 
 
-def _render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendered:
+def render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendered:
     """Render in a limited child: a warm ``WorkerPool`` worker if given, else a fresh one."""
     if pool is not None:
         return pool.run(render_report, job)  # type: ignore[no-any-return]
@@ -269,19 +282,20 @@ def _render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendere
     )
 
 
-def _generated_on(report: ReportConfig, clock: Clock) -> date:
+def generated_on(report: ReportConfig, clock: Clock) -> date:
     return today(clock, report.timezone)
 
 
-def _archive_pdf(
-    config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str
+def archive_pdf(
+    config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str,
+    edition: str = "final",
 ) -> Path:
     from reports.delivery.archive import Archive
 
-    archived = Archive(config.archive.dir).write(report.org, report.name, period, pdf)
+    archived = Archive(config.archive.dir).write(report.org, report.name, period, pdf, edition)
     ledger.record_archive(
         report.name, report.org, period, path=str(archived.path), sha256=archived.sha256,
-        size=archived.size, data_hash=digest,
+        size=archived.size, data_hash=digest, edition=edition,
     )
     return archived.path
 
@@ -306,23 +320,29 @@ def generate_one(
     if pool is None:  # a pool's owner has started it already
         start_in_background()  # the render workers' fork server warms up while we fetch
     period = resolve_period(report, window, clock)
-    with _ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         run_id = ledger.start_run(report.name, report.org, period)
-        with _recorded(ledger, run_id), _Progress(progress) as bar:
+        with recorded(ledger, run_id), _Progress(progress) as bar:
             t0 = time.perf_counter()
-            data = asyncio.run(collect_data(config, report, period, env, bar.update))
+            data, verdict = asyncio.run(collect_judged(
+                config, report, period, env, day=today(clock, report.timezone),
+                on_progress=bar.update))
             fetch_s = time.perf_counter() - t0
             digest = data_hash(data)
-            ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
+            edition = "final" if verdict.ok else PROVISIONAL  # generate never holds: it marks
+            ledger.transition(run_id, RunState.RENDERING, data_hash=digest,
+                              gate=json.dumps(verdict.as_json(), sort_keys=True),
+                              edition=None if verdict.ok else PROVISIONAL)
             bar.update(RENDER_STAGE, 0, 1)
-            rendered = _render_limited(
+            notice = None if verdict.ok else _notice(verdict, report.locale)
+            rendered = render_limited(
                 config,
-                RenderJob(report, data, config.templates.dir, _generated_on(report, clock),
-                          want_html=html_out is not None),
+                RenderJob(report, data, config.templates.dir, generated_on(report, clock),
+                          want_html=html_out is not None, notice=notice),
                 pool,
             )
             bar.update(RENDER_STAGE, 1, 1)
-            path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest)
+            path = archive_pdf(config, ledger, report, period, rendered.pdf, digest, edition)
             ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
             if out is not None:
                 _write_copy(out, rendered.pdf)
@@ -334,8 +354,15 @@ def generate_one(
     return GenerateResult(
         report=report.name, pdf=out or path, pages=rendered.pages, bytes=len(rendered.pdf),
         period=period, requests=data.requests, timings=timings,
-        sha256=hashlib.sha256(rendered.pdf).hexdigest(),
+        sha256=hashlib.sha256(rendered.pdf).hexdigest(), gate=verdict,
     )
+
+
+def _notice(verdict: Verdict, locale: str) -> Any:
+    """The provisional banner of page 1."""
+    from reports.report.render import Notice
+
+    return Notice("provisional", verdict.banner(locale))
 
 
 def _write_copy(path: Path, data: bytes) -> None:
@@ -388,49 +415,6 @@ def generate_many(
 # ---------------------------------------------------------------- send
 
 
-@dataclass(frozen=True)
-class SendOutcome:
-    """What ``send`` did for one report and period."""
-
-    report: str
-    period: Period
-    sent: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()
-    failures: tuple[str, ...] = ()
-    pdf: Path | None = None
-    reused: bool = False
-    note: str = ""
-    test_reply: str | None = None
-    """The server's reply to a test copy (``send --to``); None for a real send."""
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every due recipient got the report, 1 otherwise."""
-        return 1 if self.failures else 0
-
-    def lines(self) -> list[str]:
-        """What to tell the user on stdout, in the order it happened: the PDF, then the mail."""
-        head = f"{self.report} {self.period.start.isoformat()}..{self.period.end.isoformat()}"
-        out = []
-        if self.pdf is not None:
-            how = "reused archived PDF" if self.reused else "archived"
-            out.append(f"{head}: {how} {self.pdf}")
-        if self.test_reply is not None:
-            out.append(f"{head}: test copy sent to {', '.join(self.sent)} (server replied "
-                       f"{self.test_reply}); no delivery recorded")
-        elif self.sent:
-            out.append(f"{head}: sent to {', '.join(self.sent)}")
-        if self.skipped:
-            out.append(f"{head}: already delivered to {', '.join(self.skipped)}")
-        if self.note:
-            out.append(f"{head}: {self.note}")
-        return out
-
-    def failure_lines(self) -> list[str]:
-        """One line per failed recipient, for stderr."""
-        return [f"{self.report}: {line}" for line in self.failures]
-
-
 def mail_summary(report: ReportConfig, data: ReportData) -> Any:
     """The email body's numbers, from the same analysis as the PDF."""
     from reports.delivery.mail import MailSummary
@@ -451,13 +435,18 @@ def mail_summary(report: ReportConfig, data: ReportData) -> Any:
     )
 
 
-def _messages(
+def report_messages(
     config: Config, report: ReportConfig, period: Period, data: ReportData, pdf: bytes,
-    recipients: Sequence[str], now: datetime,
+    recipients: Sequence[str], now: datetime, *, edition: str | None = None, notice: str = "",
 ) -> dict[str, Any]:
+    """One message per recipient; ``edition`` ``provisional`` or ``replacement`` (of one) marks
+    the subject, ``notice`` is the body's first line."""
+    from dataclasses import replace
+
     from reports.delivery.mail import (
         Attachment,
         build_message,
+        edition_subject,
         format_subject,
         make_message_id,
         parse_address,
@@ -466,12 +455,14 @@ def _messages(
     from reports.report.csvdata import csv_attachments
     from reports.report.fmt import period_label, period_title
 
-    summary = mail_summary(report, data)
+    summary = replace(mail_summary(report, data), notice=notice)
     text, html = render_bodies(summary, override_dir=config.templates.dir)
-    subject = format_subject(
+    subject = edition_subject(format_subject(
         config.email.subject, period_title=period_title(period), org_name=report.org_name,
         period_label=period_label(period, report.locale), report=report.name,
-    )
+    ), edition or "final")
+    provisional = edition == PROVISIONAL
+    key = f"{period.key}.provisional" if provisional else period.key
     domain = parse_address(config.email.from_, what="email.from").domain
     extras = (
         [Attachment(a.name, a.data, a.mime) for a in csv_attachments(data)]
@@ -480,103 +471,14 @@ def _messages(
     return {
         recipient: build_message(
             sender=config.email.from_, recipient=recipient, subject=subject, text_body=text,
-            html_body=html, pdf=pdf, pdf_name=f"{report.name}_{period.key}.pdf",
-            message_id=make_message_id(report.name, period.key, recipient, domain),
+            html_body=html, pdf=pdf,
+            pdf_name=f"{report.name}_{period.key}{'_provisional' if provisional else ''}.pdf",
+            message_id=make_message_id(report.name, key, recipient, domain),
             date=now, extra_attachments=extras, report=report.name, period_key=period.key,
+            edition=PROVISIONAL if provisional else None,
         )
         for recipient in recipients
     }
-
-
-def send_report(
-    config: Config,
-    report: ReportConfig,
-    *,
-    as_of: date | None = None,
-    force: bool = False,
-    to: str | None = None,
-    clock: Clock,
-    env: Mapping[str, str],
-    backend: Any = None,
-    sleep: Callable[[float], None] = time.sleep,
-    pool: Any = None,
-) -> SendOutcome:
-    """Generate (or reuse) the period's PDF, archive it, and deliver it exactly once.
-
-    Recipients who already have this period's report are skipped (``force`` sends again to all).
-    ``to`` sends a test copy to one address and leaves the ledger's deliveries untouched.
-    ``pool`` renders (a ``WorkerPool``, or an ``InProcessRenderer`` in a Celery pool child);
-    without it a fresh limited child does.
-    """
-    from reports.delivery.mailer import backend_from_config, deliver
-    from reports.execute.worker import start_in_background
-    from reports.state.runs import RunState
-
-    period = resolve_period(report, Window(as_of=as_of), clock)
-    backend = backend or backend_from_config(config.email, env)
-    recipients = [to] if to else list(report.recipients)
-    if not recipients:
-        raise ConfigError(
-            f"report {report.name!r} has no recipients", file=str(config.source),
-            key="reports.recipients",
-        )
-    with _ledger(config) as ledger:
-        if not to and not force and ledger.period_done(report.name, period, recipients):
-            return SendOutcome(
-                report.name, period, skipped=tuple(recipients),
-                note="nothing to send: every recipient already has this period's report",
-            )
-        run_id = ledger.start_run(report.name, report.org, period)
-        if pool is None:
-            start_in_background()  # the render workers' fork server warms up while we fetch
-        with _recorded(ledger, run_id):
-            data = asyncio.run(collect_data(config, report, period, env))
-            digest = data_hash(data)
-            ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
-            pdf, path, reused = _pdf_for(
-                config, ledger, report, period, data, digest, clock, pool
-            )
-            ledger.transition(
-                run_id, RunState.ARCHIVED, detail=("reused " if reused else "") + str(path)
-            )
-            ledger.transition(run_id, RunState.DELIVERING)
-            messages = _messages(config, report, period, data, pdf, recipients, clock())
-            if to:
-                receipt = backend.send(messages[to], to)
-                ledger.transition(run_id, RunState.DONE, detail=f"test copy to {to}")
-                return SendOutcome(report.name, period, sent=(to,), pdf=path, reused=reused,
-                                   test_reply=receipt.reply)
-            result = deliver(
-                ledger, backend, report.name, period, messages,
-                max_attempts=config.email.max_attempts,
-                backoff_s=config.email.retry_backoff_s, force=force, run_id=run_id, sleep=sleep,
-            )
-            if result.ok:
-                ledger.transition(run_id, RunState.DONE, detail=f"sent {len(result.sent)}")
-            else:
-                ledger.transition(run_id, RunState.FAILED, error="; ".join(result.lines()))
-    return SendOutcome(
-        report.name, period, sent=result.sent, skipped=result.skipped,
-        failures=tuple(result.lines()), pdf=path, reused=reused,
-    )
-
-
-def _pdf_for(
-    config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
-    digest: str, clock: Clock, pool: Any = None,
-) -> tuple[bytes, Path, bool]:
-    """The archived PDF if it was made from the same data and is intact, else a new one."""
-    from reports.delivery.archive import Archive
-
-    entry = ledger.archive_entry(report.name, period)
-    if entry is not None and entry.data_hash == digest:
-        archive = Archive(config.archive.dir)
-        if archive.verify([entry]).clean:
-            return archive.read(entry), Path(entry.path), True
-    rendered = _render_limited(
-        config, RenderJob(report, data, config.templates.dir, _generated_on(report, clock)), pool
-    )
-    return rendered.pdf, _archive_pdf(config, ledger, report, period, rendered.pdf, digest), False
 
 
 # ---------------------------------------------------------------- history and archive
@@ -584,12 +486,13 @@ def _pdf_for(
 
 def history(config: Config, *, report: str | None, limit: int) -> list[dict[str, Any]]:
     """Recent runs with their deliveries, newest first (for ``ibl-reports runs``)."""
-    with _ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         out = []
         for run in ledger.runs(report, limit=limit):
             deliveries = [
                 {"recipient": d.recipient, "state": str(d.state), "attempts": d.attempts,
-                 "reply": d.smtp_reply, "message_id": d.message_id}
+                 "reply": d.smtp_reply, "message_id": d.message_id,
+                 "edition": d.edition or "final"}
                 for d in ledger.deliveries(run.report, period=run.period)
             ]
             out.append({
@@ -600,17 +503,27 @@ def history(config: Config, *, report: str | None, limit: int) -> list[dict[str,
                 "finished_at": run.finished_at.isoformat(timespec="seconds")
                 if run.finished_at else None,
                 "error": run.error, "deliveries": deliveries,
+                "edition": run.edition or "final", **_gate_view(run),
             })
         return out
 
 
+def _gate_view(run: Any) -> dict[str, Any]:
+    """A run's freshness verdict and the reason it was held or sent provisional."""
+    if not run.gate:
+        return {"gate": None, "reason": None}
+    verdict = Verdict.from_json(json.loads(run.gate))
+    return {"gate": verdict.as_json(), "reason": None if verdict.ok else verdict.reason()}
+
+
 def archive_listing(config: Config, *, report: str | None) -> list[dict[str, Any]]:
     """Archived PDFs (for ``archive list``)."""
-    with _ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         return [
             {"report": e.report, "org": e.org, "period_start": e.period_start.isoformat(),
              "period_end": e.period_end.isoformat(), "path": e.path, "sha256": e.sha256,
-             "size": e.size, "created_at": e.created_at.isoformat(timespec="seconds")}
+             "size": e.size, "created_at": e.created_at.isoformat(timespec="seconds"),
+             "edition": e.edition}
             for e in ledger.archive_entries(report)
         ]
 
@@ -619,7 +532,7 @@ def archive_verify(config: Config) -> tuple[list[str], int]:
     """Problems found by re-hashing every archived file, and how many were checked."""
     from reports.delivery.archive import Archive
 
-    with _ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         entries = ledger.archive_entries()
         result = Archive(config.archive.dir).verify(entries)
         return result.lines(), len(entries)
@@ -633,7 +546,7 @@ def archive_prune(
     ``dry_run``: what would go). Deleting every file needs ``confirm_all``."""
     from reports.delivery.archive import Archive, parse_duration
 
-    with _ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         return Archive(config.archive.dir).prune(
             ledger, parse_duration(older_than), today=clock().astimezone(UTC).date(),
             dry_run=dry_run, confirm_all=confirm_all,

@@ -96,8 +96,9 @@ def run_local(
                                       clock=clock, env=env, pool=renderers)
         except ReportsError as exc:
             return _line(item, {"ok": False, "errors": [str(exc)], "exit_code": exc.exit_code})
+        errors = [f"held: {outcome.held.reason()}"] if outcome.held else outcome.failures
         return _line(item, {"ok": outcome.exit_code == 0, "lines": outcome.lines(),
-                            "errors": outcome.failures, "exit_code": outcome.exit_code})
+                            "errors": errors, "exit_code": outcome.exit_code})
 
     results: list[Done] = []
     with renderers, ThreadPoolExecutor(max_workers=workers) as threads:

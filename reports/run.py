@@ -417,21 +417,13 @@ def generate_many(
 
 def mail_summary(report: ReportConfig, data: ReportData) -> Any:
     """The email body's numbers, from the same analysis as the PDF."""
-    from reports.delivery.mail import MailSummary
+    from reports.delivery.summary import summarise
     from reports.report.analysis import analyse
-    from reports.report.fmt import period_label
-    from reports.report.highlights import highlights
-    from reports.report.render import kpi_cards
 
-    analysis = analyse(data, top_n=report.top_n)
-    label = period_label(data.period, report.locale)
-    return MailSummary(
-        title=f"{report.period.capitalize()} report",
-        org_name=report.org_name,
-        period_label=label,
-        report_name=report.name,
-        kpis=[(c.label, c.value, c.delta) for c in kpi_cards(analysis, report.locale)],
-        highlights=list(highlights(analysis, locale=report.locale)),
+    return summarise(
+        analyse(data, top_n=report.top_n), title=f"{report.period.capitalize()} report",
+        org_name=report.org_name, report_name=report.name, locale=report.locale,
+        accent_color=report.accent_color,
     )
 
 

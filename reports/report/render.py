@@ -27,6 +27,7 @@ from reports.errors import RenderError
 from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
 from reports.report.charts import Chart
+from reports.report.daygrid import day_grid
 from reports.report.highlights import describe_delta, highlights
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -71,6 +72,8 @@ class KpiCard:
     tone: str
     """``good``, ``bad`` or ``neutral``: the colour of the comparison."""
     note: str = ""
+    previous: str = ""
+    """The previous period's value, formatted ("" without previous data)."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ def environment(templates_dir: Path | None) -> Any:
             raise RenderError(f"the templates folder {templates_dir} does not exist")
         loaders.append(jinja2.FileSystemLoader(templates_dir))
     loaders.append(jinja2.FileSystemLoader(BUILTIN_TEMPLATES))
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -143,16 +146,24 @@ def environment(templates_dir: Path | None) -> Any:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    env.filters["css_string"] = css_string
+    return env
+
+
+def css_string(text: object) -> Any:
+    """``text`` as a quoted CSS string, safe inside ``<style>`` (every other character escaped)."""
+    import markupsafe
+
+    body = "".join(
+        c if c.isalnum() or c in " .,-" else f"\\{ord(c):x} " for c in str(text)
+    )
+    return markupsafe.Markup(f'"{body}"')
 
 
 def _describe(exc: Exception) -> str:
-    import jinja2
+    from reports.report.template_errors import describe
 
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        return f"{exc.name or exc.filename}, line {exc.lineno}: {exc.message}"
-    if isinstance(exc, jinja2.TemplateNotFound):
-        return f"template {exc.name!r} not found"
-    return f"{type(exc).__name__}: {exc}"
+    return describe(exc)
 
 
 def logo_data_uri(path: Path | None) -> str | None:
@@ -185,7 +196,7 @@ def _card(label: str, delta: Delta, locale: str, *, up_is_good: bool = True,
     tone = "neutral" if direction == "flat" else (
         "good" if (direction == "up") == up_is_good else "bad")
     return KpiCard(label, value, describe_delta(delta, locale), direction, tone,
-                   f"previous: {previous}")
+                   f"previous: {previous}", previous)
 
 
 def kpi_cards(analysis: Analysis, locale: str) -> tuple[KpiCard, ...]:
@@ -267,6 +278,12 @@ def _context(
         "previous_label": fmt.period_label(a.previous_period, locale),
         "period_noun": fmt.period_noun(a.period),
         "generated_on": fmt.long_date(generated_on, locale),
+        "running_header": {
+            "left": branding.org_name,
+            "right": fmt.period_label(a.period, locale),
+            "footer": f"ibl.ai report generated on {fmt.long_date(generated_on, locale)}",
+        },
+        "daily_grid": day_grid(a.daily, locale),
         "kpis": kpi_cards(a, locale),
         "highlights": highlights(a, locale=locale),
         "charts": list(charts),

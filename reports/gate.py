@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 
 from reports.config import Config, ReportConfig
 from reports.errors import UsageError
@@ -79,3 +80,12 @@ def verdict_line(report: str, period: Period, verdict: Verdict) -> str:
         return f"{head(report, period)}: freshness gate: {verdict.reason()}"
     return (f"{head(report, period)}: freshness gate: {verdict.reason()}; the PDF is marked "
             "provisional")
+
+
+def notice_for(verdict: Verdict, report: ReportConfig) -> Any:
+    """The provisional banner of page 1 (a ``reports.report.render.Notice``), or None."""
+    if verdict.ok:
+        return None
+    from reports.report.render import Notice
+
+    return Notice("provisional", verdict.banner(report.locale))

@@ -24,11 +24,11 @@ from typing import Any
 from reports.config import Config, ReportConfig
 from reports.errors import ConfigError
 from reports.gate import PROVISIONAL, collect_judged, head, held_line, refuse_unended
+from reports.report.build import RenderJob
 from reports.report.freshness import Verdict
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, local_date, today
 from reports.run import (
-    RenderJob,
     Window,
     archive_pdf,
     data_hash,
@@ -189,8 +189,8 @@ def _messages(
     pdf: bytes, recipients: list[str], clock: Clock, held: Verdict | None,
 ) -> dict[str, Any]:
     """The messages of this send: provisional ones, or the final one (replacing for some)."""
+    from reports.delivery.messages import report_messages
     from reports.report.fmt import long_date, period_label
-    from reports.run import report_messages
 
     if held is not None:
         return report_messages(config, report, period, data, pdf, recipients, clock(),

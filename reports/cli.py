@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from reports.cli_archive import archive_app
+from reports.cli_fleet import db_app, queue_app, worker
 from reports.cli_kit import (
     CONFIG_HELP,
     JSON_HELP,
@@ -58,6 +59,7 @@ def _main(
     ] = None,
 ) -> None:
     state.config_path = None
+    state.noticed = False
     set_config_path(config)
 
 
@@ -242,7 +244,13 @@ def schedule(
 
         if log_format not in ("text", "json"):
             raise UsageError("--log-format is text or json")
-        return scheduler.run_scheduler(_config(logs=False), clock=_now, log_format=log_format)
+        config = _config(logs=False)
+        runner = None
+        if config.executor.kind == "celery":  # a due report becomes a Celery task
+            from reports.fleet import CeleryRunner
+
+            runner = CeleryRunner(config)
+        return scheduler.run_scheduler(config, clock=_now, log_format=log_format, runner=runner)
 
     code = _guard(body)
     if code:
@@ -342,15 +350,10 @@ def hash_password() -> None:
     _guard(body)
 
 
-def _register_fleet() -> None:
-    from reports.cli_fleet import queue_app, worker
-
-    app.command()(worker)
-    app.add_typer(queue_app, name="queue")
-
-
 app.command("mock-api")(mock_api)
-_register_fleet()
+app.command()(worker)
+app.add_typer(queue_app, name="queue")
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:

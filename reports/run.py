@@ -17,6 +17,7 @@ reports at once (``generate --all``) is ``reports.batch``; history and archive l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -100,7 +101,8 @@ class GenerateResult:
     """What ``generate`` made for one report."""
 
     report: str
-    pdf: Path
+    pdf: Path | str
+    """The --out copy, the archived file, or an s3:// URL."""
     pages: int
     bytes: int
     period: Period
@@ -131,24 +133,41 @@ class GenerateResult:
 
 @contextmanager
 def recorded(ledger: Any, run_id: int) -> Iterator[None]:
-    """Any failure inside marks the run failed in the ledger (with its one-line error)."""
+    """Any failure inside marks the run failed in the ledger (with its one-line error).
+
+    The run's lease is renewed by a heartbeat meanwhile; a run another attempt took over (its
+    lease ran out) is left to that attempt.
+    """
+    from reports.errors import StateError
     from reports.state.runs import RunState
 
-    try:
-        yield
-    except ReportsError as exc:
-        ledger.transition(run_id, RunState.FAILED, error=str(exc))
-        raise
-    except BaseException as exc:
-        ledger.transition(run_id, RunState.FAILED, error=f"interrupted: {exc!r}"[:500])
-        raise
+    def failed(error: str) -> None:
+        # A StateError here: no longer ours, the attempt that took it over records its outcome.
+        with contextlib.suppress(StateError):
+            ledger.transition(run_id, RunState.FAILED, error=error)
+
+    with ledger.leased(run_id):
+        try:
+            yield
+        except ReportsError as exc:
+            failed(str(exc))
+            raise
+        except BaseException as exc:
+            failed(f"interrupted: {exc!r}"[:500])
+            raise
 
 
 def open_ledger(config: Config) -> Any:
     """The ledger of ``[state]``: a new engine, closed when the ``with`` block ends."""
     from reports.state.ledger import Ledger
 
-    return Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
+    stuck, lease = config.state.stuck_after_s, config.state.lease
+    return Ledger(config.state.url, stuck_after_s=stuck, lease_s=lease)
+
+
+def lease_wait_s(config: Config) -> float:
+    """How long a run waits for another attempt's lease: long enough for a dead one's to end."""
+    return 2 * config.state.lease + 1
 
 
 def render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendered:
@@ -170,16 +189,16 @@ def generated_on(report: ReportConfig, clock: Clock) -> date:
 def archive_pdf(
     config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str,
     edition: str = "final",
-) -> Path:
+) -> str:
     """Write the PDF to the archive (a provisional one beside the final) and index it."""
-    from reports.delivery.archive import Archive
+    from reports.delivery.archive import open_archive
 
-    archived = Archive(config.archive.dir).write(report.org, report.name, period, pdf, edition)
+    archived = open_archive(config.archive).write(report.org, report.name, period, pdf, edition)
     ledger.record_archive(
-        report.name, report.org, period, path=str(archived.path), sha256=archived.sha256,
+        report.name, report.org, period, path=archived.location, sha256=archived.sha256,
         size=archived.size, data_hash=digest, edition=edition,
     )
-    return archived.path
+    return archived.location
 
 
 def generate_one(
@@ -208,7 +227,8 @@ def generate_one(
         start_in_background()  # the render workers' fork server warms up while we fetch
     period = resolve_period(report, window, clock)
     with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger:
-        run_id = ledger.start_run(report.name, report.org, period)
+        run_id = ledger.start_run(report.name, report.org, period,
+                                  wait_s=lease_wait_s(config))
         with recorded(ledger, run_id), StageProgress(progress) as bar:
             t0 = time.perf_counter()
             data, verdict = asyncio.run(collect_judged(

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from reports.config import Config, ReportConfig
@@ -33,6 +32,7 @@ from reports.run import (
     archive_pdf,
     data_hash,
     generated_on,
+    lease_wait_s,
     open_ledger,
     recorded,
     render_limited,
@@ -49,7 +49,7 @@ class SendOutcome:
     sent: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
-    pdf: Path | None = None
+    pdf: str | None = None
     reused: bool = False
     note: str = ""
     test_reply: str | None = None
@@ -127,12 +127,18 @@ def send_report(
             key="reports.recipients",
         )
     with open_ledger(config) as ledger:
-        if not to and not force and ledger.period_done(report.name, period, recipients):
+
+        def done() -> bool:
+            return not to and not force and ledger.period_done(report.name, period, recipients)
+
+        run_id = None if done() else ledger.start_run(
+            report.name, report.org, period, wait_s=lease_wait_s(config), until=done
+        )
+        if run_id is None:
             return SendOutcome(
                 report.name, period, skipped=tuple(recipients),
                 note="nothing to send: every recipient already has this period's report",
             )
-        run_id = ledger.start_run(report.name, report.org, period)
         if pool is None:
             start_in_background()  # the render workers' fork server warms up while we fetch
         with recorded(ledger, run_id):
@@ -211,17 +217,17 @@ def _messages(
 def _pdf_for(
     config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
     digest: str, clock: Clock, held: Verdict | None, pool: Any = None,
-) -> tuple[bytes, Path, bool]:
+) -> tuple[bytes, str, bool]:
     """The archived PDF of this edition if made from the same data and intact, else a new one."""
-    from reports.delivery.archive import Archive
+    from reports.delivery.archive import open_archive
     from reports.report.render import Notice
 
     edition = PROVISIONAL if held is not None else "final"
     entry = ledger.archive_entry(report.name, period, edition)
     if entry is not None and entry.data_hash == digest:
-        archive = Archive(config.archive.dir)
+        archive = open_archive(config.archive)
         if archive.verify([entry]).clean:
-            return archive.read(entry), Path(entry.path), True
+            return archive.read(entry), entry.path, True
     notice = Notice("provisional", held.banner(report.locale)) if held is not None else None
     rendered = render_limited(config, RenderJob(
         report, data, config.templates.dir, generated_on(report, clock), notice=notice), pool)

@@ -22,11 +22,13 @@ def mail_summary(report: ReportConfig, data: ReportData) -> Any:
     """The email body's numbers, from the same analysis as the PDF."""
     from reports.delivery.summary import summarise
     from reports.report.analysis import analyse
+    from reports.report.fmt import report_title
 
+    lang = report.lang
     return summarise(
-        analyse(data, top_n=report.top_n), title=f"{report.period.capitalize()} report",
+        analyse(data, top_n=report.top_n), title=report_title(data.period, lang.code),
         org_name=report.org_name, report_name=report.name, locale=report.locale,
-        accent_color=report.accent_color,
+        accent_color=report.accent_color, language=lang.code,
     )
 
 
@@ -56,8 +58,9 @@ def report_messages(
     summary = replace(mail_summary(report, data), notice=notice)
     text, html = render_bodies(summary, override_dir=config.templates.dir)
     subject = edition_subject(format_subject(
-        config.email.subject, period_title=period_title(period), org_name=report.org_name,
-        period_label=period_label(period, report.locale), report=report.name,
+        config.email.subject, period_title=period_title(period, summary.language),
+        org_name=report.org_name, period_label=period_label(period, report.locale),
+        report=report.name, title=summary.title,
     ), edition or "final")
     provisional = edition == "provisional"
     key = f"{period.key}.provisional" if provisional else period.key
@@ -73,7 +76,7 @@ def report_messages(
             pdf_name=f"{report.name}_{period.key}{'_provisional' if provisional else ''}.pdf",
             message_id=make_message_id(report.name, key, recipient, domain),
             date=now, extra_attachments=extras, report=report.name, period_key=period.key,
-            edition="provisional" if provisional else None,
+            edition="provisional" if provisional else None, language=summary.lang_tag,
         )
         for recipient in recipients
     }

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reports.errors import StateError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class _UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -68,6 +68,8 @@ def _run_columns(*, version: int) -> list[sa.Column[Any]]:
         columns.append(sa.Column("owner", sa.String(300)))
     if version >= 5:
         columns += [sa.Column("edition", sa.String(16)), sa.Column("gate", sa.Text)]
+    if version >= 6:
+        columns += [sa.Column("attempt", sa.String(64)), sa.Column("lease_until", _UtcDateTime)]
     return columns
 
 
@@ -233,10 +235,22 @@ def _migrate_5(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE archive_entries_v5 RENAME TO archive_entries"))
 
 
+def _migrate_6(conn: Connection) -> None:
+    """Runs are owned by a lease (an attempt token and a time renewed by a heartbeat), so a run
+    whose process died anywhere is recoverable once the lease runs out."""
+    stamp = sa.DateTime().compile(dialect=conn.dialect)
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN attempt VARCHAR(64)"))
+    conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN lease_until {stamp}"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5,
+    6: _migrate_6,
 }
 
+
+MIGRATION_LOCK = 0x1B1_5C4E
+"""The PostgreSQL advisory lock key every migration step takes (``ibl-reports db upgrade``)."""
 
 MIGRATION_WAIT_S = 30.0
 """How long a process waits for another one that is migrating the same database."""
@@ -268,6 +282,14 @@ def _migrate_once(engine: Engine, target: int) -> int:
         )
     for version in range(current + 1, target + 1):
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One migrator at a time (held until this step commits); a process that waited
+                # finds the step done and goes on from there.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                if version > 1 and int(conn.execute(
+                    sa.select(sa.func.max(schema_version.c.version))
+                ).scalar() or 0) >= version:
+                    continue
             MIGRATIONS[version](conn)
             conn.execute(schema_version.delete())
             conn.execute(schema_version.insert().values(version=version))

@@ -241,3 +241,22 @@ def test_prune_deletes_the_period_with_its_superseded_objects(
         assert [e.period_end for e in removed] == [old.end]
         assert archive.store.locations("acme/weekly/") == [written.location]
         assert [e.period_end for e in ledger.archive_entries()] == [kept.end]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('url = "s3://Bad_Bucket/x"', "archive.url: 's3://Bad_Bucket/x' is not s3://bucket/prefix"),
+    ('url = "s3://ok-bucket/a/../b"', "archive.url: 's3://ok-bucket/a/../b': the prefix may not"),
+    ('endpoint_url = "http://AKIAEXAMPLE:hunter2secret@s3.example:9000"',
+     "archive.endpoint_url: the URL holds credentials"),
+    ('region = "eu west"', "archive.region: 'eu west' is not a region name"),
+])
+def test_a_bad_archive_key_is_one_line_naming_it(tmp_path: Path, line: str, message: str) -> None:
+    from reports.config import load_config
+    from reports.errors import ConfigError
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"[archive]\n{line}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    text = str(refused.value)
+    assert message in text and "\n" not in text and "hunter2secret" not in text

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reports import configrules as rules
+from reports.archiveconfig import ArchiveConfig
 from reports.configfile import first_error, refuse_inline_secrets, resolve_paths
 from reports.errors import ConfigError
 from reports.executorconfig import ExecutorConfig, check_timeouts, with_state_url
@@ -117,12 +118,6 @@ class EmailConfig(_Table):
     @classmethod
     def _subject(cls, value: str) -> str:
         return rules.header_text(value, "the subject template")
-
-
-class ArchiveConfig(_Table):
-    """[archive]: where every generated PDF is kept."""
-
-    dir: Path = Field(Path("archive"), description="Archive root folder.")
 
 
 class StateConfig(_Table):

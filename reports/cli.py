@@ -283,10 +283,11 @@ def archive_list(
             typer.echo(json.dumps(entries, sort_keys=True, default=str))
             return
         _table(
-            ["report", "org", "period", "bytes", "sha256", "path"],
+            ["report", "org", "period", "bytes", "sha256", "kept as", "path"],
             [
                 [e["report"], e["org"], f"{e['period_start']}..{e['period_end']}",
-                 f"{e['size']:,}", e["sha256"][:12], e["path"]]
+                 f"{e['size']:,}", e["sha256"][:12], "current" if e["current"] else "history",
+                 e["path"]]
                 for e in entries
             ],
         )
@@ -334,6 +335,9 @@ def mock_api(
     latency_ms: Annotated[float, typer.Option(help="added latency per request")] = 0.0,
     courses: Annotated[int | None, typer.Option(help="courses per org")] = None,
     users: Annotated[int | None, typer.Option(help="users per org")] = None,
+    small_courses: Annotated[
+        int, typer.Option(help="the last N courses have only 3 members (small groups)")
+    ] = 0,
 ) -> None:
     """Serve the built-in demo API over HTTP (any org name works; any Api-Token is accepted)."""
 
@@ -344,7 +348,10 @@ def mock_api(
             f"demo API on http://{host}:{port}/api/ai-analytics/audience/orgs/ORG/... "
             "(any org name, any 'Authorization: Api-Token ...'); Ctrl-C stops it", err=True,
         )
-        serve(host, port, MockKnobs(latency_s=latency_ms / 1000, courses=courses, users=users))
+        serve(host, port, MockKnobs(
+            latency_s=latency_ms / 1000, courses=courses, users=users,
+            small_courses=small_courses,
+        ))
 
     _guard(body)
 

@@ -204,6 +204,54 @@ class SchedulerConfig(_Table):
     )
 
 
+Learners = Literal["aggregate", "pseudonymous", "named"]
+MIN_GROUP_SIZE_FLOOR = 5
+
+
+def _check_group_size(value: int | None) -> int | None:
+    if value is not None and value < MIN_GROUP_SIZE_FLOOR:
+        raise ValueError(
+            f"must be at least {MIN_GROUP_SIZE_FLOOR} (small groups cannot be shown unsuppressed;"
+            f" got {value})"
+        )
+    return value
+
+
+class PrivacyConfig(_Table):
+    """[privacy]: the defaults of every report's learner privacy (FERPA, GDPR Art. 25(2))."""
+
+    learners: Learners = Field(
+        "pseudonymous",
+        description='How learners appear: "aggregate" (no per-learner rows), "pseudonymous" '
+        '(stable pseudonyms such as "Learner 7KQ2M9XF3A") or "named" (names and usernames).',
+    )
+    attach_learner_list: bool = Field(
+        False, description="Embed the per-learner CSV (in the learners form) in the PDF."
+    )
+    min_group_size: int = Field(
+        10, description="Smallest count shown per course; 1 to k-1 print as \"<k\" (at least 5)."
+    )
+    pseudonym_key_env: str = Field(
+        "IBL_PSEUDONYM_KEY",
+        description="Env var with the pseudonym key; unset: a random key kept beside the "
+        "state database (pseudonym.key, mode 0600).",
+    )
+
+    @field_validator("min_group_size")
+    @classmethod
+    def _group(cls, value: int) -> int:
+        _check_group_size(value)
+        return value
+
+    @field_validator("pseudonym_key_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_RE.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name (write the name, "
+                             "not the key)")
+        return value
+
+
 class ReportConfig(_Table):
     """[[reports]]: one scheduled report."""
 
@@ -222,6 +270,20 @@ class ReportConfig(_Table):
         "latest", description="What to send on start for periods missed while down."
     )
     catch_up_max_periods: int = Field(4, ge=1, le=52, description="Bound for catch_up = all.")
+    learners: Learners | None = Field(
+        None, description="This report's learners form; unset: [privacy] learners."
+    )
+    attach_learner_list: bool | None = Field(
+        None, description="Embed the per-learner CSV; unset: [privacy] attach_learner_list."
+    )
+    min_group_size: int | None = Field(
+        None, description="Smallest count shown per course; unset: [privacy] min_group_size."
+    )
+
+    @field_validator("min_group_size")
+    @classmethod
+    def _group(cls, value: int | None) -> int | None:
+        return _check_group_size(value)
 
     @field_validator("recipients")
     @classmethod
@@ -304,6 +366,7 @@ class Config(_Table):
     alerts: AlertsConfig = Field(default_factory=lambda: AlertsConfig())
     render: RenderConfig = Field(default_factory=lambda: RenderConfig())
     scheduler: SchedulerConfig = Field(default_factory=lambda: SchedulerConfig())
+    privacy: PrivacyConfig = Field(default_factory=lambda: PrivacyConfig())
     reports: list[ReportConfig] = Field(default_factory=list)
     source: Annotated[Path, Field(exclude=True)] = Path(DEFAULT_CONFIG)
 
@@ -371,7 +434,8 @@ def _refuse_inline_secrets(raw: dict[str, Any], label: str) -> None:
             for key in item:
                 if key.lower() in _SECRET_KEYS:
                     where = f"{table_name}[{index}]" if isinstance(table, list) else table_name
-                    hint = "api_key_env" if table_name == "api" else "password_env"
+                    hint = {"api": "api_key_env", "privacy": "pseudonym_key_env"}.get(
+                        table_name, "password_env")
                     raise ConfigError(
                         f"secrets must not be written in the config file; put it in an "
                         f"environment variable and name that variable with {hint}",

@@ -27,6 +27,13 @@ from reports.config import Config, ReportConfig
 from reports.errors import ConfigError, ReportsError, UsageError
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, custom, for_kind, today
+from reports.report.privacy import (
+    NAMED_POLICY,
+    PSEUDONYMOUS,
+    Policy,
+    apply_learners,
+    policy_for,
+)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 RENDER_STAGE = "charts, HTML and PDF"
@@ -97,6 +104,7 @@ class RenderJob:
     templates_dir: Path | None
     generated_on: date
     want_html: bool = False
+    policy: Policy = NAMED_POLICY
 
 
 @dataclass(frozen=True)
@@ -116,9 +124,11 @@ def render_report(job: RenderJob) -> Rendered:
     from reports.report.csvdata import csv_attachments
     from reports.report.fmt import period_label
     from reports.report.pdf import PdfMetadata, html_to_pdf
+    from reports.report.privacy import engagement_bands
     from reports.report.render import Branding, render_html
 
-    report, data = job.report, job.data
+    report, policy = job.report, job.policy
+    data = apply_learners(job.data, policy)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     analysis = analyse(data, top_n=report.top_n)
@@ -130,7 +140,8 @@ def render_report(job: RenderJob) -> Rendered:
     )
     html = render_html(
         analysis, charts, branding, templates_dir=job.templates_dir,
-        generated_on=job.generated_on, locale=report.locale,
+        generated_on=job.generated_on, locale=report.locale, policy=policy,
+        bands=engagement_bands(u.engagement_index for u in data.users),
     )
     t3 = time.perf_counter()
     label = period_label(data.period, report.locale)
@@ -148,7 +159,7 @@ def render_report(job: RenderJob) -> Rendered:
     )
     result = html_to_pdf(
         html, base_dir=TEMPLATES_DIR, allowed_roots=roots, metadata=metadata,
-        attachments=csv_attachments(data),
+        attachments=csv_attachments(data, learners=_learner_list(policy)),
     )
     t4 = time.perf_counter()
     timings.update(analyse_s=t1 - t0, charts_s=t2 - t1, html_s=t3 - t2, pdf_s=t4 - t3)
@@ -273,15 +284,49 @@ def _generated_on(report: ReportConfig, clock: Clock) -> date:
     return today(clock, report.timezone)
 
 
+def report_policy(config: Config, report: ReportConfig, env: Mapping[str, str]) -> Policy:
+    """The report's learner privacy; the pseudonym key is loaded only when it is needed."""
+    policy = policy_for(config.privacy, report)
+    if policy.learners != PSEUDONYMOUS:
+        return policy
+    from reports.state.pseudonym_key import load_key
+
+    return policy_for(config.privacy, report, load_key(config, env))
+
+
+def _learner_list(policy: Policy) -> str | None:
+    """The form of the per-learner CSV, or None when it is not attached."""
+    return policy.learners if policy.learner_list_attached else None
+
+
+def _render_key(config: Config, report: ReportConfig, policy: Policy, digest: str) -> str:
+    from reports.delivery.renderkey import render_key
+    from reports.state.pseudonym_key import fingerprint
+
+    return render_key(
+        data_hash=digest, report=report, privacy=config.privacy,
+        templates_dir=config.templates.dir,
+        key_fingerprint=fingerprint(policy.key) if policy.key else "",
+    )
+
+
 def _archive_pdf(
-    config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str
+    config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str,
+    key: str,
 ) -> Path:
+    """Archive ``pdf`` as the period's current PDF; an earlier one of another key stays."""
     from reports.delivery.archive import Archive
 
-    archived = Archive(config.archive.dir).write(report.org, report.name, period, pdf)
+    archive = Archive(config.archive.dir)
+    files = ledger.archive_files(report.name, period)
+    plain = archive.path_for(report.org, report.name, period)
+    same = next((f for f in files if f.render_key == key), None)
+    first = not files or (same is not None and Path(same.path) == plain)
+    archived = archive.write(report.org, report.name, period, pdf,
+                             variant=None if first else key[:12])
     ledger.record_archive(
         report.name, report.org, period, path=str(archived.path), sha256=archived.sha256,
-        size=archived.size, data_hash=digest,
+        size=archived.size, data_hash=digest, render_key=key,
     )
     return archived.path
 
@@ -314,15 +359,17 @@ def generate_one(
             fetch_s = time.perf_counter() - t0
             digest = data_hash(data)
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
+            policy = report_policy(config, report, env)
             bar.update(RENDER_STAGE, 0, 1)
             rendered = _render_limited(
                 config,
                 RenderJob(report, data, config.templates.dir, _generated_on(report, clock),
-                          want_html=html_out is not None),
+                          want_html=html_out is not None, policy=policy),
                 pool,
             )
             bar.update(RENDER_STAGE, 1, 1)
-            path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest)
+            path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest,
+                                _render_key(config, report, policy, digest))
             ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
             if out is not None:
                 _write_copy(out, rendered.pdf)
@@ -426,14 +473,15 @@ class SendOutcome:
         return [f"{self.report}: {line}" for line in self.failures]
 
 
-def mail_summary(report: ReportConfig, data: ReportData) -> Any:
-    """The email body's numbers, from the same analysis as the PDF."""
+def mail_summary(report: ReportConfig, data: ReportData, policy: Policy = NAMED_POLICY) -> Any:
+    """The email body's numbers, from the same analysis as the PDF (and the same policy)."""
     from reports.delivery.mail import MailSummary
     from reports.report.analysis import analyse
     from reports.report.fmt import period_label
     from reports.report.highlights import highlights
     from reports.report.render import kpi_cards
 
+    data = apply_learners(data, policy)
     analysis = analyse(data, top_n=report.top_n)
     label = period_label(data.period, report.locale)
     return MailSummary(
@@ -448,7 +496,7 @@ def mail_summary(report: ReportConfig, data: ReportData) -> Any:
 
 def _messages(
     config: Config, report: ReportConfig, period: Period, data: ReportData, pdf: bytes,
-    recipients: Sequence[str], now: datetime,
+    recipients: Sequence[str], now: datetime, policy: Policy,
 ) -> dict[str, Any]:
     from reports.delivery.mail import (
         Attachment,
@@ -461,7 +509,7 @@ def _messages(
     from reports.report.csvdata import csv_attachments
     from reports.report.fmt import period_label, period_title
 
-    summary = mail_summary(report, data)
+    summary = mail_summary(report, data, policy)
     text, html = render_bodies(summary, override_dir=config.templates.dir)
     subject = format_subject(
         config.email.subject, period_title=period_title(period), org_name=report.org_name,
@@ -469,7 +517,8 @@ def _messages(
     )
     domain = parse_address(config.email.from_, what="email.from").domain
     extras = (
-        [Attachment(a.name, a.data, a.mime) for a in csv_attachments(data)]
+        [Attachment(a.name, a.data, a.mime) for a in csv_attachments(
+            apply_learners(data, policy), learners=_learner_list(policy))]
         if config.email.attach_csv else []
     )
     return {
@@ -524,12 +573,15 @@ def send_report(
             data = asyncio.run(collect_data(config, report, period, env))
             digest = data_hash(data)
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
-            pdf, path, reused = _pdf_for(config, ledger, report, period, data, digest, clock)
+            policy = report_policy(config, report, env)
+            pdf, path, reused = _pdf_for(
+                config, ledger, report, period, data, digest, clock, policy
+            )
             ledger.transition(
                 run_id, RunState.ARCHIVED, detail=("reused " if reused else "") + str(path)
             )
             ledger.transition(run_id, RunState.DELIVERING)
-            messages = _messages(config, report, period, data, pdf, recipients, clock())
+            messages = _messages(config, report, period, data, pdf, recipients, clock(), policy)
             if to:
                 receipt = backend.send(messages[to], to)
                 ledger.transition(run_id, RunState.DONE, detail=f"test copy to {to}")
@@ -552,20 +604,27 @@ def send_report(
 
 def _pdf_for(
     config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
-    digest: str, clock: Clock,
+    digest: str, clock: Clock, policy: Policy,
 ) -> tuple[bytes, Path, bool]:
-    """The archived PDF if it was made from the same data and is intact, else a new one."""
+    """The archived PDF if it has the same render key (same data, config, templates, version)
+    and is intact, else a new one."""
     from reports.delivery.archive import Archive
 
-    entry = ledger.archive_entry(report.name, period)
-    if entry is not None and entry.data_hash == digest:
-        archive = Archive(config.archive.dir)
-        if archive.verify([entry]).clean:
+    key = _render_key(config, report, policy, digest)
+    archive = Archive(config.archive.dir)
+    for entry in ledger.archive_files(report.name, period):
+        if entry.render_key == key and archive.verify([entry]).clean:
+            if not entry.current:  # an earlier PDF of this key: current again
+                ledger.record_archive(
+                    report.name, report.org, period, path=entry.path, sha256=entry.sha256,
+                    size=entry.size, data_hash=digest, render_key=key,
+                )
             return archive.read(entry), Path(entry.path), True
-    rendered = _render_limited(
-        config, RenderJob(report, data, config.templates.dir, _generated_on(report, clock))
-    )
-    return rendered.pdf, _archive_pdf(config, ledger, report, period, rendered.pdf, digest), False
+    rendered = _render_limited(config, RenderJob(
+        report, data, config.templates.dir, _generated_on(report, clock), policy=policy,
+    ))
+    path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest, key)
+    return rendered.pdf, path, False
 
 
 # ---------------------------------------------------------------- history and archive
@@ -599,7 +658,8 @@ def archive_listing(config: Config, *, report: str | None) -> list[dict[str, Any
         return [
             {"report": e.report, "org": e.org, "period_start": e.period_start.isoformat(),
              "period_end": e.period_end.isoformat(), "path": e.path, "sha256": e.sha256,
-             "size": e.size, "created_at": e.created_at.isoformat(timespec="seconds")}
+             "size": e.size, "created_at": e.created_at.isoformat(timespec="seconds"),
+             "current": e.current}
             for e in ledger.archive_entries(report)
         ]
 

@@ -1,5 +1,9 @@
 """The archive: every generated PDF, kept at ``<root>/<org>/<report>/<start>_<end>.pdf``.
 
+A period re-rendered with another render key (the report's config, the templates or the data
+changed) gets a second file, ``<start>_<end>.<key12>.pdf``; the earlier one stays as history, so
+the archive still holds the PDF an earlier recipient got.
+
 Files are written atomically (a temporary file in the same folder, fsync, rename, fsync of the
 folder), so a crash or a full disk never leaves a half-written PDF under the final name. Org and
 report names are checked before they become path components: nothing can escape the root.
@@ -61,7 +65,9 @@ class ArchiveIndex(Protocol):
 
     def archive_entries(self, report: str | None = None) -> list[ArchiveRecord]: ...
 
-    def remove_archive_entry(self, report: str, period: Period) -> bool: ...
+    def remove_archive_entry(
+        self, report: str, period: Period, *, path: str | None = None
+    ) -> bool: ...
 
 
 def check_name(value: str, *, what: str) -> str:
@@ -105,11 +111,19 @@ class Archive:
     def __repr__(self) -> str:
         return f"Archive({str(self.root)!r})"
 
-    def path_for(self, org: str, report: str, period: Period) -> Path:
-        """Where the PDF of ``report`` for ``period`` lives; refuses names that escape root."""
+    def path_for(
+        self, org: str, report: str, period: Period, *, variant: str | None = None
+    ) -> Path:
+        """Where the PDF of ``report`` for ``period`` lives; refuses names that escape root.
+
+        ``variant`` (a render key's first characters) names a further PDF of the same period.
+        """
         check_name(org, what="org")
         check_name(report, what="report")
-        path = self.root / org / report / f"{period.key}.pdf"
+        if variant is not None and not re.fullmatch(r"[0-9a-f]{1,64}", variant):
+            raise ArchivePathError(f"the archive variant {variant!r} is not a hex key")
+        suffix = f".{variant}" if variant else ""
+        path = self.root / org / report / f"{period.key}{suffix}.pdf"
         root = self.root.resolve()
         resolved = path.resolve()
         if not resolved.is_relative_to(root):
@@ -120,9 +134,11 @@ class Archive:
             )
         return path
 
-    def write(self, org: str, report: str, period: Period, pdf: bytes) -> ArchivedFile:
+    def write(
+        self, org: str, report: str, period: Period, pdf: bytes, *, variant: str | None = None
+    ) -> ArchivedFile:
         """Write the PDF atomically; returns its path, SHA-256 and size."""
-        path = self.path_for(org, report, period)
+        path = self.path_for(org, report, period, variant=variant)
         _atomic_write(path, pdf)
         return ArchivedFile(path=path, sha256=hashlib.sha256(pdf).hexdigest(), size=len(pdf))
 
@@ -171,7 +187,9 @@ class Archive:
             except OSError as exc:
                 raise ArchiveError(f"cannot delete {path}: {exc.strerror or exc}",
                                    path=str(path)) from exc
-            index.remove_archive_entry(entry.report, Period(entry.period_start, entry.period_end))
+            index.remove_archive_entry(
+                entry.report, Period(entry.period_start, entry.period_end), path=entry.path
+            )
             removed.append(entry)
         return removed
 

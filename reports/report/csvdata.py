@@ -80,9 +80,17 @@ def courses_csv(data: ReportData) -> bytes:
     return to_csv(header, rows)
 
 
-def active_users_csv(data: ReportData) -> bytes:
-    """Every active user of the period (the full list, not the top of the report)."""
+def active_users_csv(data: ReportData, form: str = "named") -> bytes:
+    """Every active user of the period (the full list, not the top of the report).
+
+    ``form`` "pseudonymous": one ``learner`` column holding the pseudonym (no name column).
+    """
     users = sorted(data.users, key=lambda user: user.username)
+    if form != "named":
+        return to_csv(
+            ("learner", "engagement_index", "performance_index"),
+            ((u.username, u.engagement_index, u.performance_index) for u in users),
+        )
     return to_csv(
         ("username", "name", "engagement_index", "performance_index"),
         (
@@ -110,26 +118,33 @@ def daily_enrollments_csv(data: ReportData) -> bytes:
     return to_csv(("date", "course_id", "enrollments", "unenrollments"), rows)
 
 
-def csv_attachments(data: ReportData) -> list[Attachment]:
-    """The three CSV attachments of a report, in a fixed order."""
+def csv_attachments(data: ReportData, *, learners: str | None = "named") -> list[Attachment]:
+    """The CSV attachments of a report, in a fixed order.
+
+    ``learners``: the form of the per-learner list ("named" or "pseudonymous"), or None to leave
+    it out (the default of a configured report: ``attach_learner_list = false``).
+    """
     period = f"{data.period.start.isoformat()} to {data.period.end.isoformat()}"
-    return [
+    files = [
         Attachment(
             "courses.csv",
             courses_csv(data),
             MIME,
             f"Active users per course, {period}, with the previous period.",
         ),
-        Attachment(
-            "active_users.csv",
-            active_users_csv(data),
-            MIME,
-            f"All active users with engagement and performance indexes, {period}.",
-        ),
-        Attachment(
-            "daily_enrollments.csv",
-            daily_enrollments_csv(data),
-            MIME,
-            f"Enrollments and unenrollments per day and course, {period}.",
-        ),
     ]
+    if learners is not None:
+        who = "All active users" if learners == "named" else "All active learners (pseudonyms)"
+        files.append(Attachment(
+            "active_users.csv",
+            active_users_csv(data, learners),
+            MIME,
+            f"{who} with engagement and performance indexes, {period}.",
+        ))
+    files.append(Attachment(
+        "daily_enrollments.csv",
+        daily_enrollments_csv(data),
+        MIME,
+        f"Enrollments and unenrollments per day and course, {period}.",
+    ))
+    return files

@@ -28,6 +28,7 @@ from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
 from reports.report.charts import Chart
 from reports.report.highlights import describe_delta, highlights
+from reports.report.privacy import AGGREGATE, NAMED_POLICY, Band, Policy
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 """The built-in templates: ``templates/`` at the repository root, next to ``reports/``."""
@@ -81,10 +82,20 @@ def render_html(
     templates_dir: Path | None,
     generated_on: date,
     locale: str = "en",
+    policy: Policy = NAMED_POLICY,
+    bands: Sequence[Band] = (),
 ) -> str:
-    """The report as one self-contained HTML document."""
+    """The report as one self-contained HTML document.
+
+    ``bands``: the engagement distribution, shown instead of the learners in the aggregate form.
+    """
     env = environment(templates_dir)
     context = _context(analysis, charts, branding, generated_on, locale)
+    context.update(
+        learners=policy.learners,
+        top_users=() if policy.learners == AGGREGATE else analysis.top_users,
+        bands=tuple(bands),
+    )
     try:
         return str(env.get_template(ENTRY_TEMPLATE).render(context))
     except (RenderError, MemoryError):

@@ -40,7 +40,7 @@ from reports.report.periods import Clock, Period, PeriodKind
 
 _log = logging.getLogger("reports.state.ledger")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_STUCK_AFTER_S = 3600.0
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -153,6 +153,10 @@ class ArchiveRecord:
     size: int
     data_hash: str | None
     created_at: datetime
+    render_key: str | None = None
+    """Hash of everything that shaped the PDF (data, report config, templates, version)."""
+    current: bool = True
+    """False for an earlier PDF of the period, kept as history after a re-render."""
 
 
 class _UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -249,19 +253,36 @@ deliveries = sa.Table(
                         name="ux_deliveries_key"),
 )
 
+def _archive_columns(*, version: int) -> list[sa.Column[Any]]:
+    columns: list[sa.Column[Any]] = [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("report", sa.String(100), nullable=False),
+        sa.Column("org", sa.String(100), nullable=False),
+        sa.Column("period_start", sa.Date, nullable=False),
+        sa.Column("period_end", sa.Date, nullable=False),
+        sa.Column("path", sa.Text, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("data_hash", sa.String(64)),
+        sa.Column("created_at", _UtcDateTime, nullable=False),
+    ]
+    if version >= 4:
+        columns.append(sa.Column("render_key", sa.String(64)))
+    return columns
+
+
+# The current PDF of each (report, period): the one a send reuses.
 archive_entries = sa.Table(
     "archive_entries", _metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("report", sa.String(100), nullable=False),
-    sa.Column("org", sa.String(100), nullable=False),
-    sa.Column("period_start", sa.Date, nullable=False),
-    sa.Column("period_end", sa.Date, nullable=False),
-    sa.Column("path", sa.Text, nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("data_hash", sa.String(64)),
-    sa.Column("created_at", _UtcDateTime, nullable=False),
+    *_archive_columns(version=SCHEMA_VERSION),
     sa.UniqueConstraint("report", "period_start", "period_end", name="ux_archive_key"),
+)
+# Earlier PDFs of a period, replaced by a re-render (another config, templates or data): kept so
+# the archive shows what each recipient got (deliveries.pdf_sha256).
+archive_history = sa.Table(
+    "archive_history", _metadata,
+    *_archive_columns(version=SCHEMA_VERSION),
+    sa.UniqueConstraint("path", name="ux_archive_history_path"),
 )
 
 
@@ -282,7 +303,10 @@ def _migrate_1(conn: Connection) -> None:
         sa.UniqueConstraint("report", "period_start", "period_end", "recipient",
                             name="ux_deliveries_key"),
     ).create(conn)
-    archive_entries.create(conn)
+    sa.Table(
+        "archive_entries", v1, *_archive_columns(version=1),
+        sa.UniqueConstraint("report", "period_start", "period_end", name="ux_archive_key"),
+    ).create(conn)
 
 
 def _migrate_2(conn: Connection) -> None:
@@ -297,8 +321,14 @@ def _migrate_3(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN owner VARCHAR(300)"))
 
 
+def _migrate_4(conn: Connection) -> None:
+    """Archive entries remember their render key; earlier PDFs of a period are kept as history."""
+    conn.execute(sa.text("ALTER TABLE archive_entries ADD COLUMN render_key VARCHAR(64)"))
+    archive_history.create(conn)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: _migrate_1, 2: _migrate_2, 3: _migrate_3,
+    1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4,
 }
 
 
@@ -783,15 +813,26 @@ class Ledger:
 
     def record_archive(
         self, report: str, org: str, period: Period, *, path: str, sha256: str, size: int,
-        data_hash: str | None = None,
+        data_hash: str | None = None, render_key: str | None = None,
     ) -> ArchiveRecord:
-        """Remember an archived PDF (replacing the entry of a regenerated period)."""
+        """Remember an archived PDF as the period's current one.
+
+        The period's previous current PDF, if it lives at another path, is kept as history (its
+        file stays in the archive); a history row at ``path`` is promoted back to current.
+        """
         now = self._now()
         values = {"org": org, "path": path, "sha256": sha256, "size": size,
-                  "data_hash": data_hash, "created_at": now}
+                  "data_hash": data_hash, "render_key": render_key, "created_at": now}
         try:
             with self._begin() as conn:
                 key = _archive_key(report, period)
+                before = conn.execute(sa.select(archive_entries).where(*key)).mappings().first()
+                if before is not None and before["path"] != path:
+                    kept = {k: before[k] for k in before if k != "id"}
+                    conn.execute(archive_history.delete().where(
+                        archive_history.c.path == before["path"]))
+                    conn.execute(archive_history.insert().values(**kept))
+                conn.execute(archive_history.delete().where(archive_history.c.path == path))
                 result = conn.execute(archive_entries.update().where(*key).values(**values))
                 if result.rowcount == 0:
                     conn.execute(archive_entries.insert().values(
@@ -804,27 +845,43 @@ class Ledger:
                              exc) from exc
 
     def archive_entry(self, report: str, period: Period) -> ArchiveRecord | None:
-        """The archive entry of ``report`` for ``period``."""
+        """The current archive entry of ``report`` for ``period``."""
         rows = self._select(sa.select(archive_entries).where(*_archive_key(report, period)))
         return _archive(rows[0]) if rows else None
 
-    def archive_entries(self, report: str | None = None) -> list[ArchiveRecord]:
-        """Every archive entry (of one report), oldest period first."""
-        query = sa.select(archive_entries).order_by(
-            archive_entries.c.period_start, archive_entries.c.report
+    def archive_files(self, report: str, period: Period) -> list[ArchiveRecord]:
+        """Every archived PDF of ``report`` for ``period``: the current one first, then history."""
+        history = self._select(
+            sa.select(archive_history).where(*_archive_key(report, period, archive_history))
+            .order_by(archive_history.c.created_at.desc(), archive_history.c.id.desc())
         )
-        if report is not None:
-            query = query.where(archive_entries.c.report == report)
-        return [_archive(row) for row in self._select(query)]
+        current = self.archive_entry(report, period)
+        return ([current] if current else []) + [_archive(row, current=False) for row in history]
 
-    def remove_archive_entry(self, report: str, period: Period) -> bool:
-        """Forget an archive entry; returns whether there was one."""
+    def archive_entries(self, report: str | None = None) -> list[ArchiveRecord]:
+        """Every archived PDF (of one report), current and history, oldest period first."""
+        found: list[ArchiveRecord] = []
+        for table, current in ((archive_entries, True), (archive_history, False)):
+            query = sa.select(table)
+            if report is not None:
+                query = query.where(table.c.report == report)
+            found += [_archive(row, current=current) for row in self._select(query)]
+        found.sort(key=lambda e: (e.period_start, e.report, not e.current, e.created_at))
+        return found
+
+    def remove_archive_entry(
+        self, report: str, period: Period, *, path: str | None = None
+    ) -> bool:
+        """Forget the period's archive entries (only the one at ``path`` if given)."""
+        removed = 0
         try:
             with self._begin() as conn:
-                result = conn.execute(
-                    archive_entries.delete().where(*_archive_key(report, period))
-                )
-                return bool(result.rowcount)
+                for table in (archive_entries, archive_history):
+                    where = list(_archive_key(report, period, table))
+                    if path is not None:
+                        where.append(table.c.path == path)
+                    removed += conn.execute(table.delete().where(*where)).rowcount
+                return bool(removed)
         except SQLAlchemyError as exc:
             raise self._fail(f"removing the archive entry of {report} {period.key}",
                              exc) from exc
@@ -835,9 +892,9 @@ def _delivery_key(report: str, period: Period, recipient: str) -> Sequence[Any]:
             deliveries.c.period_end == period.end, deliveries.c.recipient == recipient)
 
 
-def _archive_key(report: str, period: Period) -> Sequence[Any]:
-    return (archive_entries.c.report == report, archive_entries.c.period_start == period.start,
-            archive_entries.c.period_end == period.end)
+def _archive_key(report: str, period: Period, table: sa.Table = archive_entries) -> Sequence[Any]:
+    return (table.c.report == report, table.c.period_start == period.start,
+            table.c.period_end == period.end)
 
 
 def _run(row: sa.RowMapping) -> RunRecord:
@@ -859,9 +916,10 @@ def _delivery(row: sa.RowMapping) -> DeliveryRecord:
     )
 
 
-def _archive(row: sa.RowMapping) -> ArchiveRecord:
+def _archive(row: sa.RowMapping, *, current: bool = True) -> ArchiveRecord:
     return ArchiveRecord(
         report=row["report"], org=row["org"], period_start=row["period_start"],
         period_end=row["period_end"], path=row["path"], sha256=row["sha256"], size=row["size"],
-        data_hash=row["data_hash"], created_at=row["created_at"],
+        data_hash=row["data_hash"], created_at=row["created_at"], render_key=row["render_key"],
+        current=current,
     )

@@ -84,6 +84,10 @@ class MockKnobs:
     """Names given to the users in turn (for hostile-name tests); empty = generated names."""
     launched: date | None = None
     """A new org: no activity and no (un)enrollments before this day (no previous period)."""
+    small_courses: int = 0
+    """The last N courses of every org have only ``small_course_size`` members (small groups,
+    for the learner-privacy suppression)."""
+    small_course_size: int = 3
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,9 @@ class DemoApp(Starlette):
         ds = self._datasets.get(org)
         if ds is None:
             ds = Dataset(org, courses=self.knobs.courses, users=self.knobs.users,
-                         seed=self.knobs.seed, launched=self.knobs.launched)
+                         seed=self.knobs.seed, launched=self.knobs.launched,
+                         small_courses=self.knobs.small_courses,
+                         small_course_size=self.knobs.small_course_size)
             _rename(ds, self.knobs)
             self._datasets[org] = ds
             while len(self._datasets) > 16:

@@ -126,12 +126,14 @@ def render_report(job: RenderJob) -> Rendered:
     from reports.report.pdf import PdfMetadata, html_to_pdf
     from reports.report.privacy import engagement_bands
     from reports.report.render import Branding, render_html
+    from reports.report.suppress import plan
 
     report, policy = job.report, job.policy
     data = apply_learners(job.data, policy)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    analysis = analyse(data, top_n=report.top_n)
+    hide = plan(data, policy.min_group_size)
+    analysis = analyse(data, top_n=report.top_n, suppression=hide)
     t1 = time.perf_counter()
     charts = make_charts(analysis, accent=report.accent_color, locale=report.locale)
     t2 = time.perf_counter()
@@ -159,7 +161,7 @@ def render_report(job: RenderJob) -> Rendered:
     )
     result = html_to_pdf(
         html, base_dir=TEMPLATES_DIR, allowed_roots=roots, metadata=metadata,
-        attachments=csv_attachments(data, learners=_learner_list(policy)),
+        attachments=csv_attachments(data, learners=_learner_list(policy), hide=hide),
     )
     t4 = time.perf_counter()
     timings.update(analyse_s=t1 - t0, charts_s=t2 - t1, html_s=t3 - t2, pdf_s=t4 - t3)
@@ -480,9 +482,10 @@ def mail_summary(report: ReportConfig, data: ReportData, policy: Policy = NAMED_
     from reports.report.fmt import period_label
     from reports.report.highlights import highlights
     from reports.report.render import kpi_cards
+    from reports.report.suppress import plan
 
     data = apply_learners(data, policy)
-    analysis = analyse(data, top_n=report.top_n)
+    analysis = analyse(data, top_n=report.top_n, suppression=plan(data, policy.min_group_size))
     label = period_label(data.period, report.locale)
     return MailSummary(
         title=f"{report.period.capitalize()} report",
@@ -508,6 +511,7 @@ def _messages(
     )
     from reports.report.csvdata import csv_attachments
     from reports.report.fmt import period_label, period_title
+    from reports.report.suppress import plan
 
     summary = mail_summary(report, data, policy)
     text, html = render_bodies(summary, override_dir=config.templates.dir)
@@ -518,7 +522,8 @@ def _messages(
     domain = parse_address(config.email.from_, what="email.from").domain
     extras = (
         [Attachment(a.name, a.data, a.mime) for a in csv_attachments(
-            apply_learners(data, policy), learners=_learner_list(policy))]
+            apply_learners(data, policy), learners=_learner_list(policy),
+            hide=plan(data, policy.min_group_size))]
         if config.email.attach_csv else []
     )
     return {

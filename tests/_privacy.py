@@ -30,7 +30,7 @@ def learners(api: RunningApi, org: str, start: str, end: str) -> list[dict[str, 
         answer.raise_for_status()
         body = answer.json()
         found += body["data"]
-        if len(found) >= body["total"] or not body["data"]:
+        if len(found) >= body["pagination"]["totalItems"] or not body["data"]:
             return found
         page += 1
 

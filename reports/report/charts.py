@@ -111,8 +111,11 @@ class Chart:
 def make_charts(
     analysis: Analysis, *, accent: str, dpi: int = DEFAULT_DPI, locale: str = "en"
 ) -> list[Chart]:
-    """The report's charts; a chart with nothing to show (all zero, no courses) is left out."""
+    """The report's charts; a chart with nothing to show (all zero, no courses) is left out, and
+    so is every chart of an org with fewer than min_group_size active learners."""
     charts: list[Chart] = []
+    if analysis.org_too_small:
+        return charts
     with _style():
         if any(d.current or d.previous for _, d in comparison_measures(analysis)):
             charts.append(_comparison_chart(analysis, accent, dpi, locale))
@@ -178,14 +181,19 @@ def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
     fig = _figure(0.9 + 0.3 * len(rows))
     ax = fig.add_subplot()
     positions = list(range(len(rows)))
-    values = [r.users for r in rows]
-    bars = ax.barh(positions, values, color=accent, height=0.7)
+    hide = a.suppression
+    hidden = [hide.hides(r.users, r.course_id, "users") for r in rows]
+    shown = [r.users for r, h in zip(rows, hidden, strict=True) if not h]
+    # A suppressed course gets a short hatched stub of fixed length, whatever its count.
+    stub = max(shown or [hide.k]) * 0.04
+    values = [stub if h else r.users for r, h in zip(rows, hidden, strict=True)]
+    bars = ax.barh(positions, values, color=[PREVIOUS_COLOR if h else accent for h in hidden],
+                   hatch=["////" if h else "" for h in hidden], height=0.7)
     ax.set_yticks(positions, [short_name(r.name) for r in rows], parse_math=False)
     ax.invert_yaxis()
-    ax.bar_label(
-        bars, labels=[fmt.integer(v, locale) for v in values], padding=3, fontsize=7.5,
-        parse_math=False,
-    )
+    labels = [hide.label if h else fmt.integer(r.users, locale)
+              for r, h in zip(rows, hidden, strict=True)]
+    ax.bar_label(bars, labels=labels, padding=3, fontsize=7.5, parse_math=False)
     ax.set_xlim(0, max(values) * 1.12 if max(values) else 1)
     ax.set_xlabel("Active users", parse_math=False)
     ax.xaxis.set_major_formatter(_int_formatter(locale))
@@ -194,18 +202,20 @@ def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
     _plain_ticks(ax)
     fig.tight_layout(pad=0.4)
     png, w, h = _png(fig, dpi)
-    leaders = " and ".join(
-        f"{r.name} ({fmt.integer(r.users, locale)})" for r in rows[1:3]
-    )
+    leaders = " and ".join(f"{r.name} ({label})" for r, label in zip(
+        rows[1:3], labels[1:3], strict=True))
     alt = (
         f"Horizontal bar chart of active users in the top {len(rows)} "
         f"course{'s' if len(rows) != 1 else ''}: {rows[0].name} leads with "
-        f"{fmt.integer(rows[0].users, locale)}"
+        f"{labels[0]}"
         + (f", followed by {leaders}." if leaders else ".")
     )
+    if any(hidden):
+        alt += (f" Courses with fewer than {hide.k} active users are shown as {hide.label} "
+                "with a short hatched bar of fixed length.")
     table = ChartTable(
         ("Course", "Course ID", "Active users"),
-        tuple((r.name, r.course_id, r.users) for r in rows),
+        tuple((r.name, r.course_id, label) for r, label in zip(rows, labels, strict=True)),
     )
     return Chart("active-users-per-course", "Active users per course", alt, png, table, w, h)
 

@@ -15,6 +15,8 @@ MAX_HIGHLIGHTS = 5
 
 def highlights(analysis: Analysis, *, locale: str = "en") -> tuple[str, ...]:
     """Up to five sentences, the most important first."""
+    if analysis.org_too_small:
+        return (too_small_sentence(analysis),)
     sentences = [
         _active_users(analysis, locale),
         _top_course(analysis, locale),
@@ -48,9 +50,11 @@ def _active_users(a: Analysis, locale: str) -> str:
     previous = fmt.integer(d.previous, locale)
     if d.previous == 0:
         return f"Active users rose to {current}, from none {before}."
-    if d.pct is None or d.change == 0:
+    if d.change == 0:
         return f"Active users held steady at {current}."
     verb = "rose" if (d.change or 0) > 0 else "fell"
+    if d.pct is None:  # a base too small for a percentage
+        return f"Active users {verb} to {current} (from {previous} {before})."
     if round(abs(d.pct), 1) == 0:
         return f"Active users {verb} slightly to {current} (from {previous} {before})."
     return (
@@ -63,7 +67,10 @@ def _top_course(a: Analysis, locale: str) -> str:
     if not a.top_courses:
         return ""
     top = a.top_courses[0]
-    users = _count(top.users, "active user", locale)
+    if a.suppression.hides(top.users, top.course_id, "users"):
+        users = f"{a.suppression.label} active users"
+    else:
+        users = _count(top.users, "active user", locale)
     active = a.active_courses.current
     if active == 1:
         return f"{top.name} was the only active course, with {users}."
@@ -98,8 +105,10 @@ def _enrollments(a: Analysis, locale: str) -> str:
 
 
 def _movers(a: Analysis, locale: str) -> str:
-    rise = next((m for m in a.movers if m.change > 0), None)
-    drop = next((m for m in a.movers if m.change < 0), None)
+    shown = [m for m in a.movers
+             if not a.suppression.hides_change(m.users, m.previous_users, m.course_id)]
+    rise = next((m for m in shown if m.change > 0), None)
+    drop = next((m for m in shown if m.change < 0), None)
     parts = []
     if rise:
         parts.append(
@@ -142,6 +151,15 @@ def _engagement(a: Analysis, locale: str) -> str:
     return text + "."
 
 
+def too_small_sentence(a: Analysis) -> str:
+    """What a report of an org with fewer than min_group_size active learners says instead."""
+    k = a.suppression.k
+    return (
+        f"Fewer than {k} learners were active {fmt.period_noun(a.period)}, so the key figures "
+        f"are not shown: groups under {k} learners could single out individuals."
+    )
+
+
 def describe_delta(delta: Delta, locale: str = "en") -> str:
     """A short comparison, e.g. ``+12% (+124)`` or ``no previous data``."""
     if delta.previous is None or delta.change is None:
@@ -150,5 +168,5 @@ def describe_delta(delta: Delta, locale: str = "en") -> str:
         return "no change"
     change = fmt.signed(delta.change, locale)
     if delta.pct is None:
-        return f"{change} (from 0)"
+        return f"{change} (from 0)" if delta.previous == 0 else change
     return f"{fmt.signed_percent(delta.pct, locale)} ({change})"

@@ -27,7 +27,7 @@ from reports.errors import RenderError
 from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
 from reports.report.charts import Chart
-from reports.report.highlights import describe_delta, highlights
+from reports.report.highlights import describe_delta, highlights, too_small_sentence
 from reports.report.privacy import AGGREGATE, NAMED_POLICY, Band, Policy
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -93,7 +93,10 @@ def render_html(
     context = _context(analysis, charts, branding, generated_on, locale)
     context.update(
         learners=policy.learners,
-        top_users=() if policy.learners == AGGREGATE else analysis.top_users,
+        top_users=(
+            () if policy.learners == AGGREGATE or analysis.org_too_small
+            else analysis.top_users
+        ),
         bands=tuple(bands),
     )
     try:
@@ -170,13 +173,19 @@ def _card(label: str, delta: Delta, locale: str, *, up_is_good: bool = True,
 
 
 def kpi_cards(analysis: Analysis, locale: str) -> tuple[KpiCard, ...]:
-    """The KPI cards, in reading order."""
+    """The KPI cards, in reading order (none for an org under min_group_size learners)."""
     a = analysis
+    if a.org_too_small:
+        return ()
     eng, perf = a.engagement, a.performance
+    scored = (
+        f"fewer than {a.suppression.k} users with a score" if eng.suppressed
+        else f"{fmt.integer(eng.counted, locale)} users with a score"
+    )
     engagement = KpiCard(
         "Avg. engagement index",
         "\u2013" if eng.mean is None else fmt.decimal(eng.mean, locale),
-        f"{fmt.integer(eng.counted, locale)} users with a score",
+        scored,
         "none",
         "neutral",
         "" if perf.mean is None else f"avg. performance: {fmt.decimal(perf.mean, locale)}",
@@ -192,8 +201,17 @@ def kpi_cards(analysis: Analysis, locale: str) -> tuple[KpiCard, ...]:
 
 
 def missing_notes(analysis: Analysis, locale: str) -> tuple[str, ...]:
-    """Plain sentences about data the API did not deliver."""
+    """Plain sentences about data the API did not deliver, and about suppressed groups."""
     m, notes = analysis.missing, []
+    suppressed = analysis.courses_suppressed
+    if suppressed:
+        k = analysis.suppression.k
+        notes.append(
+            f"{fmt.integer(suppressed, locale)} of {fmt.integer(analysis.course_count, locale)} "
+            f"courses had fewer than {k} active learners; their counts are shown as "
+            f"\u201c<{k}\u201d and figures that would reveal them are left out, so that no "
+            "small group of learners can be singled out."
+        )
     if m.no_previous_data:
         notes.append(
             "There is no data for the previous period, so no comparison is shown "
@@ -237,6 +255,18 @@ def _context(
     def index(value: float | None) -> str:
         return "\u2013" if value is None else fmt.decimal(value, locale)
 
+    hide = a.suppression
+
+    def cell(value: int | None, course_id: str = "", column: str = "") -> str:
+        """A per-course count: ``<k`` when it is a small group (or complements one)."""
+        return hide.label if hide.hides(value, course_id, column) else num(value)
+
+    def change(row: Any) -> str:
+        """A course's change in active users, left out when it would reveal a small count."""
+        if hide.hides_change(row.users, row.previous_users, row.course_id):
+            return "\u2013"
+        return signed(row.change)
+
     return {
         "analysis": a,
         "org_name": branding.org_name,
@@ -258,4 +288,8 @@ def _context(
         "num": num,
         "signed": signed,
         "index": index,
+        "cell": cell,
+        "change": change,
+        "org_too_small": a.org_too_small,
+        "too_small": too_small_sentence(a) if a.org_too_small else "",
     }

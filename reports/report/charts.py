@@ -215,7 +215,8 @@ def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
                 "with a short hatched bar of fixed length.")
     table = ChartTable(
         ("Course", "Course ID", "Active users"),
-        tuple((r.name, r.course_id, label) for r, label in zip(rows, labels, strict=True)),
+        tuple((r.name, r.course_id, hide.label if h else r.users)
+              for r, h in zip(rows, hidden, strict=True)),
     )
     return Chart("active-users-per-course", "Active users per course", alt, png, table, w, h)
 

@@ -282,7 +282,10 @@ def _context(
         "highlights": highlights(a, locale=locale),
         "charts": list(charts),
         "top_courses": a.top_courses,
-        "movers": a.movers,
+        # A course whose change would reveal a small count is no mover to show (its rank would
+        # hint at the hidden change).
+        "movers": tuple(m for m in a.movers
+                        if not a.suppression.hides_change(m.users, m.previous_users, m.course_id)),
         "top_users": a.top_users,
         "notes": missing_notes(a, locale),
         "num": num,

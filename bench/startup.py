@@ -44,7 +44,8 @@ def prepare(folder: Path) -> None:
     code = (
         "from datetime import date\n"
         "from reports.config import load_config\n"
-        "from reports.state.ledger import Ledger, RunState\n"
+        "from reports.state.ledger import Ledger\n"
+        "from reports.state.runs import RunState\n"
         "from reports.report.periods import for_kind\n"
         "config = load_config('config.toml')\n"
         "with Ledger(config.state.url) as ledger:\n"

@@ -28,6 +28,11 @@ app = typer.Typer(
 )
 archive_app = typer.Typer(help="The archive of generated PDFs.", no_args_is_help=True)
 app.add_typer(archive_app, name="archive")
+web_app = typer.Typer(
+    help="The web UI: reports, runs, deliveries and the archive, behind a login.",
+    invoke_without_command=True,
+)
+app.add_typer(web_app, name="web")
 
 T = TypeVar("T")
 
@@ -72,7 +77,9 @@ def _config(*, logs: bool = True) -> Any:
         if fmt not in ("text", "json"):
             raise UsageError(f"{LOG_FORMAT_ENV}={fmt!r}: use text or json")
         configure_logging("json" if fmt == "json" else "text", secrets=secrets_from_env(
-            os.environ, [config.api.api_key_env, config.email.password_env], [config.state.url]
+            os.environ,
+            [config.api.api_key_env, config.email.password_env, config.executor.broker_url_env],
+            [config.state.url, os.environ.get(config.executor.broker_url_env, "")],
         ))
         _state.logging = True
     return config
@@ -172,19 +179,40 @@ def generate(
 
 @app.command()
 def send(
-    report: Annotated[str, typer.Option(help="a configured report name")],
+    report: Annotated[str | None, typer.Option(help="a configured report name")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="every report's period not yet done, on the executor")
+    ] = False,
     as_of: Annotated[str | None, typer.Option(help="as if today were DATE (YYYY-MM-DD)")] = None,
     force: Annotated[bool, typer.Option(help="send again to every recipient")] = False,
     to: Annotated[
         str | None, typer.Option(help="send a test copy to this address only (ledger untouched)")
     ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="with --all on Celery: enqueue and exit")
+    ] = False,
 ) -> None:
     """Generate (or reuse), archive and deliver one period of a report, exactly once."""
 
     def body() -> int:
+        if (report is None) == (not all_):
+            raise UsageError("give either --report NAME or --all")
+        if all_ and to:
+            raise UsageError("--to sends one test copy of one --report, not --all")
+        if no_wait and not all_:
+            raise UsageError("--no-wait goes with --all")
+        config = _config()
+        if all_:
+            from reports.sendall import send_all
+
+            return send_all(
+                config, as_of=_date(as_of, "--as-of"), force=force, wait=not no_wait,
+                clock=_now, env=os.environ, echo=typer.echo,
+                echo_err=lambda line: typer.echo(line, err=True), progress=sys.stderr.isatty(),
+            )
         from reports import run
 
-        config = _config()
+        assert report is not None
         outcome = run.send_report(
             config, config.report(report), as_of=_date(as_of, "--as-of"), force=force, to=to,
             clock=_now, env=os.environ,
@@ -223,9 +251,9 @@ def jobs(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every report, its next fire time (local and UTC) and its last run state."""
 
     def body() -> None:
-        from reports.schedule import scheduler
+        from reports.schedule import joblist
 
-        rows = scheduler.list_jobs(_config(), clock=_now)
+        rows = joblist.list_jobs(_config(), clock=_now)
         if json_:
             typer.echo(json.dumps([r.as_json() for r in rows], sort_keys=True))
             return
@@ -328,6 +356,42 @@ def archive_prune(
     _guard(body)
 
 
+@web_app.callback()
+def web(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8080,
+) -> None:
+    """Serve the web UI (read-only and loopback-only when no web users are configured)."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    def body() -> None:
+        from reports.web.serve import serve
+
+        serve(_config(logs=False), host, port, os.environ)
+
+    _guard(body)
+
+
+@web_app.command("hash-password")
+def hash_password() -> None:
+    """Read a password on stdin and print its argon2 hash (a web user's password_hash)."""
+
+    def body() -> None:
+        from reports.web.auth import hash_password as make_hash
+
+        if sys.stdin.isatty():
+            password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UsageError("hash-password: no password on stdin")
+        typer.echo(make_hash(password))
+
+    _guard(body)
+
+
 @app.command("mock-api")
 def mock_api(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
@@ -335,6 +399,13 @@ def mock_api(
     latency_ms: Annotated[float, typer.Option(help="added latency per request")] = 0.0,
     courses: Annotated[int | None, typer.Option(help="courses per org")] = None,
     users: Annotated[int | None, typer.Option(help="users per org")] = None,
+    late_days: Annotated[int, typer.Option(
+        help="data not arrived: the last N days up to today are null / not active")] = 0,
+    today: Annotated[str | None, typer.Option(
+        help="the server's today for --late-days (YYYY-MM-DD)")] = None,
+    drop_from: Annotated[str | None, typer.Option(
+        help="a real drop: from this day on, figures are scaled by --drop-factor")] = None,
+    drop_factor: Annotated[float, typer.Option(help="the factor of --drop-from")] = 0.2,
     small_courses: Annotated[
         int, typer.Option(help="the last N courses have only 3 members (small groups)")
     ] = 0,
@@ -344,14 +415,21 @@ def mock_api(
     def body() -> None:
         from reports.source.mock import MockKnobs, serve
 
+        if late_days < 0:
+            raise UsageError(f"--late-days must be 0 or more, not {late_days}")
+        if not 0 <= drop_factor <= 1:
+            raise UsageError(f"--drop-factor must be between 0 and 1, not {drop_factor}")
+        knobs = MockKnobs(
+            latency_s=latency_ms / 1000, courses=courses, users=users, late_days=late_days,
+            today=_date(today, "--today"), drop_from=_date(drop_from, "--drop-from"),
+            drop_factor=drop_factor if drop_from else 1.0, small_courses=small_courses,
+        )
+
         typer.echo(
             f"demo API on http://{host}:{port}/api/ai-analytics/audience/orgs/ORG/... "
             "(any org name, any 'Authorization: Api-Token ...'); Ctrl-C stops it", err=True,
         )
-        serve(host, port, MockKnobs(
-            latency_s=latency_ms / 1000, courses=courses, users=users,
-            small_courses=small_courses,
-        ))
+        serve(host, port, knobs)
 
     _guard(body)
 
@@ -366,6 +444,16 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
     Console(width=max(120, os.get_terminal_size(0).columns if sys.stdout.isatty() else 160)).print(
         table
     )
+
+
+def _register_fleet() -> None:
+    from reports.cli_fleet import queue_app, worker
+
+    app.command()(worker)
+    app.add_typer(queue_app, name="queue")
+
+
+_register_fleet()
 
 
 def main() -> None:

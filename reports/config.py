@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reports.errors import ConfigError
+from reports.executorconfig import ExecutorConfig, check_timeouts, with_state_url
+from reports.freshness_config import FreshnessConfig, FreshnessOverride, effective
+from reports.privacyconfig import Learners, PrivacyConfig, check_group_size
+from reports.webconfig import WebConfig, WebUser
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "IBL_REPORTS_CONFIG"
@@ -158,10 +163,40 @@ class ArchiveConfig(_Table):
 class StateConfig(_Table):
     """[state]: the database of runs and deliveries."""
 
-    url: str = Field("sqlite:///state.db", description="SQLAlchemy URL of the state database.")
-    stuck_after_s: float = Field(
-        3600.0, gt=0, description="A run in a working state longer than this is recoverable."
+    url: str = Field(
+        "sqlite:///state.db", repr=False,
+        description="SQLAlchemy URL of the state database (SQLite; a URL with a password goes "
+        "in the variable url_env names).",
     )
+    url_env: str | None = Field(
+        None,
+        description="Env var that holds the state database URL, e.g. postgresql+psycopg://... "
+        "(replaces url).",
+    )
+    stuck_after_s: float = Field(
+        3600.0, gt=0,
+        description="A run in a working state longer than this is recoverable, even if its "
+        "lease is still renewed.",
+    )
+    lease_s: float | None = Field(
+        None, gt=0,
+        description="A run's lease: renewed every lease_s / 3 while it works; once expired "
+        "(its process died) the run is recoverable. Default: the smaller of 15 s and "
+        "stuck_after_s / 4.",
+    )
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_RE.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name (write the name, "
+                             "not the URL)")
+        return value
+
+    @property
+    def lease(self) -> float:
+        """The lease in seconds (the default worked out)."""
+        return self.lease_s if self.lease_s is not None else min(15.0, self.stuck_after_s / 4)
 
 
 class TemplatesConfig(_Table):
@@ -204,59 +239,16 @@ class SchedulerConfig(_Table):
     )
 
 
-Learners = Literal["aggregate", "pseudonymous", "named"]
-MIN_GROUP_SIZE_FLOOR = 5
-
-
-def _check_group_size(value: int | None) -> int | None:
-    if value is not None and value < MIN_GROUP_SIZE_FLOOR:
-        raise ValueError(
-            f"must be at least {MIN_GROUP_SIZE_FLOOR} (small groups cannot be shown unsuppressed;"
-            f" got {value})"
-        )
-    return value
-
-
-class PrivacyConfig(_Table):
-    """[privacy]: the defaults of every report's learner privacy (FERPA, GDPR Art. 25(2))."""
-
-    learners: Learners = Field(
-        "pseudonymous",
-        description='How learners appear: "aggregate" (no per-learner rows), "pseudonymous" '
-        '(stable pseudonyms such as "Learner 7KQ2M9XF3A") or "named" (names and usernames).',
-    )
-    attach_learner_list: bool = Field(
-        False, description="Embed the per-learner CSV (in the learners form) in the PDF."
-    )
-    min_group_size: int = Field(
-        10, description="Smallest count shown per course; 1 to k-1 print as \"<k\" (at least 5)."
-    )
-    pseudonym_key_env: str = Field(
-        "IBL_PSEUDONYM_KEY",
-        description="Env var with the pseudonym key; unset: a random key kept beside the "
-        "state database (pseudonym.key, mode 0600).",
-    )
-
-    @field_validator("min_group_size")
-    @classmethod
-    def _group(cls, value: int) -> int:
-        _check_group_size(value)
-        return value
-
-    @field_validator("pseudonym_key_env")
-    @classmethod
-    def _env_name(cls, value: str) -> str:
-        if not _ENV_RE.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name (write the name, "
-                             "not the key)")
-        return value
-
-
 class ReportConfig(_Table):
     """[[reports]]: one scheduled report."""
 
     name: str = Field(description="Unique report name (letters, digits, . _ -).")
-    org: str = Field(description="The ibl.ai org (platform key).")
+    org: str = Field(description="The ibl.ai org (platform key); not with orgs_file.")
+    orgs_file: Path | None = Field(
+        None,
+        description="CSV of orgs instead of org: one report per row, {org} in name; columns "
+        "org, display_name, recipients (;-separated), timezone, locale (empty: this table's).",
+    )
     period: Literal["weekly", "monthly"] = Field(description='"weekly" or "monthly".')
     schedule: str = Field(description="5-field cron expression, in the report's time zone.")
     timezone: str = Field("UTC", description="IANA time zone of the schedule and the period.")
@@ -270,6 +262,8 @@ class ReportConfig(_Table):
         "latest", description="What to send on start for periods missed while down."
     )
     catch_up_max_periods: int = Field(4, ge=1, le=52, description="Bound for catch_up = all.")
+    freshness: FreshnessOverride | None = Field(
+        None, description="[reports.freshness]: any [freshness] key, for this report only.")
     learners: Learners | None = Field(
         None, description="This report's learners form; unset: [privacy] learners."
     )
@@ -283,7 +277,7 @@ class ReportConfig(_Table):
     @field_validator("min_group_size")
     @classmethod
     def _group(cls, value: int | None) -> int | None:
-        return _check_group_size(value)
+        return check_group_size(value)
 
     @field_validator("recipients")
     @classmethod
@@ -294,7 +288,7 @@ class ReportConfig(_Table):
     @classmethod
     def _display_name(cls, value: str | None) -> str | None:
         # It goes into the mail subject: refuse line breaks here, not after the run archived.
-        return None if value is None else _check_header(value, "the display name")
+        return None if value is None else _check_header(value, "display name")
 
     @field_validator("name", "org")
     @classmethod
@@ -366,6 +360,9 @@ class Config(_Table):
     alerts: AlertsConfig = Field(default_factory=lambda: AlertsConfig())
     render: RenderConfig = Field(default_factory=lambda: RenderConfig())
     scheduler: SchedulerConfig = Field(default_factory=lambda: SchedulerConfig())
+    executor: ExecutorConfig = Field(default_factory=lambda: ExecutorConfig())
+    freshness: FreshnessConfig = Field(default_factory=lambda: FreshnessConfig())
+    web: WebConfig = Field(default_factory=lambda: WebConfig())
     privacy: PrivacyConfig = Field(default_factory=lambda: PrivacyConfig())
     reports: list[ReportConfig] = Field(default_factory=list)
     source: Annotated[Path, Field(exclude=True)] = Path(DEFAULT_CONFIG)
@@ -378,6 +375,16 @@ class Config(_Table):
                 raise ValueError(f"two reports are named {report.name!r}")
             seen.add(report.name)
         return self
+
+    @model_validator(mode="after")
+    def _ordered_timeouts(self) -> Config:
+        check_timeouts(self.state, self.render.timeout_s, self.scheduler.run_timeout_s,
+                       self.executor)
+        return self
+
+    def freshness_for(self, report: ReportConfig) -> FreshnessConfig:
+        """The report's freshness gate settings: its own table over ``[freshness]``."""
+        return effective(self.freshness, report.freshness)
 
     def report(self, name: str) -> ReportConfig:
         """The report called ``name``, or a ConfigError listing the known ones."""
@@ -397,8 +404,10 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read, validate and resolve a config file."""
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Read, validate and resolve a config file (``env``: where url_env is read; os.environ)."""
     file = config_path(path)
     label = str(file)
     try:
@@ -411,17 +420,25 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"cannot read the file: {exc.__class__.__name__}", file=label) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=label) from None
-    return parse_config(raw, source=file)
+    return parse_config(raw, source=file, env=env)
 
 
-def parse_config(raw: dict[str, Any], *, source: Path) -> Config:
+def parse_config(
+    raw: dict[str, Any], *, source: Path, env: Mapping[str, str] | None = None
+) -> Config:
     """Validate an already parsed TOML document."""
     label = str(source)
     _refuse_inline_secrets(raw, label)
+    from reports.catalogue import expand_catalogues, template_tables
+
+    raw, catalogues = template_tables(raw, label)
     try:
         config = Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
         raise ConfigError(_first_error(exc), file=label) from None
+    if catalogues:
+        config = expand_catalogues(config, catalogues, source.parent, label)
+    config = with_state_url(config, raw, os.environ if env is None else env, label)
     return _resolve_paths(config, source.parent)
 
 
@@ -434,8 +451,10 @@ def _refuse_inline_secrets(raw: dict[str, Any], label: str) -> None:
             for key in item:
                 if key.lower() in _SECRET_KEYS:
                     where = f"{table_name}[{index}]" if isinstance(table, list) else table_name
-                    hint = {"api": "api_key_env", "privacy": "pseudonym_key_env"}.get(
-                        table_name, "password_env")
+                    hint = {"api": "api_key_env", "web": "session_secret_env",
+                            "privacy": "pseudonym_key_env"}.get(
+                        table_name, "password_env"
+                    )
                     raise ConfigError(
                         f"secrets must not be written in the config file; put it in an "
                         f"environment variable and name that variable with {hint}",
@@ -451,6 +470,8 @@ def _first_error(exc: ValidationError) -> str:
             parts[-1] = f"{parts[-1]}[{item + 1}]" if parts else f"[{item + 1}]"
         else:
             parts.append(str(item))
+    if not parts and error["type"] == "value_error":  # a check across tables names its key
+        return str(error["msg"]).removeprefix("Value error, ")
     key = ".".join(parts) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -482,7 +503,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         update={"health_file": resolve(config.scheduler.health_file)}
     )
     reports = [
-        r.model_copy(update={"logo": resolve(r.logo) if r.logo else None}) for r in config.reports
+        r.model_copy(update={"logo": resolve(r.logo)}) if r.logo else r for r in config.reports
     ]
     state = config.state
     prefix = "sqlite:///"
@@ -504,6 +525,7 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
         for name, field in Config.model_fields.items()
         if name not in ("reports", "source")
     ]
+    tables.append(("[web.users]", WebUser))
     tables.append(("[reports]", ReportConfig))
     for table, model in tables:
         for key, info in model.model_fields.items():
@@ -524,9 +546,10 @@ def reference_markdown() -> str:
     current = None
     for table, key, default, meaning in reference_rows():
         if table != current:
-            title = "`[[reports]]` (one table per report)" if table == "[reports]" else (
-                f"`[{table}]`"
-            )
+            title = {
+                "[reports]": "`[[reports]]` (one table per report)",
+                "[web.users]": "`[[web.users]]` (one table per web UI user)",
+            }.get(table, f"`[{table}]`")
             lines += ["", f"#### {title}", "", "| key | default | meaning |", "| --- | --- | --- |"]
             current = table
         cell = meaning.replace("|", "\\|")

@@ -25,6 +25,8 @@ translated at the seam where they happen, with ``raise ... from exc``.
     │   ├── MailPermanentError     5xx, over the size limit: do not retry
     │   └── MailSecurityError      TLS missing or unverifiable with credentials set
     ├── StateError             state database problems
+    │   └── RunBusyError           another live attempt holds the period's run (its lease)
+    ├── BrokerError            the Celery broker: unreachable, lost mid-wait (exit 1)
     └── SchedulerLockError     another scheduler holds the lock (pid)
 
 Messages are whole sentences that never contain a secret.
@@ -160,6 +162,14 @@ class MailSecurityError(MailError):
 
 class StateError(ReportsError):
     """The state database could not be opened or written."""
+
+
+class RunBusyError(StateError):
+    """Another attempt that is still alive (its lease is renewed) runs the same period."""
+
+
+class BrokerError(ReportsError):
+    """The Celery broker could not be reached or was lost (never names its URL's password)."""
 
 
 class SchedulerLockError(ReportsError):

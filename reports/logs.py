@@ -43,6 +43,21 @@ def log_event(
     logger.log(level, event, extra={_EVENT: event, _FIELDS: fields})
 
 
+def relay_event(
+    logger: logging.Logger, event: str, fields: Mapping[str, Any], *, level: int = logging.INFO,
+    created: datetime | None = None,
+) -> None:
+    """Log an event another process logged, keeping its own time (``created``) when known."""
+    if not logger.isEnabledFor(level):
+        return
+    record = logger.makeRecord(logger.name, level, "(relayed)", 0, event, (), None,
+                               extra={_EVENT: event, _FIELDS: dict(fields)})
+    if created is not None:
+        record.created = created.timestamp()
+        record.msecs = (record.created - int(record.created)) * 1000
+    logger.handle(record)
+
+
 class RedactFilter(logging.Filter):
     """Replaces every configured secret in a record's message, fields and traceback."""
 

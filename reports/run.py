@@ -251,7 +251,7 @@ class _Progress:
 @contextmanager
 def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
     """Any failure inside marks the run failed in the ledger (with its one-line error)."""
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     try:
         yield
@@ -347,7 +347,7 @@ def generate_one(
 ) -> GenerateResult:
     """Collect, render and archive one report; mail nothing (``pool``: a ``WorkerPool``)."""
     from reports.execute.worker import start_in_background
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     t_start = time.perf_counter()
     if pool is None:  # a pool's owner has started it already
@@ -548,15 +548,18 @@ def send_report(
     env: Mapping[str, str],
     backend: Any = None,
     sleep: Callable[[float], None] = time.sleep,
+    pool: Any = None,
 ) -> SendOutcome:
     """Generate (or reuse) the period's PDF, archive it, and deliver it exactly once.
 
     Recipients who already have this period's report are skipped (``force`` sends again to all).
     ``to`` sends a test copy to one address and leaves the ledger's deliveries untouched.
+    ``pool`` renders (a ``WorkerPool``, or an ``InProcessRenderer`` in a Celery pool child);
+    without it a fresh limited child does.
     """
     from reports.delivery.mailer import backend_from_config, deliver
     from reports.execute.worker import start_in_background
-    from reports.state.ledger import RunState
+    from reports.state.runs import RunState
 
     period = resolve_period(report, Window(as_of=as_of), clock)
     backend = backend or backend_from_config(config.email, env)
@@ -573,14 +576,15 @@ def send_report(
                 note="nothing to send: every recipient already has this period's report",
             )
         run_id = ledger.start_run(report.name, report.org, period)
-        start_in_background()  # the render workers' fork server warms up while we fetch
+        if pool is None:
+            start_in_background()  # the render workers' fork server warms up while we fetch
         with _recorded(ledger, run_id):
             data = asyncio.run(collect_data(config, report, period, env))
             digest = data_hash(data)
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
             policy = report_policy(config, report, env)
             pdf, path, reused = _pdf_for(
-                config, ledger, report, period, data, digest, clock, policy
+                config, ledger, report, period, data, digest, clock, policy, pool
             )
             ledger.transition(
                 run_id, RunState.ARCHIVED, detail=("reused " if reused else "") + str(path)
@@ -609,7 +613,7 @@ def send_report(
 
 def _pdf_for(
     config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
-    digest: str, clock: Clock, policy: Policy,
+    digest: str, clock: Clock, policy: Policy, pool: Any = None,
 ) -> tuple[bytes, Path, bool]:
     """The archived PDF if it has the same render key (same data, config, templates, version)
     and is intact, else a new one."""
@@ -627,7 +631,7 @@ def _pdf_for(
             return archive.read(entry), Path(entry.path), True
     rendered = _render_limited(config, RenderJob(
         report, data, config.templates.dir, _generated_on(report, clock), policy=policy,
-    ))
+    ), pool)
     path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest, key)
     return rendered.pdf, path, False
 

@@ -4,6 +4,7 @@ run as a subprocess (the way a user or cron runs it)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,19 @@ def run_cli(
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
     return proc
+
+
+def sigkill_cli(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the CLI process alone and reap it.
+
+    Its pipes are closed, not read to the end: a render worker it started may still hold them
+    while it notices its parent is gone (the fork server finishes importing first, which takes
+    seconds on a loaded machine)."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def popen_cli(config: Path, *args: str) -> subprocess.Popen[str]:

@@ -15,7 +15,8 @@ from typing import Any
 
 from reports.config import Config, load_config
 from reports.report.periods import Period
-from reports.schedule.scheduler import OutcomeKind, RunOutcome, RunRequest
+from reports.schedule.firetimes import RunRequest
+from reports.schedule.runner import OutcomeKind, RunOutcome
 
 REPO = Path(__file__).resolve().parent.parent
 CHILD = Path(__file__).resolve().parent / "_sched_child.py"

@@ -11,7 +11,9 @@ from __future__ import annotations
 import sys
 
 from reports.config import load_config
-from reports.schedule.scheduler import RunRequest, SubprocessRunner, run_scheduler
+from reports.schedule.firetimes import RunRequest
+from reports.schedule.runner import SubprocessRunner
+from reports.schedule.scheduler import run_scheduler
 
 
 def main() -> int:

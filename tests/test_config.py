@@ -112,6 +112,19 @@ def test_env_var_names_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ),
         pytest.param(
             ('recipients = ["a@example.org"]',
+             'recipients = ["a@example.org"]\n[reports.freshness]\nmin_ratio = 1.5'),
+            "reports[1].freshness.min_ratio:", id="freshness-override-range",
+        ),
+        pytest.param(
+            ('[api]', '[freshness]\nhold_for = "6 hours"\n[api]'),
+            "freshness.hold_for: '6 hours' is not a duration", id="bad-hold-for",
+        ),
+        pytest.param(
+            ('[api]', '[freshness]\non_stale = "wait"\n[api]'), "freshness.on_stale:",
+            id="bad-on-stale",
+        ),
+        pytest.param(
+            ('recipients = ["a@example.org"]',
              'recipients = ["a@example.org"]\nmin_group_size = 0'),
             "reports[1].min_group_size: must be at least 5",
             id="group-size-zero",
@@ -172,6 +185,16 @@ def test_unknown_report_lists_the_configured_ones(tmp_path: Path) -> None:
         config.report("x")
 
 
+def test_a_report_freshness_table_overrides_the_defaults(tmp_path: Path) -> None:
+    text = GOOD.replace('[api]', '[freshness]\nmin_ratio = 0.3\nhold_for = "2h"\n[api]', 1)
+    text = text.replace('recipients = ["a@example.org"]',
+                        'recipients = ["a@example.org"]\n[reports.freshness]\nratio = false', 1)
+    config = load_config(write(tmp_path, text))
+    mine = config.freshness_for(config.reports[0])
+    assert (mine.ratio, mine.min_ratio, mine.hold_for) == (False, 0.3, "2h")
+    assert config.freshness.ratio is True
+
+
 def test_the_readme_config_reference_matches_the_code() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert reference_markdown() in readme, (
@@ -213,3 +236,56 @@ def test_bad_recipients_are_named_at_load(tmp_path: Path, recipients: str, expec
     message = str(info.value)
     assert "reports[1].recipients:" in message and expected in message
     assert "\n" not in message
+
+
+def test_state_url_from_the_variable_url_env_names(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + '\n[state]\nurl_env = "MY_STATE_URL"\n')
+    url = "postgresql+psycopg://u:s3cret@db.example/reports"
+    config = load_config(path, env={"MY_STATE_URL": url})
+    assert config.state.url == url
+    assert "s3cret" not in repr(config)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value) == (f"{path}: state.url_env: the environment variable MY_STATE_URL is "
+                               "not set (it should hold the state database URL)")
+    both = write(tmp_path, GOOD + '\n[state]\nurl = "sqlite:///x.db"\nurl_env = "X"\n')
+    with pytest.raises(ConfigError, match=r"state\.url_env: write either url or url_env"):
+        load_config(both, env={"X": url})
+
+
+CELERY = '\n[executor]\nkind = "celery"\n[state]\nurl_env = "PG"\n'
+PG_ENV = {"PG": "postgresql+psycopg://u:p@localhost/db"}
+
+
+def test_the_celery_executor_refuses_sqlite(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + '\n[executor]\nkind = "celery"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value).startswith(f"{path}: executor.kind: the celery executor needs a "
+                                      "shared PostgreSQL state database")
+    assert load_config(write(tmp_path, GOOD + CELERY), env=PG_ENV).executor.kind == "celery"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        pytest.param("[render]\ntimeout_s = 2000\n", "render.timeout_s: 2000 s must be shorter "
+                     "than scheduler.run_timeout_s (1800 s)", id="render-over-task"),
+        pytest.param("[scheduler]\nrun_timeout_s = 3590\n", "executor.visibility_timeout_s: "
+                     "3600 s must be longer than the task's hard time limit (3605 s:",
+                     id="task-over-visibility"),
+    ],
+)
+def test_celery_timeouts_are_ordered_at_load(tmp_path: Path, extra: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD + CELERY + extra), env=PG_ENV)
+    assert expected in str(info.value)
+
+
+def test_the_lease_is_shorter_than_stuck_after(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD)).state.lease == 15
+    assert load_config(write(tmp_path, GOOD + "[state]\nstuck_after_s = 2\n")).state.lease == 0.5
+    path = write(tmp_path, GOOD + "[state]\nstuck_after_s = 20\nlease_s = 20\n")
+    with pytest.raises(ConfigError, match="state.lease_s: 20 s must be shorter than "
+                       r"state.stuck_after_s \(20 s\)"):
+        load_config(path)

@@ -9,7 +9,8 @@ import pytest
 
 from reports.report.periods import Period, PeriodKind
 from reports.schedule.lastrun import sqlite_last_run, sqlite_path
-from reports.state.ledger import Ledger, RunState
+from reports.state.ledger import Ledger
+from reports.state.runs import RunState
 
 WEEK1 = Period(date(2026, 4, 6), date(2026, 4, 12), PeriodKind.WEEKLY)
 WEEK2 = Period(date(2026, 4, 13), date(2026, 4, 19), PeriodKind.WEEKLY)

@@ -11,14 +11,11 @@ import sqlalchemy as sa
 
 from reports.errors import StateError
 from reports.report.periods import Period, PeriodKind
-from reports.state.ledger import (
-    SCHEMA_VERSION,
-    DeliveryState,
-    Ledger,
-    RunState,
-    create_state_engine,
-    migrate,
-)
+from reports.state.deliveries import DeliveryState
+from reports.state.engine import create_state_engine
+from reports.state.ledger import Ledger
+from reports.state.runs import RunState
+from reports.state.schema import SCHEMA_VERSION, migrate
 from tests._pg import pg_url
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
@@ -283,6 +280,65 @@ def test_a_re_rendered_period_keeps_the_earlier_pdf_as_history(ledger: Ledger) -
     assert [f.path for f in ledger.archive_files("acme-weekly", WEEK)] == ["/a/w.pdf"]
 
 
+def test_a_provisional_pdf_is_kept_beside_the_final_one(ledger: Ledger) -> None:
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.provisional.pdf",
+                          sha256="0" * 64, size=10, edition="provisional")
+    assert ledger.archive_entry("acme-weekly", WEEK) is None  # no final PDF yet
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.pdf", sha256="1" * 64, size=11)
+    assert [(e.path, e.edition) for e in ledger.archive_entries("acme-weekly")] == [
+        ("/a/1.pdf", "final"), ("/a/1.provisional.pdf", "provisional")]
+    assert ledger.remove_archive_entry("acme-weekly", WEEK, "provisional")
+    assert [e.edition for e in ledger.archive_entries()] == ["final"]
+
+
+def test_a_held_run_is_finished_and_keeps_the_gate_verdict(ledger: Ledger) -> None:
+    run_id = ledger.start_run("acme-weekly", "acme", WEEK)
+    gate = '{"ok": false, "failed": [{"rule": "day_coverage"}]}'
+    held = ledger.transition(run_id, RunState.HELD, detail="data for Nov 15 has not arrived",
+                             gate=gate)
+    assert (held.state, held.gate, held.edition) == (RunState.HELD, gate, None)
+    assert held.finished_at is not None and held.error is None
+    with pytest.raises(StateError, match="cannot go from held to rendering"):
+        ledger.transition(run_id, RunState.RENDERING)
+    # A held run blocks nothing: the next run of the period starts at once.
+    again = ledger.start_run("acme-weekly", "acme", WEEK)
+    ledger.transition(again, RunState.RENDERING, gate=gate, edition="provisional")
+    assert ledger.run(again).edition == "provisional"  # type: ignore[union-attr]
+
+
+def test_the_final_report_replaces_a_provisional_copy_once(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    provisional = {r: f"<p.{r}>" for r in IDS}
+    recipients = ["a@example.org", "b@example.org"]
+    assert ledger.plan_deliveries("acme-weekly", WEEK, recipients, provisional, force=False,
+                                  edition="provisional") == recipients
+    for recipient in recipients:
+        ledger.mark_sending("acme-weekly", WEEK, recipient)
+        ledger.mark_sent("acme-weekly", WEEK, recipient, "250 ok")
+    assert ledger.plan_deliveries("acme-weekly", WEEK, recipients, provisional, force=False,
+                                  edition="provisional") == []
+    assert not ledger.period_done("acme-weekly", WEEK, recipients)
+    assert ledger.period_done("acme-weekly", WEEK, recipients, edition="provisional")
+    assert set(ledger.provisional_recipients("acme-weekly", WEEK)) == set(recipients)
+    clock.advance(3600)
+    # The final: due for both, with the final Message-ID; sent once.
+    assert ledger.plan_deliveries("acme-weekly", WEEK, recipients, IDS, force=False) == recipients
+    record = ledger.delivery("acme-weekly", WEEK, "a@example.org")
+    assert record is not None and (record.edition, record.message_id, record.state) == (
+        None, "<a@example.org>", DeliveryState.PENDING)
+    for recipient in recipients:
+        ledger.mark_sending("acme-weekly", WEEK, recipient)
+        ledger.mark_sent("acme-weekly", WEEK, recipient, "250 ok")
+    assert ledger.period_done("acme-weekly", WEEK, recipients)
+    assert ledger.plan_deliveries("acme-weekly", WEEK, recipients, IDS, force=False) == []
+    # No provisional copy after the final; the provisional send is remembered.
+    assert ledger.plan_deliveries("acme-weekly", WEEK, recipients, provisional, force=False,
+                                  edition="provisional") == []
+    sent = ledger.provisional_recipients("acme-weekly", WEEK)
+    assert sent["a@example.org"] == clock.now - timedelta(seconds=3600)
+
+
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(sqlite_url: str) -> None:
     Ledger(sqlite_url).close()
     engine = create_state_engine(sqlite_url)
@@ -303,10 +359,27 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
             "'2026-11-09', '2026-11-15', 'a@example.org', 'sent', 1, '<a@example.org>', "
             "'2026-11-16 07:00:00', '2026-11-16 07:00:00', '2026-11-16 07:00:00')"
         ))
+        conn.execute(sa.text(
+            "INSERT INTO archive_entries (report, org, period_start, period_end, path, sha256, "
+            "size, created_at) VALUES ('acme-weekly', 'acme', '2026-11-09', '2026-11-15', "
+            "'/a/1.pdf', '" + "0" * 64 + "', 10, '2026-11-16 07:00:00')"
+        ))
     engine.dispose()
 
     ledger = opened(Ledger(url, clock=clock))
-    assert ledger.schema_version == SCHEMA_VERSION == 4
+    assert ledger.schema_version == SCHEMA_VERSION == 6
+    # Version 5 rebuilt the archive index with the edition in its key; the entry is final.
+    [kept] = ledger.archive_entries()
+    assert (kept.path, kept.edition) == ("/a/1.pdf", "final")
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.provisional.pdf",
+                          sha256="1" * 64, size=11, edition="provisional")
+    assert len(ledger.archive_entries()) == 2
+    # Version 6: the old entry has no render key; a re-render keeps it as history.
+    assert kept.render_key is None and kept.current
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.k.pdf", sha256="2" * 64,
+                          size=12, render_key="k" * 64)
+    assert [(e.path, e.current) for e in ledger.archive_files("acme-weekly", WEEK)] == [
+        ("/a/1.k.pdf", True), ("/a/1.pdf", False)]
     [old] = ledger.deliveries("acme-weekly")
     assert (old.state, old.message_id, old.pdf_sha256, old.run_id) == (
         DeliveryState.SENT, "<a@example.org>", None, None)
@@ -318,6 +391,10 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     ledger.mark_sending("acme-weekly", NEXT_WEEK, "a@example.org", pdf_sha256="f" * 64)
     [new] = ledger.deliveries(run_id=run_id)
     assert new.pdf_sha256 == "f" * 64
+    # Version 4's tables (the web UI's audit trail and pauses) exist on the migrated database.
+    ledger.audit("op", "pause", report="acme-weekly")
+    assert ledger.set_paused("acme-weekly", True, by="op")
+    assert ledger.paused_reports() == {"acme-weekly"}
 
 
 def test_a_database_from_a_newer_version_is_refused(url: str) -> None:
@@ -408,3 +485,44 @@ def test_processes_opening_a_new_database_at_once_all_succeed(url: str) -> None:
             proc.stderr.close()
     assert results == [(0, "")] * 6
     assert opened(Ledger(url)).schema_version == SCHEMA_VERSION
+
+
+def test_the_audit_trail_keeps_who_did_what_and_when(ledger: Ledger, clock: FakeClock) -> None:
+    ledger.audit("op", "download", report="acme-weekly", detail="acme-weekly_2026-11-09.pdf")
+    clock.advance(5)
+    ledger.audit("op", "retry", report="acme-weekly", run_id=7, detail="b@example.org")
+    ledger.audit("ana", "pause", report="beta-weekly")
+    rows = ledger.audit_rows(report="acme-weekly")
+    assert [(r.user, r.action, r.run_id) for r in rows] == [("op", "retry", 7),
+                                                            ("op", "download", None)]
+    assert rows[0].at - rows[1].at == timedelta(seconds=5)
+    assert [r.action for r in ledger.audit_rows(run_id=7)] == ["retry"]
+    assert len(ledger.audit_rows(limit=2)) == 2
+
+
+def test_pausing_is_remembered_and_resuming_forgets_it(ledger: Ledger) -> None:
+    assert ledger.paused_reports() == set() and not ledger.is_paused("acme-weekly")
+    assert ledger.set_paused("acme-weekly", True, by="op")
+    assert not ledger.set_paused("acme-weekly", True, by="op")  # already paused
+    assert ledger.is_paused("acme-weekly") and not ledger.is_paused("beta-weekly")
+    assert ledger.set_paused("acme-weekly", False, by="op")
+    assert ledger.paused_reports() == set()
+
+
+def test_requeued_deliveries_are_due_again_with_their_message_id(ledger: Ledger) -> None:
+    recipients = ["a@example.org", "b@example.org"]
+    ledger.plan_deliveries("acme-weekly", WEEK, recipients, IDS, force=False)
+    for recipient in recipients:
+        ledger.mark_sending("acme-weekly", WEEK, recipient)
+    ledger.mark_sent("acme-weekly", WEEK, "a@example.org", "250 ok")
+    ledger.mark_failed("acme-weekly", WEEK, "b@example.org", transient=False, reply="550 no")
+    assert ledger.plan_deliveries("acme-weekly", WEEK, recipients, IDS, force=False) == []
+    assert ledger.requeue_deliveries("acme-weekly", WEEK, ["b@example.org", "c@x.org"]) == [
+        "b@example.org"]
+    again = ledger.delivery("acme-weekly", WEEK, "b@example.org")
+    assert again is not None
+    assert (again.state, again.attempts, again.message_id) == (
+        DeliveryState.PENDING, 0, "<b@example.org>")
+    assert ledger.plan_deliveries("acme-weekly", WEEK, recipients, IDS, force=False) == [
+        "b@example.org"]
+    assert ledger.requeue_deliveries("acme-weekly", WEEK, ["b@example.org"]) == []  # pending

@@ -21,7 +21,8 @@ from reports.delivery.mail import (
 from reports.delivery.mailer import FileOutbox, deliver, send_alert
 from reports.errors import ConfigError, MailAddressError
 from reports.report.periods import Period, PeriodKind
-from reports.state.ledger import DeliveryState, Ledger
+from reports.state.deliveries import DeliveryState
+from reports.state.ledger import Ledger
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
 PDF = b"%PDF-1.7\n" + b"x" * 2000 + b"\n%%EOF\n"
@@ -100,6 +101,32 @@ def test_a_user_template_overrides_the_built_in_one(tmp_path: Path) -> None:
     text, html = render_bodies(SUMMARY, override_dir=tmp_path)
     assert text == "Hello Acme University\n"
     assert "Weekly report" in html  # the HTML template still comes from the built-in folder
+
+
+def test_a_notice_is_the_first_line_even_with_user_templates(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    notice = "Provisional: data for Nov 15 has not arrived for 12 of 12 courses"
+    text, html = render_bodies(replace(SUMMARY, notice=notice))
+    assert text.splitlines()[0] == notice
+    assert html.index(notice) < html.index("<h1")
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "body.txt").write_text("Hello {{ summary.org_name }}\n")
+    (tmp_path / "email" / "body.html").write_text("<html><body><p>Hi</p></body></html>")
+    text, html = render_bodies(replace(SUMMARY, notice=notice + " <&>"), override_dir=tmp_path)
+    assert text == f"{notice} <&>\n\nHello Acme University\n"
+    assert html == (f"<html><body><p><strong>{notice} &lt;&amp;&gt;</strong></p>"
+                    "<p>Hi</p></body></html>")
+
+
+def test_provisional_and_replacement_subjects() -> None:
+    from reports.delivery.mail import edition_subject
+
+    subject = "Weekly report, Acme University, 9-15 Nov 2026"
+    assert edition_subject(subject, "final") == subject
+    assert edition_subject(subject, "provisional") == "[Provisional] " + subject
+    assert edition_subject(subject, "replacement") == (
+        subject + " (final: replaces the provisional report)")
 
 
 def test_an_undefined_variable_in_a_template_is_an_error(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -236,3 +237,43 @@ async def test_big_orgs_are_fast(courses: int, users: int) -> None:
         per_request = (time.perf_counter() - started) / 40
     assert first < 5.0
     assert per_request < 0.02
+
+
+def test_late_days_are_null_and_inactive_until_they_arrive(api_server: Server) -> None:
+    # Monday 16 Nov: Sunday's and Monday's data have not been loaded yet.
+    knobs = MockKnobs(today=date(2026, 11, 16), late_days=2)
+    api = api_server(knobs)
+    week = {"start_date": "2026-11-09", "end_date": "2026-11-15"}
+    saturday = {"start_date": "2026-11-14", "end_date": "2026-11-14"}
+    sunday = {"start_date": "2026-11-15", "end_date": "2026-11-15"}
+    with httpx.Client(base_url=api.url, headers=AUTH) as http:
+        course = get(http, f"{base()}/active-users/per-course", **week)["data"][0]["course_id"]
+        series = get(http, over_time_path(course), active="y", **week)["data"]
+        assert series["2026-11-15"] is None and series["2026-11-14"] is not None
+        assert get(http, f"{base()}/active-users/per-course", **sunday)["total"] == 0
+        assert get(http, f"{base()}/active-users/users", **sunday)["pagination"][
+            "totalItems"] == 0
+        saturday_total = get(http, f"{base()}/active-users/per-course", **saturday)["total"]
+        assert saturday_total > 0
+        # The data arrives: the same server now answers the complete day.
+        api.app.knobs = replace(knobs, late_days=0)
+        assert get(http, over_time_path(course), active="y", **week)["data"][
+            "2026-11-15"] is not None
+        assert get(http, f"{base()}/active-users/per-course", **sunday)["total"] > 0
+        assert get(http, f"{base()}/active-users/per-course", **saturday)["total"] == (
+            saturday_total
+        )
+
+
+def test_a_real_drop_has_complete_days_with_low_figures() -> None:
+    normal = Dataset(ORG)
+    dropped = Dataset(ORG, drop=(date(2026, 11, 9), 0.2))
+    before = (date(2026, 11, 2), date(2026, 11, 8))
+    after = (date(2026, 11, 9), date(2026, 11, 15))
+    assert dropped.active_total(*before) == normal.active_total(*before)
+    assert dropped.active_total(*after) < 0.4 * normal.active_total(*after)
+    course = 0
+    series = dropped.enrollments(course, *after, True)
+    assert sum(v is None for v in series.values()) <= 1  # the usual rare null, no gap
+    assert dropped.enrollment_total(course, *after, True) < normal.enrollment_total(
+        course, *after, True)

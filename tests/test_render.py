@@ -189,3 +189,25 @@ def test_pdf_has_pages_numbers_bookmarks_and_alt(
     assert titles[:3] == ["Key figures", "Highlights", "Charts"]
     assert "Top courses" in titles and "Notes" in titles
     assert elapsed < 5.0
+
+
+def test_a_notice_is_on_page_one_even_with_templates_that_leave_it_out(
+    weekly: tuple[Analysis, list[Chart]], tmp_path: Path,
+) -> None:
+    from reports.report.render import Notice
+
+    analysis, _ = weekly
+    notice = Notice("provisional", "Provisional: data for Nov 15 has not arrived for <12> of 12")
+    html = render_html(analysis, [], Branding("Acme University"), templates_dir=None,
+                       generated_on=GENERATED, notice=notice)
+    assert html.count('class="notice provisional" role="note"') == 1
+    assert "Provisional: data for Nov 15 has not arrived for &lt;12&gt; of 12" in html
+    assert html.index("notice provisional") < html.index('class="cover"')
+    assert "notice" not in render(analysis).split("<body>")[1].split('class="cover"')[0]
+    # A user's base template without the notice: it is put after <body> all the same.
+    (tmp_path / "base.html.j2").write_text(
+        "<html><body class='mine'>{% block body %}{% endblock %}</body></html>")
+    html = render_html(analysis, [], Branding("Acme University"), templates_dir=tmp_path,
+                       generated_on=GENERATED, notice=notice)
+    assert html.startswith("<html><body class='mine'><p class=\"notice provisional\"")
+    assert html.count("&lt;12&gt; of 12") == 1

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from reports.errors import SchedulerLockError
-from reports.schedule.schedlock import LOCK_FILE_NAME, acquire_scheduler_lock, lock_path_for
+from reports.schedule.lock import LOCK_FILE_NAME, acquire_scheduler_lock, lock_path_for
 from tests._pg import pg_url
 
 HOLDER = (
     "import sys, time\n"
-    "from reports.schedule.schedlock import acquire_scheduler_lock\n"
+    "from reports.schedule.lock import acquire_scheduler_lock\n"
     "lock = acquire_scheduler_lock(sys.argv[1])\n"
     "print('locked', flush=True)\n"
     "time.sleep(120)\n"

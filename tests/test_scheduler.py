@@ -23,22 +23,19 @@ import time_machine
 from reports.config import Config, ReportConfig
 from reports.errors import SchedulerLockError
 from reports.report.periods import Period, PeriodKind, monthly, weekly
-from reports.schedule.scheduler import (
-    JOBS_TABLE,
-    Daemon,
-    OutcomeKind,
+from reports.schedule.alerts import alert_message
+from reports.schedule.catchup import plan_catch_up
+from reports.schedule.firetimes import (
     RunRequest,
-    SubprocessRunner,
-    alert_message,
     fire_times,
     last_fire_time,
-    list_jobs,
     next_fire_time,
     period_for_fire,
-    plan_catch_up,
-    run_scheduler,
-    send_command,
 )
+from reports.schedule.joblist import list_jobs
+from reports.schedule.jobstore import JOBS_TABLE
+from reports.schedule.runner import OutcomeKind, SubprocessRunner, send_command
+from reports.schedule.scheduler import Daemon, run_scheduler
 from tests._sched import REPO, ChildDaemon, RecordingRunner, write_config
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -247,6 +244,15 @@ def test_brand_new_state_db_sends_the_last_complete_period(
         ("acme-weekly", MISSED[-1], date(2026, 4, 20))
     ]
     assert events(caplog, "run.finished")[0]["period"] == MISSED[-1].key
+    # When the job fires next is logged at start and again after the run, local and UTC.
+    at_start, after_run = wait_for_event(caplog, "job.next", count=2)[:2]
+    assert at_start == after_run == {
+        "report": "acme-weekly", "next_local": "2026-04-27T07:00:00+02:00",
+        "timezone": "Europe/Berlin", "zone": "CEST", "next_utc": "2026-04-27T05:00:00Z",
+    }
+    names = [getattr(r, "event", None) for r in caplog.records]
+    assert names.index("job.next") < names.index("run.started")
+    assert names.index("run.finished") < len(names) - 1 - names[::-1].index("job.next")
     engine = sa.create_engine(config.state.url)
     with engine.connect() as conn:
         ids = [row[0] for row in conn.execute(sa.text(f"SELECT id FROM {JOBS_TABLE}"))]
@@ -496,6 +502,12 @@ def test_list_jobs_shows_the_last_run_from_the_ledger(tmp_path: Path) -> None:
 # Runner and command
 
 
+def test_a_provisional_request_adds_the_flag(tmp_path: Path) -> None:
+    config = weekly_config(tmp_path)
+    request = RunRequest("acme-weekly", BACK_UP, date(2026, 4, 20), MISSED[-1], provisional=True)
+    assert send_command(config)(request)[-3:] == ["--as-of", "2026-04-20", "--provisional"]
+
+
 def test_the_default_runner_runs_the_send_command(tmp_path: Path) -> None:
     config = weekly_config(tmp_path)
     request = RunRequest("acme-weekly", utc(2026, 4, 20, 5), date(2026, 4, 20), MISSED[-1])
@@ -507,12 +519,63 @@ def test_the_default_runner_runs_the_send_command(tmp_path: Path) -> None:
 
 def test_a_failing_command_reports_its_status_and_last_output() -> None:
     runner = SubprocessRunner(
-        lambda r: [sys.executable, "-c", "import sys; print('error: API down'); sys.exit(3)"],
+        lambda r: [sys.executable, "-c", "import sys; print('error: API down'); sys.exit(1)"],
         timeout_s=30,
     )
     outcome = runner(RunRequest("r", utc(2026, 4, 20), date(2026, 4, 20), MISSED[-1]))
-    assert outcome.kind is OutcomeKind.FAILED and outcome.exit_code == 3
-    assert outcome.error == "the send command exited with status 3: error: API down"
+    assert outcome.kind is OutcomeKind.FAILED and outcome.exit_code == 1
+    assert outcome.error == "the send command exited with status 1: error: API down"
+    # Exit 3 is the freshness gate's hold, not a failure; its last line is the reason.
+    held = SubprocessRunner(
+        lambda r: [sys.executable, "-c", "import sys; print('r: held: no data'); sys.exit(3)"],
+        timeout_s=30,
+    )(RunRequest("r", utc(2026, 4, 20), date(2026, 4, 20), MISSED[-1], provisional=True))
+    assert held.kind is OutcomeKind.HELD and held.error == "r: held: no data"
+
+
+def test_child_log_lines_are_relayed_as_they_come_with_their_own_times(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="reports")
+    seen = tmp_path / "seen"
+
+    class MarkSeen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if getattr(record, "event", None) == "run.transition":
+                seen.touch()
+
+    # The child logs one line, then waits (up to 20 s) until the daemon has relayed it.
+    script = (
+        "import json, os, sys, time\n"
+        "print(json.dumps({'ts': '2026-01-02T03:04:05.678Z', 'level': 'info', 'logger': 'x',"
+        " 'event': 'run.transition', 'state': 'collecting'}), flush=True)\n"
+        "print('plain output', flush=True)\n"
+        "deadline = time.monotonic() + 20\n"
+        f"while not os.path.exists({str(seen)!r}) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.02)\n"
+        "print(json.dumps({'ts': '2026-01-02T03:04:09.000Z', 'level': 'warning',"
+        " 'event': 'delivery.transition', 'recipient': 'a@b.example'}))\n"
+        f"sys.exit(0 if os.path.exists({str(seen)!r}) else 1)\n"
+    )
+    marker = MarkSeen()
+    logging.getLogger("reports.run").addHandler(marker)
+    try:
+        started = time.monotonic()
+        outcome = SubprocessRunner(lambda r: [sys.executable, "-c", script], timeout_s=60)(
+            RunRequest("r", utc(2026, 4, 20), date(2026, 4, 20), MISSED[-1]))
+    finally:
+        logging.getLogger("reports.run").removeHandler(marker)
+    assert outcome.kind is OutcomeKind.OK, outcome
+    assert time.monotonic() - started < 15
+    assert outcome.output_tail == "plain output"
+    relayed = [r for r in caplog.records if r.name == "reports.run"]
+    assert [(r.event, r.levelname) for r in relayed] == [  # type: ignore[attr-defined]
+        ("run.transition", "INFO"), ("delivery.transition", "WARNING")]
+    assert relayed[0].fields == {"state": "collecting"}  # type: ignore[attr-defined]
+    from reports.logs import TextFormatter
+
+    assert [TextFormatter().format(r).split(" ")[0] for r in relayed] == [
+        "2026-01-02T03:04:05.678Z", "2026-01-02T03:04:09.000Z"]
 
 
 def test_the_time_limit_kills_the_whole_process_group(tmp_path: Path) -> None:
@@ -551,7 +614,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_alert_message_names_the_period_and_the_command(tmp_path: Path) -> None:
-    from reports.schedule.scheduler import RunOutcome
+    from reports.schedule.runner import RunOutcome
 
     config = weekly_config(tmp_path)
     request = RunRequest("acme-weekly", utc(2026, 4, 20, 5), date(2026, 4, 20), MISSED[-1])
@@ -659,7 +722,8 @@ def test_catch_up_fire_times_are_in_the_past() -> None:
 
 
 def test_the_default_alerter_mails_the_alert_recipients(tmp_path: Path) -> None:
-    from reports.schedule.scheduler import RunOutcome, mail_alerter
+    from reports.schedule.alerts import mail_alerter
+    from reports.schedule.runner import RunOutcome
 
     config = write_config(
         tmp_path, [{"name": "w", "period": "weekly", "schedule": "0 7 * * 1"}],
@@ -677,3 +741,32 @@ def test_the_default_alerter_mails_the_alert_recipients(tmp_path: Path) -> None:
     no_alerts = tmp_path / "no-alerts"
     no_alerts.mkdir()
     assert mail_alerter(weekly_config(no_alerts), {}) is None
+
+
+def test_a_report_paused_in_the_state_database_is_skipped_until_resumed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from reports.schedule.firetimes import RunRequest
+    from reports.state.ledger import Ledger
+
+    caplog.set_level(logging.INFO, logger="reports")
+    config = weekly_config(tmp_path)
+    runner = RecordingRunner()
+    daemon = Daemon(config, clock=lambda: BACK_UP, runner=runner, is_done=runner.is_done,
+                    alerter=None)
+    period = weekly(date(2026, 4, 27))
+    fired = datetime(2026, 4, 27, 5, 0, tzinfo=UTC)
+    request = RunRequest("acme-weekly", fired, date(2026, 4, 27), period)
+    with Ledger(config.state.url) as ledger:
+        ledger.set_paused("acme-weekly", True, by="op")
+        try:
+            assert daemon.execute(request) is None
+            assert runner.requests == []
+            skipped = events(caplog, "run.skipped")
+            assert skipped[-1]["reason"] == "paused in the web UI"
+            ledger.set_paused("acme-weekly", False, by="op")
+            outcome = daemon.execute(request)
+            assert outcome is not None and outcome.ok
+            assert [r.period for r in runner.requests] == [period]
+        finally:
+            daemon.stop()

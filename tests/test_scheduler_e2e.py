@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.config import Config
-from reports.schedule.scheduler import last_fire_time, period_for_fire
+from reports.schedule.firetimes import last_fire_time, period_for_fire
 from reports.state.ledger import Ledger
 from tests._sched import ChildDaemon, write_config
 from tests._smtp import HOST, Recorder, _FreePortController
@@ -96,6 +96,19 @@ def test_sigkill_mid_delivery_then_restart_delivers_each_recipient_once(tmp_path
     finally:
         controller.stop()
     assert finished["period"] == period.key
+    # The scheduler says when the job fires next, at start and after the run, local and UTC.
+    names = [e.get("event") for e in second.events]
+    nexts = [e for e in second.events if e.get("event") == "job.next"]
+    assert len(nexts) == 2 and names.index("job.next") < names.index("run.started")
+    assert names.index("run.finished") < len(names) - 1 - names[::-1].index("job.next")
+    upcoming = datetime.fromisoformat(nexts[-1]["next_local"])
+    assert upcoming == datetime.fromisoformat(nexts[-1]["next_utc"]) > datetime.now(UTC)
+    assert nexts[-1]["timezone"] == "Europe/Berlin" and nexts[-1]["zone"] in ("CET", "CEST")
+    assert (upcoming.weekday(), upcoming.strftime("%H:%M")) == (0, "07:00")
+    # The send child's lines were relayed with their own times, not one time at its exit.
+    relayed = [e for e in second.events if e.get("logger") == "reports.run"]
+    assert len(relayed) >= 3 and len({e["ts"] for e in relayed}) > 1
+    assert max(e["ts"] for e in relayed) <= finished["ts"]
     received = Counter(r for m in handler.messages for r in m.rcpt_tos)
     assert received == Counter(RECIPIENTS)  # everyone once, nobody twice
     with Ledger(config.state.url) as ledger:

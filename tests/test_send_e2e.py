@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from reports.report.fmt import period_label
 from reports.report.periods import weekly
 from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
-from tests._e2e import API_KEY, popen_cli, run_cli, write_config
+from tests._e2e import API_KEY, popen_cli, run_cli, sigkill_cli, write_config
 from tests._smtp import HOST, Recorder, _FreePortController
 
 AS_OF = "2026-11-26"
@@ -179,8 +178,7 @@ def test_sigkill_mid_smtp_then_resume_sends_each_recipient_once(
     config = make_config(tmp_path, served, port)
     proc = popen_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF)
     _wait_for(lambda: bool(handler.held))
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=10)
+    sigkill_cli(proc)
     before = RCPTS[: RCPTS.index(held)]
     assert received_by(handler) == sorted(before)
     assert (tmp_path / ARCHIVED).is_file()
@@ -203,8 +201,7 @@ def test_sigkill_while_collecting_leaves_nothing_then_resume_completes(
     config = make_config(tmp_path, slow, port)
     proc = popen_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF)
     _wait_for(lambda: slow.app.stats.requests > 0 or slow.app.stats.in_flight > 0)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=10)
+    sigkill_cli(proc)
     assert not (tmp_path / ARCHIVED).exists()
     assert handler.messages == []
 

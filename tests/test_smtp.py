@@ -20,7 +20,8 @@ from reports.errors import (
     MailTransientError,
 )
 from reports.report.periods import Period, PeriodKind
-from reports.state.ledger import DeliveryState, Ledger
+from reports.state.deliveries import DeliveryState
+from reports.state.ledger import Ledger
 from tests._smtp import SmtpServer, TlsFiles, email_config, make_tls, smtp_server
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)

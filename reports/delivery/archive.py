@@ -1,8 +1,10 @@
 """The archive: every generated PDF, kept at ``<root>/<org>/<report>/<start>_<end>.pdf``.
 
-A period re-rendered with another render key (the report's config, the templates or the data
-changed) gets a second file, ``<start>_<end>.<key12>.pdf``; the earlier one stays as history, so
-the archive still holds the PDF an earlier recipient got.
+A provisional PDF (made despite the freshness gate) is kept beside the final one, as
+``<start>_<end>.provisional.pdf``. A period re-rendered with another render key (the report's
+config, the templates or the data changed) gets a further file, ``<start>_<end>.<key12>.pdf``
+(``<start>_<end>.provisional.<key12>.pdf``); the earlier one stays as history, so the archive
+still holds the PDF an earlier recipient got.
 
 Files are written atomically (a temporary file in the same folder, fsync, rename, fsync of the
 folder), so a crash or a full disk never leaves a half-written PDF under the final name. Org and
@@ -25,7 +27,7 @@ from typing import Protocol
 from reports.atomic import write_atomic
 from reports.errors import ArchiveError, ArchivePathError, UsageError
 from reports.report.periods import Period
-from reports.state.ledger import ArchiveRecord
+from reports.state.archive_index import ArchiveRecord
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DURATION_RE = re.compile(r"^\s*(\d{1,5})\s*([dw])\s*$")
@@ -65,9 +67,8 @@ class ArchiveIndex(Protocol):
 
     def archive_entries(self, report: str | None = None) -> list[ArchiveRecord]: ...
 
-    def remove_archive_entry(
-        self, report: str, period: Period, *, path: str | None = None
-    ) -> bool: ...
+    def remove_archive_entry(self, report: str, period: Period, edition: str = ..., *,
+                             path: str | None = ...) -> bool: ...
 
 
 def check_name(value: str, *, what: str) -> str:
@@ -111,9 +112,8 @@ class Archive:
     def __repr__(self) -> str:
         return f"Archive({str(self.root)!r})"
 
-    def path_for(
-        self, org: str, report: str, period: Period, *, variant: str | None = None
-    ) -> Path:
+    def path_for(self, org: str, report: str, period: Period, edition: str = "final", *,
+                 variant: str | None = None) -> Path:
         """Where the PDF of ``report`` for ``period`` lives; refuses names that escape root.
 
         ``variant`` (a render key's first characters) names a further PDF of the same period.
@@ -122,7 +122,8 @@ class Archive:
         check_name(report, what="report")
         if variant is not None and not re.fullmatch(r"[0-9a-f]{1,64}", variant):
             raise ArchivePathError(f"the archive variant {variant!r} is not a hex key")
-        suffix = f".{variant}" if variant else ""
+        suffix = "" if edition == "final" else f".{edition}"
+        suffix += f".{variant}" if variant else ""
         path = self.root / org / report / f"{period.key}{suffix}.pdf"
         root = self.root.resolve()
         resolved = path.resolve()
@@ -134,11 +135,10 @@ class Archive:
             )
         return path
 
-    def write(
-        self, org: str, report: str, period: Period, pdf: bytes, *, variant: str | None = None
-    ) -> ArchivedFile:
+    def write(self, org: str, report: str, period: Period, pdf: bytes, edition: str = "final",
+              *, variant: str | None = None) -> ArchivedFile:
         """Write the PDF atomically; returns its path, SHA-256 and size."""
-        path = self.path_for(org, report, period, variant=variant)
+        path = self.path_for(org, report, period, edition, variant=variant)
         _atomic_write(path, pdf)
         return ArchivedFile(path=path, sha256=hashlib.sha256(pdf).hexdigest(), size=len(pdf))
 
@@ -187,9 +187,8 @@ class Archive:
             except OSError as exc:
                 raise ArchiveError(f"cannot delete {path}: {exc.strerror or exc}",
                                    path=str(path)) from exc
-            index.remove_archive_entry(
-                entry.report, Period(entry.period_start, entry.period_end), path=entry.path
-            )
+            index.remove_archive_entry(entry.report, Period(entry.period_start, entry.period_end),
+                                       entry.edition, path=entry.path)
             removed.append(entry)
         return removed
 

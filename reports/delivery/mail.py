@@ -150,12 +150,13 @@ def build_message(
     *, sender: str, recipient: str, subject: str, text_body: str, html_body: str, pdf: bytes,
     pdf_name: str, message_id: str, date: datetime,
     extra_attachments: Sequence[Attachment] = (), report: str | None = None,
-    period_key: str | None = None,
+    period_key: str | None = None, edition: str | None = None,
 ) -> EmailMessage:
     """One message to one recipient: text + HTML alternative, the PDF (and CSVs) attached.
 
-    ``report`` and ``period_key`` add X-IBL-Report / X-IBL-Period headers (they name the
-    outbox file and let an operator filter what was sent).
+    ``report``, ``period_key`` and ``edition`` (``provisional``) add X-IBL-Report /
+    X-IBL-Period / X-IBL-Edition headers (they name the outbox file and let an operator filter
+    what was sent).
     """
     from_addr = parse_address(sender, what="sender address", recipient=recipient)
     to_addr = parse_address(recipient, what="recipient address")
@@ -173,7 +174,8 @@ def build_message(
     message["Subject"] = subject
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
-    for header, value in (("X-IBL-Report", report), ("X-IBL-Period", period_key)):
+    for header, value in (("X-IBL-Report", report), ("X-IBL-Period", period_key),
+                          ("X-IBL-Edition", edition)):
         if value is not None:
             check_header_text(value, what=header, recipient=recipient)
             message[header] = value
@@ -214,6 +216,37 @@ class MailSummary:
     kpis: list[tuple[str, str, str]] = field(default_factory=list)
     """(label, value, change text), e.g. ("Active users", "1,204", "+8% vs previous week")."""
     highlights: list[str] = field(default_factory=list)
+    notice: str = ""
+    """The first line of the body when set: the report is provisional, or replaces one."""
+
+
+PROVISIONAL_PREFIX = "[Provisional] "
+REPLACES_SUFFIX = " (final: replaces the provisional report)"
+
+
+def edition_subject(subject: str, edition: str) -> str:
+    """The subject of a ``provisional`` report, of a ``replacement`` for one, or as is."""
+    if edition == "provisional":
+        return PROVISIONAL_PREFIX + subject
+    if edition == "replacement":
+        return subject + REPLACES_SUFFIX
+    return subject
+
+
+def _notice_first(summary: MailSummary, text: str, html: str) -> tuple[str, str]:
+    """The notice leads both bodies, even when a user's templates leave it out."""
+    import markupsafe
+
+    if not summary.notice:
+        return text, html
+    if not text.startswith(summary.notice):
+        text = f"{summary.notice}\n\n{text}"
+    escaped = str(markupsafe.escape(summary.notice))
+    if escaped not in html:
+        match = re.search(r"<body[^>]*>", html, re.IGNORECASE)
+        tag = f"<p><strong>{escaped}</strong></p>"
+        html = html[: match.end()] + tag + html[match.end():] if match else tag + html
+    return text, html
 
 
 def render_bodies(
@@ -241,4 +274,4 @@ def render_bodies(
         where = getattr(exc, "name", None) or getattr(exc, "filename", None) or "email template"
         raise ConfigError(f"cannot render {where}: {exc.__class__.__name__}: {exc}",
                           key="templates.dir") from exc
-    return text, html
+    return _notice_first(summary, text, html)

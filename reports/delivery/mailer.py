@@ -65,7 +65,8 @@ def _safe_part(value: str) -> str:
 
 
 class FileOutbox:
-    """Writes each message to ``<outbox>/<period>_<report>_<recipient>.eml`` (atomically)."""
+    """Writes each message to ``<outbox>/<period>_<report>_<recipient>.eml`` (atomically);
+    a provisional one to ``<period>_<report>_provisional_<recipient>.eml``."""
 
     def __init__(self, outbox_dir: str | os.PathLike[str]) -> None:
         self.outbox_dir = Path(outbox_dir)
@@ -77,7 +78,8 @@ class FileOutbox:
         """The file a message goes to."""
         report, period = message.get("X-IBL-Report"), message.get("X-IBL-Period")
         if report and period:
-            stem = f"{period}_{report}"
+            edition = message.get("X-IBL-Edition")
+            stem = f"{period}_{report}" + (f"_{edition}" if edition else "")
         else:
             token = hashlib.sha256(str(message.get("Message-ID", "")).encode()).hexdigest()[:12]
             stem = f"message_{token}"

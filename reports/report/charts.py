@@ -6,7 +6,8 @@ Decisions:
   state, nothing left open, safe in worker processes. matplotlib is imported inside the functions
   so importing this module (and the CLI) stays fast.
 - Independent of the user's matplotlibrc: every figure is drawn inside the "default" style plus
-  our explicit parameters (DejaVu Sans, sizes, no mathtext).
+  our explicit parameters (the font chain of ``fonts.family_chain``, sizes, no mathtext). A glyph
+  no installed font has is logged once per chart set, naming its script (``fonts.watch_glyphs``).
 - Text from the API is drawn literally: ``text.parse_math`` is off and every text artist we create
   gets ``parse_math=False``, so a course called ``Finance $101 $`` is not read as TeX.
 - Colour-blind-safe colours (Okabe-Ito); the report's accent colour marks "this period".
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
+from reports.report.fonts import family_chain, watch_glyphs
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -53,8 +55,6 @@ MISSING_COLOR = "#DDDDDD"
 TEXT_COLOR = "#222222"
 
 _RC: dict[str, Any] = {
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans"],
     "font.size": 8.5,
     "axes.titlesize": 9.5,
     "axes.labelsize": 8.5,
@@ -109,14 +109,15 @@ class Chart:
 
 
 def make_charts(
-    analysis: Analysis, *, accent: str, dpi: int = DEFAULT_DPI, locale: str = "en"
+    analysis: Analysis, *, accent: str, dpi: int = DEFAULT_DPI, locale: str = "en",
+    language: str = "en",
 ) -> list[Chart]:
     """The report's charts; a chart with nothing to show (all zero, no courses) is left out, and
     so is every chart of an org with fewer than min_group_size active learners."""
     charts: list[Chart] = []
     if analysis.org_too_small:
         return charts
-    with _style():
+    with _style(language):
         if any(d.current or d.previous for _, d in comparison_measures(analysis)):
             charts.append(_comparison_chart(analysis, accent, dpi, locale))
         if analysis.top_courses:
@@ -129,12 +130,22 @@ def make_charts(
 
 
 @contextmanager
-def _style() -> Iterator[None]:
+def _style(language: str = "en") -> Iterator[None]:
     import matplotlib
     from matplotlib import style
 
-    with style.context("default"), matplotlib.rc_context(cast(Any, _RC)):
+    rc = {**_RC, "font.family": installed_families(family_chain(language))}
+    with watch_glyphs("charts"), style.context("default"), matplotlib.rc_context(cast(Any, rc)):
         yield
+
+
+def installed_families(chain: tuple[str, ...]) -> list[str]:
+    """The families of ``chain`` that matplotlib can find (asking for an absent family makes
+    matplotlib log "findfont: Font family ... not found" on every text)."""
+    from matplotlib import font_manager
+
+    names = {entry.name for entry in font_manager.fontManager.ttflist}
+    return [family for family in chain if family in names] or ["DejaVu Sans"]
 
 
 def _figure(height_in: float) -> Figure:

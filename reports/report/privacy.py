@@ -20,7 +20,8 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from reports.config import PrivacyConfig, ReportConfig
+from reports.config import ReportConfig
+from reports.privacyconfig import PrivacyConfig
 from reports.report.model import ActiveUser, ReportData
 
 NAMED, PSEUDONYMOUS, AGGREGATE = "named", "pseudonymous", "aggregate"

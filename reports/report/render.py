@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from reports.errors import RenderError
 from reports.report import fmt
@@ -74,6 +74,14 @@ class KpiCard:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A line above the cover: the report is provisional, or replaces a provisional one."""
+
+    kind: Literal["provisional", "replaces"]
+    text: str
+
+
 def render_html(
     analysis: Analysis,
     charts: Sequence[Chart],
@@ -82,15 +90,17 @@ def render_html(
     templates_dir: Path | None,
     generated_on: date,
     locale: str = "en",
+    notice: Notice | None = None,
     policy: Policy = NAMED_POLICY,
     bands: Sequence[Band] = (),
 ) -> str:
-    """The report as one self-contained HTML document.
+    """The report as one self-contained HTML document (``notice``: a line on page 1).
 
     ``bands``: the engagement distribution, shown instead of the learners in the aggregate form.
     """
     env = environment(templates_dir)
     context = _context(analysis, charts, branding, generated_on, locale)
+    context["notice"] = notice
     context.update(
         learners=policy.learners,
         top_users=(
@@ -100,11 +110,31 @@ def render_html(
         bands=tuple(bands),
     )
     try:
-        return str(env.get_template(ENTRY_TEMPLATE).render(context))
+        return _with_notice(str(env.get_template(ENTRY_TEMPLATE).render(context)), notice)
     except (RenderError, MemoryError):
         raise  # MemoryError must reach the worker, which reports it as RenderMemoryError
     except Exception as exc:  # Jinja raises many kinds; name the template and the line
         raise RenderError(f"the report template could not be rendered: {_describe(exc)}") from exc
+
+
+NOTICE_HTML = '<p class="notice {kind}" role="note"><strong>{text}</strong></p>'
+_BODY_RE = re.compile(r"<body[^>]*>", re.IGNORECASE)
+
+
+def _with_notice(html: str, notice: Notice | None) -> str:
+    """The notice is never lost: a user's templates that leave it out get it after ``<body>``."""
+    if notice is None:
+        return html
+    import markupsafe
+
+    text = str(markupsafe.escape(notice.text))
+    if text in html:
+        return html
+    tag = NOTICE_HTML.format(kind=notice.kind, text=text)
+    match = _BODY_RE.search(html)
+    if match is None:
+        return tag + html
+    return html[: match.end()] + tag + html[match.end():]
 
 
 def environment(templates_dir: Path | None) -> Any:

@@ -3,8 +3,10 @@
 Serves any org name; the data is derived from the name (see
 ``reports.source.mock.dataset``). Knobs add
 latency, random 429/5xx and targeted faults (a status, an HTML page with 200, invalid JSON, wrong
-types, nulls, a repeated page, inflated totalPages, a delay) for the hostile tests; ``stats`` on
-the app counts requests and the most seen in flight at once.
+types, nulls, a repeated page, inflated totalPages, a delay) for the hostile tests, data that has
+not arrived yet (``late_days``) and a sudden real drop (``drop_from``/``drop_factor``) for the
+freshness gate; ``stats`` on the app counts requests and the most seen in flight at once. The
+knobs may be replaced while the server runs (``app.knobs = replace(...)``): "the data arrived".
 """
 
 from __future__ import annotations
@@ -88,6 +90,21 @@ class MockKnobs:
     """The last N courses of every org have only ``small_course_size`` members (small groups,
     for the learner-privacy suppression)."""
     small_course_size: int = 3
+    today: date | None = None
+    """The server's "today" for ``late_days`` (None = the real date)."""
+    late_days: int = 0
+    """Data that has not arrived: the last N days up to ``today`` (and any later day) are null
+    in every series and missing from activity (0 = every day has arrived)."""
+    drop_from: date | None = None
+    """A sudden real drop: from this day on, activity and enrollments are scaled by
+    ``drop_factor`` (complete days with low figures)."""
+    drop_factor: float = 1.0
+
+    def arrived_until(self) -> date | None:
+        """The last day whose data has arrived (None: every day has)."""
+        if self.late_days <= 0:
+            return None
+        return (self.today or date.today()) - timedelta(days=self.late_days)
 
 
 @dataclass(frozen=True)
@@ -142,21 +159,26 @@ class DemoApp(Starlette):
         self.knobs = knobs
         self.stats = ServerStats()
         self._random = random.Random(knobs.seed)
-        self._datasets: OrderedDict[str, Dataset] = OrderedDict()
+        self._datasets: OrderedDict[tuple[Any, ...], Dataset] = OrderedDict()
 
     def dataset(self, org: str) -> Dataset:
-        """The (cached) synthetic data of ``org``."""
-        ds = self._datasets.get(org)
+        """The (cached) synthetic data of ``org`` under the current knobs."""
+        knobs = self.knobs
+        arrived = knobs.arrived_until()
+        drop = (knobs.drop_from, knobs.drop_factor) if knobs.drop_from is not None else None
+        key = (org, knobs.courses, knobs.users, knobs.seed, knobs.launched, arrived, drop,
+               knobs.small_courses, knobs.small_course_size)
+        ds = self._datasets.get(key)
         if ds is None:
-            ds = Dataset(org, courses=self.knobs.courses, users=self.knobs.users,
-                         seed=self.knobs.seed, launched=self.knobs.launched,
-                         small_courses=self.knobs.small_courses,
-                         small_course_size=self.knobs.small_course_size)
-            _rename(ds, self.knobs)
-            self._datasets[org] = ds
+            ds = Dataset(org, courses=knobs.courses, users=knobs.users, seed=knobs.seed,
+                         launched=knobs.launched, arrived_until=arrived, drop=drop,
+                         small_courses=knobs.small_courses,
+                         small_course_size=knobs.small_course_size)
+            _rename(ds, knobs)
+            self._datasets[key] = ds
             while len(self._datasets) > 16:
                 self._datasets.popitem(last=False)
-        self._datasets.move_to_end(org)
+        self._datasets.move_to_end(key)
         return ds
 
     # -- endpoints ---------------------------------------------------------------------------

@@ -6,6 +6,10 @@ cheap and consistent with every other range: a user active on a day is active on
 every answer. Users belong to 1-4 courses and, on a day they are active, count as active in all
 of them; so a course's ``user_count`` is the number of its users active in the range, and the org
 ``total`` is the number of distinct active users (a user of two courses counts once).
+
+Two knobs bend the data for the freshness gate: ``arrived_until`` (later days have not been
+loaded: null in every series, nobody active) and ``drop`` (from a day on, real activity and
+enrollments fall by a factor: complete days, low figures).
 """
 
 from __future__ import annotations
@@ -95,7 +99,9 @@ class Dataset:
     """The synthetic data of one org; cheap to query for any date range."""
 
     def __init__(self, org: str, *, courses: int | None = None, users: int | None = None,
-                 seed: int = 0, launched: date | None = None, small_courses: int = 0,
+                 seed: int = 0, launched: date | None = None,
+                 arrived_until: date | None = None,
+                 drop: tuple[date, float] | None = None, small_courses: int = 0,
                  small_course_size: int = 3) -> None:
         default_courses, default_users = default_size(org)
         self.org = org
@@ -105,6 +111,10 @@ class Dataset:
         n_users = max(0, users if users is not None else default_users)
         self.launched = launched.toordinal() if launched is not None else None
         """Days before this one have no activity and no (un)enrollments (a new org)."""
+        self.arrived = arrived_until.toordinal() if arrived_until is not None else None
+        """Days after this one have not arrived: null series, no activity."""
+        self.drop = (drop[0].toordinal(), drop[1]) if drop is not None else None
+        """From this day on, activity and enrollment rates are scaled by the factor."""
         rng = np.random.default_rng(self.seed)
         self.courses = self._make_courses(org, n_courses, rng)
         self.course_index = {c.course_id: i for i, c in enumerate(self.courses)}
@@ -192,11 +202,24 @@ class Dataset:
         trend = min(max(1.0 + 0.0004 * (ordinal - _EPOCH), 0.6), 1.6)
         return week * season * trend
 
+    def _scale(self, ordinal: int) -> float:
+        """The day's factor: the calendar pattern, times the drop knob once it applies."""
+        factor = self.day_factor(ordinal)
+        if self.drop is not None and ordinal >= self.drop[0]:
+            factor *= self.drop[1]
+        return factor
+
+    def _not_there(self, ordinal: int) -> bool:
+        """Before the launch, or not arrived yet."""
+        return (self.launched is not None and ordinal < self.launched) or (
+            self.arrived is not None and ordinal > self.arrived
+        )
+
     def _day_active_uncached(self, ordinal: int) -> BoolArray:
-        if self.launched is not None and ordinal < self.launched:
+        if self._not_there(ordinal):
             return np.zeros(len(self.usernames), dtype=bool)
         rng = np.random.default_rng([self.seed, ordinal, 1])
-        result: BoolArray = rng.random(len(self.usernames)) < self.propensity * self.day_factor(
+        result: BoolArray = rng.random(len(self.usernames)) < self.propensity * self._scale(
             ordinal
         )
         return result
@@ -229,10 +252,12 @@ class Dataset:
     # -- enrollments -------------------------------------------------------------------------
 
     def _day_enrollments_uncached(self, ordinal: int, active: bool) -> list[int | None]:
+        if self.arrived is not None and ordinal > self.arrived:
+            return [None] * len(self.courses)
         if self.launched is not None and ordinal < self.launched:
             return [0] * len(self.courses)
         rng = np.random.default_rng([self.seed, ordinal, 2 if active else 3])
-        rate = self.enroll_rate * (1.0 if active else 0.3) * self.day_factor(ordinal)
+        rate = self.enroll_rate * (1.0 if active else 0.3) * self._scale(ordinal)
         values = rng.poisson(rate)
         missing = rng.random(len(self.courses)) < 0.01
         return [None if m else int(v) for v, m in zip(values.tolist(), missing.tolist(),

@@ -1,0 +1,134 @@
+"""The fleet's worker side: ``ibl-reports worker`` and the task it runs.
+
+The task, ``send_period(report, as_of, force)``, is ``send`` of one report for the period that
+``as_of`` (a date in the report's time zone, fixed by the producer) selects, run in a Celery
+prefork pool child with the render in the child itself (``InProcessRenderer``). Exactly-once
+comes from the ledger, not from Celery: a second copy of the same task (a redelivery, the same
+period enqueued twice) finds the run or the deliveries already taken and sends nothing twice.
+
+The config is loaded once, in the worker's main process, before the pool forks; every child
+inherits it and opens its own database connections after the fork.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from reports.config import Config
+from reports.errors import ReportsError, UsageError
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What one ``send_period`` task did, as plain JSON for the result backend."""
+
+    report: str
+    as_of: str
+    ok: bool
+    exit_code: int = 0
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Context:
+    config: Config | None = None
+    renderer: Any = None
+
+
+_context = _Context()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def send_period(report: str, as_of: str, force: bool = False) -> dict[str, Any]:
+    """The task body: send ``report`` for the period ``as_of`` selects; never raises ours."""
+    from reports import run
+
+    config = _context.config
+    if config is None:
+        raise RuntimeError("send_period runs in an ibl-reports worker (the config is not loaded)")
+    try:
+        outcome = run.send_report(
+            config, config.report(report), as_of=date.fromisoformat(as_of), force=force,
+            clock=_now, env=os.environ, pool=_context.renderer,
+        )
+    except ReportsError as exc:
+        return TaskResult(report, as_of, ok=False, exit_code=exc.exit_code,
+                          errors=[f"{report}: {exc}"]).as_dict()
+    return TaskResult(report, as_of, ok=outcome.exit_code == 0, exit_code=outcome.exit_code,
+                      lines=outcome.lines(), errors=outcome.failure_lines()).as_dict()
+
+
+WORKER_PRELOAD = (
+    "reports.run", "reports.state.ledger", "reports.delivery.mailer", "reports.source.client",
+    "reports.source.collect", "sqlalchemy", "psycopg", "httpx",
+)
+"""Modules a worker imports before its pool forks (with the render's own, ``PRELOAD``)."""
+
+
+def start_worker(
+    config: Config, *, concurrency: int | None, queues: str | None, log_format: str = "text",
+) -> None:
+    """``ibl-reports worker``: a prefork Celery worker running ``send_period`` tasks."""
+    import importlib
+
+    from reports.execute.celery_app import broker_url, make_app, run_worker
+    from reports.execute.inprocess import InProcessRenderer
+    from reports.execute.worker import PRELOAD, default_workers, prepare_environment
+
+    if config.executor.kind != "celery":
+        raise UsageError('ibl-reports worker needs [executor] kind = "celery" in the config')
+    if concurrency is not None and concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if log_format not in ("text", "json"):
+        raise UsageError("--log-format is text or json")
+    _worker_logging(config, broker_url(config, os.environ), log_format)
+    prepare_environment()  # matplotlib and fontconfig caches, once, before the fork
+    for module in (*PRELOAD, *WORKER_PRELOAD):  # shared by every pool child (copy-on-write)
+        importlib.import_module(module)
+    _context.config = config
+    _context.renderer = InProcessRenderer(
+        timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb
+    )
+    app = make_app(config, task=send_period)
+    run_worker(
+        app, config,
+        concurrency=concurrency or config.executor.concurrency or default_workers(),
+        queues=queues or config.executor.queue,
+    )
+
+
+def _worker_logging(config: Config, broker: str, log_format: str) -> None:
+    """Our log lines (redacted) on stderr; Celery's own through the same redaction.
+
+    Celery leaves logging alone when ``setup_logging`` has a receiver; library chatter (one
+    httpx line per request, WeasyPrint's steps) stays below WARNING.
+    """
+    import logging
+    import sys
+
+    from celery.signals import setup_logging
+
+    from reports.logs import RedactFilter, configure_logging, secrets_from_env
+
+    setup_logging.connect(lambda **_kwargs: None, weak=False)
+    names = [config.api.api_key_env, config.email.password_env]
+    secrets = [*secrets_from_env(os.environ, names, [config.state.url, broker]), broker]
+    configure_logging("json" if log_format == "json" else "text", secrets=secrets)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactFilter(secrets))
+    celery_logger = logging.getLogger("celery")
+    celery_logger.addHandler(handler)
+    celery_logger.setLevel(logging.INFO)
+    celery_logger.propagate = False
+    for name in ("httpx", "weasyprint", "fontTools", "matplotlib"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,88 @@
+"""Fonts for every script a report may hold, and what happens when one is missing.
+
+Decisions:
+
+- One explicit family chain, the same in the charts (matplotlib's ``font.family`` list, which
+  falls back glyph by glyph) and in ``report.css`` (``font-family``, which Pango falls back
+  through): DejaVu Sans for Latin, Greek and Cyrillic (the metrics every layout was tuned with),
+  Noto Sans for what DejaVu lacks, Noto Sans CJK for Han, Kana and Hangul, Noto Sans Arabic
+  (then Noto Naskh Arabic) for Arabic. Debian: ``fonts-dejavu-core``, ``fonts-noto-core``,
+  ``fonts-noto-cjk``.
+- The report's language moves its own script to the front: a Japanese report draws Han with the
+  Japanese glyph forms (Noto Sans CJK JP), a Chinese one with the simplified forms (SC), an
+  Arabic one sets Arabic and its digits in Noto Sans Arabic.
+- A glyph that no installed font has is not a raw ``UserWarning`` on stderr: ``watch_glyphs``
+  collects matplotlib's "Glyph ... missing" warnings while the charts are drawn and logs one line
+  naming the scripts that could not be drawn (``charts.missing_glyphs scripts=CJK``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from reports.logs import log_event
+
+LATIN = ("DejaVu Sans", "Noto Sans")
+CJK = {"ja": "Noto Sans CJK JP", "zh": "Noto Sans CJK SC", "ko": "Noto Sans CJK KR"}
+ARABIC = ("Noto Sans Arabic", "Noto Naskh Arabic")
+DEBIAN_PACKAGES = ("fonts-dejavu-core", "fonts-noto-core", "fonts-noto-cjk")
+
+_GLYPH_RE = re.compile(r"Glyph (\d+) .*missing from font")
+_log = logging.getLogger(__name__)
+
+
+def family_chain(language: str = "en") -> tuple[str, ...]:
+    """The font families to try, in order, for a report in ``language`` (``ja``, ``zh_Hans``)."""
+    base = language.split("_")[0]
+    cjk_first = CJK.get(base, CJK["ja"])
+    cjk = (cjk_first, *(face for face in CJK.values() if face != cjk_first))
+    if base == "ar":
+        return (*ARABIC, *LATIN, *cjk)
+    if base in CJK:
+        # Latin first even here: CJK fonts carry wide Latin letters and digits of their own.
+        return (*LATIN, *cjk, *ARABIC)
+    return (*LATIN, *cjk, *ARABIC)
+
+
+def script_of(char: str) -> str:
+    """A reader's name for the script of ``char``: ``CJK``, ``Arabic``, ``Greek``, ..."""
+    try:
+        name = unicodedata.name(char)
+    except ValueError:
+        return f"U+{ord(char):04X}"
+    word = name.split()[0]
+    if word in {"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "IDEOGRAPHIC", "KANGXI"}:
+        return "CJK"
+    return word.capitalize()
+
+
+@contextmanager
+def watch_glyphs(what: str) -> Iterator[set[str]]:
+    """Collect matplotlib's missing-glyph warnings; log one line naming the scripts at the end.
+
+    Yields the set of script names found missing (empty when every glyph was drawn). Other
+    warnings pass through unchanged.
+    """
+    missing: set[str] = set()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield missing
+    for warning in caught:
+        match = _GLYPH_RE.search(str(warning.message))
+        if match is not None and issubclass(warning.category, UserWarning):
+            missing.add(script_of(chr(int(match.group(1)))))
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    if missing:
+        log_event(
+            _log, f"{what}.missing_glyphs", level=logging.WARNING,
+            scripts=", ".join(sorted(missing)),
+            hint="install a font for them (Debian: " + " ".join(DEBIAN_PACKAGES) + ")",
+        )

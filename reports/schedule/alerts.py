@@ -1,0 +1,126 @@
+"""Alerts: the one message sent to ``[alerts] recipients`` when a scheduled run fails."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from reports.config import Config
+from reports.errors import MailError
+from reports.logs import log_event
+from reports.schedule.firetimes import RunRequest
+from reports.schedule.runner import RunOutcome
+
+# The daemon's events keep one logger name, whichever module of the stage logs them.
+log = logging.getLogger("reports.schedule.scheduler")
+
+Alerter = Callable[[str, str], None]
+"""Sends one alert message: (subject, text)."""
+
+
+def mail_alerter(config: Config, env: Mapping[str, str]) -> Alerter | None:
+    """The default Alerter: mail ``[alerts] recipients`` (None when there are none)."""
+    recipients = list(config.alerts.recipients)
+    if not recipients:
+        return None
+
+    def send(subject: str, text: str) -> None:
+        from reports.delivery.mailer import backend_from_config, send_alert
+
+        backend = backend_from_config(config.email, env)
+        report = send_alert(backend, config.email.from_, recipients, subject, text)
+        if report.failed:
+            raise MailError("the alert was not delivered: " + "; ".join(report.lines()))
+
+    return send
+
+
+def alert_failed_run(
+    alerter: Alerter | None, config: Config, request: RunRequest, outcome: RunOutcome
+) -> None:
+    """Send the one alert for a failed run, if there is an alerter; log whether it went out."""
+    if alerter is None:
+        return
+    subject, text = alert_message(config, request, outcome)
+    try:
+        alerter(subject, text)
+    except Exception as exc:  # an alert that cannot be sent is logged, never fatal
+        log_event(log, "alert.failed", level=logging.ERROR, report=request.report,
+                  period=request.period.key, error=f"{type(exc).__name__}: {exc}")
+    else:
+        log_event(log, "alert.sent", report=request.report, period=request.period.key,
+                  recipients=len(config.alerts.recipients))
+
+
+def alert_message(config: Config, request: RunRequest, outcome: RunOutcome) -> tuple[str, str]:
+    """The subject and text of the one alert sent for a failed run."""
+    subject = f"ibl-reports: {request.report} failed for {request.period.key}"
+    command = (
+        f"ibl-reports --config {config.source} send --report {request.report} "
+        f"--as-of {request.as_of.isoformat()}"
+    )
+    lines = [
+        f"The {request.reason} run of report {request.report!r} for the period "
+        f"{request.period.start.isoformat()} to {request.period.end.isoformat()} failed.",
+        "",
+        f"Error: {outcome.error or outcome.kind.value}",
+    ]
+    if outcome.output_tail:
+        lines += ["", "Last output of the run:", outcome.output_tail]
+    lines += [
+        "",
+        "What to do:",
+        "  1. Read the error above and the scheduler log; fix its cause (API key, API",
+        "     availability, SMTP settings, disk space).",
+        "  2. Send the period again; recipients who already got it are skipped:",
+        f"       {command}",
+        "  3. Or restart the scheduler: its catch-up re-sends missed periods",
+        "     (catch_up = latest or all).",
+        "",
+        "You get this message once per failed run.",
+    ]
+    return subject, "\n".join(lines)
+
+
+_HOLD_TEXT = {
+    "held": ("held", "was held by the freshness gate: its data is not complete yet. The "
+             "scheduler checks again every hold_retry_every and applies on_stale after "
+             "hold_for."),
+    "provisional": ("sent provisional", "was sent marked provisional: its data was still not "
+                    "complete after hold_for. The final report follows, once, when it is."),
+    "stale": ("still held", "is still held after hold_for (on_stale = \"alert\"); the scheduler "
+              "keeps checking and sends it when the data is complete."),
+    "skipped": ("skipped", "was not sent: its data was still not complete when it was given "
+                "up (on_stale = \"skip\", or the next period came)."),
+}
+
+
+def alert_hold(alerter: Alerter | None, config: Config, request: RunRequest, kind: str,
+               reason: str) -> None:
+    """The one alert for a period that was held, sent provisional, went stale or was skipped."""
+    if alerter is None:
+        return
+    title, what = _HOLD_TEXT[kind]
+    period = f"{request.period.start.isoformat()} to {request.period.end.isoformat()}"
+    base = (f"ibl-reports --config {config.source} send --report {request.report} "
+            f"--as-of {request.as_of.isoformat()}")
+    text = "\n".join([
+        f"The report {request.report!r} for the period {period} {what}",
+        "",
+        f"Reason: {reason or 'see the scheduler log'}",
+        "",
+        "To send it now anyway, marked provisional:",
+        f"       {base} --provisional",
+        "If the figures are real (a true drop), turn the rule off for this report in",
+        "[reports.freshness] (or lower its threshold) and send again:",
+        f"       {base}",
+    ])
+    subject = f"ibl-reports: {request.report} {title} for {request.period.key}"
+    try:
+        alerter(subject, text)
+    except Exception as exc:  # an alert that cannot be sent is logged, never fatal
+        log_event(log, "alert.failed", level=logging.ERROR, report=request.report,
+                  period=request.period.key, error=f"{type(exc).__name__}: {exc}")
+    else:
+        log_event(log, "alert.sent", report=request.report, period=request.period.key,
+                  kind=kind, recipients=len(config.alerts.recipients))

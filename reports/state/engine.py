@@ -1,0 +1,109 @@
+"""The ledger's database: the engine for a ``[state] url`` and the base every ledger part shares.
+
+The same code runs on SQLite (WAL, busy_timeout, foreign keys on) and PostgreSQL. Opening the
+store migrates the schema (see ``reports.state.schema``). The URL is only ever shown with its
+password hidden; secrets are never written here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from reports.errors import StateError
+from reports.report.periods import Clock
+from reports.state.schema import migrate
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+def utcnow() -> datetime:
+    """The ledger's default clock: now, in UTC."""
+    return datetime.now(UTC)
+
+
+def create_state_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    try:
+        engine = sa.create_engine(url)
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        # from None: the library's message may repeat the URL, password included.
+        raise StateError(
+            f"cannot use the state database {_safe_url(url)}: {exc.__class__.__name__} (check "
+            "[state] url)"
+        ) from None
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.close()
+
+    return engine
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: say nothing of it rather than leak a password
+        return "(unparsable URL)"
+
+
+class LedgerStore:
+    """One open state database: the engine, the clock and the helpers every ledger part uses.
+
+    Opening it migrates the schema; a database it cannot open or migrate raises StateError and
+    leaves no connection behind.
+    """
+
+    def __init__(self, url: str, *, clock: Clock = utcnow) -> None:
+        self.url = _safe_url(url)
+        self._clock = clock
+        self._engine = create_state_engine(url)
+        try:
+            self.schema_version = migrate(self._engine)
+        except StateError:
+            self._engine.dispose()
+            raise
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            reason = getattr(exc, "orig", None) or exc
+            raise StateError(f"cannot open the state database {self.url}: "
+                             f"{exc.__class__.__name__}: {reason}") from exc
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _begin(self) -> Any:
+        return self._engine.begin()
+
+    def _fail(self, what: str, exc: SQLAlchemyError) -> StateError:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return StateError(f"{what} failed on {self.url}: {exc.__class__.__name__}: {reason}")
+
+    def _select(self, query: sa.Select[Any]) -> list[sa.RowMapping]:
+        try:
+            with self._engine.connect() as conn:
+                return list(conn.execute(query).mappings().all())
+        except SQLAlchemyError as exc:
+            raise self._fail("reading", exc) from exc

@@ -1,0 +1,102 @@
+"""The web UI in Debian's Chromium (Playwright): sign in with the keyboard, read the reports,
+download a PDF byte for byte, and the phone-width layout of a viewer limited to one org.
+
+One browser for the session, a handful of page loads. Set IBL_WEB_SCREENSHOTS=DIR to keep
+screenshots of what the tests saw (desktop 1280 px and phone 390 px wide).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests._web import PASSWORDS, WebSite, require_chromium, web_site
+
+__all__ = ["web_site"]
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the whole session."""
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _shot(page: Any, name: str) -> None:
+    folder = os.environ.get("IBL_WEB_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def _sign_in(page: Any, name: str, password: str) -> None:
+    """Fill the login form with the keyboard only."""
+    page.locator("#name").focus()
+    page.keyboard.type(name)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
+def test_sign_in_list_and_download(browser: Any, web_site: WebSite) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    try:
+        page.goto(web_site.url + "/reports/acme-weekly")
+        assert "/login" in page.url
+        _sign_in(page, "op", "not-the-password")
+        assert page.get_by_role("alert").inner_text() == "Wrong name or password."
+        _shot(page, "login-refused-desktop")
+        _sign_in(page, "op", PASSWORDS["op"])
+        assert page.url.endswith("/reports/acme-weekly")
+        _shot(page, "report-desktop")
+        with page.expect_download() as caught:
+            page.get_by_role("link", name="Download 2026-11-16_2026-11-22").click()
+        download = caught.value
+        assert download.suggested_filename == "acme-weekly_2026-11-16_2026-11-22.pdf"
+        assert Path(download.path()).read_bytes() == web_site.seeded.acme_pdf.read_bytes()
+        page.goto(web_site.url + "/")
+        rows = page.locator("tbody tr")
+        assert rows.count() == 2
+        assert "beta-weekly" in page.locator("tbody").inner_text()
+        _shot(page, "reports-desktop")
+        page.goto(f"{web_site.url}/runs/{web_site.seeded.acme_run}")
+        assert "550 5.1.1 mailbox unavailable" in page.locator("main").inner_text()
+        _shot(page, "run-desktop")
+    finally:
+        context.close()
+
+
+def test_a_viewer_at_phone_width_sees_only_their_org(browser: Any, web_site: WebSite) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    try:
+        page.goto(web_site.url + "/login")
+        _sign_in(page, "acme-viewer", PASSWORDS["acme-viewer"])
+        body = page.locator("main").inner_text()
+        assert "acme-weekly" in body and "beta-weekly" not in body
+        wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        assert not wide, "the reports page scrolls sideways at 390 px"
+        _shot(page, "reports-phone")
+        answer = page.goto(web_site.url + "/reports/beta-weekly")
+        assert answer is not None and answer.status == 404
+        page.goto(f"{web_site.url}/runs/{web_site.seeded.acme_run}")
+        assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        _shot(page, "run-phone")
+    finally:
+        context.close()

@@ -10,14 +10,28 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
-from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
-from reports.errors import ReportsError, UsageError
+from reports.cli_archive import archive_app
+from reports.cli_kit import (
+    CONFIG_HELP,
+    JSON_HELP,
+    ConfigAnywhere,
+    set_config_path,
+    state,
+    utc_minutes,
+)
+from reports.cli_kit import guard as _guard
+from reports.cli_kit import load as _config
+from reports.cli_kit import now as _now
+from reports.cli_kit import parse_day as _date
+from reports.cli_kit import table as _table
+from reports.cli_mock import mock_api
+from reports.clip import clip
+from reports.errors import UsageError
 
 app = typer.Typer(
     name="ibl-reports",
@@ -25,8 +39,9 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain Click help: no "<bool>" after flags
+    cls=ConfigAnywhere,
 )
-archive_app = typer.Typer(help="The archive of generated PDFs.", no_args_is_help=True)
 app.add_typer(archive_app, name="archive")
 web_app = typer.Typer(
     help="The web UI: reports, runs, deliveries and the archive, behind a login.",
@@ -34,90 +49,45 @@ web_app = typer.Typer(
 )
 app.add_typer(web_app, name="web")
 
-T = TypeVar("T")
-
-
-class _State:
-    config_path: str | None = None
-    logging = False
-
-
-_state = _State()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    """Run a command body, turning our errors into one line on stderr and an exit code."""
-    try:
-        return fn()
-    except ReportsError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted", 130) from None
-
-
-def _config(*, logs: bool = True) -> Any:
-    """The config; with $IBL_REPORTS_LOG_FORMAT set, also structured logs on stderr."""
-    from reports.config import load_config
-    from reports.logs import LOG_FORMAT_ENV
-
-    config = load_config(_state.config_path)
-    fmt = os.environ.get(LOG_FORMAT_ENV)
-    if logs and fmt and not _state.logging:
-        from reports.logs import configure_logging, secrets_from_env
-
-        if fmt not in ("text", "json"):
-            raise UsageError(f"{LOG_FORMAT_ENV}={fmt!r}: use text or json")
-        configure_logging("json" if fmt == "json" else "text", secrets=secrets_from_env(
-            os.environ,
-            [config.api.api_key_env, config.email.password_env, config.executor.broker_url_env,
-             config.privacy.pseudonym_key_env],
-            [config.state.url, os.environ.get(config.executor.broker_url_env, "")],
-        ))
-        _state.logging = True
-    return config
-
-
-def _date(value: str | None, what: str) -> date | None:
-    if value is None:
-        return None
-    from reports.report.periods import parse_date
-
-    return parse_date(value, what=what)
-
 
 @app.callback()
 def _main(
     config: Annotated[
         str | None,
-        typer.Option(
-            "--config", metavar="PATH",
-            help="config file (default: $IBL_REPORTS_CONFIG, else ./config.toml)",
-        ),
+        typer.Option("--config", metavar="PATH", help=CONFIG_HELP),
     ] = None,
 ) -> None:
-    _state.config_path = config
+    state.config_path = None
+    set_config_path(config)
 
 
 @app.command()
 def generate(
-    report: Annotated[str | None, typer.Option(help="a configured report name")] = None,
+    report: Annotated[
+        str | None, typer.Option(metavar="NAME", help="a configured report name")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="every configured report")] = False,
-    org: Annotated[str | None, typer.Option(help="an org, for an ad-hoc report")] = None,
-    period: Annotated[str | None, typer.Option(help="weekly or monthly (with --org)")] = None,
-    as_of: Annotated[str | None, typer.Option(help="as if today were DATE (YYYY-MM-DD)")] = None,
-    start: Annotated[str | None, typer.Option(help="custom period start (inclusive)")] = None,
-    end: Annotated[str | None, typer.Option(help="custom period end (inclusive)")] = None,
-    out: Annotated[Path | None, typer.Option(help="also write the PDF here")] = None,
-    html: Annotated[Path | None, typer.Option(help="write the exact HTML here")] = None,
+    org: Annotated[
+        str | None, typer.Option(metavar="ORG", help="an org, for an ad-hoc report")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option(metavar="weekly|monthly", help="the period (with --org)")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(metavar="DATE", help="as if today were DATE (YYYY-MM-DD)")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(metavar="DATE", help="custom period start (inclusive)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(metavar="DATE", help="custom period end (inclusive)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(metavar="FILE.pdf", help="also write the PDF here")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option(metavar="FILE.html", help="write the exact HTML here")
+    ] = None,
     json_: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Make a report PDF now (archived; nothing is mailed)."""
@@ -180,14 +150,20 @@ def generate(
 
 @app.command()
 def send(
-    report: Annotated[str | None, typer.Option(help="a configured report name")] = None,
+    report: Annotated[
+        str | None, typer.Option(metavar="NAME", help="a configured report name")
+    ] = None,
     all_: Annotated[
         bool, typer.Option("--all", help="every report's period not yet done, on the executor")
     ] = False,
-    as_of: Annotated[str | None, typer.Option(help="as if today were DATE (YYYY-MM-DD)")] = None,
-    force: Annotated[bool, typer.Option(help="send again to every recipient")] = False,
+    as_of: Annotated[
+        str | None, typer.Option(metavar="DATE", help="as if today were DATE (YYYY-MM-DD)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="send again to every recipient")] = False,
     to: Annotated[
-        str | None, typer.Option(help="send a test copy to this address only (ledger untouched)")
+        str | None, typer.Option(
+            metavar="ADDRESS", help="send a test copy to this address only (ledger untouched)"
+        )
     ] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="with --all on Celery: enqueue and exit")
@@ -214,6 +190,8 @@ def send(
         from reports import run
 
         assert report is not None
+        if to is not None:
+            _check_test_address(to)
         outcome = run.send_report(
             config, config.report(report), as_of=_date(as_of, "--as-of"), force=force, to=to,
             clock=_now, env=os.environ,
@@ -229,9 +207,20 @@ def send(
         raise typer.Exit(code)
 
 
+def _check_test_address(to: str) -> None:
+    """``--to`` parsed as strictly as a configured recipient; a bad one is a usage error."""
+    from reports.delivery.mail import parse_address
+    from reports.errors import MailAddressError
+
+    try:
+        parse_address(to, what="address")
+    except MailAddressError as exc:
+        raise UsageError(f"--to {exc}") from None
+
+
 @app.command()
 def schedule(
-    log_format: Annotated[str, typer.Option(help="text or json")] = "text",
+    log_format: Annotated[str, typer.Option(metavar="text|json", help="log line format")] = "text",
 ) -> None:
     """Run the scheduler daemon: send every report when it is due."""
 
@@ -248,7 +237,7 @@ def schedule(
 
 
 @app.command()
-def jobs(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+def jobs(json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Every report, its next fire time (local and UTC) and its last run state."""
 
     def body() -> None:
@@ -268,91 +257,34 @@ def jobs(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @app.command()
 def runs(
-    report: Annotated[str | None, typer.Option(help="only this report")] = None,
-    limit: Annotated[int, typer.Option(help="how many runs")] = 20,
-    json_: Annotated[bool, typer.Option("--json")] = False,
+    report: Annotated[str | None, typer.Option(metavar="NAME", help="only this report")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", min=1, help="how many runs")] = 20,
+    json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Recent runs and their deliveries."""
 
     def body() -> None:
         from reports import run
 
-        history = run.history(_config(), report=report, limit=limit)
+        config = _config()
+        history = run.history(config, report=report, limit=limit)
+        if report is not None and not history:
+            config.report(report)  # an unknown name is a config error naming it (exit 2)
         if json_:
             typer.echo(json.dumps(history, sort_keys=True, default=str))
             return
         _table(
-            ["run", "report", "period", "state", "started", "deliveries", "error"],
+            ["run", "report", "period", "state", "started (UTC)", "deliveries", "error"],
             [
                 [
                     str(h["id"]), h["report"], f"{h['period_start']}..{h['period_end']}",
-                    h["state"], str(h["started_at"])[:19],
+                    h["state"], utc_minutes(h["started_at"]),
                     ", ".join(f"{d['recipient']}={d['state']}" for d in h["deliveries"]),
-                    (h["error"] or "")[:80],
+                    clip(h["error"] or "", 80),
                 ]
                 for h in history
             ],
         )
-
-    _guard(body)
-
-
-@archive_app.command("list")
-def archive_list(
-    report: Annotated[str | None, typer.Option(help="only this report")] = None,
-    json_: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Archived PDFs with their hashes."""
-
-    def body() -> None:
-        from reports import run
-
-        entries = run.archive_listing(_config(), report=report)
-        if json_:
-            typer.echo(json.dumps(entries, sort_keys=True, default=str))
-            return
-        _table(
-            ["report", "org", "period", "bytes", "sha256", "kept as", "path"],
-            [
-                [e["report"], e["org"], f"{e['period_start']}..{e['period_end']}",
-                 f"{e['size']:,}", e["sha256"][:12], "current" if e["current"] else "history",
-                 e["path"]]
-                for e in entries
-            ],
-        )
-
-    _guard(body)
-
-
-@archive_app.command("verify")
-def archive_verify() -> None:
-    """Re-hash every archived file; exit 1 if any is missing or changed."""
-
-    def body() -> int:
-        from reports import run
-
-        problems, checked = run.archive_verify(_config())
-        for line in problems:
-            typer.echo(f"error: {line}", err=True)
-        typer.echo(f"{checked} files checked, {len(problems)} problems")
-        return 1 if problems else 0
-
-    code = _guard(body)
-    if code:
-        raise typer.Exit(code)
-
-
-@archive_app.command("prune")
-def archive_prune(
-    older_than: Annotated[str, typer.Option(help="e.g. 365d or 52w")],
-) -> None:
-    """Delete archived PDFs (and their index rows) older than a duration."""
-
-    def body() -> None:
-        from reports import run
-
-        removed = run.archive_prune(_config(), older_than, clock=_now)
-        typer.echo(f"{removed} archived files removed")
 
     _guard(body)
 
@@ -393,60 +325,6 @@ def hash_password() -> None:
     _guard(body)
 
 
-@app.command("mock-api")
-def mock_api(
-    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8765,
-    latency_ms: Annotated[float, typer.Option(help="added latency per request")] = 0.0,
-    courses: Annotated[int | None, typer.Option(help="courses per org")] = None,
-    users: Annotated[int | None, typer.Option(help="users per org")] = None,
-    late_days: Annotated[int, typer.Option(
-        help="data not arrived: the last N days up to today are null / not active")] = 0,
-    today: Annotated[str | None, typer.Option(
-        help="the server's today for --late-days (YYYY-MM-DD)")] = None,
-    drop_from: Annotated[str | None, typer.Option(
-        help="a real drop: from this day on, figures are scaled by --drop-factor")] = None,
-    drop_factor: Annotated[float, typer.Option(help="the factor of --drop-from")] = 0.2,
-    small_courses: Annotated[
-        int, typer.Option(help="the last N courses have only 3 members (small groups)")
-    ] = 0,
-) -> None:
-    """Serve the built-in demo API over HTTP (any org name works; any Api-Token is accepted)."""
-
-    def body() -> None:
-        from reports.source.mock import MockKnobs, serve
-
-        if late_days < 0:
-            raise UsageError(f"--late-days must be 0 or more, not {late_days}")
-        if not 0 <= drop_factor <= 1:
-            raise UsageError(f"--drop-factor must be between 0 and 1, not {drop_factor}")
-        knobs = MockKnobs(
-            latency_s=latency_ms / 1000, courses=courses, users=users, late_days=late_days,
-            today=_date(today, "--today"), drop_from=_date(drop_from, "--drop-from"),
-            drop_factor=drop_factor if drop_from else 1.0, small_courses=small_courses,
-        )
-
-        typer.echo(
-            f"demo API on http://{host}:{port}/api/ai-analytics/audience/orgs/ORG/... "
-            "(any org name, any 'Authorization: Api-Token ...'); Ctrl-C stops it", err=True,
-        )
-        serve(host, port, knobs)
-
-    _guard(body)
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*headers, show_lines=False)
-    for row in rows:
-        table.add_row(*row)
-    Console(width=max(120, os.get_terminal_size(0).columns if sys.stdout.isatty() else 160)).print(
-        table
-    )
-
-
 def _register_fleet() -> None:
     from reports.cli_fleet import queue_app, worker
 
@@ -454,6 +332,7 @@ def _register_fleet() -> None:
     app.add_typer(queue_app, name="queue")
 
 
+app.command("mock-api")(mock_api)
 _register_fleet()
 
 

@@ -1,7 +1,7 @@
 """The fleet's commands: ``ibl-reports worker`` and ``ibl-reports queue status``.
 
-They are registered on the main app by ``reports.cli`` and use its config loader and error
-guard (imported when a command runs, so neither module imports the other at load time).
+They are registered on the main app by ``reports.cli`` and use the config loader and error
+guard of ``reports.cli_kit`` (imported when a command runs).
 """
 
 from __future__ import annotations
@@ -18,16 +18,18 @@ queue_app = typer.Typer(help="The Celery queue of report runs.", no_args_is_help
 def worker(
     concurrency: Annotated[
         int | None,
-        typer.Option(help="pool children, each runs one report at a time (default: "
-                     "[executor] concurrency, else the cores)"),
+        typer.Option(metavar="N", help="pool children, each runs one report at a time "
+                     "(default: [executor] concurrency, else the cores)"),
     ] = None,
     queues: Annotated[
-        str | None, typer.Option(help="comma-separated queues (default: \\[executor] queue)")
+        str | None, typer.Option(
+            metavar="Q1,Q2", help="comma-separated queues (default: [executor] queue)")
     ] = None,
-    log_format: Annotated[str, typer.Option(help="text or json")] = "text",
+    log_format: Annotated[str, typer.Option(metavar="text|json", help="log line format")] = "text",
 ) -> None:
-    """Run a Celery worker that sends reports (needs \\[executor] kind = "celery")."""
-    from reports.cli import _config, _guard
+    """Run a Celery worker that sends reports (needs [executor] kind = "celery")."""
+    from reports.cli_kit import guard as _guard
+    from reports.cli_kit import load as _config
 
     def body() -> None:
         from reports.fleet import start_worker
@@ -39,9 +41,12 @@ def worker(
 
 
 @queue_app.command("status")
-def queue_status(json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+def queue_status(
+    json_: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
     """Tasks waiting, live workers and what they run, the oldest waiting task's age."""
-    from reports.cli import _config, _guard
+    from reports.cli_kit import guard as _guard
+    from reports.cli_kit import load as _config
 
     def body() -> None:
         from reports.errors import BrokerError, UsageError

@@ -4,14 +4,20 @@ Two differences from APScheduler's own reading are corrected here:
 - weekday numbers follow crontab (0 or 7 = Sunday, 1 = Monday); APScheduler 3 counts Monday as 0,
   so ``from_crontab("0 7 * * 1")`` alone would fire on Tuesdays;
 - a wall-clock time fires once on the night clocks go back (APScheduler fires it twice).
-When both day-of-month and day-of-week are restricted, a fire needs both (APScheduler's AND),
-unlike classic cron's OR; the README says so.
+- when both day-of-month and day-of-week are restricted (neither field starts with ``*``), a day
+  matches if EITHER matches, as in crontab (``0 7 1 * 1`` = the 1st of every month and every
+  Monday); APScheduler alone would need both. Two triggers joined by an ``OrTrigger`` do it.
+A schedule that can never fire (``0 8 31 2 *``, the 31st of February) is refused.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 
@@ -75,11 +81,49 @@ def _day_number(token: str) -> int:
     raise ValueError(f"invalid weekday {token!r}")
 
 
-def trigger(schedule: str, timezone: str) -> CronTrigger:
-    """The trigger of a 5-field crontab ``schedule`` in ``timezone``; ValueError if invalid."""
+def trigger(schedule: str, timezone: str) -> BaseTrigger:
+    """The trigger of a 5-field crontab ``schedule`` in ``timezone``; ValueError if invalid.
+
+    With both day fields restricted it is crontab's OR: one trigger for the days of the month,
+    one for the weekdays, firing at whichever comes first.
+    """
     fields = schedule.split()
     if len(fields) != 5:
         raise ValueError(f"{schedule!r} is not a 5-field cron expression")
-    fields[4] = cron_day_of_week(fields[4])
-    result: CronTrigger = WallClockCronTrigger.from_crontab(" ".join(fields), timezone=timezone)
+    minute, hour, dom, month, dow = fields
+    weekdays = cron_day_of_week(dow)
+    if dom.startswith("*") or dow.startswith("*"):
+        # crontab: a field starting with "*" does not restrict, the other one alone decides
+        _check_fires(schedule, dom, month)
+        return _cron(minute, hour, dom, month, weekdays, timezone)
+    by_day = _cron(minute, hour, dom, month, "*", timezone)
+    by_weekday = _cron(minute, hour, "*", month, weekdays, timezone)
+    return OrTrigger([by_day, by_weekday])
+
+
+def _cron(minute: str, hour: str, dom: str, month: str, dow: str, timezone: str) -> CronTrigger:
+    result: CronTrigger = WallClockCronTrigger(
+        minute=minute, hour=hour, day=dom, month=month, day_of_week=dow, timezone=timezone
+    )
     return result
+
+
+def _check_fires(schedule: str, dom: str, month: str) -> None:
+    if not _ever_fires(dom, month):
+        raise ValueError(
+            f"{schedule!r} never fires: no month has that day (day {dom}, month {month})"
+        )
+
+
+@lru_cache(maxsize=256)
+def _ever_fires(dom: str, month: str) -> bool:
+    """Whether some day of a leap year (so 29 February counts) matches both day fields."""
+    probe: Any = CronTrigger(day=dom, month=month, timezone="UTC")
+    day_field = next(f for f in probe.fields if f.name == "day")
+    month_field = next(f for f in probe.fields if f.name == "month")
+    d = date(2028, 1, 1)
+    while d.year == 2028:
+        if month_field.get_next_value(d) == d.month and day_field.get_next_value(d) == d.day:
+            return True
+        d += timedelta(days=1)
+    return False

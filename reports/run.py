@@ -449,6 +449,8 @@ class SendOutcome:
     pdf: Path | None = None
     reused: bool = False
     note: str = ""
+    test_reply: str | None = None
+    """The server's reply to a test copy (``send --to``); None for a real send."""
 
     @property
     def exit_code(self) -> int:
@@ -456,18 +458,21 @@ class SendOutcome:
         return 1 if self.failures else 0
 
     def lines(self) -> list[str]:
-        """What to tell the user on stdout."""
+        """What to tell the user on stdout, in the order it happened: the PDF, then the mail."""
         head = f"{self.report} {self.period.start.isoformat()}..{self.period.end.isoformat()}"
         out = []
-        if self.note:
-            out.append(f"{head}: {self.note}")
         if self.pdf is not None:
             how = "reused archived PDF" if self.reused else "archived"
             out.append(f"{head}: {how} {self.pdf}")
-        if self.sent:
+        if self.test_reply is not None:
+            out.append(f"{head}: test copy sent to {', '.join(self.sent)} (server replied "
+                       f"{self.test_reply}); no delivery recorded")
+        elif self.sent:
             out.append(f"{head}: sent to {', '.join(self.sent)}")
         if self.skipped:
             out.append(f"{head}: already delivered to {', '.join(self.skipped)}")
+        if self.note:
+            out.append(f"{head}: {self.note}")
         return out
 
     def failure_lines(self) -> list[str]:
@@ -595,7 +600,7 @@ def send_report(
                 receipt = backend.send(messages[to], to)
                 ledger.transition(run_id, RunState.DONE, detail=f"test copy to {to}")
                 return SendOutcome(report.name, period, sent=(to,), pdf=path, reused=reused,
-                                   note=f"test copy accepted: {receipt.reply}")
+                                   test_reply=receipt.reply)
             result = deliver(
                 ledger, backend, report.name, period, messages,
                 max_attempts=config.email.max_attempts,
@@ -683,13 +688,17 @@ def archive_verify(config: Config) -> tuple[list[str], int]:
         return result.lines(), len(entries)
 
 
-def archive_prune(config: Config, older_than: str, *, clock: Clock) -> int:
-    """Delete archived PDFs whose period ended more than ``older_than`` ago."""
+def archive_prune(
+    config: Config, older_than: str, *, clock: Clock, dry_run: bool = False,
+    confirm_all: bool = False,
+) -> list[Any]:
+    """Delete archived PDFs whose period ended more than ``older_than`` ago (the records;
+    ``dry_run``: what would go). Deleting every file needs ``confirm_all``."""
     from reports.delivery.archive import Archive, parse_duration
 
     with _ledger(config) as ledger:
-        removed = Archive(config.archive.dir).prune(
-            ledger, parse_duration(older_than), today=clock().astimezone(UTC).date()
+        return Archive(config.archive.dir).prune(
+            ledger, parse_duration(older_than), today=clock().astimezone(UTC).date(),
+            dry_run=dry_run, confirm_all=confirm_all,
         )
-        return len(removed)
 

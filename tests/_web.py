@@ -132,6 +132,7 @@ class Seeded:
     beta_run: int
     acme_pdf: Path
     beta_pdf: Path
+    provisional_pdf: Path
 
 
 def seed(config: Config) -> Seeded:
@@ -147,6 +148,13 @@ def seed(config: Config) -> Seeded:
             ledger.record_archive(name, org, period, path=str(written.path),
                                   sha256=written.sha256, size=written.size, data_hash="d" * 64)
             paths[name] = written.path
+        # An earlier provisional copy of acme's period, kept beside the final one.
+        early = archive.write("acme-university", "acme-weekly", ACME_PERIOD, PDF + b"early",
+                              "provisional")
+        ledger.record_archive("acme-weekly", "acme-university", ACME_PERIOD,
+                              path=str(early.path), sha256=early.sha256, size=early.size,
+                              edition="provisional")
+        paths["provisional"] = early.path
         runs = {}
         for name, org, period, recipients in (
             ("acme-weekly", "acme-university", ACME_PERIOD,
@@ -171,7 +179,7 @@ def seed(config: Config) -> Seeded:
                               error="programs@acme.example: 550" if failed else None)
             runs[name] = run_id
     return Seeded(runs["acme-weekly"], runs["beta-weekly"], paths["acme-weekly"],
-                  paths["beta-weekly"])
+                  paths["beta-weekly"], paths["provisional"])
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -117,6 +118,14 @@ def test_to_sends_one_test_copy_and_leaves_the_ledger_alone(
     assert proc.returncode == 0, proc.stderr
     assert received_by(handler) == ["tester@example.org"]
     assert deliveries(tmp_path) == {}
+    # in the order it happened: the PDF, then the one test copy (no second "sent to")
+    head = "acme-weekly 2026-11-16..2026-11-22: "
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"{head}archived ") and lines[0].endswith(str(ARCHIVED)), lines
+    assert re.fullmatch(
+        rf"{re.escape(head)}test copy sent to tester@example\.org \(server replied 250 .*\); "
+        "no delivery recorded", lines[1]), lines
+    assert len(lines) == 2, lines
     real = run_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF)
     assert real.returncode == 0, real.stderr
     assert received_by(handler) == sorted([*RCPTS, "tester@example.org"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -44,12 +45,15 @@ def test_nothing_without_a_session_but_login_and_static(web_site: WebSite) -> No
     assert refused.status_code == 303 and not web_site.runner.started
 
 
-def test_the_session_cookie_is_httponly_strict_and_not_secure_over_http(
+def test_the_session_cookie_is_httponly_strict_and_secure_only_over_https(
     web_site: WebSite,
 ) -> None:
     cookie = web_site.client().get("/login").headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=28800" in cookie
     assert "secure" not in cookie
+    # Behind a TLS proxy on loopback (uvicorn trusts its X-Forwarded-Proto): Secure.
+    tls = web_site.client().get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "; secure" in tls.headers["set-cookie"].lower()
 
 
 def test_a_wrong_password_is_refused_and_an_unknown_name_looks_the_same(
@@ -92,6 +96,11 @@ def test_a_pdf_is_an_uncached_attachment_named_from_the_index(web_site: WebSite)
     )
     rows = web_site.ledger.audit_rows(report="acme-weekly", limit=100)
     assert any(r.action == "download" and r.user == "op" for r in rows)
+    early = client.get("/reports/acme-weekly/pdf/2026-11-16_2026-11-22/provisional")
+    assert early.content == web_site.seeded.provisional_pdf.read_bytes() != answer.content
+    assert early.headers["content-disposition"] == (
+        'attachment; filename="acme-weekly_2026-11-16_2026-11-22_provisional.pdf"'
+    )
 
 
 @pytest.mark.parametrize("path", [
@@ -101,6 +110,8 @@ def test_a_pdf_is_an_uncached_attachment_named_from_the_index(web_site: WebSite)
     pytest.param("/reports/acme-weekly/pdf/2026-11-16_2026-11-22%00.pdf", id="nul"),
     pytest.param("/reports/acme-weekly/pdf/2026-02-30_2026-03-01", id="no-such-date"),
     pytest.param("/reports/acme-weekly/pdf/2026-11-09_2026-11-15", id="not-archived"),
+    pytest.param("/reports/acme-weekly/pdf/2026-11-16_2026-11-22/..", id="edition-dots"),
+    pytest.param("/reports/acme-weekly/pdf/2026-11-16_2026-11-22/draft", id="no-such-edition"),
     pytest.param("/static/../config.toml", id="static-dots"),
     pytest.param("/static/%2e%2e/%2e%2e/config.toml", id="static-encoded"),
 ])
@@ -114,6 +125,7 @@ def test_a_user_never_sees_another_orgs_report_run_or_pdf(web_site: WebSite) -> 
     client = web_site.login("acme-viewer")
     listing = client.get("/").text
     assert "acme-weekly" in listing and "beta-weekly" not in listing
+    assert f'href="/runs/{web_site.seeded.acme_run}"' in listing  # the last run, linked
     for path in ("/reports/beta-weekly", f"/runs/{web_site.seeded.beta_run}",
                  "/reports/beta-weekly/pdf/2026-11-09_2026-11-15"):
         answer = client.get(path)
@@ -187,16 +199,24 @@ def test_pause_and_resume_persist_in_the_state_database(web_site: WebSite) -> No
     assert "beta-weekly" not in web_site.ledger.paused_reports()
 
 
-def test_pages_never_show_secrets(web_site: WebSite) -> None:
+def test_pages_and_logs_never_show_secrets(
+    web_site: WebSite, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
     client = web_site.login("op")
     pages = [client.get(p).text for p in (
         "/", "/reports/acme-weekly", f"/runs/{web_site.seeded.acme_run}", "/archive/verify",
     )]
+    fresh = web_site.client()
+    token = csrf_of(fresh.get("/login").text)
+    fresh.post("/login", data={"name": "op", "password": "typo-" + PASSWORDS["op"],
+                               "csrf": token})
     hashes = [u.password_hash for u in web_site.config.web.users]
-    for text in pages:
+    logged = caplog.text + "".join(str(vars(r)) for r in caplog.records)
+    for text in [*pages, logged]:
         assert "$argon2" not in text
         assert not any(h in text for h in hashes)
-        assert "s" * 48 not in text
+        assert "s" * 48 not in text and PASSWORDS["op"] not in text
 
 
 def test_logins_are_throttled_after_failures() -> None:
@@ -279,3 +299,23 @@ def test_without_users_it_is_a_read_only_loopback_viewer(tmp_path: Path) -> None
         assert rebound.status_code == 400
         assert client.get("/", headers={"Host": "localhost:8080"}).status_code == 200
         assert client.get("/login").status_code == 303
+
+
+def test_a_session_ends_after_its_hours_and_when_the_password_changes() -> None:
+    from reports.web.auth import Sessions
+    from reports.webconfig import WebConfig
+
+    now = [0.0]
+    user = {"name": "op", "password_hash": "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"}
+    web = WebConfig.model_validate({"session_hours": 8, "users": [user]})
+    sessions = Sessions(web, "k" * 40, lambda: now[0])
+    session: dict[str, object] = {}
+    sessions.sign_in(session, web.users[0])
+    assert sessions.principal(session) is not None
+    now[0] = 8 * 3600 + 1
+    assert sessions.principal(session) is None
+    now[0] = 0.0
+    changed = WebConfig.model_validate(
+        {"users": [{**user, "password_hash": user["password_hash"] + "x"}]})
+    assert Sessions(changed, "k" * 40, lambda: now[0]).principal(session) is None
+    assert Sessions(web, "other" * 10, lambda: now[0]).principal(session) is None

@@ -66,7 +66,7 @@ def test_sign_in_list_and_download(browser: Any, web_site: WebSite) -> None:
         assert page.url.endswith("/reports/acme-weekly")
         _shot(page, "report-desktop")
         with page.expect_download() as caught:
-            page.get_by_role("link", name="Download 2026-11-16_2026-11-22").click()
+            page.get_by_role("link", name="Download 2026-11-16_2026-11-22", exact=True).click()
         download = caught.value
         assert download.suggested_filename == "acme-weekly_2026-11-16_2026-11-22.pdf"
         assert Path(download.path()).read_bytes() == web_site.seeded.acme_pdf.read_bytes()

@@ -168,14 +168,28 @@ class Archive:
         return VerifyResult(ok=tuple(ok), missing=tuple(missing), changed=tuple(changed))
 
     def prune(
-        self, index: ArchiveIndex, older_than: timedelta, *, today: date,
+        self, index: ArchiveIndex, older_than: timedelta, *, today: date, dry_run: bool = False,
+        confirm_all: bool = False,
     ) -> list[ArchiveRecord]:
-        """Delete files and entries whose period ended more than ``older_than`` before today."""
+        """Delete files and entries whose period ended more than ``older_than`` before today.
+
+        ``dry_run`` only returns what would go. Without ``confirm_all``, an age of zero or a
+        prune that would delete every archived file is refused (UsageError, nothing deleted).
+        """
         cutoff = today - older_than
+        entries = index.archive_entries()
+        doomed = [entry for entry in entries if entry.period_end < cutoff]
+        if not dry_run and not confirm_all and doomed and (
+            not older_than or len(doomed) == len(entries)
+        ):
+            raise UsageError(
+                f"pruning what ended before {cutoff.isoformat()} would delete every archived "
+                f"file ({len(doomed)}); see them with --dry-run, then add --yes to delete them"
+            )
+        if dry_run:
+            return doomed
         removed: list[ArchiveRecord] = []
-        for entry in index.archive_entries():
-            if entry.period_end >= cutoff:
-                continue
+        for entry in doomed:
             path = Path(entry.path)
             if not path.resolve().is_relative_to(self.root.resolve()):
                 raise ArchivePathError(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 
 from reports import cron
 from reports.config import ReportConfig
@@ -35,8 +35,9 @@ class RunRequest:
     """Send despite the freshness gate, marked provisional (``send --provisional``)."""
 
 
-def trigger_for(report: ReportConfig) -> CronTrigger:
-    """The cron trigger of a report, in the report's time zone (crontab weekday numbering)."""
+def trigger_for(report: ReportConfig) -> BaseTrigger:
+    """The cron trigger of a report, in the report's time zone (crontab weekday numbering and
+    day-of-month OR day-of-week)."""
     return cron.trigger(report.schedule, report.timezone)
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reports.clip import clip
 from reports.config import Config
 from reports.report.periods import Clock
 from reports.schedule.firetimes import next_fire_time
@@ -42,7 +43,7 @@ class JobRow:
         if self.last_period:
             text += f" ({self.last_period})"
         if self.last_error:
-            text += f": {self.last_error[:60]}"
+            text += f": {clip(self.last_error, 60)}"
         return text
 
     def cells(self) -> list[str]:

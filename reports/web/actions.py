@@ -162,7 +162,7 @@ async def retry_failed(request: Request, principal: Principal, form: FormData) -
         detail=", ".join(failed),
         work=lambda: _requeue_and_send(ctx, report, run, failed, as_of),
     )
-    return _done(request, f"Retrying {len(failed)} deliveries; a new run appears on the "
+    return _done(request, f"Sending again to {', '.join(failed)}; the new run appears on the "
                  "report's page.", back)
 
 

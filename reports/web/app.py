@@ -180,6 +180,7 @@ def routes() -> list[Route | Mount]:
         Route("/archive/verify", pages.verify_page),
         Route("/reports/{name}", pages.report_page),
         Route("/reports/{name}/pdf/{period}", pages.download_pdf),
+        Route("/reports/{name}/pdf/{period}/{edition}", pages.download_pdf),
         Route("/reports/{name}/test-copy", actions.test_copy, methods=post),
         Route("/reports/{name}/run", actions.run_now, methods=post),
         Route("/reports/{name}/pause", actions.pause, methods=post),

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from reports.state.archive_index import FINAL
 from reports.state.deliveries import DeliveryState
 from reports.web.auth import Principal
 from reports.web.context import page, web
@@ -65,6 +66,7 @@ async def run_page(request: Request, principal: Principal) -> Response:
                                                        DeliveryState.FAILED_PERMANENT)]
         return {
             "run": run, "events": scoped.events(run), "deliveries": deliveries,
+            "gate": scoped.gate_reason(run),
             "report": report, "failed": failed,
             "audit": ctx.ledger.audit_rows(run_id=run.id, limit=100),
             "configured": set(report.recipients) if report else set(),
@@ -86,8 +88,10 @@ async def download_pdf(request: Request, principal: Principal) -> Response:
     """An archived PDF, as an attachment, never cached; the download is audited."""
     ctx = web(request)
     name, key = request.path_params["name"], request.path_params["period"]
-    entry, path = await run_in_threadpool(ctx.scoped(principal).archive_file, name, key)
-    filename = f"{entry.report}_{entry.period_start.isoformat()}_{entry.period_end.isoformat()}.pdf"
+    edition = request.path_params.get("edition", FINAL)
+    entry, path = await run_in_threadpool(ctx.scoped(principal).archive_file, name, key, edition)
+    filename = (f"{entry.report}_{entry.period_start.isoformat()}_{entry.period_end.isoformat()}"
+                + ("" if entry.edition == FINAL else f"_{entry.edition}") + ".pdf")
     await run_in_threadpool(
         ctx.ledger.audit, principal.name, "download", report=entry.report,
         detail=f"{filename} sha256 {entry.sha256[:16]}",

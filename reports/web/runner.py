@@ -11,10 +11,11 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from reports.logs import log_event
 
@@ -37,19 +38,28 @@ class ChildSendRunner:
     def start(self, args: Sequence[str], *, what: str) -> None:
         """Start the child and a thread that logs how it ended."""
         argv = [sys.executable, "-m", "reports.cli", "--config", str(self._config), "send", *args]
-        child = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, start_new_session=True, cwd=self._config.parent, env=dict(os.environ),
-        )
+        # A file, not a pipe: the send's render workers may outlive it holding a pipe open.
+        errors = tempfile.TemporaryFile()  # noqa: SIM115  (closed by the reaper thread)
+        try:
+            child = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
+                start_new_session=True, cwd=self._config.parent, env=dict(os.environ),
+            )
+        except OSError:
+            errors.close()
+            raise
         log_event(_log, "web.action.start", action=what, pid=child.pid)
-        thread = threading.Thread(target=self._reap, args=(child, what), daemon=True)
+        thread = threading.Thread(target=self._reap, args=(child, errors, what), daemon=True)
         thread.start()
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
     @staticmethod
-    def _reap(child: subprocess.Popen[str], what: str) -> None:
-        _, err = child.communicate()
-        lines = [line for line in (err or "").splitlines() if line.strip()]
+    def _reap(child: subprocess.Popen[bytes], errors: IO[bytes], what: str) -> None:
+        child.wait()
+        with errors:
+            errors.seek(0)
+            text = errors.read().decode("utf-8", "replace")
+        lines = [line for line in text.splitlines() if line.strip()]
         log_event(
             _log, "web.action.exit", level=logging.WARNING if child.returncode else logging.INFO,
             action=what, pid=child.pid, code=child.returncode,

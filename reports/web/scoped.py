@@ -18,9 +18,9 @@ from typing import Any
 from reports.config import Config, ReportConfig
 from reports.delivery.archive import Archive, VerifyResult
 from reports.report.periods import Period
-from reports.state.archive_index import ArchiveRecord
+from reports.state.archive_index import FINAL, ArchiveRecord
 from reports.state.deliveries import DeliveryRecord
-from reports.state.runs import RunEvent, RunRecord
+from reports.state.runs import PROVISIONAL, RunEvent, RunRecord
 from reports.web.auth import Principal
 from reports.web.pdfinfo import archived_pages
 
@@ -41,6 +41,7 @@ class ReportRow:
     last_period: str | None
     last_error: str | None
     paused: bool
+    last_run: RunRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,12 @@ class ArchiveRow:
     def key(self) -> str:
         """The period key that names it in URLs."""
         return f"{self.entry.period_start.isoformat()}_{self.entry.period_end.isoformat()}"
+
+    @property
+    def href(self) -> str:
+        """Its download URL (the edition is a path segment for a provisional PDF)."""
+        tail = "" if self.entry.edition == FINAL else f"/{self.entry.edition}"
+        return f"/reports/{self.entry.report}/pdf/{self.key}{tail}"
 
 
 def parse_period_key(key: str) -> Period:
@@ -90,10 +97,17 @@ class Scoped:
         scoped = self.config.model_copy(update={"reports": visible})
         paused = self._paused()
         by_name = {r.name: r for r in visible}
+        last: dict[str, RunRecord | None] = {}
+
+        def last_run(name: str) -> RunRecord | None:
+            last[name] = self.ledger.last_run(name)
+            return last[name]
+
+        jobs = list_jobs(scoped, clock=self._clock, last_run=last_run)
         return [
             ReportRow(by_name[job.report], job.next_local, job.last_state, job.last_period,
-                      job.last_error, job.report in paused)
-            for job in list_jobs(scoped, clock=self._clock, last_run=self.ledger.last_run)
+                      job.last_error, job.report in paused, last.get(job.report))
+            for job in jobs
         ]
 
     def report(self, name: str) -> ReportConfig:
@@ -120,6 +134,20 @@ class Scoped:
             raise NotFound(str(run_id))
         return run
 
+    @staticmethod
+    def gate_reason(run: RunRecord) -> str | None:
+        """The freshness gate's verdict on the run, as one sentence (None if not judged)."""
+        if not run.gate:
+            return None
+        import json
+
+        from reports.report.freshness import Verdict
+
+        try:
+            return Verdict.from_json(json.loads(run.gate)).reason()
+        except (ValueError, KeyError, TypeError):
+            return "(unreadable verdict)"
+
     def events(self, run: RunRecord) -> list[RunEvent]:
         """The run's transitions, oldest first."""
         return list(self.ledger.events(run.id))
@@ -136,10 +164,14 @@ class Scoped:
         entries = [e for e in self.ledger.archive_entries(name) if e.org == report.org]
         return [ArchiveRow(e, archived_pages(e.path, e.sha256)) for e in reversed(entries)]
 
-    def archive_file(self, name: str, period_key: str) -> tuple[ArchiveRecord, Path]:
+    def archive_file(
+        self, name: str, period_key: str, edition: str = FINAL,
+    ) -> tuple[ArchiveRecord, Path]:
         """The index entry and the file of one archived PDF; NotFound unless safe to serve."""
         report = self.report(name)
-        entry = self.ledger.archive_entry(name, parse_period_key(period_key))
+        if edition not in (FINAL, PROVISIONAL):
+            raise NotFound(edition)
+        entry = self.ledger.archive_entry(name, parse_period_key(period_key), edition)
         if entry is None or entry.org != report.org:
             raise NotFound(period_key)
         path = Path(entry.path)

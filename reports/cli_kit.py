@@ -1,0 +1,144 @@
+"""What every ``ibl-reports`` command shares: ``--config`` before or after the command, the
+config loaded once, errors turned into one line and an exit code, tables.
+
+``--config PATH`` is an option of the root group (``ibl-reports --config c.toml generate``) and,
+added here to every subcommand and subgroup, also of each command
+(``ibl-reports generate --config c.toml``); giving two different paths is a usage error.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import typer
+from typer.core import TyperGroup
+
+from reports.errors import ReportsError, UsageError
+
+T = TypeVar("T")
+
+CONFIG_HELP = "config file (default: $IBL_REPORTS_CONFIG, else ./config.toml)"
+JSON_HELP = "print JSON (one array on stdout) instead of a table"
+
+
+class _State:
+    config_path: str | None = None
+    logging = False
+
+
+state = _State()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def set_config_path(value: str | None) -> None:
+    """Record ``--config``; the same option given twice with two paths is refused."""
+    if value is None:
+        return
+    if state.config_path is not None and state.config_path != value:
+        raise typer.BadParameter(
+            f"given twice ({state.config_path} and {value}); give it once",
+            param_hint="'--config'",
+        )
+    state.config_path = value
+
+
+def _config_callback(_ctx: Any, _param: Any, value: str | None) -> None:
+    set_config_path(value)
+
+
+def _add_config_option(command: Any, option: Any) -> None:
+    if not any(p.name == "config" for p in command.params):
+        command.params.append(option)
+    for sub in getattr(command, "commands", {}).values():
+        _add_config_option(sub, option)
+
+
+class ConfigAnywhere(TyperGroup):
+    """The root group: every subcommand (and subgroup) also takes ``--config PATH``.
+
+    The root's own ``--config`` option is copied onto each of them, passing its value to
+    ``set_config_path`` instead of to the command's function.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        root = next(p for p in self.params if p.name == "config")
+        option = copy.copy(root)
+        option.expose_value = False
+        option.callback = _config_callback
+        for command in self.commands.values():
+            _add_config_option(command, option)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def guard(fn: Callable[[], T]) -> T:
+    """Run a command body, turning our errors into one line on stderr and an exit code."""
+    try:
+        return fn()
+    except ReportsError as exc:
+        raise fail(str(exc), exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+
+
+def load(*, logs: bool = True) -> Any:
+    """The config; with $IBL_REPORTS_LOG_FORMAT set, also structured logs on stderr."""
+    from reports.config import load_config
+    from reports.logs import LOG_FORMAT_ENV
+
+    config = load_config(state.config_path)
+    fmt = os.environ.get(LOG_FORMAT_ENV)
+    if logs and fmt and not state.logging:
+        from reports.logs import configure_logging, secrets_from_env
+
+        if fmt not in ("text", "json"):
+            raise UsageError(f"{LOG_FORMAT_ENV}={fmt!r}: use text or json")
+        configure_logging("json" if fmt == "json" else "text", secrets=secrets_from_env(
+            os.environ,
+            [config.api.api_key_env, config.email.password_env, config.executor.broker_url_env,
+             config.privacy.pseudonym_key_env],
+            [config.state.url, os.environ.get(config.executor.broker_url_env, "")],
+        ))
+        state.logging = True
+    return config
+
+
+def utc_minutes(iso: str) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM UTC`` (a naive one is taken as UTC)."""
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def parse_day(value: str | None, what: str) -> date | None:
+    if value is None:
+        return None
+    from reports.report.periods import parse_date
+
+    return parse_date(value, what=what)
+
+
+def table(headers: list[str], rows: list[list[str]]) -> None:
+    """A table on stdout (rich), as wide as the terminal, at least 120 columns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(*headers, show_lines=False)
+    for row in rows:
+        out.add_row(*row)
+    Console(width=max(120, os.get_terminal_size(0).columns if sys.stdout.isatty() else 160)).print(
+        out
+    )

@@ -1,0 +1,73 @@
+"""``ibl-reports mock-api``: the built-in demo API served over HTTP, for trying the tool out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from reports.cli_kit import guard as _guard
+from reports.cli_kit import load as _config
+from reports.cli_kit import parse_day as _date
+from reports.errors import UsageError
+
+
+def mock_api(
+    host: Annotated[str, typer.Option(metavar="HOST", help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="port")] = 8765,
+    latency_ms: Annotated[
+        float, typer.Option(metavar="MS", help="added latency per request")
+    ] = 0.0,
+    courses: Annotated[int | None, typer.Option(
+        metavar="N", help="courses per org (default: 20-60, fixed by the org name)")] = None,
+    users: Annotated[int | None, typer.Option(
+        metavar="N", help="users per org (default: 500-3000, fixed by the org name)")] = None,
+    late_days: Annotated[int, typer.Option(
+        metavar="N",
+        help="data not arrived: the last N days up to today are null / not active")] = 0,
+    today: Annotated[str | None, typer.Option(
+        metavar="DATE", help="the server's today for --late-days (YYYY-MM-DD)")] = None,
+    drop_from: Annotated[str | None, typer.Option(
+        metavar="DATE",
+        help="a real drop: from this day on, figures are scaled by --drop-factor")] = None,
+    drop_factor: Annotated[
+        float, typer.Option(metavar="F", help="the factor of --drop-from")
+    ] = 0.2,
+    small_courses: Annotated[int, typer.Option(
+        metavar="N", help="the last N courses have only 3 members (small groups)")] = 0,
+) -> None:
+    """Serve the built-in demo API over HTTP (any org name works; any Api-Token is accepted)."""
+
+    def body() -> None:
+        from reports.source.mock import MockKnobs, serve
+
+        if late_days < 0:
+            raise UsageError(f"--late-days must be 0 or more, not {late_days}")
+        if not 0 <= drop_factor <= 1:
+            raise UsageError(f"--drop-factor must be between 0 and 1, not {drop_factor}")
+        knobs = MockKnobs(
+            latency_s=latency_ms / 1000, courses=courses, users=users, late_days=late_days,
+            today=_date(today, "--today"), drop_from=_date(drop_from, "--drop-from"),
+            drop_factor=drop_factor if drop_from else 1.0, small_courses=small_courses,
+        )
+
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        typer.echo(
+            f"demo API on {url}/api/ai-analytics/audience/orgs/ORG/... (any org name, any "
+            "'Authorization: Api-Token ...'); Ctrl-C stops it\n"
+            f'to use it, set [api] base_url = "{url}" in config.toml and export any key:\n'
+            f"export {_api_key_env()}=demo", err=True,
+        )
+        serve(host, port, knobs)
+
+    _guard(body)
+
+
+def _api_key_env() -> str:
+    """The variable the config reads the API key from (IBL_API_KEY without a usable config)."""
+    from reports.errors import ReportsError
+
+    try:
+        return str(_config(logs=False).api.api_key_env)
+    except ReportsError:
+        return "IBL_API_KEY"

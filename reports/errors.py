@@ -24,6 +24,7 @@ translated at the seam where they happen, with ``raise ... from exc``.
     │   ├── MailTransientError     4xx, dropped connection: retry later
     │   ├── MailPermanentError     5xx, over the size limit: do not retry
     │   └── MailSecurityError      TLS missing or unverifiable with credentials set
+    │       └── MailConfigError        the server lacks what [email] asks for (exit 2)
     ├── StateError             state database problems
     │   └── RunBusyError           another live attempt holds the period's run (its lease)
     ├── BrokerError            the Celery broker: unreachable, lost mid-wait (exit 1)
@@ -158,6 +159,20 @@ class MailPermanentError(MailError):
 
 class MailSecurityError(MailError):
     """TLS could not be established or verified while credentials are set."""
+
+
+class MailConfigError(MailSecurityError):
+    """The SMTP server does not offer what ``[email]`` asks for (STARTTLS, AUTH).
+
+    A configuration mismatch, the same for every recipient and for every later try: the send
+    stops at once (exit 2) naming the key to change, instead of being retried as transient.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
 
 
 class StateError(ReportsError):

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 LogFormat = Literal["text", "json"]
 REDACTED = "***"
@@ -180,11 +181,10 @@ def secrets_from_env(
     found = [env[name] for name in env_names if env.get(name)]
     for url in urls:
         try:
-            from sqlalchemy.engine import make_url
-
-            password = make_url(url).password
-        except Exception:  # an unparsable URL has no password we can find
+            password = urlsplit(url).password
+        except ValueError:  # an unparsable URL has no password we can find
             continue
         if password:
-            found.append(str(password))
+            # A URL may carry it percent-encoded; the decoded form is what a library prints.
+            found.extend({password, unquote(password)})
     return found

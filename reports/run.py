@@ -482,23 +482,16 @@ class SendOutcome:
 
 def mail_summary(report: ReportConfig, data: ReportData, policy: Policy = NAMED_POLICY) -> Any:
     """The email body's numbers, from the same analysis as the PDF (and the same policy)."""
-    from reports.delivery.mail import MailSummary
+    from reports.delivery.summary import summarise
     from reports.report.analysis import analyse
-    from reports.report.fmt import period_label
-    from reports.report.highlights import highlights
-    from reports.report.render import kpi_cards
     from reports.report.suppress import plan
 
     data = apply_learners(data, policy)
     analysis = analyse(data, top_n=report.top_n, suppression=plan(data, policy.min_group_size))
-    label = period_label(data.period, report.locale)
-    return MailSummary(
-        title=f"{report.period.capitalize()} report",
-        org_name=report.org_name,
-        period_label=label,
-        report_name=report.name,
-        kpis=[(c.label, c.value, c.delta) for c in kpi_cards(analysis, report.locale)],
-        highlights=list(highlights(analysis, locale=report.locale)),
+    return summarise(
+        analysis, title=f"{report.period.capitalize()} report",
+        org_name=report.org_name, report_name=report.name, locale=report.locale,
+        accent_color=report.accent_color,
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -266,3 +268,97 @@ def test_alerts_reach_every_valid_recipient(tmp_path: Path) -> None:
     assert failure.recipient == "bad address" and failure.permanent
     files = sorted(p.name for p in (tmp_path / "outbox").iterdir())
     assert len(files) == 2 and all(name.endswith(".eml") for name in files)
+
+
+# ---------------------------------------------------------------------------------------------
+# The body as its reader sees it: the comparison, KPI cards like the PDF's, phone width
+
+
+def test_what_the_figures_are_compared_with() -> None:
+    from reports.report.fmt import compared_with
+
+    october = Period(date(2026, 10, 1), date(2026, 10, 31), PeriodKind.MONTHLY)
+    january = Period(date(2027, 1, 1), date(2027, 1, 31), PeriodKind.MONTHLY)
+    assert compared_with(october, october.previous()) == "September"
+    assert compared_with(january, january.previous()) == "December 2026"
+    assert compared_with(october, october.previous(), "de") == "September"
+    assert compared_with(WEEK, WEEK.previous()) == "the week of Nov 2"
+    custom = Period(date(2026, 11, 3), date(2026, 11, 12), PeriodKind.CUSTOM)
+    assert compared_with(custom, custom.previous()) == "Oct 24\u2009\u2013\u2009Nov 2, 2026"
+
+
+def _real_summary(accent: str = "#D55E00") -> MailSummary:
+    from reports.delivery.summary import summarise
+    from reports.report.analysis import analyse
+    from tests._sample import realistic
+
+    return summarise(analyse(realistic(), top_n=15), title="Weekly report",
+                     org_name="Acme University", report_name="acme-weekly",
+                     accent_color=accent)
+
+
+def test_the_body_says_what_the_figures_are_compared_with_and_shows_the_kpi_cards() -> None:
+    text, html = render_bodies(_real_summary())
+    assert "Changes are compared with the week of Nov 2." in text
+    assert "- Active users: 1,160 · +12% (+124) vs the week of Nov 2" in text
+    assert "Changes are compared with the week of Nov 2." in html
+    assert "vs 1,036 in the week of Nov\u00a02" in html  # the previous figure, under the change
+    # Arrows and colours as on the PDF's first page: up is green for users, a fall in
+    # unenrollments is good news too; the accent colour on the bars and card borders.
+    assert ('color:#00735a;margin:0;"><span aria-hidden="true" style="font-size:10px;">'
+            '&#9650;</span> +12% (+124)') in html
+    assert html.count("&#9660;") >= 1 and html.count("border-top:3px solid #D55E00") == 6
+    assert "background:#D55E00" in html
+    # The mail clients' subset: tables and inline styles, nothing a client strips.
+    for absent in ("<style", "class=", "flex", "grid", "<div", "<link", "<img", "http"):
+        assert absent not in html, absent
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    path = "/usr/bin/chromium"
+    if not os.path.exists(path):
+        if os.environ.get("IBL_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{path} is missing and IBL_TEST_REQUIRE_SERVICES=1")
+        pytest.skip(f"{path} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.mark.parametrize("width", [390, 1000])
+def test_the_html_body_reads_well_in_a_browser_at_phone_and_desktop_width(
+    browser: Any, width: int
+) -> None:
+    _, html = render_bodies(_real_summary())
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        page.set_content(html)
+        # Nothing wider than the screen; at most 600 px of content on a desktop.
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        cards = page.locator("td[width='50%']").filter(has_text="ACTIVE USERS")
+        values = page.get_by_text("1,160", exact=True)
+        box = values.bounding_box()
+        assert box is not None and 0 < box["x"] < width
+        first, second = (page.locator("td[width='50%']").nth(i).bounding_box() for i in (0, 1))
+        assert first is not None and second is not None
+        # Two cards side by side, equal heights, inside a column of at most 600 px.
+        assert first["y"] == second["y"] and first["height"] == second["height"]
+        assert second["x"] + second["width"] - first["x"] <= 600
+        assert cards.count() == 1
+        style = page.evaluate(
+            "() => { const p = [...document.querySelectorAll('p')]"
+            ".find(e => e.textContent.includes('+12% (+124)'));"
+            " return getComputedStyle(p).color; }")
+        assert style == "rgb(0, 115, 90)"
+        folder = os.environ.get("IBL_WEB_SCREENSHOTS")
+        if folder:
+            page.screenshot(path=f"{folder}/email-{width}.png", full_page=True)
+    finally:
+        page.close()

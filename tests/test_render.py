@@ -6,8 +6,9 @@ import base64
 import io
 import time
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -211,3 +212,114 @@ def test_a_notice_is_on_page_one_even_with_templates_that_leave_it_out(
                        generated_on=GENERATED, notice=notice)
     assert html.startswith("<html><body class='mine'><p class=\"notice provisional\"")
     assert html.count("&lt;12&gt; of 12") == 1
+
+
+def _daily_table(html: str) -> str:
+    start = html.index('<table class="data daily')
+    return html[start:html.index("</table>", start)]
+
+
+def test_the_daily_chart_has_a_table_of_its_numbers(
+    weekly: tuple[Analysis, list[Chart]],
+) -> None:
+    import re
+
+    analysis, charts = weekly
+    html = render(analysis, charts)
+    table = _daily_table(html)
+    # Under the daily chart, in the same block.
+    assert html.index('id="chart-daily-enrollments"') < html.index(table)
+    assert "<caption>Enrollments and unenrollments per day</caption>" in table
+    # A week: seven day columns with real headers, one row per measure.
+    columns = re.findall(r'<th scope="col" class="num">([^<]*)</th>', table)
+    assert columns == ["Mon, Nov 9", "Tue, Nov 10", "Wed, Nov 11", "Thu, Nov 12", "Fri, Nov 13",
+                       "Sat, Nov 14", "Sun, Nov 15"]
+    assert re.findall(r'<th scope="row" class="measure">([^<]*)</th>', table) == [
+        "Enrollments", "Unenrollments"]
+    rows = [re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)
+            for row in table.split("<tr")[2:]]
+    assert rows == [[str(p.enrollments) for p in analysis.daily],
+                    [str(p.unenrollments) for p in analysis.daily]]
+    # A day without data is a dash, marked.
+    holed = replace(analysis, daily=(*analysis.daily[:6],
+                                     replace(analysis.daily[6], enrollments=None)))
+    assert '<td class="num missing">\u2013</td>' in _daily_table(render(holed, charts))
+    # No daily chart, no table.
+    assert '<table class="data daily' not in render(analysis, charts[:1])
+
+
+def test_a_month_gets_a_week_by_day_grid() -> None:
+    import re
+
+    analysis = analyse(realistic(kind="monthly"), top_n=15)
+    daily = [c for c in make_charts(analysis, accent="#0072B2") if c.key == "daily-enrollments"]
+    table = _daily_table(render(analysis, daily))
+    assert re.findall(r'<th scope="col" class="num">([^<]*)</th>', table) == [
+        "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    # October 2026 starts on a Thursday: five calendar weeks, each a group of two rows.
+    weeks = re.findall(r'<th scope="rowgroup" rowspan="2" class="week">([^<]*)</th>', table)
+    assert weeks == ["Oct 1\u2009\u2013\u20094", "Oct 5\u2009\u2013\u200911",
+                     "Oct 12\u2009\u2013\u200918", "Oct 19\u2009\u2013\u200925",
+                     "Oct 26\u2009\u2013\u200931"]
+    first = re.findall(r'<td class="num[^"]*">([^<]*)</td>', table.split("<tbody>")[1])
+    assert first[:3] == ["", "", ""] and first[3] == str(analysis.daily[0].enrollments)
+    cells = re.findall(r'<td class="num[^"]*">([^<]+)</td>', table)
+    assert len(cells) == 2 * 31
+
+
+def test_the_running_header_has_its_own_source_and_the_table_real_headers(
+    weekly: tuple[Analysis, list[Chart]], tmp_path: Path,
+) -> None:
+    """A real PDF read back: a user's cover leaves the header alone; the table is tagged."""
+    import pdfplumber
+    import pypdf
+
+    from reports.report.pdf import PdfMetadata, html_to_pdf
+    from reports.report.render import BUILTIN_TEMPLATES
+
+    analysis, charts = weekly
+    (tmp_path / "partials").mkdir()
+    (tmp_path / "partials" / "cover.html.j2").write_text(
+        "<header><h1>Our own cover</h1><p class=org>Org: {{ title }}</p></header>")
+    html = render_html(
+        analysis, [c for c in charts if c.key == "daily-enrollments"],
+        Branding("Acme & Co <Uni>"), templates_dir=tmp_path, generated_on=GENERATED)
+    assert "Our own cover" in html
+    pdf = html_to_pdf(html, base_dir=BUILTIN_TEMPLATES, allowed_roots=[BUILTIN_TEMPLATES],
+                      metadata=PdfMetadata(title="t", author="a", subject="s",
+                                           created=datetime(2026, 11, 16, tzinfo=UTC)))
+    with pdfplumber.open(io.BytesIO(pdf.data)) as doc:
+        assert len(doc.pages) >= 2
+
+        def margins(number: int) -> tuple[str, str]:
+            page = doc.pages[number]
+            top = page.crop((0, 0, page.width, 20 * 72 / 25.4)).extract_text() or ""
+            bottom = page.crop((0, page.height - 18 * 72 / 25.4, page.width, page.height))
+            return top, bottom.extract_text() or ""
+
+        top, bottom = margins(1)
+        assert "Acme & Co <Uni>" in top and "Nov 9 \u2013 15, 2026" in top
+        assert "Weekly report" not in top
+        assert "ibl.ai report generated on November 16, 2026" in bottom
+        assert "Page 2 of" in bottom
+        top, bottom = margins(0)
+        assert top.strip() == "" and "ibl.ai report generated on" in bottom
+        text = "\n".join(p.extract_text() or "" for p in doc.pages)
+        assert "Mon, Nov 9" in text and "Unenrollments" in text
+
+    def tags(node: Any, found: list[str]) -> list[str]:
+        node = node.get_object()
+        if isinstance(node, list):
+            for kid in node:
+                tags(kid, found)
+        elif isinstance(node, dict):
+            if "/S" in node:
+                found.append(str(node["/S"]))
+            if "/K" in node:
+                tags(node["/K"], found)
+        return found
+
+    root = pypdf.PdfReader(io.BytesIO(pdf.data)).trailer["/Root"]
+    found = tags(root["/StructTreeRoot"], [])
+    # The daily table's 7 column and 2 row headers (plus the user table's) are TH cells.
+    assert found.count("/TH") >= 9 + 5 and "/Caption" in found

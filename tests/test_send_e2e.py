@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from reports.report.fmt import period_label
+from reports.report.fmt import compared_with, period_label
 from reports.report.periods import weekly
 from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
@@ -24,6 +24,7 @@ from tests._smtp import HOST, Recorder, _FreePortController
 
 AS_OF = "2026-11-26"
 PERIOD = weekly(date(2026, 11, 26))
+compared = compared_with(PERIOD, PERIOD.previous())  # "the week of Nov 9"
 RCPTS = ("dean@acme.example", "programs@acme.example", "ops@acme.example")
 ARCHIVED = Path("archive/acme-university/acme-weekly/2026-11-16_2026-11-22.pdf")
 
@@ -93,6 +94,11 @@ def test_each_recipient_gets_one_private_message_and_a_second_send_sends_nothing
         assert len(parts) == 1 and parts[0].get_payload(decode=True) == pdf
         body = message.get_body(preferencelist=("plain",))
         assert body is not None and "Active users" in body.get_content()
+        # Both parts say what the figures are compared with; the HTML part has the cards.
+        assert f"Changes are compared with {compared}." in body.get_content()
+        html = message.get_body(preferencelist=("html",))
+        assert html is not None and f"compared with {compared}." in html.get_content()
+        assert "border-top:3px solid #" in html.get_content()
     ids = {m.message["To"]: m.message["Message-ID"] for m in handler.messages}
     assert len(set(ids.values())) == 3
 

@@ -135,13 +135,17 @@ def test_a_user_never_sees_another_orgs_report_run_or_pdf(web_site: WebSite) -> 
     assert client.get(f"/runs/{web_site.seeded.acme_run}").status_code == 200
 
 
-def test_a_viewer_may_not_act_even_with_the_token(web_site: WebSite) -> None:
+def test_a_viewer_may_not_act_even_with_the_token(
+    web_site: WebSite, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="reports")
     client = web_site.login("acme-viewer")
     token = csrf_of(client.get("/reports/acme-weekly").text)
     assert "Run now" not in client.get("/reports/acme-weekly").text
     answer = client.post("/reports/acme-weekly/pause", data={"csrf": token, "confirm": "yes"})
     assert answer.status_code == 403
     assert "acme-weekly" not in web_site.ledger.paused_reports()
+    assert any(r.getMessage() == "web.action.refused" for r in caplog.records)
 
 
 def test_an_action_without_the_csrf_token_is_refused(web_site: WebSite) -> None:

@@ -23,6 +23,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from reports.errors import ConfigError, MailAddressError
 
@@ -206,6 +207,22 @@ def format_subject(template: str, *, period_title: str, org_name: str, period_la
 
 
 @dataclass(frozen=True)
+class MailKpi:
+    """One KPI of the email body, as on the PDF's first page."""
+
+    label: str
+    value: str
+    change: str
+    """The comparison, e.g. ``+8% (+92)``, ``no change`` or ``no previous data``."""
+    direction: str = "none"
+    """``up``, ``down``, ``flat`` or ``none``: the arrow."""
+    tone: str = "neutral"
+    """``good``, ``bad`` or ``neutral``: the colour of the comparison."""
+    note: str = ""
+    """The line under it, e.g. ``vs 1,112 in the week of Nov 2``."""
+
+
+@dataclass(frozen=True)
 class MailSummary:
     """What the email body shows: the headline numbers of the report."""
 
@@ -214,10 +231,25 @@ class MailSummary:
     period_label: str
     report_name: str
     kpis: list[tuple[str, str, str]] = field(default_factory=list)
-    """(label, value, change text), e.g. ("Active users", "1,204", "+8% vs previous week")."""
+    """(label, value, change text), e.g. ("Active users", "1,204", "+8% vs the week of Nov 2")."""
     highlights: list[str] = field(default_factory=list)
     notice: str = ""
     """The first line of the body when set: the report is provisional, or replaces one."""
+    compared_with: str = ""
+    """What the figures are compared with, after "vs": ``August``, ``the week of Nov 2``."""
+    accent_color: str = "#0072B2"
+    cards: list[MailKpi] = field(default_factory=list)
+    """The KPIs with their arrows and colours (the HTML body's cards)."""
+
+
+def email_variables() -> tuple[Any, ...]:
+    """What ``email/body.txt`` and ``email/body.html`` receive (for the README's reference)."""
+    from reports.report.template_vars import Variable
+
+    return (Variable(
+        "summary", "The headline numbers of the report; `kpis` are (label, value, change text) "
+        "triples, `highlights` sentences, `notice` a first line or empty.", MailSummary,
+    ),)
 
 
 PROVISIONAL_PREFIX = "[Provisional] "
@@ -271,7 +303,8 @@ def render_bodies(
         text = env.get_template(TEXT_TEMPLATE).render(summary=summary)
         html = env.get_template(HTML_TEMPLATE).render(summary=summary)
     except jinja2.TemplateError as exc:
-        where = getattr(exc, "name", None) or getattr(exc, "filename", None) or "email template"
-        raise ConfigError(f"cannot render {where}: {exc.__class__.__name__}: {exc}",
+        from reports.report.template_errors import describe
+
+        raise ConfigError(f"cannot render the email: {describe(exc)}",
                           key="templates.dir") from exc
     return _notice_first(summary, text, html)

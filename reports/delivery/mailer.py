@@ -6,8 +6,10 @@ maps every outcome onto the error tree:
 
 - 4xx replies, dropped connections, timeouts      -> MailTransientError (retried)
 - 5xx replies, a message over SIZE or the cap     -> MailPermanentError (never retried)
-- no STARTTLS, an unverifiable certificate, AUTH over plaintext -> MailSecurityError; with
-  credentials set we stop BEFORE sending AUTH.
+- an unverifiable certificate, AUTH over plaintext -> MailSecurityError; with credentials set
+  we stop BEFORE sending AUTH;
+- no STARTTLS with security = "starttls", no AUTH with a username -> MailConfigError: a
+  configuration mismatch that stops the whole send (exit 2) naming the key to change.
 
 The password is read from the environment variable named in the config, kept in a private
 attribute, and never appears in a repr, an error message or the ledger.
@@ -36,6 +38,7 @@ from reports.delivery.mail import check_header_text, parse_address
 from reports.errors import (
     ConfigError,
     MailAddressError,
+    MailConfigError,
     MailError,
     MailPermanentError,
     MailSecurityError,
@@ -187,17 +190,22 @@ class SmtpMailer:
             smtp.ehlo()
             if self.security == "starttls":
                 if not smtp.has_extn("starttls"):
-                    raise MailSecurityError(
-                        f"{self.host}:{self.port} does not offer STARTTLS; refusing to send in "
-                        'plaintext (security = "starttls")', recipient=recipient,
+                    raise MailConfigError(
+                        f'{self.host}:{self.port} does not offer STARTTLS, which security = '
+                        '"starttls" needs; nothing is sent in plaintext. Set email.security = '
+                        '"ssl" if the server speaks TLS from the start (usually port 465), or '
+                        "point email.smtp_host/smtp_port at a server that offers STARTTLS",
+                        key="email.security",
                     )
                 smtp.starttls(context=self._context)
                 smtp.ehlo()
             if self.username and self._password is not None:
                 if not smtp.has_extn("auth"):
-                    raise MailSecurityError(
-                        f"{self.host}:{self.port} does not offer AUTH; cannot log in as "
-                        f"{self.username!r}", recipient=recipient,
+                    raise MailConfigError(
+                        f"{self.host}:{self.port} does not offer AUTH, so it cannot log in as "
+                        f"{self.username!r}; remove email.username if this server needs no "
+                        "login, or point email.smtp_host/smtp_port at the right server",
+                        key="email.username",
                     )
                 try:
                     smtp.login(self.username, self._password)
@@ -348,6 +356,11 @@ def _deliver_one(
                                        reason=f"{_reason(exc)} (after {attempt} attempts)")
             sleep(min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S))
             continue
+        except MailConfigError as exc:
+            # The same for every recipient: stop the send (exit 2). Not the recipient's fault,
+            # so the row stays retryable for the send after the config is fixed.
+            ledger.mark_failed(report, period, recipient, transient=True, reply=exc.message)
+            raise
         except MailError as exc:
             # Security and other setup problems: no point retrying now; retried next send.
             ledger.mark_failed(report, period, recipient, transient=True, reply=exc.message)

@@ -234,7 +234,7 @@ def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
 
 def _daily_chart(a: Analysis, dpi: int, locale: str) -> Chart:
     points = a.daily
-    fig = _figure(2.7)
+    fig = _figure(2.3)  # its numbers are in the table under it
     ax = fig.add_subplot()
     xs = list(range(len(points)))
     enroll = [p.enrollments for p in points]

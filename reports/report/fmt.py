@@ -98,3 +98,30 @@ def previous_noun(period: Period) -> str:
         PeriodKind.MONTHLY: "the month before",
         PeriodKind.CUSTOM: "the previous period",
     }[period.kind]
+
+
+def compared_with(period: Period, previous: Period, locale: str = "en") -> str:
+    """What the figures are compared with, after "vs": ``August``, ``the week of Nov 2``.
+
+    A month is named alone when it is in the same year as the period (with its year otherwise);
+    a week by its first day; any other period by its dates.
+    """
+    if previous.kind is PeriodKind.MONTHLY:
+        if previous.start.year == period.start.year:
+            return str(format_date(previous.start, "LLLL", locale=locale))
+        return str(format_skeleton("yMMMM", previous.start, locale=locale))
+    if previous.kind is PeriodKind.WEEKLY:
+        return f"the week of {format_skeleton('MMMd', previous.start, locale=locale)}"
+    return period_label(previous, locale)
+
+
+def weekday_short(day: date, locale: str = "en") -> str:
+    """The weekday alone, abbreviated, e.g. ``Mon``."""
+    return str(format_date(day, "EEE", locale=locale))
+
+
+def period_label_days(start: date, end: date, locale: str = "en") -> str:
+    """A few days without the year, e.g. ``Nov 2 - 8`` (one day: ``Nov 2``)."""
+    if start == end:
+        return short_day(start, locale)
+    return str(format_interval(start, end, skeleton="MMMd", locale=locale))

@@ -27,6 +27,7 @@ from reports.errors import RenderError
 from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
 from reports.report.charts import Chart
+from reports.report.daygrid import day_grid
 from reports.report.highlights import describe_delta, highlights, too_small_sentence
 from reports.report.privacy import AGGREGATE, NAMED_POLICY, Band, Policy
 
@@ -72,6 +73,8 @@ class KpiCard:
     tone: str
     """``good``, ``bad`` or ``neutral``: the colour of the comparison."""
     note: str = ""
+    previous: str = ""
+    """The previous period's value, formatted ("" without previous data)."""
 
 
 @dataclass(frozen=True)
@@ -99,16 +102,8 @@ def render_html(
     ``bands``: the engagement distribution, shown instead of the learners in the aggregate form.
     """
     env = environment(templates_dir)
-    context = _context(analysis, charts, branding, generated_on, locale)
+    context = _context(analysis, charts, branding, generated_on, locale, policy, bands)
     context["notice"] = notice
-    context.update(
-        learners=policy.learners,
-        top_users=(
-            () if policy.learners == AGGREGATE or analysis.org_too_small
-            else analysis.top_users
-        ),
-        bands=tuple(bands),
-    )
     try:
         return _with_notice(str(env.get_template(ENTRY_TEMPLATE).render(context)), notice)
     except (RenderError, MemoryError):
@@ -149,7 +144,7 @@ def environment(templates_dir: Path | None) -> Any:
             raise RenderError(f"the templates folder {templates_dir} does not exist")
         loaders.append(jinja2.FileSystemLoader(templates_dir))
     loaders.append(jinja2.FileSystemLoader(BUILTIN_TEMPLATES))
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -157,16 +152,24 @@ def environment(templates_dir: Path | None) -> Any:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    env.filters["css_string"] = css_string
+    return env
+
+
+def css_string(text: object) -> Any:
+    """``text`` as a quoted CSS string, safe inside ``<style>`` (every other character escaped)."""
+    import markupsafe
+
+    body = "".join(
+        c if c.isalnum() or c in " .,-" else f"\\{ord(c):x} " for c in str(text)
+    )
+    return markupsafe.Markup(f'"{body}"')
 
 
 def _describe(exc: Exception) -> str:
-    import jinja2
+    from reports.report.template_errors import describe
 
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        return f"{exc.name or exc.filename}, line {exc.lineno}: {exc.message}"
-    if isinstance(exc, jinja2.TemplateNotFound):
-        return f"template {exc.name!r} not found"
-    return f"{type(exc).__name__}: {exc}"
+    return describe(exc)
 
 
 def logo_data_uri(path: Path | None) -> str | None:
@@ -199,7 +202,7 @@ def _card(label: str, delta: Delta, locale: str, *, up_is_good: bool = True,
     tone = "neutral" if direction == "flat" else (
         "good" if (direction == "up") == up_is_good else "bad")
     return KpiCard(label, value, describe_delta(delta, locale), direction, tone,
-                   f"previous: {previous}")
+                   f"previous: {previous}", previous)
 
 
 def kpi_cards(analysis: Analysis, locale: str) -> tuple[KpiCard, ...]:
@@ -270,7 +273,8 @@ def missing_notes(analysis: Analysis, locale: str) -> tuple[str, ...]:
 
 
 def _context(
-    a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str
+    a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str,
+    policy: Policy = NAMED_POLICY, bands: Sequence[Band] = (),
 ) -> dict[str, Any]:
     def num(value: int | float | None) -> str:
         if value is None:
@@ -308,6 +312,12 @@ def _context(
         "previous_label": fmt.period_label(a.previous_period, locale),
         "period_noun": fmt.period_noun(a.period),
         "generated_on": fmt.long_date(generated_on, locale),
+        "running_header": {
+            "left": branding.org_name,
+            "right": fmt.period_label(a.period, locale),
+            "footer": f"ibl.ai report generated on {fmt.long_date(generated_on, locale)}",
+        },
+        "daily_grid": day_grid(a.daily, locale),
         "kpis": kpi_cards(a, locale),
         "highlights": highlights(a, locale=locale),
         "charts": list(charts),
@@ -316,7 +326,11 @@ def _context(
         # hint at the hidden change).
         "movers": tuple(m for m in a.movers
                         if not a.suppression.hides_change(m.users, m.previous_users, m.course_id)),
-        "top_users": a.top_users,
+        "top_users": (
+            () if policy.learners == AGGREGATE or a.org_too_small else a.top_users
+        ),
+        "learners": policy.learners,
+        "bands": tuple(bands),
         "notes": missing_notes(a, locale),
         "num": num,
         "signed": signed,

@@ -40,6 +40,7 @@ from reports.errors import (
     ApiUnavailableError,
     ConfigError,
 )
+from reports.source.neterrors import explain, is_final
 from reports.source.payloads import OverTimeAnswer, PerCourseAnswer, UsersPage
 
 EMBEDDED = "embedded"
@@ -293,12 +294,13 @@ class IblClient:
             self.requests += 1
             try:
                 response = await self._http.get(path, params=params)
-            except httpx.TimeoutException as exc:
-                raise _Retry(
-                    f"no answer within {self.timeout_s:g} s: {type(exc).__name__}"
-                ) from None
-            except httpx.TransportError as exc:
-                raise _Retry(f"connection failed: {type(exc).__name__}") from None
+            except httpx.TransportError as exc:  # no HTTP answer: say why, and the host
+                reason = explain(exc, fallback_host=self.base_url, timeout_s=self.timeout_s)
+                if is_final(exc):
+                    raise ApiUnavailableError(
+                        f"the API could not be reached ({reason}); check api.base_url",
+                        **where) from None
+                raise _Retry(reason) from None
         status = response.status_code
         if status in (401, 403):
             hint = f" in ${self.api_key_env}" if self.api_key_env else ""

@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from reports.config import Config
+from reports.logs import log_event
 from reports.web.auth import LoginThrottle, Passwords, Principal, Sessions, csrf_ok, csrf_token
 from reports.web.scoped import Scoped
 
@@ -124,6 +125,11 @@ def action(handler: FormHandler) -> Callable[[Request], Awaitable[Response]]:
 
     async def checked(request: Request, principal: Principal) -> Response:
         form = await request.form()
+        refused = ("stale or missing CSRF token" if not csrf_ok(request.session, form.get("csrf"))
+                   else None if principal.operator else "not an operator")
+        if refused:
+            log_event(_log, "web.action.refused", level=logging.WARNING, user=principal.name,
+                      path=request.url.path, reason=refused)
         if not csrf_ok(request.session, form.get("csrf")):
             return web(request).render(
                 request, "error.html.j2", principal, status=403,

@@ -1,0 +1,157 @@
+"""Errors a new operator meets (issue 18): each says the cause and names the file, line, key or
+host, in one line, with the exit code of its kind."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from reports.cli import app
+from reports.delivery.mail import MailSummary, email_variables
+from reports.report.analysis import analyse
+from reports.report.render import Branding, _context
+from reports.report.template_vars import NESTED, REPORT_VARIABLES, markdown_table
+from reports.source.neterrors import explain, is_final
+from tests._sample import realistic
+
+REPO = Path(__file__).resolve().parents[1]
+
+CONFIG = """
+[api]
+base_url = "embedded"
+
+[archive]
+dir = "archive"
+
+[state]
+url = "sqlite:///state.db"
+
+[templates]
+dir = "my-templates"
+
+[[reports]]
+name = "acme-weekly"
+org = "acme-university"
+period = "weekly"
+schedule = "0 7 * * 1"
+timezone = "Europe/Berlin"
+recipients = ["dean@acme.example"]
+"""
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(
+        app, list(args), env={"IBL_REPORTS_LOG_FORMAT": None, **(env or {})}
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- templates
+
+
+def test_the_readme_lists_exactly_the_variables_the_templates_receive() -> None:
+    context = _context(analyse(realistic(), top_n=5), [], Branding("Acme"), date(2026, 11, 23),
+                       "en")
+    passed = {*context, "notice"}  # render_html adds the notice
+    documented = {v.name for v in REPORT_VARIABLES}
+    assert passed == documented, (
+        f"not documented: {sorted(passed - documented)}; documented but not passed: "
+        f"{sorted(documented - passed)} (edit reports/report/template_vars.py)"
+    )
+    assert {f for f in MailSummary.__dataclass_fields__} <= set(
+        markdown_table(email_variables()).replace("`", " ").split()
+    )
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for table in (markdown_table(REPORT_VARIABLES, NESTED), markdown_table(email_variables())):
+        assert table in readme, (
+            "README.md's template variables are out of date: paste the output of `uv run python "
+            "-c 'from reports.report.template_vars import *; print(markdown_table("
+            "REPORT_VARIABLES, NESTED))'` (and of reports.delivery.mail.email_variables)"
+        )
+
+
+def test_an_undefined_name_in_an_override_names_the_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    partial = tmp_path / "my-templates" / "partials" / "notes.html.j2"
+    partial.parent.mkdir(parents=True)
+    partial.write_text("<section>\n  <p>{{ no_such_var }}</p>\n</section>\n", encoding="utf-8")
+    code, _, err = cli("--config", str(config), "generate", "--report", "acme-weekly",
+                       "--as-of", "2026-11-26")
+    assert code == 1
+    assert len(error_lines(err)) == 1, err
+    assert f"{partial}, line 2: UndefinedError: 'no_such_var' is undefined" in err
+
+
+# ---------------------------------------------------------------- no network
+
+
+@pytest.fixture
+def plain_http_port() -> Iterator[int]:
+    """A plain HTTP server (answers a TLS hello with garbage, as a misconfigured port does)."""
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("case", ["refused", "tls"])
+def test_an_unreachable_api_is_named_with_the_cause_and_host(
+    tmp_path: Path, case: str, plain_http_port: int
+) -> None:
+    port = closed_port() if case == "refused" else plain_http_port
+    url, expected = {
+        "refused": (f"http://127.0.0.1:{port}", f"127.0.0.1:{port} refused the connection"),
+        "tls": (f"https://127.0.0.1:{port}", f"TLS with 127.0.0.1:{port} failed"),
+    }[case]
+    config = tmp_path / "config.toml"
+    config.write_text(
+        CONFIG.replace('base_url = "embedded"', f'base_url = "{url}"\nmax_retries = 0')
+        .replace('[templates]\ndir = "my-templates"\n', ""), encoding="utf-8",
+    )
+    code, _, err = cli("--config", str(config), "generate", "--report", "acme-weekly",
+                       "--as-of", "2026-11-26", env={"IBL_API_KEY": "k"})
+    assert code == 1
+    assert len(error_lines(err)) == 1, err
+    assert expected in err and "ConnectError" not in err, err
+
+
+def test_a_dns_failure_is_named_and_a_name_that_does_not_exist_is_not_retried() -> None:
+    # The chain httpx builds for a failed lookup (a real lookup would depend on the resolver).
+    request = httpx.Request("GET", "https://api.example.org/api/x")
+    for code, final in ((socket.EAI_NONAME, True), (socket.EAI_AGAIN, False)):
+        try:
+            try:
+                raise socket.gaierror(code, "Name or service not known")
+            except socket.gaierror as exc:
+                raise httpx.ConnectError(str(exc), request=request) from exc
+        except httpx.ConnectError as exc:
+            text = explain(exc, fallback_host="?", timeout_s=30)
+            assert text.startswith("DNS: the name api.example.org could not be")
+            assert is_final(exc) is final

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reports.cli import app
-from reports.delivery.mail import MailSummary, email_variables
+from reports.delivery.mail import MailKpi, MailSummary, email_reference
 from reports.report.analysis import analyse
 from reports.report.render import Branding, _context
 from reports.report.template_vars import NESTED, REPORT_VARIABLES, markdown_table
@@ -70,15 +70,14 @@ def test_the_readme_lists_exactly_the_variables_the_templates_receive() -> None:
         f"not documented: {sorted(passed - documented)}; documented but not passed: "
         f"{sorted(documented - passed)} (edit reports/report/template_vars.py)"
     )
-    assert {f for f in MailSummary.__dataclass_fields__} <= set(
-        markdown_table(email_variables()).replace("`", " ").split()
-    )
+    words = set(email_reference().replace("`", " ").replace(",", " ").split())
+    assert {*MailSummary.__dataclass_fields__, *MailKpi.__dataclass_fields__} <= words
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    for table in (markdown_table(REPORT_VARIABLES, NESTED), markdown_table(email_variables())):
+    for table in (markdown_table(REPORT_VARIABLES, NESTED), email_reference()):
         assert table in readme, (
             "README.md's template variables are out of date: paste the output of `uv run python "
             "-c 'from reports.report.template_vars import *; print(markdown_table("
-            "REPORT_VARIABLES, NESTED))'` (and of reports.delivery.mail.email_variables)"
+            "REPORT_VARIABLES, NESTED))'` (and of reports.delivery.mail.email_reference())"
         )
 
 

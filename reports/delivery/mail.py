@@ -23,7 +23,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
 from reports.errors import ConfigError, MailAddressError
 
@@ -242,14 +241,16 @@ class MailSummary:
     """The KPIs with their arrows and colours (the HTML body's cards)."""
 
 
-def email_variables() -> tuple[Any, ...]:
-    """What ``email/body.txt`` and ``email/body.html`` receive (for the README's reference)."""
-    from reports.report.template_vars import Variable
+def email_reference() -> str:
+    """What ``email/body.txt`` and ``email/body.html`` receive, as the README's Markdown."""
+    from reports.report.template_vars import Variable, markdown_table
 
-    return (Variable(
+    summary = Variable(
         "summary", "The headline numbers of the report; `kpis` are (label, value, change text) "
-        "triples, `highlights` sentences, `notice` a first line or empty.", MailSummary,
-    ),)
+        "triples, `cards` the same KPIs with their arrows and colours, `highlights` sentences, "
+        "`notice` a first line or empty, `compared_with` what follows \"vs\".", MailSummary,
+    )
+    return markdown_table((summary,), (MailKpi,))
 
 
 PROVISIONAL_PREFIX = "[Provisional] "

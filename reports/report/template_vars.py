@@ -23,6 +23,7 @@ from reports.report.analysis import (
     UserRow,
 )
 from reports.report.charts import Chart, ChartTable
+from reports.report.daygrid import DayGrid, GridCell, GridWeek
 from reports.report.privacy import Band
 from reports.report.render import KpiCard, Notice
 
@@ -49,6 +50,10 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
     Variable("previous_label", "The period compared with, formatted in the locale."),
     Variable("period_noun", "`week`, `month` or `period`."),
     Variable("generated_on", "The generation date, long form in the locale."),
+    Variable("running_header", "The text of the running header and footer on every page "
+             "(a dict: `left`, org name; `right`, period; `footer`), apart from the cover."),
+    Variable("daily_grid", "The numbers behind the daily chart as a week-by-day grid, or none "
+             "when there is nothing or too much.", DayGrid),
     Variable("kpis", "The KPI cards in reading order (`direction`: up, down, flat, none; "
              "`tone`: good, bad, neutral).", KpiCard),
     Variable("highlights", "3-5 plain-language sentences (strings)."),
@@ -76,9 +81,9 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
              "added after `<body>` if a template leaves it out.", Notice),
 )
 
-NESTED: tuple[type, ...] = (Delta, IndexAverage, DailyPoint, MissingData, ChartTable)
-# Suppression (analysis.suppression: k, cells, label) is reached through analysis too; templates
-# print through ``cell`` and ``change`` rather than reading it.
+NESTED: tuple[type, ...] = (
+    Delta, IndexAverage, DailyPoint, MissingData, ChartTable, GridWeek, GridCell,
+)
 """Types reached through the variables above, listed under the table."""
 
 

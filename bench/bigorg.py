@@ -31,8 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from reports.config import Config, load_config  # noqa: E402
 from reports.execute.worker import run_limited, start_in_background  # noqa: E402
+from reports.report.build import Rendered, RenderJob, render_report  # noqa: E402
 from reports.report.periods import for_kind  # noqa: E402
-from reports.run import Rendered, RenderJob, collect_data, render_report  # noqa: E402
+from reports.run import collect_data  # noqa: E402
 
 AS_OF = date(2026, 11, 18)
 

@@ -4,10 +4,10 @@
 
 Renders the demo org's weekly report (small demo data from the embedded demo API, collected
 once) ``--reports`` times with the in-process render function
-(``reports.run.render_report(RenderJob(...))``, what a warm pool worker runs, with the GC handled
-as a pool worker does: paused during a job, one collection after it) and prints JSON with
-the resident set size every ``--every`` reports. The target: RSS grows < 10% from report 100 to
-the last one (no figure, font or cache leak). Takes ~0.6 s per report on an idle core.
+(``reports.report.build.render_report(RenderJob(...))``, what a warm pool worker runs, with
+the GC handled as a pool worker does: paused during a job, one collection after it) and prints
+JSON with the resident set size every ``--every`` reports. The target: RSS grows < 10% from
+report 100 to the last one (no figure, font or cache leak). Takes ~0.6 s per report on an idle core.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from reports.config import load_config  # noqa: E402
 from reports.report import gcpause  # noqa: E402
+from reports.report.build import RenderJob, render_report  # noqa: E402
 from reports.report.periods import for_kind  # noqa: E402
-from reports.run import RenderJob, collect_data, render_report  # noqa: E402
+from reports.run import collect_data  # noqa: E402
 
 AS_OF = date(2026, 11, 18)
 

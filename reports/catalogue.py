@@ -182,7 +182,9 @@ class _RowChecks:
         self._locales = _Cached(ReportConfig._locale)
 
     def row(self, org: str, row: dict[str, str], name_pattern: str) -> dict[str, Any]:
-        from reports.config import _NAME_RE, _check_addresses, _check_header
+        from reports.configrules import NAME_RE as _NAME_RE
+        from reports.configrules import addresses as _check_addresses
+        from reports.configrules import header_text as _check_header
 
         if not _NAME_RE.match(org):
             raise _Bad("org", f"{org!r} must be 1-100 letters, digits, '.', '_' or '-' and not "

@@ -93,7 +93,7 @@ def generate(
     """Make a report PDF now (archived; nothing is mailed)."""
 
     def body() -> int:
-        from reports import run
+        from reports import batch, run
 
         config = _config()
         chosen = sum(x for x in (report is not None, all_, org is not None))
@@ -121,7 +121,7 @@ def generate(
         else:
             reports = [config.report(report)]
         show = not json_ and sys.stderr.isatty()
-        outcomes = run.generate_many(
+        outcomes = batch.generate_many(
             config, reports, window, out=out, html_out=html, clock=_now, env=os.environ,
             progress=show,
         )
@@ -209,7 +209,7 @@ def send(
 
 def _check_test_address(to: str) -> None:
     """``--to`` parsed as strictly as a configured recipient; a bad one is a usage error."""
-    from reports.delivery.mail import parse_address
+    from reports.addresses import parse_address
     from reports.errors import MailAddressError
 
     try:
@@ -264,10 +264,10 @@ def runs(
     """Recent runs and their deliveries."""
 
     def body() -> None:
-        from reports import run
+        from reports import views
 
         config = _config()
-        history = run.history(config, report=report, limit=limit)
+        history = views.history(config, report=report, limit=limit)
         if report is not None and not history:
             config.report(report)  # an unknown name is a config error naming it (exit 2)
         if json_:

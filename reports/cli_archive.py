@@ -24,10 +24,10 @@ def archive_list(
     """Archived PDFs with their hashes."""
 
     def body() -> None:
-        from reports import run
+        from reports import views
 
         config = _config()
-        entries = run.archive_listing(config, report=report)
+        entries = views.archive_listing(config, report=report)
         if report is not None and not entries:
             config.report(report)  # an unknown name is a config error naming it (exit 2)
         if json_:
@@ -51,9 +51,9 @@ def archive_verify() -> None:
     """Re-hash every archived file; exit 1 if any is missing or changed."""
 
     def body() -> int:
-        from reports import run
+        from reports import views
 
-        problems, checked = run.archive_verify(_config())
+        problems, checked = views.archive_verify(_config())
         for line in problems:
             typer.echo(f"error: {line}", err=True)
         typer.echo(f"{checked} files checked, {len(problems)} problems")
@@ -77,9 +77,9 @@ def archive_prune(
     """Delete archived PDFs (and their index rows) whose period ended more than AGE ago."""
 
     def body() -> None:
-        from reports import run
+        from reports.delivery.archive import prune_archive
 
-        removed = run.archive_prune(
+        removed = prune_archive(
             _config(), older_than, clock=_now, dry_run=dry_run, confirm_all=yes
         )
         verb = "would remove" if dry_run else "removed"

@@ -7,6 +7,11 @@
 Every stage transition is written to the ledger (runs + run_events); a failure at any stage marks
 the run failed and leaves nothing half-done: no PDF is archived from partial data and no mail is
 sent for a run that did not archive.
+
+The stages live in their packages (``source.collect``, ``report.build`` run by an
+``execute.worker``, ``delivery.archive``, ``delivery.messages`` and ``delivery.mailer``); many
+reports at once (``generate --all``) is ``reports.batch``; history and archive listings are
+``reports.views``.
 """
 
 from __future__ import annotations
@@ -15,27 +20,25 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
-from datetime import time as dtime
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from reports.config import Config, ReportConfig
 from reports.errors import ConfigError, ReportsError, UsageError
+from reports.progress import StageProgress
+from reports.report.build import Rendered, RenderJob, render_report
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, custom, for_kind, today
 from reports.report.privacy import (
-    NAMED_POLICY,
     PSEUDONYMOUS,
     Policy,
-    apply_learners,
     policy_for,
 )
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 RENDER_STAGE = "charts, HTML and PDF"
 
 
@@ -92,84 +95,6 @@ def data_hash(data: ReportData) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-# ---------------------------------------------------------------- render (in the worker)
-
-
-@dataclass(frozen=True)
-class RenderJob:
-    """Everything the render worker needs; picklable."""
-
-    report: ReportConfig
-    data: ReportData
-    templates_dir: Path | None
-    generated_on: date
-    want_html: bool = False
-    policy: Policy = NAMED_POLICY
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """What the render worker returns."""
-
-    pdf: bytes
-    pages: int
-    html: str | None
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-def render_report(job: RenderJob) -> Rendered:
-    """analyse -> charts -> HTML -> PDF; runs in a worker process with time and memory limits."""
-    from reports.report.analysis import analyse
-    from reports.report.charts import make_charts
-    from reports.report.csvdata import csv_attachments
-    from reports.report.fmt import period_label
-    from reports.report.pdf import PdfMetadata, html_to_pdf
-    from reports.report.privacy import engagement_bands
-    from reports.report.render import Branding, render_html
-    from reports.report.suppress import plan
-
-    report, policy = job.report, job.policy
-    data = apply_learners(job.data, policy)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    hide = plan(data, policy.min_group_size)
-    analysis = analyse(data, top_n=report.top_n, suppression=hide)
-    t1 = time.perf_counter()
-    charts = make_charts(analysis, accent=report.accent_color, locale=report.locale)
-    t2 = time.perf_counter()
-    branding = Branding(
-        org_name=report.org_name, logo=report.logo, accent_color=report.accent_color
-    )
-    html = render_html(
-        analysis, charts, branding, templates_dir=job.templates_dir,
-        generated_on=job.generated_on, locale=report.locale, policy=policy,
-        bands=engagement_bands(u.engagement_index for u in data.users),
-    )
-    t3 = time.perf_counter()
-    label = period_label(data.period, report.locale)
-    roots = [TEMPLATES_DIR] + ([job.templates_dir] if job.templates_dir else [])
-    if report.logo is not None:
-        roots.append(report.logo.parent)
-    metadata = PdfMetadata(
-        title=f"{report.org_name}: {report.period.capitalize()} report, {label}",
-        author="ibl-reports",
-        subject=f"Learning activity of {report.org_name}, {label}",
-        created=datetime.combine(data.period.end, dtime(23, 59, 59), tzinfo=UTC),
-        keywords=("ibl.ai", "report", report.org, report.period),
-        lang=report.locale,
-        identifier=f"{report.org}/{report.name}/{data.period.key}",
-    )
-    result = html_to_pdf(
-        html, base_dir=TEMPLATES_DIR, allowed_roots=roots, metadata=metadata,
-        attachments=csv_attachments(data, learners=_learner_list(policy), hide=hide),
-    )
-    t4 = time.perf_counter()
-    timings.update(analyse_s=t1 - t0, charts_s=t2 - t1, html_s=t3 - t2, pdf_s=t4 - t3)
-    return Rendered(
-        pdf=result.data, pages=result.pages, html=html if job.want_html else None, timings=timings
-    )
-
-
 # ---------------------------------------------------------------- generate
 
 
@@ -200,54 +125,6 @@ class GenerateResult:
         }
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One report of a ``generate`` call: a result or an error."""
-
-    report: str
-    result: GenerateResult | None = None
-    error: str | None = None
-    exit_code: int = 0
-
-    def as_json(self) -> dict[str, Any]:
-        """The ``--json`` object of this report."""
-        if self.result is not None:
-            return self.result.as_json()
-        return {"report": self.report, "error": self.error}
-
-
-class _Progress:
-    """A rich progress display on a terminal; silent otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._progress: Any = None
-        self._tasks: dict[str, Any] = {}
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self._progress = Progress(
-                TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                transient=True,
-            )
-
-    def __enter__(self) -> _Progress:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def update(self, stage: str, done: int, total: int) -> None:
-        if self._progress is None:
-            return
-        task = self._tasks.get(stage)
-        if task is None:
-            task = self._tasks[stage] = self._progress.add_task(stage, total=total)
-        self._progress.update(task, completed=done, total=total)
-
-
 @contextmanager
 def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
     """Any failure inside marks the run failed in the ledger (with its one-line error)."""
@@ -263,12 +140,11 @@ def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
         raise
 
 
-def _ledger(config: Config, clock: Clock | None = None) -> Any:
+def open_ledger(config: Config) -> Any:
+    """The ledger of ``[state]``: a new engine, closed when the ``with`` block ends."""
     from reports.state.ledger import Ledger
 
-    if clock is None:
-        return Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
-    return Ledger(config.state.url, clock=clock, stuck_after_s=config.state.stuck_after_s)
+    return Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
 
 
 def _render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendered:
@@ -294,11 +170,6 @@ def report_policy(config: Config, report: ReportConfig, env: Mapping[str, str]) 
     from reports.state.pseudonym_key import load_key
 
     return policy_for(config.privacy, report, load_key(config, env))
-
-
-def _learner_list(policy: Policy) -> str | None:
-    """The form of the per-learner CSV, or None when it is not attached."""
-    return policy.learners if policy.learner_list_attached else None
 
 
 def _render_key(config: Config, report: ReportConfig, policy: Policy, digest: str) -> str:
@@ -344,8 +215,13 @@ def generate_one(
     env: Mapping[str, str],
     progress: bool = False,
     pool: Any = None,
+    ledger: Any = None,
 ) -> GenerateResult:
-    """Collect, render and archive one report; mail nothing (``pool``: a ``WorkerPool``)."""
+    """Collect, render and archive one report; mail nothing.
+
+    A batch passes what it shares: ``pool`` (a started ``WorkerPool``) and ``ledger`` (an open
+    ``Ledger``, left open); without them this run starts and closes its own.
+    """
     from reports.execute.worker import start_in_background
     from reports.state.runs import RunState
 
@@ -353,9 +229,9 @@ def generate_one(
     if pool is None:  # a pool's owner has started it already
         start_in_background()  # the render workers' fork server warms up while we fetch
     period = resolve_period(report, window, clock)
-    with _ledger(config) as ledger:
+    with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger:
         run_id = ledger.start_run(report.name, report.org, period)
-        with _recorded(ledger, run_id), _Progress(progress) as bar:
+        with _recorded(ledger, run_id), StageProgress(progress) as bar:
             t0 = time.perf_counter()
             data = asyncio.run(collect_data(config, report, period, env, bar.update))
             fetch_s = time.perf_counter() - t0
@@ -395,43 +271,6 @@ def _write_copy(path: Path, data: bytes) -> None:
         write_atomic(path, data)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
-def generate_many(
-    config: Config,
-    reports: Sequence[ReportConfig],
-    window: Window,
-    *,
-    out: Path | None = None,
-    html_out: Path | None = None,
-    clock: Clock,
-    env: Mapping[str, str],
-    progress: bool = False,
-) -> list[Outcome]:
-    """``generate`` for one or many reports; one failure never stops the others."""
-
-    def one(report: ReportConfig, **options: Any) -> Outcome:
-        try:
-            return Outcome(report.name, result=generate_one(
-                config, report, window, clock=clock, env=env, **options,
-            ))
-        except ReportsError as exc:
-            return Outcome(report.name, error=str(exc), exit_code=exc.exit_code)
-
-    if len(reports) == 1:
-        return [one(reports[0], out=out, html_out=html_out, progress=progress)]
-    from concurrent.futures import ThreadPoolExecutor
-
-    from reports.execute.worker import WorkerPool, default_workers, start_in_background
-
-    start_in_background()  # once for the batch, while the first reports fetch
-    workers = config.render.workers or default_workers()
-    # Warm render workers reused across reports: only each worker's first render pays for
-    # fonts, caches and lazy imports (bench/batch.py).
-    renderers = WorkerPool(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb)
-
-    with renderers, ThreadPoolExecutor(max_workers=workers) as threads:
-        return list(threads.map(lambda report: one(report, pool=renderers), reports))
 
 
 # ---------------------------------------------------------------- send
@@ -480,61 +319,6 @@ class SendOutcome:
         return [f"{self.report}: {line}" for line in self.failures]
 
 
-def mail_summary(report: ReportConfig, data: ReportData, policy: Policy = NAMED_POLICY) -> Any:
-    """The email body's numbers, from the same analysis as the PDF (and the same policy)."""
-    from reports.delivery.summary import summarise
-    from reports.report.analysis import analyse
-    from reports.report.suppress import plan
-
-    data = apply_learners(data, policy)
-    analysis = analyse(data, top_n=report.top_n, suppression=plan(data, policy.min_group_size))
-    return summarise(
-        analysis, title=f"{report.period.capitalize()} report",
-        org_name=report.org_name, report_name=report.name, locale=report.locale,
-        accent_color=report.accent_color,
-    )
-
-
-def _messages(
-    config: Config, report: ReportConfig, period: Period, data: ReportData, pdf: bytes,
-    recipients: Sequence[str], now: datetime, policy: Policy,
-) -> dict[str, Any]:
-    from reports.delivery.mail import (
-        Attachment,
-        build_message,
-        format_subject,
-        make_message_id,
-        parse_address,
-        render_bodies,
-    )
-    from reports.report.csvdata import csv_attachments
-    from reports.report.fmt import period_label, period_title
-    from reports.report.suppress import plan
-
-    summary = mail_summary(report, data, policy)
-    text, html = render_bodies(summary, override_dir=config.templates.dir)
-    subject = format_subject(
-        config.email.subject, period_title=period_title(period), org_name=report.org_name,
-        period_label=period_label(period, report.locale), report=report.name,
-    )
-    domain = parse_address(config.email.from_, what="email.from").domain
-    extras = (
-        [Attachment(a.name, a.data, a.mime) for a in csv_attachments(
-            apply_learners(data, policy), learners=_learner_list(policy),
-            hide=plan(data, policy.min_group_size))]
-        if config.email.attach_csv else []
-    )
-    return {
-        recipient: build_message(
-            sender=config.email.from_, recipient=recipient, subject=subject, text_body=text,
-            html_body=html, pdf=pdf, pdf_name=f"{report.name}_{period.key}.pdf",
-            message_id=make_message_id(report.name, period.key, recipient, domain),
-            date=now, extra_attachments=extras, report=report.name, period_key=period.key,
-        )
-        for recipient in recipients
-    }
-
-
 def send_report(
     config: Config,
     report: ReportConfig,
@@ -556,6 +340,7 @@ def send_report(
     without it a fresh limited child does.
     """
     from reports.delivery.mailer import backend_from_config, deliver
+    from reports.delivery.messages import report_messages
     from reports.execute.worker import start_in_background
     from reports.state.runs import RunState
 
@@ -567,7 +352,7 @@ def send_report(
             f"report {report.name!r} has no recipients", file=str(config.source),
             key="reports.recipients",
         )
-    with _ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         if not to and not force and ledger.period_done(report.name, period, recipients):
             return SendOutcome(
                 report.name, period, skipped=tuple(recipients),
@@ -588,7 +373,9 @@ def send_report(
                 run_id, RunState.ARCHIVED, detail=("reused " if reused else "") + str(path)
             )
             ledger.transition(run_id, RunState.DELIVERING)
-            messages = _messages(config, report, period, data, pdf, recipients, clock(), policy)
+            messages = report_messages(
+                config, report, period, data, pdf, recipients, clock(), policy
+            )
             if to:
                 receipt = backend.send(messages[to], to)
                 ledger.transition(run_id, RunState.DONE, detail=f"test copy to {to}")
@@ -632,66 +419,3 @@ def _pdf_for(
     ), pool)
     path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest, key)
     return rendered.pdf, path, False
-
-
-# ---------------------------------------------------------------- history and archive
-
-
-def history(config: Config, *, report: str | None, limit: int) -> list[dict[str, Any]]:
-    """Recent runs with their deliveries, newest first (for ``ibl-reports runs``)."""
-    with _ledger(config) as ledger:
-        out = []
-        for run in ledger.runs(report, limit=limit):
-            deliveries = [
-                {"recipient": d.recipient, "state": str(d.state), "attempts": d.attempts,
-                 "reply": d.smtp_reply, "message_id": d.message_id}
-                for d in ledger.deliveries(run.report, period=run.period)
-            ]
-            out.append({
-                "id": run.id, "report": run.report, "org": run.org,
-                "period_start": run.period_start.isoformat(),
-                "period_end": run.period_end.isoformat(), "state": str(run.state),
-                "started_at": run.started_at.isoformat(timespec="seconds"),
-                "finished_at": run.finished_at.isoformat(timespec="seconds")
-                if run.finished_at else None,
-                "error": run.error, "deliveries": deliveries,
-            })
-        return out
-
-
-def archive_listing(config: Config, *, report: str | None) -> list[dict[str, Any]]:
-    """Archived PDFs (for ``archive list``)."""
-    with _ledger(config) as ledger:
-        return [
-            {"report": e.report, "org": e.org, "period_start": e.period_start.isoformat(),
-             "period_end": e.period_end.isoformat(), "path": e.path, "sha256": e.sha256,
-             "size": e.size, "created_at": e.created_at.isoformat(timespec="seconds"),
-             "current": e.current}
-            for e in ledger.archive_entries(report)
-        ]
-
-
-def archive_verify(config: Config) -> tuple[list[str], int]:
-    """Problems found by re-hashing every archived file, and how many were checked."""
-    from reports.delivery.archive import Archive
-
-    with _ledger(config) as ledger:
-        entries = ledger.archive_entries()
-        result = Archive(config.archive.dir).verify(entries)
-        return result.lines(), len(entries)
-
-
-def archive_prune(
-    config: Config, older_than: str, *, clock: Clock, dry_run: bool = False,
-    confirm_all: bool = False,
-) -> list[Any]:
-    """Delete archived PDFs whose period ended more than ``older_than`` ago (the records;
-    ``dry_run``: what would go). Deleting every file needs ``confirm_all``."""
-    from reports.delivery.archive import Archive, parse_duration
-
-    with _ledger(config) as ledger:
-        return Archive(config.archive.dir).prune(
-            ledger, parse_duration(older_than), today=clock().astimezone(UTC).date(),
-            dry_run=dry_run, confirm_all=confirm_all,
-        )
-

@@ -20,8 +20,9 @@ from reports.errors import (
     ApiUnavailableError,
     ConfigError,
 )
-from reports.source.client import IblClient, client_from_config, parse_retry_after
+from reports.source.client import IblClient, client_from_config
 from reports.source.mock import Fault, MockKnobs
+from reports.source.retry import parse_retry_after
 from tests._apiserver import RunningApi, api_server
 
 __all__ = ["api_server"]

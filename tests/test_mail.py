@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
+from reports.addresses import parse_address
 from reports.delivery.mail import (
     Attachment,
     MailSummary,
     build_message,
     format_subject,
     make_message_id,
-    parse_address,
     render_bodies,
 )
 from reports.delivery.mailer import FileOutbox, deliver, send_alert

@@ -20,13 +20,14 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from reports.atomic import write_atomic
+from reports.config import Config
 from reports.errors import ArchiveError, ArchivePathError, UsageError
-from reports.report.periods import Period
+from reports.report.periods import Clock, Period
 from reports.state.archive_index import ArchiveRecord
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -205,6 +206,21 @@ class Archive:
                                        entry.edition, path=entry.path)
             removed.append(entry)
         return removed
+
+
+def prune_archive(
+    config: Config, older_than: str, *, clock: Clock, dry_run: bool = False,
+    confirm_all: bool = False,
+) -> list[ArchiveRecord]:
+    """``archive prune``: delete archived PDFs whose period ended more than ``older_than`` ago
+    (the records; ``dry_run``: what would go). Deleting every file needs ``confirm_all``."""
+    from reports.state.ledger import Ledger
+
+    with Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s) as ledger:
+        return Archive(config.archive.dir).prune(
+            ledger, parse_duration(older_than), today=clock().astimezone(UTC).date(),
+            dry_run=dry_run, confirm_all=confirm_all,
+        )
 
 
 def _hash_file(path: Path) -> tuple[str, int]:

@@ -1,10 +1,8 @@
 """Email messages: one per recipient, text + HTML bodies, the PDF attached.
 
-Everything that becomes a header is checked first: a CR or LF (also hidden in an RFC 2047
-encoded word such as ``=?utf-8?q?a=0Ab?=``) is refused, and addresses are parsed strictly (one
-plain ``local@domain``, optionally with a display name). Ambiguous forms that other parsers read
-differently (CVE-2023-27043: ``alice@example.org(<bob@example.org>``, ``"a@b"@c``, two
-addresses in one) are refused with a MailAddressError naming the address.
+Everything that becomes a header is checked first with the rules of ``reports.addresses``: a CR
+or LF (also hidden in an RFC 2047 encoded word) is refused, and addresses are parsed strictly;
+a refused value raises a MailAddressError naming the recipient.
 
 The Message-ID of a report message is derived from (report, period, recipient), so every retry
 of the same delivery carries the same Message-ID.
@@ -18,109 +16,24 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.header import decode_header, make_header
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+from reports.addresses import DOMAIN_RE, check_header_text, parse_address, show
 from reports.errors import ConfigError, MailAddressError
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 TEXT_TEMPLATE = "email/body.txt"
 HTML_TEMPLATE = "email/body.html"
 
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
-_LOCAL = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*"
-_ADDR = rf"(?P<local>{_LOCAL})@(?P<domain>{_DOMAIN})"
-_BARE_RE = re.compile(rf"^{_ADDR}$")
-# A display name: plain words (no specials but '.'), or one quoted string without '@', '<', '>'.
-_NAMED_RE = re.compile(
-    rf'^(?P<name>[^<>@",;:\\()\[\]]*?|"(?P<quoted>(?:[^"\\<>@]|\\["\\])*)")\s*<{_ADDR}>$'
-)
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,150}$")
-
-
-def _show(value: str) -> str:
-    """A value safe to put in an error message (line breaks escaped)."""
-    return value.encode("unicode_escape").decode("ascii")
-
-
-def _decoded(value: str) -> str:
-    """``value`` with any RFC 2047 encoded words decoded (what a mail client would show)."""
-    if "=?" not in value:
-        return value
-    try:
-        return str(make_header(decode_header(value)))
-    except (LookupError, ValueError, UnicodeDecodeError):
-        return value + "\n"  # undecodable: treat as hostile
-
-
-def check_header_text(value: str, *, what: str, recipient: str = "") -> str:
-    """Refuse a header value with a line break or control character, also encoded ones.
-
-    The error names ``recipient`` (the message it was meant for) and shows the value with its
-    line breaks escaped; when the value is the recipient address itself it is shown once.
-    """
-    label = what if value == recipient else f"{what} {_show(value)!r}"
-    if _CONTROL_RE.search(value):
-        raise MailAddressError(f"the {label} contains a line break or control character",
-                               recipient=_show(recipient))
-    if _CONTROL_RE.search(_decoded(value)):
-        raise MailAddressError(f"the {label} hides a line break in an encoded word",
-                               recipient=_show(recipient))
-    return value
-
-
-def parse_address(text: str, *, what: str = "address", recipient: str | None = None) -> Address:
-    """One strictly parsed address, ``local@domain`` or ``Name <local@domain>``.
-
-    Errors name ``recipient`` (the message the address is for), by default the address itself.
-    """
-    if recipient is None:
-        recipient = text
-    check_header_text(text, what=what, recipient=recipient)
-    if recipient != text:
-        what = f"{what} {_show(text)!r}"
-    shown = _show(recipient)
-    if "=?" in text:
-        raise MailAddressError(
-            f"the {what} uses an RFC 2047 encoded word; write the name in plain text",
-            recipient=shown,
-        )
-    value = text.strip()
-    name = ""
-    match = _BARE_RE.match(value)
-    if match is None:
-        match = _NAMED_RE.match(value)
-        if match is None:
-            raise MailAddressError(
-                f"the {what} is not one plain ASCII address like name@example.org (ambiguous "
-                "forms, comments, quoted local parts and lists are refused)",
-                recipient=shown,
-            )
-        quoted = match.group("quoted")
-        if quoted is not None:
-            name = re.sub(r"\\(.)", r"\1", quoted)
-        else:
-            name = " ".join(match.group("name").split())
-    local, domain = match.group("local"), match.group("domain")
-    if len(local) > 64 or len(local) + len(domain) + 1 > 254:
-        raise MailAddressError(f"the {what} is longer than SMTP allows", recipient=shown)
-    try:
-        return Address(display_name=name, username=local, domain=domain)
-    except (ValueError, TypeError) as exc:
-        raise MailAddressError(f"the {what} is refused: {exc}", recipient=shown) from exc
 
 
 def make_message_id(report: str, period_key: str, recipient: str, domain: str) -> str:
     """The Message-ID of ``report`` for ``period_key`` to ``recipient``; the same on every try."""
-    if not _DOMAIN_RE.match(domain):
-        raise MailAddressError(f"{_show(domain)!r} is not a domain for a Message-ID")
+    if not DOMAIN_RE.match(domain):
+        raise MailAddressError(f"{show(domain)!r} is not a domain for a Message-ID")
     token = hashlib.sha256(
         f"{report}\x00{period_key}\x00{recipient.strip().lower()}".encode()
     ).hexdigest()[:24]
@@ -140,8 +53,8 @@ class Attachment:
 def _check_filename(name: str, recipient: str) -> str:
     if not _FILENAME_RE.match(name):
         raise MailAddressError(
-            f"the attachment name {_show(name)!r} must be letters, digits, '.', '_', '-' or "
-            "spaces", recipient=_show(recipient),
+            f"the attachment name {show(name)!r} must be letters, digits, '.', '_', '-' or "
+            "spaces", recipient=show(recipient),
         )
     return name
 
@@ -287,7 +200,7 @@ def render_bodies(
     override_dir: Path | None = None,
 ) -> tuple[str, str]:
     """The (text, HTML) bodies; templates in ``override_dir`` win over the built-in ones."""
-    import jinja2  # lazy: config validation imports this module for parse_address
+    import jinja2  # lazy: building or checking a message needs no Jinja2
 
     loaders: list[jinja2.BaseLoader] = []
     if override_dir is not None:

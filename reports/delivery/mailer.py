@@ -32,9 +32,9 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
 
+from reports.addresses import check_header_text, parse_address
 from reports.atomic import write_atomic
 from reports.config import EmailConfig
-from reports.delivery.mail import check_header_text, parse_address
 from reports.errors import (
     ConfigError,
     MailAddressError,

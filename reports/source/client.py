@@ -7,10 +7,10 @@ the real network, the embedded demo API (``httpx.ASGITransport``) or a test serv
 Errors are translated here into ``reports.errors`` leaves naming endpoint, org and course:
 
 - 401/403 -> ApiAuthError at once; other 4xx and 500 -> ApiStatusError at once;
-- 429, 502, 503, 504, connect errors and timeouts are retried with exponential backoff and
-  jitter (stamina); ``Retry-After`` (seconds or HTTP date) is honoured, and a wait longer than
-  ``retry_after_cap_s`` fails at once instead of sleeping;
-- anything that is not the expected JSON -> ApiPayloadError;
+- 429, 502, 503, 504, connect errors and timeouts are retried (the policy: ``source.retry``);
+  ``Retry-After`` is honoured, and a wait longer than ``retry_after_cap_s`` fails at once
+  instead of sleeping;
+- anything that is not the expected JSON -> ApiPayloadError (``source.answers``);
 - past ``deadline_s`` every request fails with ApiUnavailableError.
 """
 
@@ -18,30 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
-import logging
-import math
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
+from datetime import date
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-import stamina
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr
 
 from reports.config import ApiConfig
-from reports.errors import (
-    ApiAuthError,
-    ApiPayloadError,
-    ApiStatusError,
-    ApiUnavailableError,
-    ConfigError,
-)
+from reports.errors import ApiAuthError, ApiStatusError, ApiUnavailableError, ConfigError
+from reports.source.answers import parse_answer, status_phrase
 from reports.source.neterrors import explain, is_final
 from reports.source.payloads import OverTimeAnswer, PerCourseAnswer, UsersPage
+from reports.source.retry import RETRY_STATUSES, Retryable, parse_retry_after, with_retries
 
 EMBEDDED = "embedded"
 EMBEDDED_BASE_URL = "http://demo-api.embedded"
@@ -51,12 +42,6 @@ PER_COURSE = "active-users/per-course"
 USERS = "active-users/users"
 OVER_TIME = "enrollments/over-time"
 
-_RETRY_STATUSES = frozenset({429, 502, 503, 504})
-
-# stamina logs every scheduled retry to the "stamina" logger; without a handler Python's
-# last-resort handler prints "stamina.retry_scheduled" on stderr of the CLI. Logging is set up
-# by the application (the scheduler's structured logs); a library only adds a NullHandler.
-logging.getLogger("stamina").addHandler(logging.NullHandler())
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -66,16 +51,6 @@ class ClientState(enum.Enum):
     UNOPENED = "unopened"
     OPEN = "open"
     CLOSED = "closed"
-
-
-class _Retry(Exception):
-    """A retryable outcome of one attempt (internal; never escapes the client)."""
-
-    def __init__(self, reason: str, *, status: int = 0, wait_s: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.wait_s = wait_s
 
 
 class IblClient:
@@ -248,43 +223,13 @@ class IblClient:
         self, path: str, params: dict[str, str], where: dict[str, Any]
     ) -> httpx.Response:
         assert self._http is not None and self._deadline is not None
-        scale = self.backoff_scale
-        remaining = self._deadline - asyncio.get_running_loop().time()
-        last: _Retry | None = None
-        try:
-            async for attempt in stamina.retry_context(
-                on=self._backoff_hook,
-                attempts=self.max_retries + 1,
-                timeout=max(remaining, 0.001),
-                wait_initial=0.5 * scale,
-                wait_max=10.0 * scale,
-                wait_jitter=1.0 * scale,
-            ):
-                with attempt:
-                    return await self._attempt(path, params, where)
-        except _Retry as exc:
-            last = exc
-        assert last is not None
-        attempts = self.max_retries + 1
-        if last.status:
-            raise ApiStatusError(
-                f"the API answered HTTP {last.status} ({last.reason}) {_times(attempts)}; "
-                "it may be deploying or overloaded, try again later",
-                status=last.status,
-                **where,
-            ) from None
-        raise ApiUnavailableError(
-            f"the API could not be reached ({last.reason}) {_times(attempts)}; check api.base_url "
-            "and the network",
-            **where,
-        ) from None
-
-    def _backoff_hook(self, exc: Exception) -> bool | float:
-        if not isinstance(exc, _Retry):
-            return False
-        if exc.wait_s is None:
-            return True
-        return exc.wait_s * self.backoff_scale
+        return await with_retries(
+            lambda: self._attempt(path, params, where),
+            max_retries=self.max_retries,
+            remaining_s=self._deadline - asyncio.get_running_loop().time(),
+            backoff_scale=self.backoff_scale,
+            where=where,
+        )
 
     async def _attempt(
         self, path: str, params: dict[str, str], where: dict[str, Any]
@@ -300,19 +245,19 @@ class IblClient:
                     raise ApiUnavailableError(
                         f"the API could not be reached ({reason}); check api.base_url",
                         **where) from None
-                raise _Retry(reason) from None
+                raise Retryable(reason) from None
         status = response.status_code
         if status in (401, 403):
             hint = f" in ${self.api_key_env}" if self.api_key_env else ""
             raise ApiAuthError(
                 f"the API refused the key (HTTP {status}); check the API key{hint}", **where
             )
-        if status in _RETRY_STATUSES:
+        if status in RETRY_STATUSES:
             wait = self._retry_after(response, where)
-            raise _Retry(_status_phrase(status), status=status, wait_s=wait)
+            raise Retryable(status_phrase(status), status=status, wait_s=wait)
         if status >= 400:
             raise ApiStatusError(
-                f"the API answered HTTP {status} ({_status_phrase(status)})",
+                f"the API answered HTTP {status} ({status_phrase(status)})",
                 status=status,
                 **where,
             )
@@ -348,52 +293,11 @@ class IblClient:
         return wait
 
     def _parse(self, model: type[_M], response: httpx.Response, where: dict[str, Any]) -> _M:
-        content_type = response.headers.get("content-type", "")
-        try:
-            raw = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            kind = "an HTML page" if "html" in content_type or _looks_html(response) else (
-                "invalid JSON"
-            )
-            raise ApiPayloadError(
-                f"the API answered {kind} instead of JSON (content-type "
-                f"{content_type or 'none'!r}, starts with {self._snippet(response)!r}); "
-                "is api.base_url right, or is a proxy in the way?",
-                **where,
-            ) from None
-        try:
-            return model.model_validate(raw)
-        except ValidationError as exc:
-            raise ApiPayloadError(
-                f"the answer is not the expected JSON: {self._redact(_first_error(exc))}",
-                **where,
-            ) from None
-
-    def _snippet(self, response: httpx.Response) -> str:
-        text = response.content[:60].decode("utf-8", "replace")
-        return self._redact(" ".join(text.split()))
+        return parse_answer(model, response, where, self._redact)
 
     def _redact(self, text: str) -> str:
         key = self._key.get_secret_value()
         return text.replace(key, "**********") if key else text
-
-
-def parse_retry_after(value: str, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if garbled."""
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(seconds, 0.0) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
 def client_from_config(
@@ -436,34 +340,6 @@ def _org_path(org: str) -> str:
     return f"/api/ai-analytics/audience/orgs/{quote(org, safe='')}"
 
 
-def _times(attempts: int) -> str:
-    return "once" if attempts == 1 else f"on all {attempts} attempts"
-
-
-def _status_phrase(status: int) -> str:
-    try:
-        from http import HTTPStatus
-
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "unknown status"
-
-
-def _looks_html(response: httpx.Response) -> bool:
-    head = response.content[:200].lstrip().lower()
-    return head.startswith((b"<!doctype", b"<html", b"<"))
-
-
-def _first_error(exc: ValidationError) -> str:
-    errors = exc.errors()
-    error = errors[0]
-    loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    got = error.get("input")
-    shown = "" if isinstance(got, dict | list) else f" (got {str(got)[:40]!r})"
-    more = f" and {len(errors) - 1} more problem(s)" if len(errors) > 1 else ""
-    return f"{loc}: {error['msg']}{shown}{more}"
-
-
 __all__ = [
     "DEMO_TOKEN",
     "EMBEDDED",
@@ -473,5 +349,4 @@ __all__ = [
     "ClientState",
     "IblClient",
     "client_from_config",
-    "parse_retry_after",
 ]

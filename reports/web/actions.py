@@ -78,7 +78,7 @@ async def _act(
 @action
 async def test_copy(request: Request, principal: Principal, form: FormData) -> Response:
     """Send one test copy of the report's latest period to an address."""
-    from reports.delivery.mail import parse_address
+    from reports.addresses import parse_address
 
     ctx = web(request)
     report = ctx.scoped(principal).report(request.path_params["name"])

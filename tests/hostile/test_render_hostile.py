@@ -15,12 +15,12 @@ import pypdf
 import pytest
 
 from reports.report.analysis import analyse
+from reports.report.build import TEMPLATES_DIR
 from reports.report.charts import make_charts
 from reports.report.csvdata import csv_attachments
 from reports.report.model import ActiveUser, CourseActivity
 from reports.report.pdf import PdfMetadata, html_to_pdf
 from reports.report.render import Branding, render_html
-from reports.run import TEMPLATES_DIR
 from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi
 from tests._e2e import API_KEY

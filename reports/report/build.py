@@ -1,0 +1,102 @@
+"""The report stage in one call: collected data -> analysis -> charts -> HTML -> PDF bytes.
+
+``render_report`` is what a render worker runs (in a child with time and memory limits); a
+``RenderJob`` carries everything it needs and is picklable. Pure: no network, database or mail,
+only the template folders WeasyPrint reads.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+from pathlib import Path
+
+from reports.config import ReportConfig
+from reports.report.model import ReportData
+from reports.report.privacy import NAMED_POLICY, Policy, apply_learners
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+"""The built-in templates (``templates/`` at the repository root): the PDF's base folder."""
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Everything the render worker needs; picklable."""
+
+    report: ReportConfig
+    data: ReportData
+    templates_dir: Path | None
+    generated_on: date
+    want_html: bool = False
+    policy: Policy = NAMED_POLICY
+    """The learners' form and small-group suppression (see privacy.py, suppress.py)."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What the render worker returns."""
+
+    pdf: bytes
+    pages: int
+    html: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def render_report(job: RenderJob) -> Rendered:
+    """analyse -> charts -> HTML -> PDF; runs in a worker process with time and memory limits."""
+    from reports.report.analysis import analyse
+    from reports.report.charts import make_charts
+    from reports.report.csvdata import csv_attachments
+    from reports.report.fmt import period_label
+    from reports.report.pdf import PdfMetadata, html_to_pdf
+    from reports.report.privacy import engagement_bands
+    from reports.report.render import Branding, render_html
+    from reports.report.suppress import plan
+
+    report, policy = job.report, job.policy
+    data = apply_learners(job.data, policy)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    hide = plan(data, policy.min_group_size)
+    analysis = analyse(data, top_n=report.top_n, suppression=hide)
+    t1 = time.perf_counter()
+    charts = make_charts(analysis, accent=report.accent_color, locale=report.locale)
+    t2 = time.perf_counter()
+    branding = Branding(
+        org_name=report.org_name, logo=report.logo, accent_color=report.accent_color
+    )
+    html = render_html(
+        analysis, charts, branding, templates_dir=job.templates_dir,
+        generated_on=job.generated_on, locale=report.locale, policy=policy,
+        bands=engagement_bands(u.engagement_index for u in data.users),
+    )
+    t3 = time.perf_counter()
+    label = period_label(data.period, report.locale)
+    roots = [TEMPLATES_DIR] + ([job.templates_dir] if job.templates_dir else [])
+    if report.logo is not None:
+        roots.append(report.logo.parent)
+    metadata = PdfMetadata(
+        title=f"{report.org_name}: {report.period.capitalize()} report, {label}",
+        author="ibl-reports",
+        subject=f"Learning activity of {report.org_name}, {label}",
+        created=datetime.combine(data.period.end, dtime(23, 59, 59), tzinfo=UTC),
+        keywords=("ibl.ai", "report", report.org, report.period),
+        lang=report.locale,
+        identifier=f"{report.org}/{report.name}/{data.period.key}",
+    )
+    result = html_to_pdf(
+        html, base_dir=TEMPLATES_DIR, allowed_roots=roots, metadata=metadata,
+        attachments=csv_attachments(data, learners=learner_list(policy), hide=hide),
+    )
+    t4 = time.perf_counter()
+    timings.update(analyse_s=t1 - t0, charts_s=t2 - t1, html_s=t3 - t2, pdf_s=t4 - t3)
+    return Rendered(
+        pdf=result.data, pages=result.pages, html=html if job.want_html else None, timings=timings
+    )
+
+
+def learner_list(policy: Policy) -> str | None:
+    """The form of the per-learner CSV, or None when it is not attached."""
+    return policy.learners if policy.learner_list_attached else None

@@ -1,0 +1,62 @@
+"""Read-only views of what the ledger and the archive remember, for the CLI and a web UI.
+
+Every view opens the ledger, reads, and closes it: nothing here writes a row or a file (archive
+pruning, which deletes, lives with the archive in ``reports.delivery.archive``). Each returns
+plain JSON-ready values, so ``--json`` and a web page show the same fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reports.config import Config
+
+
+def _ledger(config: Config) -> Any:
+    from reports.state.ledger import Ledger
+
+    return Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
+
+
+def history(config: Config, *, report: str | None, limit: int) -> list[dict[str, Any]]:
+    """Recent runs with their deliveries, newest first (for ``ibl-reports runs``)."""
+    with _ledger(config) as ledger:
+        out = []
+        for run in ledger.runs(report, limit=limit):
+            deliveries = [
+                {"recipient": d.recipient, "state": str(d.state), "attempts": d.attempts,
+                 "reply": d.smtp_reply, "message_id": d.message_id}
+                for d in ledger.deliveries(run.report, period=run.period)
+            ]
+            out.append({
+                "id": run.id, "report": run.report, "org": run.org,
+                "period_start": run.period_start.isoformat(),
+                "period_end": run.period_end.isoformat(), "state": str(run.state),
+                "started_at": run.started_at.isoformat(timespec="seconds"),
+                "finished_at": run.finished_at.isoformat(timespec="seconds")
+                if run.finished_at else None,
+                "error": run.error, "deliveries": deliveries,
+            })
+        return out
+
+
+def archive_listing(config: Config, *, report: str | None) -> list[dict[str, Any]]:
+    """Archived PDFs (for ``archive list``)."""
+    with _ledger(config) as ledger:
+        return [
+            {"report": e.report, "org": e.org, "period_start": e.period_start.isoformat(),
+             "period_end": e.period_end.isoformat(), "path": e.path, "sha256": e.sha256,
+             "size": e.size, "created_at": e.created_at.isoformat(timespec="seconds"),
+             "current": e.current}
+            for e in ledger.archive_entries(report)
+        ]
+
+
+def archive_verify(config: Config) -> tuple[list[str], int]:
+    """Problems found by re-hashing every archived file, and how many were checked."""
+    from reports.delivery.archive import Archive
+
+    with _ledger(config) as ledger:
+        entries = ledger.archive_entries()
+        result = Archive(config.archive.dir).verify(entries)
+        return result.lines(), len(entries)

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from reports.cli_archive import archive_app
+from reports.cli_fleet import db_app, queue_app, worker
 from reports.cli_kit import (
     CONFIG_HELP,
     JSON_HELP,
@@ -325,15 +326,10 @@ def hash_password() -> None:
     _guard(body)
 
 
-def _register_fleet() -> None:
-    from reports.cli_fleet import queue_app, worker
-
-    app.command()(worker)
-    app.add_typer(queue_app, name="queue")
-
-
 app.command("mock-api")(mock_api)
-_register_fleet()
+app.command()(worker)
+app.add_typer(queue_app, name="queue")
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:

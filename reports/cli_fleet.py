@@ -12,7 +12,24 @@ from typing import Annotated
 
 import typer
 
+from reports.cli_kit import guard as _guard
+from reports.cli_kit import load as _config
+
 queue_app = typer.Typer(help="The Celery queue of report runs.", no_args_is_help=True)
+db_app = typer.Typer(help="The state database.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the state database's schema (once, under a lock on PostgreSQL)."""
+    def body() -> None:
+        from reports.state.ledger import Ledger
+
+        config = _config()
+        with Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s) as ledger:
+            typer.echo(f"state database {ledger.url}: schema version {ledger.schema_version}")
+
+    _guard(body)
 
 
 def worker(

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from reports.config import Config
-from reports.errors import ReportsError, UsageError
+from reports.errors import ReportsError, RunBusyError, UsageError
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,11 @@ def send_period(report: str, as_of: str, force: bool = False) -> dict[str, Any]:
             config, config.report(report), as_of=date.fromisoformat(as_of), force=force,
             clock=_now, env=os.environ, pool=_context.renderer,
         )
+    except RunBusyError as exc:
+        # Another live attempt (a redelivered copy, the same period enqueued twice) holds the
+        # run: it sends; this copy sends nothing.
+        return TaskResult(report, as_of, ok=True, lines=[
+            f"{report}: another attempt is sending this period ({exc})"]).as_dict()
     except ReportsError as exc:
         return TaskResult(report, as_of, ok=False, exit_code=exc.exit_code,
                           errors=[f"{report}: {exc}"]).as_dict()

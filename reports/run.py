@@ -17,6 +17,7 @@ reports at once (``generate --all``) is ``reports.batch``; history and archive l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -127,24 +128,41 @@ class GenerateResult:
 
 @contextmanager
 def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
-    """Any failure inside marks the run failed in the ledger (with its one-line error)."""
+    """Any failure inside marks the run failed in the ledger (with its one-line error).
+
+    The run's lease is renewed by a heartbeat meanwhile; a run another attempt took over (its
+    lease ran out) is left to that attempt.
+    """
+    from reports.errors import StateError
     from reports.state.runs import RunState
 
-    try:
-        yield
-    except ReportsError as exc:
-        ledger.transition(run_id, RunState.FAILED, error=str(exc))
-        raise
-    except BaseException as exc:
-        ledger.transition(run_id, RunState.FAILED, error=f"interrupted: {exc!r}"[:500])
-        raise
+    def failed(error: str) -> None:
+        # A StateError here: no longer ours, the attempt that took it over records its outcome.
+        with contextlib.suppress(StateError):
+            ledger.transition(run_id, RunState.FAILED, error=error)
+
+    with ledger.leased(run_id):
+        try:
+            yield
+        except ReportsError as exc:
+            failed(str(exc))
+            raise
+        except BaseException as exc:
+            failed(f"interrupted: {exc!r}"[:500])
+            raise
 
 
 def open_ledger(config: Config) -> Any:
     """The ledger of ``[state]``: a new engine, closed when the ``with`` block ends."""
     from reports.state.ledger import Ledger
 
-    return Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
+    stuck, lease = config.state.stuck_after_s, config.state.lease
+    return Ledger(config.state.url, stuck_after_s=stuck, lease_s=lease)
+
+
+def _lease_wait_s(config: Config) -> float:
+    """How long a run waits for another attempt's lease: long enough for a dead one's to end."""
+    return 2 * config.state.lease + 1
 
 
 def _render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendered:
@@ -230,7 +248,8 @@ def generate_one(
         start_in_background()  # the render workers' fork server warms up while we fetch
     period = resolve_period(report, window, clock)
     with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger:
-        run_id = ledger.start_run(report.name, report.org, period)
+        run_id = ledger.start_run(report.name, report.org, period,
+                                  wait_s=_lease_wait_s(config))
         with _recorded(ledger, run_id), StageProgress(progress) as bar:
             t0 = time.perf_counter()
             data = asyncio.run(collect_data(config, report, period, env, bar.update))
@@ -353,12 +372,18 @@ def send_report(
             key="reports.recipients",
         )
     with open_ledger(config) as ledger:
-        if not to and not force and ledger.period_done(report.name, period, recipients):
+
+        def done() -> bool:
+            return not to and not force and ledger.period_done(report.name, period, recipients)
+
+        run_id = None if done() else _start_unless_done(
+            ledger, report, period, done, _lease_wait_s(config)
+        )
+        if run_id is None:
             return SendOutcome(
                 report.name, period, skipped=tuple(recipients),
                 note="nothing to send: every recipient already has this period's report",
             )
-        run_id = ledger.start_run(report.name, report.org, period)
         if pool is None:
             start_in_background()  # the render workers' fork server warms up while we fetch
         with _recorded(ledger, run_id):
@@ -394,6 +419,26 @@ def send_report(
         report.name, period, sent=result.sent, skipped=result.skipped,
         failures=tuple(result.lines()), pdf=path, reused=reused,
     )
+
+
+def _start_unless_done(
+    ledger: Any, report: ReportConfig, period: Period, done: Callable[[], bool], wait_s: float,
+) -> int | None:
+    """A new run of the period, or None once it is done; waits up to ``wait_s`` while another
+    live attempt (a lease) holds it: that attempt may finish it, or die and let its lease end."""
+    from reports.errors import RunBusyError
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return int(ledger.start_run(report.name, report.org, period))
+        except RunBusyError as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            time.sleep(min(left, max(0.05, float(getattr(exc, "retry_in_s", 0.5)))))
+        if done():
+            return None
 
 
 def _pdf_for(

@@ -163,14 +163,14 @@ def send_all(
     progress: bool,
 ) -> int:
     """``send --all``: one line per report; 1 if any failed (2: usage), else 0."""
-    from reports.state.ledger import Ledger
+    from reports.run import open_ledger
 
     if not config.reports:
         raise UsageError("there are no [[reports]] in the config")
     celery = config.executor.kind == "celery"
     if not wait and not celery:
         raise UsageError('--no-wait needs [executor] kind = "celery" (local runs are waited for)')
-    with Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s) as ledger:
+    with open_ledger(config) as ledger:
         todo, done = plan(config, config.reports, as_of, force=force, clock=clock, ledger=ledger)
     for item in done:
         echo(f"{item.head}: already delivered to every recipient")

@@ -153,10 +153,10 @@ stuck_after_s = 60
 lease_s = {lease_s}
 
 [render]
-timeout_s = 15
+timeout_s = {render_timeout_s}
 
 [scheduler]
-run_timeout_s = 20
+run_timeout_s = {run_timeout_s}
 
 [executor]
 kind = "celery"
@@ -235,7 +235,8 @@ class Fleet:
 @contextmanager
 def fleet(
     folder: Path, *, redis: Redis, api_url: str, smtp_port: int, orgs: int,
-    visibility_s: float = 25, lease_s: float = 2,
+    visibility_s: float = 25, lease_s: float = 2, render_timeout_s: float = 15,
+    run_timeout_s: float = 20,
 ) -> Iterator[Fleet]:
     """A fleet config in ``folder``; every worker it started is killed at the end."""
     state_url, schema = pg_schema_url()
@@ -247,6 +248,7 @@ def fleet(
     config.write_text(CONFIG.format(
         api_url=api_url, smtp_port=smtp_port, state_env=STATE_ENV, broker_env=BROKER_ENV,
         queue=f"q-{uuid.uuid4().hex[:8]}", visibility_s=visibility_s, lease_s=lease_s,
+        render_timeout_s=render_timeout_s, run_timeout_s=run_timeout_s,
     ), encoding="utf-8")
     env = {**cli_env(), STATE_ENV: state_url,
            BROKER_ENV: f"redis://127.0.0.1:{redis.port}/{db}"}
@@ -264,3 +266,33 @@ def mails_per_recipient(received: list[Any]) -> dict[str, int]:
         for rcpt in message.rcpt_tos:
             counts[rcpt] = counts.get(rcpt, 0) + 1
     return counts
+
+
+def run_states(fleet: Fleet, report: str) -> list[str]:
+    """The states of ``report``'s runs, oldest first (read from the fleet's schema)."""
+    engine = sa.create_engine(fleet.env[STATE_ENV])
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT state FROM runs WHERE report = :r ORDER BY id"),
+                                {"r": report}).all()
+    except sa.exc.ProgrammingError:
+        rows = []  # no table yet
+    finally:
+        engine.dispose()
+    return [row[0] for row in rows]
+
+
+def wait_for(what: str, check: Any, timeout: float = 120, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def pool_children(worker: subprocess.Popen[str]) -> list[int]:
+    """The pids of a worker's prefork pool children."""
+    path = Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []

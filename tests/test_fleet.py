@@ -3,16 +3,33 @@ API over HTTP and aiosmtpd. Every recipient gets exactly one message, whatever i
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
 from tests._e2e import API_KEY
-from tests._fleet import Redis, fleet, mails_per_recipient, pg_base_url, start_redis
-from tests._smtp import Recorder, smtp_server
+from tests._fleet import (
+    STATE_ENV,
+    Fleet,
+    Redis,
+    fleet,
+    mails_per_recipient,
+    pg_base_url,
+    pool_children,
+    run_states,
+    start_redis,
+    wait_for,
+)
+from tests._smtp import HOST, Recorder, _FreePortController, smtp_server
 
 AS_OF = "2026-11-18"
 
@@ -58,3 +75,143 @@ def test_send_all_on_two_workers_sends_every_recipient_exactly_once(
         assert all("already delivered to every recipient" in line
                    for line in again.stdout.strip().splitlines())
         assert mails_per_recipient(handler.messages) == expected
+
+
+class HoldingSmtp(Recorder):
+    """Holds the RCPT of ``hold`` (so a test can kill the sender mid-SMTP), once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold: set[str] = set()
+        self.held: list[str] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address in self.hold:
+            self.hold.discard(address)
+            self.held.append(address)
+            await asyncio.sleep(30)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+@pytest.fixture
+def holding_smtp() -> Iterator[tuple[HoldingSmtp, int]]:
+    handler = HoldingSmtp()
+    controller = _FreePortController(handler, hostname=HOST, port=0)
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+def test_sigkill_of_a_pool_child_and_of_a_whole_worker_sends_nobody_a_second_message(
+    tmp_path: Path, redis: Redis, served: RunningApi, holding_smtp: tuple[HoldingSmtp, int]
+) -> None:
+    """org-00: its pool child killed mid-render; org-01: mid-SMTP (RCPT held); org-02: its whole
+    worker killed mid-render (the task comes back after the visibility timeout)."""
+    handler, port = holding_smtp
+    handler.hold.add("dean@org-01.example")
+    with fleet(tmp_path, redis=redis, api_url=served.url, smtp_port=port, orgs=3,
+               visibility_s=16, lease_s=1, render_timeout_s=12, run_timeout_s=14) as running:
+        first = running.start_worker()
+        second = running.start_worker()
+        running.wait_ready(2)
+        from reports.config import load_config
+        from reports.execute.celery_app import enqueue, make_app
+
+        config = load_config(running.config, env=running.env)
+        app = make_app(config, running.env)
+        results = {org: enqueue(app, config.executor.queue, f"{org}-weekly", AS_OF, False,
+                                time.time()) for org in ("org-00", "org-01")}
+
+        # 1. org-00 mid-render: SIGKILL the pool child that runs it.
+        wait_for("org-00 rendering", lambda: "rendering" in run_states(running, "org-00-weekly"))
+        owner = _owner_of(running, "org-00-weekly")
+        os.kill(owner, signal.SIGKILL)
+        # 2. org-01 mid-SMTP: its first recipient's RCPT is held; SIGKILL that child.
+        wait_for("org-01 held mid-SMTP", lambda: handler.held)
+        os.kill(_owner_of(running, "org-01-weekly"), signal.SIGKILL)
+        for org, result in results.items():
+            value = result.get(timeout=120)
+            assert value["ok"], (org, value, running.logs())
+
+        # 3. org-02 mid-render: SIGKILL the whole worker (main process and its pool).
+        result = enqueue(app, config.executor.queue, "org-02-weekly", AS_OF, False, time.time())
+        wait_for("org-02 rendering", lambda: "rendering" in run_states(running, "org-02-weekly"))
+        victim = first if _owner_of(running, "org-02-weekly") in pool_children(first) else second
+        os.killpg(victim.pid, signal.SIGKILL)
+        value = result.get(timeout=120)  # redelivered to the survivor after visibility_s
+        assert value["ok"], (value, running.logs())
+
+        expected = {r: 1 for rs in running.recipients().values() for r in rs}
+        assert mails_per_recipient(handler.messages) == expected
+        for org in ("org-00", "org-01", "org-02"):
+            states = run_states(running, f"{org}-weekly")
+            assert states[-1] == "done" and states[:-1] == ["failed"] * (len(states) - 1), states
+
+
+def _owner_of(running: Fleet, report: str) -> int:
+    """The pid that runs ``report``'s working run (its owner column is host:pid)."""
+    engine = sa.create_engine(running.env[STATE_ENV])
+    try:
+        with engine.connect() as conn:
+            owner = conn.execute(sa.text(
+                "SELECT owner FROM runs WHERE report = :r AND state NOT IN ('done', 'failed') "
+                "ORDER BY id DESC"), {"r": report}).scalar_one()
+    finally:
+        engine.dispose()
+    return int(owner.rpartition(":")[2])
+
+
+def test_the_same_period_enqueued_twice_and_a_copy_redelivered_while_running_send_once(
+    tmp_path: Path, redis: Redis, served: RunningApi, smtp: tuple[Recorder, int]
+) -> None:
+    handler, port = smtp
+    with fleet(tmp_path, redis=redis, api_url=served.url, smtp_port=port, orgs=2) as running:
+        running.start_worker()
+        running.start_worker()
+        running.wait_ready(2)
+        from reports.config import load_config
+        from reports.execute.celery_app import enqueue, make_app
+
+        config = load_config(running.config, env=running.env)
+        app = make_app(config, running.env)
+        queue = config.executor.queue
+        # Twice at once: both workers get a copy of org-00's period.
+        twins = [enqueue(app, queue, "org-00-weekly", AS_OF, False, time.time())
+                 for _ in range(2)]
+        # org-01: a second copy arrives while the first runs (what a redelivery looks like).
+        first = enqueue(app, queue, "org-01-weekly", AS_OF, False, time.time())
+        wait_for("org-01 running", lambda: run_states(running, "org-01-weekly"))
+        copy = enqueue(app, queue, "org-01-weekly", AS_OF, False, time.time())
+        values = [r.get(timeout=180) for r in (*twins, first, copy)]
+        assert all(v["ok"] for v in values), (values, running.logs())
+        expected = {r: 1 for rs in running.recipients().values() for r in rs}
+        assert mails_per_recipient(handler.messages) == expected
+        assert run_states(running, "org-00-weekly").count("done") == 1
+        assert run_states(running, "org-01-weekly").count("done") == 1
+
+
+def test_a_redis_restart_mid_batch_then_send_all_again_completes_it(
+    tmp_path: Path, served: RunningApi, smtp: tuple[Recorder, int]
+) -> None:
+    handler, port = smtp
+    own = start_redis(tmp_path / "redis")  # this test restarts it
+    try:
+        with fleet(tmp_path, redis=own, api_url=served.url, smtp_port=port,
+                   orgs=4) as running:
+            running.start_worker()
+            running.wait_ready(1)
+            queued = running.cli("send", "--all", "--as-of", AS_OF, "--no-wait")
+            assert queued.returncode == 0, queued.stderr
+            wait_for("one report done", lambda: any(
+                "done" in run_states(running, f"{org}-weekly") for org in running.orgs))
+            own.stop()  # everything queued is lost: nothing was persisted
+            own.start()
+            again = running.cli("send", "--all", "--as-of", AS_OF)
+            assert again.returncode == 0, again.stderr + running.logs()
+            expected = {r: 1 for rs in running.recipients().values() for r in rs}
+            assert mails_per_recipient(handler.messages) == expected
+    finally:
+        own.stop()

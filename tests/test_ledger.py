@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reports.errors import StateError
+from reports.errors import RunBusyError, StateError
 from reports.report.periods import Period, PeriodKind
 from reports.state.deliveries import DeliveryState
 from reports.state.engine import create_state_engine
@@ -367,14 +368,14 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     engine.dispose()
 
     ledger = opened(Ledger(url, clock=clock))
-    assert ledger.schema_version == SCHEMA_VERSION == 6
+    assert ledger.schema_version == SCHEMA_VERSION == 7
     # Version 5 rebuilt the archive index with the edition in its key; the entry is final.
     [kept] = ledger.archive_entries()
     assert (kept.path, kept.edition) == ("/a/1.pdf", "final")
     ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.provisional.pdf",
                           sha256="1" * 64, size=11, edition="provisional")
     assert len(ledger.archive_entries()) == 2
-    # Version 6: the old entry has no render key; a re-render keeps it as history.
+    # Version 7: the old entry has no render key; a re-render keeps it as history.
     assert kept.render_key is None and kept.current
     ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.k.pdf", sha256="2" * 64,
                           size=12, render_key="k" * 64)
@@ -395,6 +396,8 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     ledger.audit("op", "pause", report="acme-weekly")
     assert ledger.set_paused("acme-weekly", True, by="op")
     assert ledger.paused_reports() == {"acme-weekly"}
+    # Version 6's run lease exists too.
+    assert ledger.renew_lease(run_id) is True
 
 
 def test_a_database_from_a_newer_version_is_refused(url: str) -> None:
@@ -439,24 +442,67 @@ def test_the_database_itself_refuses_two_working_runs_of_one_period(
     engine.dispose()
 
 
-def test_a_run_whose_process_died_is_recovered_at_once(url: str, clock: FakeClock) -> None:
-    import socket
-    import subprocess
-
-    dead = subprocess.Popen(["true"])
-    dead.wait()
+def test_a_run_whose_lease_ran_out_is_recovered_at_once(url: str, clock: FakeClock) -> None:
+    # Its process died (killed, a zombie nobody reaps, another machine gone): the heartbeat
+    # stopped, the lease ran out. No stuck_after wait, no process id consulted.
     ledger = opened(Ledger(url, clock=clock))
     first = ledger.start_run("acme-weekly", "acme", WEEK)
     engine = create_state_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE runs SET owner = :owner WHERE id = :id"),
-                     {"owner": f"{socket.gethostname()}:{dead.pid}", "id": first})
+        conn.execute(sa.text("UPDATE runs SET lease_until = :past WHERE id = :id"),
+                     {"past": datetime(2000, 1, 1), "id": first})
     engine.dispose()
-    second = ledger.start_run("acme-weekly", "acme", WEEK)
+    other = opened(Ledger(url, clock=clock))  # another process
+    second = other.start_run("acme-weekly", "acme", WEEK)
     assert second != first
     old = ledger.run(first)
     assert old is not None and old.state == RunState.FAILED
-    assert f"pid {dead.pid}) is gone" in (old.error or "")
+    assert "its lease ran out at 2000-01-01T00:00:00" in (old.error or "")
+    # The first attempt lost its run: its writes are fenced off.
+    assert ledger.renew_lease(first) is False
+    with pytest.raises(StateError, match="cannot go from failed to rendering"):
+        ledger.transition(first, RunState.RENDERING)
+
+
+def test_a_live_lease_is_renewed_and_a_waiting_attempt_takes_over_once_it_stops(
+    url: str,
+) -> None:
+    ledger = opened(Ledger(url, stuck_after_s=60, lease_s=0.3))
+    first = ledger.start_run("acme-weekly", "acme", WEEK)
+    with ledger.leased(first) as beat:
+        time.sleep(0.5)  # longer than the lease: only the heartbeat keeps it
+        with pytest.raises(RunBusyError, match="already has a run in progress"):
+            opened(Ledger(url, stuck_after_s=60, lease_s=0.3)).start_run(
+                "acme-weekly", "acme", WEEK)
+        assert not beat.lost.is_set()
+    # The heartbeat stopped (the process "died"): a waiting attempt gets the run within a lease.
+    started = time.monotonic()
+    second = opened(Ledger(url, stuck_after_s=60, lease_s=0.3)).start_run(
+        "acme-weekly", "acme", WEEK, wait_s=5)
+    assert second != first and time.monotonic() - started < 2
+
+
+def test_sending_is_fenced_by_the_run_attempt(url: str, clock: FakeClock) -> None:
+    ledger = opened(Ledger(url, clock=clock))
+    run = ledger.start_run("acme-weekly", "acme", WEEK)
+    for state in (RunState.RENDERING, RunState.ARCHIVED, RunState.DELIVERING):
+        ledger.transition(run, state)
+    ids = {"a@x.example": "<1@x>", "b@x.example": "<2@x>"}
+    assert ledger.plan_deliveries("acme-weekly", WEEK, ids, ids, force=False,
+                                  run_id=run) == list(ids)
+    ledger.mark_sending("acme-weekly", WEEK, "a@x.example", run_id=run)
+    engine = create_state_engine(url)
+    with engine.begin() as conn:  # the lease ran out and another attempt took the run over
+        conn.execute(sa.text("UPDATE runs SET attempt = 'someone-else' WHERE id = :id"),
+                     {"id": run})
+    engine.dispose()
+    with pytest.raises(StateError, match="is no longer this attempt's"):
+        ledger.mark_sending("acme-weekly", WEEK, "b@x.example", run_id=run)
+    record = ledger.delivery("acme-weekly", WEEK, "b@x.example")
+    assert record is not None and record.state == DeliveryState.PENDING
+    # Planning again (a second planner) inserts nothing twice.
+    assert ledger.plan_deliveries("acme-weekly", WEEK, ids, ids, force=False) == list(ids)
+    assert len(ledger.deliveries("acme-weekly", period=WEEK)) == 2
 
 
 def test_a_run_of_a_live_process_still_blocks(url: str, clock: FakeClock) -> None:

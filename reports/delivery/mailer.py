@@ -326,7 +326,8 @@ def deliver(
             del message["Message-ID"]
             message["Message-ID"] = record.message_id
         failure = _deliver_one(ledger, backend, report, period, recipient, message,
-                               max_attempts=max_attempts, backoff_s=backoff_s, sleep=sleep)
+                               max_attempts=max_attempts, backoff_s=backoff_s, sleep=sleep,
+                               run_id=run_id)
         if failure is None:
             sent.append(recipient)
         else:
@@ -337,13 +338,13 @@ def deliver(
 def _deliver_one(
     ledger: Ledger, backend: MailBackend, report: str, period: Period, recipient: str,
     message: EmailMessage, *, max_attempts: int, backoff_s: float,
-    sleep: Callable[[float], None],
+    sleep: Callable[[float], None], run_id: int | None = None,
 ) -> DeliveryFailure | None:
     pdf_hash = _pdf_sha256(message)
     attempt = 0
     while True:
         attempt += 1
-        ledger.mark_sending(report, period, recipient, pdf_sha256=pdf_hash)
+        ledger.mark_sending(report, period, recipient, pdf_sha256=pdf_hash, run_id=run_id)
         try:
             receipt = backend.send(message, recipient)
         except (MailPermanentError, MailAddressError) as exc:

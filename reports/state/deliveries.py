@@ -97,18 +97,18 @@ class DeliveryLedger(LedgerStore):
                 for recipient in dict.fromkeys(recipients):
                     if recipient not in message_ids:
                         raise StateError(f"no Message-ID was given for {recipient}")
-                    row = conn.execute(
-                        sa.select(deliveries).where(*_delivery_key(report, period, recipient))
-                    ).mappings().first()
-                    if row is None:
-                        conn.execute(deliveries.insert().values(
-                            report=report, period_start=period.start, period_end=period.end,
-                            recipient=recipient, state=DeliveryState.PENDING.value, attempts=0,
-                            message_id=message_ids[recipient], created_at=now, updated_at=now,
-                            run_id=run_id, edition=edition,
-                        ))
+                    created = conn.execute(_insert_new(conn).values(
+                        report=report, period_start=period.start, period_end=period.end,
+                        recipient=recipient, state=DeliveryState.PENDING.value, attempts=0,
+                        message_id=message_ids[recipient], created_at=now, updated_at=now,
+                        run_id=run_id, edition=edition,
+                    ))
+                    if created.rowcount == 1:
                         due.append(recipient)
                         continue
+                    row = conn.execute(
+                        sa.select(deliveries).where(*_delivery_key(report, period, recipient))
+                    ).mappings().one()
                     state = DeliveryState(row["state"])
                     values: dict[str, Any] = {"updated_at": now}
                     if run_id is not None:
@@ -170,10 +170,17 @@ class DeliveryLedger(LedgerStore):
 
     def mark_sending(
         self, report: str, period: Period, recipient: str, *, pdf_sha256: str | None = None,
+        run_id: int | None = None,
     ) -> DeliveryRecord:
-        """About to hand the message to the backend: counts one attempt."""
+        """About to hand the message to the backend: counts one attempt.
+
+        With ``run_id``, fenced: in the same transaction the run must still be delivering and
+        owned by this attempt (a run taken over after its lease ran out sends nothing more).
+        The transaction commits before the message goes out: no lock is held during SMTP.
+        """
         return self._move(report, period, recipient, DeliveryState.SENDING,
-                          allowed_from=SENDABLE_STATES, attempt=True, pdf_sha256=pdf_sha256)
+                          allowed_from=SENDABLE_STATES, attempt=True, pdf_sha256=pdf_sha256,
+                          fence_run=run_id)
 
     def mark_sent(self, report: str, period: Period, recipient: str, reply: str) -> DeliveryRecord:
         """The server accepted the message (``reply`` is its answer)."""
@@ -191,13 +198,15 @@ class DeliveryLedger(LedgerStore):
     def _move(
         self, report: str, period: Period, recipient: str, target: DeliveryState, *,
         allowed_from: Iterable[DeliveryState], attempt: bool = False, reply: str | None = None,
-        pdf_sha256: str | None = None,
+        pdf_sha256: str | None = None, fence_run: int | None = None,
     ) -> DeliveryRecord:
         now = self._now()
         allowed = {s.value for s in allowed_from}
         where = f"{report} {period.key} -> {recipient}"
         try:
             with self._begin() as conn:
+                if fence_run is not None:
+                    self._fence(conn, fence_run, "delivering", f"delivery {where}")
                 row = conn.execute(
                     sa.select(deliveries).where(*_delivery_key(report, period, recipient))
                 ).mappings().first()
@@ -284,6 +293,19 @@ class DeliveryLedger(LedgerStore):
             log_event(_log, "delivery.transition", report=report, period=period.key,
                       recipient=recipient, **moved_fields, detail="requeued")
         return [recipient for recipient, _ in moved]
+
+
+def _insert_new(conn: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on the delivery key: two planners never collide."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(deliveries).on_conflict_do_nothing(constraint="ux_deliveries_key")
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(deliveries).on_conflict_do_nothing(
+        index_elements=["report", "period_start", "period_end", "recipient"]
+    )
 
 
 def _delivery_key(report: str, period: Period, recipient: str) -> Sequence[Any]:

@@ -66,6 +66,8 @@ class LedgerStore:
     def __init__(self, url: str, *, clock: Clock = utcnow) -> None:
         self.url = _safe_url(url)
         self._clock = clock
+        # The attempt token of every run this store started: its writes are fenced by it.
+        self._attempts: dict[int, str] = {}
         self._engine = create_state_engine(url)
         try:
             self.schema_version = migrate(self._engine)
@@ -100,6 +102,25 @@ class LedgerStore:
     def _fail(self, what: str, exc: SQLAlchemyError) -> StateError:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         return StateError(f"{what} failed on {self.url}: {exc.__class__.__name__}: {reason}")
+
+    def _fence(self, conn: Any, run_id: int, state: str, where: str) -> None:
+        """In ``conn``'s transaction: ``run_id`` is still in ``state`` and still this attempt's.
+
+        On PostgreSQL the run row is read ``FOR SHARE``: nobody can take the run over (mark it
+        stale) until this transaction commits, so a write fenced here never lands after a
+        takeover. Raises StateError otherwise (nothing is written).
+        """
+        from reports.state.schema import runs
+
+        query = sa.select(runs.c.state, runs.c.attempt).where(runs.c.id == run_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(read=True)
+        row = conn.execute(query).first()
+        token = self._attempts.get(run_id)
+        if row is None or row.state != state or (token is not None and row.attempt != token):
+            now = "gone" if row is None else row.state
+            raise StateError(f"{where}: run {run_id} is no longer this attempt's ({now}; its "
+                             "lease ran out and another attempt took over), so nothing is sent")
 
     def _select(self, query: sa.Select[Any]) -> list[sa.RowMapping]:
         try:

@@ -25,7 +25,11 @@ class Ledger(RunLedger, DeliveryLedger, ArchiveIndex, AuditTrail, ReportPauses):
 
     def __init__(
         self, url: str = "sqlite:///state.db", *, clock: Clock = utcnow,
-        stuck_after_s: float = DEFAULT_STUCK_AFTER_S,
+        stuck_after_s: float = DEFAULT_STUCK_AFTER_S, lease_s: float | None = None,
     ) -> None:
         self.stuck_after = timedelta(seconds=stuck_after_s)
+        # The run lease ([state] lease_s); by default the smaller of 15 s and stuck_after / 4.
+        self.lease = timedelta(
+            seconds=lease_s if lease_s is not None else min(15.0, stuck_after_s / 4)
+        )
         super().__init__(url, clock=clock)

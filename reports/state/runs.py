@@ -6,8 +6,10 @@ every transition writes a ``run_events`` row. A run also keeps its edition (prov
 and the gate's verdict (JSON). A run left in a
 working state for longer than ``stuck_after_s`` (a crash, a kill -9) is marked failed with a
 "stale: ..." error when the next run of the same report and period starts, so it never blocks.
-A run also remembers the process that owns it (host:pid): a run whose process is known to be
-gone is recovered at once.
+A working run is owned by a lease (``reports.state.lease``): an attempt token and a
+``lease_until`` renewed by a heartbeat while the run works. A run whose lease ran out is
+recovered by the next attempt at once, whatever machine it ran on and whatever reaps (or does
+not reap) its process; writes of an attempt that lost its run are refused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import enum
 import logging
 import os
 import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,10 +29,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from reports.errors import StateError
+from reports.errors import RunBusyError, StateError
 from reports.logs import log_event
 from reports.report.periods import Period, PeriodKind
 from reports.state.engine import LedgerStore
+from reports.state.lease import Heartbeat, db_now, new_attempt
 from reports.state.schema import run_events, runs
 
 # The name the ledger always logged under, kept for whoever filters on it.
@@ -107,42 +113,38 @@ def _this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _owner_gone(owner: str | None) -> str | None:
-    """Why the process that owns a run is known to be dead, or None if it may be alive.
-
-    Only a process on this host can be checked; a run owned elsewhere waits for stuck_after.
-    """
-    if not owner:
-        return None
-    host, _, pid_text = owner.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return None
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return f"the process that ran it (pid {pid}) is gone"
-    except PermissionError:
-        return None
-    return None
-
-
 class RunLedger(LedgerStore):
     """Report runs: their states, every transition, and the recovery of stuck runs."""
 
     stuck_after: timedelta
+    lease: timedelta
 
-    def start_run(self, report: str, org: str, period: Period) -> int:
-        """Open a run in ``collecting``; a stale working run of the same period is failed first.
+    def start_run(
+        self, report: str, org: str, period: Period, *, wait_s: float = 0.0,
+    ) -> int:
+        """Open a run in ``collecting`` under a new lease; a dead working run is failed first.
 
-        Raises StateError while another run of the same report and period is still working and
-        not yet stale.
+        A working run of the same report and period whose lease ran out (or that made no
+        progress for ``stuck_after_s``) is marked failed as stale, only if it is still as read.
+        One whose lease is alive raises RunBusyError, after waiting up to ``wait_s`` for it to
+        finish or run out (a killed attempt's lease runs out within ``lease_s``).
         """
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return self._start_run(report, org, period)
+            except RunBusyError as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                time.sleep(min(left, max(0.05, getattr(exc, "retry_in_s", 0.5))))
+
+    def _start_run(self, report: str, org: str, period: Period) -> int:
         now = self._now()
+        attempt = new_attempt()
         try:
             with self._begin() as conn:
+                db = db_now(conn, self._now)
                 active = conn.execute(
                     sa.select(runs).where(
                         runs.c.report == report,
@@ -153,21 +155,32 @@ class RunLedger(LedgerStore):
                 ).mappings().first()
                 if active is not None:
                     record = _run(active)
-                    gone = _owner_gone(active["owner"])
-                    if now - record.updated_at <= self.stuck_after and not gone:
-                        raise StateError(
+                    lease_until = active["lease_until"]
+                    alive = lease_until is None or lease_until > db
+                    if alive and now - record.updated_at <= self.stuck_after:
+                        holder = f", held by {active['owner']}" if active["owner"] else ""
+                        busy = RunBusyError(
                             f"report {report!r} already has a run in progress for {period.key} "
                             f"(run {record.id}, {record.state.value} since "
-                            f"{record.updated_at.isoformat(timespec='seconds')}); it becomes "
-                            f"recoverable after {self.stuck_after.total_seconds():.0f} s"
+                            f"{record.updated_at.isoformat(timespec='seconds')}{holder}); it "
+                            "becomes recoverable once its lease runs out (the process died) "
+                            f"or after {self.stuck_after.total_seconds():.0f} s"
                         )
-                    self._mark_stale(conn, record, now, gone)
+                        busy.retry_in_s = (  # type: ignore[attr-defined]
+                            (lease_until - db).total_seconds() + 0.05 if lease_until else 1.0
+                        )
+                        raise busy
+                    why = (f"its lease ran out at {lease_until.isoformat(timespec='seconds')}: "
+                           "the process that ran it died" if not alive
+                           else "the process probably died")
+                    self._mark_stale(conn, active, now, why)
                 run_id = conn.execute(
                     runs.insert().values(
                         report=report, org=org, period_start=period.start,
                         period_end=period.end, period_kind=str(period.kind),
                         state=RunState.COLLECTING.value, started_at=now, updated_at=now,
-                        owner=_this_process(),
+                        owner=_this_process(), attempt=attempt,
+                        lease_until=db + self.lease,
                     )
                 ).inserted_primary_key
                 assert run_id is not None
@@ -177,50 +190,83 @@ class RunLedger(LedgerStore):
                     detail=f"{report} {period.key}",
                 ))
         except IntegrityError:
-            raise StateError(
+            busy = RunBusyError(
                 f"report {report!r} already has a run in progress for {period.key} (started by "
                 "another process just now)"
-            ) from None
+            )
+            busy.retry_in_s = 0.5  # type: ignore[attr-defined]
+            raise busy from None
         except SQLAlchemyError as exc:
             raise self._fail("starting a run", exc) from exc
+        self._attempts[new_id] = attempt
         moved: dict[str, Any] = {"from": None, "to": RunState.COLLECTING.value}
         log_event(_log, "run.transition", run=new_id, report=report, period=period.key,
                   **moved, org=org)
         return new_id
 
     def _mark_stale(
-        self, conn: Connection, record: RunRecord, now: datetime, gone: str | None = None
+        self, conn: Connection, row: sa.RowMapping, now: datetime, why: str,
     ) -> None:
-        why = gone or "the process probably died"
+        """Fail a dead run, only if it is still exactly as read (state and attempt)."""
+        record = _run(row)
         error = (f"stale: no progress since {record.updated_at.isoformat(timespec='seconds')} "
                  f"in state {record.state.value} ({why})")
-        conn.execute(runs.update().where(runs.c.id == record.id).values(
-            state=RunState.FAILED.value, updated_at=now, finished_at=now, error=error,
-        ))
+        same_attempt = (runs.c.attempt.is_(None) if row["attempt"] is None
+                        else runs.c.attempt == row["attempt"])
+        result = conn.execute(runs.update().where(
+            runs.c.id == record.id, runs.c.state == record.state.value, same_attempt,
+        ).values(state=RunState.FAILED.value, updated_at=now, finished_at=now, error=error))
+        if result.rowcount != 1:
+            raise RunBusyError(f"run {record.id} of {record.report} changed while it was being "
+                               "recovered; another attempt is handling it")
         conn.execute(run_events.insert().values(
             run_id=record.id, from_state=record.state.value, to_state=RunState.FAILED.value,
             at=now, detail=error,
         ))
 
     def recover_stale(self, report: str | None = None) -> list[int]:
-        """Mark every run stuck in a working state for longer than stuck_after failed."""
+        """Mark every working run whose lease ran out, or stuck past stuck_after, failed."""
         now = self._now()
         recovered: list[int] = []
         try:
             with self._begin() as conn:
+                db = db_now(conn, self._now)
                 query = sa.select(runs).where(
                     runs.c.state.in_([s.value for s in WORKING_STATES]),
-                    runs.c.updated_at < now - self.stuck_after,
+                    sa.or_(runs.c.updated_at < now - self.stuck_after, runs.c.lease_until < db),
                 )
                 if report is not None:
                     query = query.where(runs.c.report == report)
                 for row in conn.execute(query).mappings().all():
-                    record = _run(row)
-                    self._mark_stale(conn, record, now)
-                    recovered.append(record.id)
+                    self._mark_stale(conn, row, now, "its lease ran out or it made no progress")
+                    recovered.append(int(row["id"]))
         except SQLAlchemyError as exc:
             raise self._fail("recovering stale runs", exc) from exc
         return recovered
+
+    def renew_lease(self, run_id: int) -> bool:
+        """Push this attempt's lease on ``run_id`` forward; False once the run is not ours."""
+        attempt = self._attempts.get(run_id)
+        if attempt is None:
+            return False
+        try:
+            with self._begin() as conn:
+                db = db_now(conn, self._now)
+                result = conn.execute(runs.update().where(
+                    runs.c.id == run_id, runs.c.attempt == attempt,
+                    runs.c.state.in_([s.value for s in WORKING_STATES]),
+                ).values(lease_until=db + self.lease))
+        except SQLAlchemyError as exc:
+            raise self._fail(f"renewing the lease of run {run_id}", exc) from exc
+        return bool(result.rowcount == 1)
+
+    @contextmanager
+    def leased(self, run_id: int) -> Iterator[Heartbeat]:
+        """Keep ``run_id``'s lease alive (a heartbeat thread) for the duration of the block."""
+        lease = self.lease.total_seconds()
+        with Heartbeat(lambda: self.renew_lease(run_id), every_s=lease / 3,
+                       lease_s=lease) as beat:
+            yield beat
 
     def transition(
         self, run_id: int, state: RunState | str, *, detail: str | None = None,
@@ -256,10 +302,13 @@ class RunLedger(LedgerStore):
                 if data_hash is not None:
                     values["data_hash"] = data_hash
                 # Compare-and-set: a run failed as stale by another process stays failed.
-                result = conn.execute(
-                    runs.update().where(runs.c.id == run_id, runs.c.state == current.value)
-                    .values(**values)
-                )
+                # ... and fenced: an attempt that lost its lease cannot move the new one's run.
+                fence = [runs.c.id == run_id, runs.c.state == current.value]
+                if run_id in self._attempts:
+                    fence.append(runs.c.attempt == self._attempts[run_id])
+                    if target in (RunState.DONE, RunState.FAILED):
+                        values["lease_until"] = None
+                result = conn.execute(runs.update().where(*fence).values(**values))
                 if result.rowcount != 1:
                     raise StateError(f"run {run_id} changed state while moving to "
                                      f"{target.value}; it was probably recovered as stale")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reports.errors import StateError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class _UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -68,6 +68,8 @@ def _run_columns(*, version: int) -> list[sa.Column[Any]]:
         columns.append(sa.Column("owner", sa.String(300)))
     if version >= 5:
         columns += [sa.Column("edition", sa.String(16)), sa.Column("gate", sa.Text)]
+    if version >= 6:
+        columns += [sa.Column("attempt", sa.String(64)), sa.Column("lease_until", _UtcDateTime)]
     return columns
 
 
@@ -136,7 +138,7 @@ def _archive_columns(*, version: int) -> list[sa.Column[Any]]:
     if version >= 5:
         columns.append(sa.Column("edition", sa.String(16), nullable=False,
                                  server_default="final"))
-    if version >= 6:
+    if version >= 7:
         columns.append(sa.Column("render_key", sa.String(64)))
     return columns
 
@@ -149,7 +151,7 @@ archive_entries = sa.Table(
                         name="ux_archive_edition_key"),
 )
 
-# Version 6: earlier PDFs of a period, replaced by a re-render with another render key (another
+# Version 7: earlier PDFs of a period, replaced by a re-render with another render key (another
 # config, templates or data): kept so the archive still holds what each recipient got.
 archive_history = sa.Table(
     "archive_history", _metadata,
@@ -244,15 +246,27 @@ def _migrate_5(conn: Connection) -> None:
 
 
 def _migrate_6(conn: Connection) -> None:
+    """Runs are owned by a lease (an attempt token and a time renewed by a heartbeat), so a run
+    whose process died anywhere is recoverable once the lease runs out."""
+    stamp = sa.DateTime().compile(dialect=conn.dialect)
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN attempt VARCHAR(64)"))
+    conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN lease_until {stamp}"))
+
+
+def _migrate_7(conn: Connection) -> None:
     """Archive entries remember their render key; earlier PDFs of a period are kept as history."""
     conn.execute(sa.text("ALTER TABLE archive_entries ADD COLUMN render_key VARCHAR(64)"))
     archive_history.create(conn)
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5, 6: _migrate_6,
+    1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5,
+    6: _migrate_6, 7: _migrate_7,
 }
 
+
+MIGRATION_LOCK = 0x1B1_5C4E
+"""The PostgreSQL advisory lock key every migration step takes (``ibl-reports db upgrade``)."""
 
 MIGRATION_WAIT_S = 30.0
 """How long a process waits for another one that is migrating the same database."""
@@ -284,6 +298,14 @@ def _migrate_once(engine: Engine, target: int) -> int:
         )
     for version in range(current + 1, target + 1):
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One migrator at a time (held until this step commits); a process that waited
+                # finds the step done and goes on from there.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                if version > 1 and int(conn.execute(
+                    sa.select(sa.func.max(schema_version.c.version))
+                ).scalar() or 0) >= version:
+                    continue
             MIGRATIONS[version](conn)
             conn.execute(schema_version.delete())
             conn.execute(schema_version.insert().values(version=version))

@@ -26,13 +26,19 @@ _BARE_RE = re.compile(rf"^{_ADDR}$")
 _NAMED_RE = re.compile(
     rf'^(?P<name>[^<>@",;:\\()\[\]]*?|"(?P<quoted>(?:[^"\\<>@]|\\["\\])*)")\s*<{_ADDR}>$'
 )
+# A display name with a comma but no quotes ("Müller, Jürgen <j@example.org>"): refused, with
+# the quoted form suggested.
+_COMMA_NAME_RE = re.compile(rf'^(?P<name>[^<>@"\\]*,[^<>@"\\]*?)\s*<{_ADDR}>$')
 DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def show(value: str) -> str:
-    """A value safe to put in an error message (line breaks escaped)."""
-    return value.encode("unicode_escape").decode("ascii")
+    """A value safe to put in an error message: line breaks and other control or invisible
+    characters escaped (``\\n``, ``\\u2028``), everything else as written (``Müller``)."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in value
+    )
 
 
 def _decoded(value: str) -> str:
@@ -83,6 +89,15 @@ def parse_address(text: str, *, what: str = "address", recipient: str | None = N
     if match is None:
         match = _NAMED_RE.match(value)
         if match is None:
+            comma = _COMMA_NAME_RE.match(value)
+            if comma is not None:
+                quoted_form = (f'"{" ".join(comma.group("name").split())}" '
+                               f'<{comma.group("local")}@{comma.group("domain")}>')
+                raise MailAddressError(
+                    f"the {what} has a comma in its display name, which mail programs read as "
+                    f"two addresses; put the name in double quotes: {show(quoted_form)} (in "
+                    f"TOML: '{show(quoted_form)}')", recipient=shown,
+                )
             raise MailAddressError(
                 f"the {what} is not one plain ASCII address like name@example.org (ambiguous "
                 "forms, comments, quoted local parts and lists are refused)",

@@ -165,7 +165,10 @@ class StateConfig(_Table):
 class TemplatesConfig(_Table):
     """[templates]: user overrides of the report templates."""
 
-    dir: Path | None = Field(None, description="Folder whose templates override the built-in.")
+    dir: Path | None = Field(
+        None, description="Folder whose templates override the built-in (must exist: checked at "
+        "load)."
+    )
 
 
 class AlertsConfig(_Table):
@@ -374,4 +377,15 @@ def parse_config(
     if catalogues:
         config = expand_catalogues(config, catalogues, source.parent, label)
     config = with_state_url(config, raw, os.environ if env is None else env, label)
-    return resolve_paths(config, source.parent)
+    config = resolve_paths(config, source.parent)
+    _check_templates_dir(config, label)
+    return config
+
+
+def _check_templates_dir(config: Config, label: str) -> None:
+    """A ``[templates] dir`` that is not a folder fails now, not after fetching the data."""
+    folder = config.templates.dir
+    if folder is not None and not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(f"the templates folder {folder} {what}", file=label,
+                          key="templates.dir")

@@ -154,3 +154,44 @@ def test_a_dns_failure_is_named_and_a_name_that_does_not_exist_is_not_retried() 
             text = explain(exc, fallback_host="?", timeout_s=30)
             assert text.startswith("DNS: the name api.example.org could not be")
             assert is_final(exc) is final
+
+
+def test_a_templates_dir_that_does_not_exist_is_refused_at_load(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG, encoding="utf-8")  # dir = "my-templates", never created
+    code, _, err = cli("--config", str(config), "generate", "--report", "acme-weekly")
+    assert code == 2
+    assert error_lines(err) == [
+        f"error: {config}: templates.dir: the templates folder {tmp_path / 'my-templates'} "
+        "does not exist"
+    ]
+    assert not (tmp_path / "state.db").exists()  # nothing was fetched or recorded
+
+
+# ---------------------------------------------------------------- addresses
+
+
+def test_names_are_printed_as_written_and_a_comma_in_a_name_gets_the_quoted_form(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.toml"
+    plain = CONFIG.replace('[templates]\ndir = "my-templates"\n', "")
+    config.write_text(plain.replace('"dean@acme.example"', '"Müller, Jürgen <j@example.org>"'),
+                      encoding="utf-8")
+    quoted = '"Müller, Jürgen" <j@example.org>'
+    code, _, err = cli("--config", str(config), "jobs")
+    assert code == 2 and len(error_lines(err)) == 1, err
+    assert "reports[1].recipients: Müller, Jürgen <j@example.org>: " in err
+    assert f"put the name in double quotes: {quoted} (in TOML: '{quoted}')" in err
+    assert "\\x" not in err
+
+    config.write_text(plain, encoding="utf-8")
+    code, _, err = cli("--config", str(config), "send", "--report", "acme-weekly",
+                       "--to", "Müller, Jürgen <j@example.org>")
+    assert code == 2 and len(error_lines(err)) == 1 and quoted in err, err
+
+    # what cannot be shown as written (a hidden line break) is still escaped
+    config.write_text(plain.replace('"dean@acme.example"', '"dean\\u2028@acme.example"'),
+                      encoding="utf-8")
+    code, _, err = cli("--config", str(config), "jobs")
+    assert code == 2 and "dean\\u2028@acme.example" in err and "\u2028" not in err, err

@@ -104,7 +104,8 @@ class GenerateResult:
     """What ``generate`` made for one report."""
 
     report: str
-    pdf: Path
+    pdf: Path | str
+    """The --out copy, the archived file, or an s3:// URL."""
     pages: int
     bytes: int
     period: Period
@@ -204,22 +205,21 @@ def _render_key(config: Config, report: ReportConfig, policy: Policy, digest: st
 def _archive_pdf(
     config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str,
     key: str,
-) -> Path:
+) -> str:
     """Archive ``pdf`` as the period's current PDF; an earlier one of another key stays."""
-    from reports.delivery.archive import Archive
+    from reports.delivery.archive import open_archive
 
-    archive = Archive(config.archive.dir)
     files = ledger.archive_files(report.name, period)
-    plain = archive.path_for(report.org, report.name, period)
     same = next((f for f in files if f.render_key == key), None)
-    first = not files or (same is not None and Path(same.path) == plain)
-    archived = archive.write(report.org, report.name, period, pdf,
-                             variant=None if first else key[:12])
+    reuse_plain = same is not None and not same.path.endswith(f".{key[:12]}.pdf")
+    variant = None if not files or reuse_plain else key[:12]
+    archived = open_archive(config.archive).write(report.org, report.name, period, pdf,
+                                                  variant=variant)
     ledger.record_archive(
-        report.name, report.org, period, path=str(archived.path), sha256=archived.sha256,
+        report.name, report.org, period, path=archived.location, sha256=archived.sha256,
         size=archived.size, data_hash=digest, render_key=key,
     )
-    return archived.path
+    return archived.location
 
 
 def generate_one(
@@ -304,7 +304,7 @@ class SendOutcome:
     sent: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
-    pdf: Path | None = None
+    pdf: Path | str | None = None
     reused: bool = False
     note: str = ""
     test_reply: str | None = None
@@ -376,8 +376,8 @@ def send_report(
         def done() -> bool:
             return not to and not force and ledger.period_done(report.name, period, recipients)
 
-        run_id = None if done() else _start_unless_done(
-            ledger, report, period, done, _lease_wait_s(config)
+        run_id = None if done() else ledger.start_run(
+            report.name, report.org, period, wait_s=_lease_wait_s(config), until=done
         )
         if run_id is None:
             return SendOutcome(
@@ -421,36 +421,16 @@ def send_report(
     )
 
 
-def _start_unless_done(
-    ledger: Any, report: ReportConfig, period: Period, done: Callable[[], bool], wait_s: float,
-) -> int | None:
-    """A new run of the period, or None once it is done; waits up to ``wait_s`` while another
-    live attempt (a lease) holds it: that attempt may finish it, or die and let its lease end."""
-    from reports.errors import RunBusyError
-
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            return int(ledger.start_run(report.name, report.org, period))
-        except RunBusyError as exc:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise
-            time.sleep(min(left, max(0.05, float(getattr(exc, "retry_in_s", 0.5)))))
-        if done():
-            return None
-
-
 def _pdf_for(
     config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
     digest: str, clock: Clock, policy: Policy, pool: Any = None,
-) -> tuple[bytes, Path, bool]:
+) -> tuple[bytes, str, bool]:
     """The archived PDF if it has the same render key (same data, config, templates, version)
     and is intact, else a new one."""
-    from reports.delivery.archive import Archive
+    from reports.delivery.archive import open_archive
 
     key = _render_key(config, report, policy, digest)
-    archive = Archive(config.archive.dir)
+    archive = open_archive(config.archive)
     for entry in ledger.archive_files(report.name, period):
         if entry.render_key == key and archive.verify([entry]).clean:
             if not entry.current:  # an earlier PDF of this key: current again
@@ -458,9 +438,9 @@ def _pdf_for(
                     report.name, report.org, period, path=entry.path, sha256=entry.sha256,
                     size=entry.size, data_hash=digest, render_key=key,
                 )
-            return archive.read(entry), Path(entry.path), True
+            return archive.read(entry), entry.path, True
     rendered = _render_limited(config, RenderJob(
         report, data, config.templates.dir, _generated_on(report, clock), policy=policy,
     ), pool)
-    path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest, key)
-    return rendered.pdf, path, False
+    location = _archive_pdf(config, ledger, report, period, rendered.pdf, digest, key)
+    return rendered.pdf, location, False

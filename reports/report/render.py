@@ -112,7 +112,6 @@ def render_html(
     lang = resolve(locale, language)
     env = environment(templates_dir, lang.code)
     context = _context(analysis, charts, branding, generated_on, locale, lang.code, policy, bands)
-    context.update(lang=lang.tag, dir=lang.direction)
     context["notice"] = notice
     try:
         return _with_notice(str(env.get_template(ENTRY_TEMPLATE).render(context)), notice)
@@ -307,7 +306,7 @@ def missing_notes(analysis: Analysis, locale: str, language: str = "en") -> tupl
 
 def _context(
     a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str,
-    language: str, policy: Policy = NAMED_POLICY, bands: Sequence[Band] = (),
+    language: str = "en", policy: Policy = NAMED_POLICY, bands: Sequence[Band] = (),
 ) -> dict[str, Any]:
     def num(value: int | float | None) -> Markup:
         if value is None:
@@ -335,8 +334,11 @@ def _context(
         return signed(row.change)
 
     _ = translations(language).gettext
+    lang = resolve(locale, language)
     return {
         "analysis": a,
+        "lang": lang.tag,
+        "dir": lang.direction,
         "org_name": branding.org_name,
         "accent": branding.accent_color,
         "logo_uri": logo_data_uri(branding.logo),

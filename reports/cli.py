@@ -59,6 +59,7 @@ def _main(
     ] = None,
 ) -> None:
     state.config_path = None
+    state.noticed = False
     set_config_path(config)
 
 

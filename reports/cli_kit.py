@@ -29,6 +29,7 @@ JSON_HELP = "print JSON (one array on stdout) instead of a table"
 class _State:
     config_path: str | None = None
     logging = False
+    noticed = False
 
 
 state = _State()
@@ -99,6 +100,10 @@ def load(*, logs: bool = True) -> Any:
     from reports.logs import LOG_FORMAT_ENV
 
     config = load_config(state.config_path)
+    if not state.noticed:  # e.g. a language without a catalog: one line, once per command
+        for line in config.notices():
+            typer.echo(f"warning: {line}", err=True)
+        state.noticed = True
     fmt = os.environ.get(LOG_FORMAT_ENV)
     if logs and fmt and not state.logging:
         from reports.logs import configure_logging, secrets_from_env

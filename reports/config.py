@@ -22,10 +22,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reports import configrules as rules
+from reports.archiveconfig import ArchiveConfig
 from reports.configfile import first_error, refuse_inline_secrets, resolve_paths
 from reports.errors import ConfigError
 from reports.executorconfig import ExecutorConfig, check_timeouts, with_state_url
 from reports.freshness_config import FreshnessConfig, FreshnessOverride, effective
+from reports.lang import Language, fallback_notice, posix, resolve
 from reports.webconfig import WebConfig
 
 DEFAULT_CONFIG = "config.toml"
@@ -95,8 +97,9 @@ class EmailConfig(_Table):
         5.0, ge=0, le=600, description="First wait between tries (doubles each time)."
     )
     subject: str = Field(
-        "{period_title} report, {org_name}, {period_label}",
-        description="Subject template; fields: period_title, org_name, period_label, report.",
+        "{title}, {org_name}, {period_label}",
+        description="Subject template; fields: title (\"Weekly report\" in the report's "
+        "language), period_title, org_name, period_label, report.",
     )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -115,12 +118,6 @@ class EmailConfig(_Table):
     @classmethod
     def _subject(cls, value: str) -> str:
         return rules.header_text(value, "the subject template")
-
-
-class ArchiveConfig(_Table):
-    """[archive]: where every generated PDF is kept."""
-
-    dir: Path = Field(Path("archive"), description="Archive root folder.")
 
 
 class StateConfig(_Table):
@@ -219,7 +216,16 @@ class ReportConfig(_Table):
     timezone: str = Field("UTC", description="IANA time zone of the schedule and the period.")
     recipients: list[str] = Field(default_factory=list, description="Who receives the report.")
     display_name: str | None = Field(None, description="Org name printed in the report.")
-    locale: str = Field("en", description="Locale for numbers and dates (Babel).")
+    locale: str = Field(
+        "en",
+        description="Locale for numbers and dates (Babel), BCP 47 or POSIX (de-DE, de_DE); "
+        "it also picks the language of the wording.",
+    )
+    language: str | None = Field(
+        None,
+        description="Language of the wording when it differs from the locale's (e.g. en, "
+        "de, fr, es, pt-BR, ar, ja, zh-Hans); without a translation it falls back to English.",
+    )
     logo: Path | None = Field(None, description="Logo image (PNG/SVG) for the cover.")
     accent_color: str = Field("#0072B2", description="Accent colour, #RRGGBB.")
     top_n: int = Field(15, ge=1, le=200, description="Rows of each top-N table in the PDF.")
@@ -261,6 +267,11 @@ class ReportConfig(_Table):
     def _locale(cls, value: str) -> str:
         return rules.locale(value)
 
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return None if value is None else posix(value)
+
     @field_validator("accent_color")
     @classmethod
     def _color(cls, value: str) -> str:
@@ -270,6 +281,11 @@ class ReportConfig(_Table):
     def org_name(self) -> str:
         """The org name to print."""
         return self.display_name or self.org
+
+    @property
+    def lang(self) -> Language:
+        """The language the report is written in (its catalog, BCP 47 tag and direction)."""
+        return resolve(self.locale, self.language)
 
 
 class Config(_Table):
@@ -317,6 +333,12 @@ class Config(_Table):
         raise ConfigError(
             f"no report named {name!r} (configured: {known})", file=str(self.source)
         )
+
+    def notices(self) -> list[str]:
+        """One line per setting that works, but not as written (a language without a
+        translation falls back to English); the CLI prints them when it loads the config."""
+        lines = (fallback_notice(r.name, r.locale, r.language) for r in self.reports)
+        return [line for line in lines if line]
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:

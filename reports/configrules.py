@@ -92,14 +92,11 @@ def cron(value: str) -> str:
 
 
 def locale(value: str) -> str:
-    """A locale Babel knows."""
-    from babel import Locale, UnknownLocaleError
+    """A locale Babel knows, BCP 47 (``de-DE``) or POSIX (``de_DE``), stored in the POSIX form
+    Babel's formatting functions take."""
+    from reports.lang import posix
 
-    try:
-        Locale.parse(value)
-    except (UnknownLocaleError, ValueError):
-        raise ValueError(f"unknown locale {value!r}") from None
-    return value
+    return posix(value)
 
 
 def color(value: str) -> str:

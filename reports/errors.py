@@ -18,7 +18,8 @@ translated at the seam where they happen, with ``raise ... from exc``.
     │   ├── RenderTimeoutError     the render worker ran past its time limit
     │   └── RenderMemoryError      the render worker ran past its memory limit
     ├── ArchiveError           path                        (exit 1)
-    │   └── ArchivePathError       a name that would escape the archive folder
+    │   ├── ArchivePathError       a name that would escape the archive folder
+    │   └── ArchiveAccessError     S3: the bucket is missing or the credentials refused (exit 2)
     ├── MailError              recipient                   (exit 1)
     │   ├── MailAddressError       an address or header we refuse to send
     │   ├── MailTransientError     4xx, dropped connection: retry later
@@ -135,6 +136,12 @@ class ArchiveError(ReportsError):
 
 class ArchivePathError(ArchiveError):
     """An org or report name would place a file outside the archive folder."""
+
+
+class ArchiveAccessError(ArchiveError):
+    """The S3 archive's bucket does not exist or its credentials were refused (configuration)."""
+
+    exit_code = 2
 
 
 class MailError(ReportsError):

@@ -99,7 +99,8 @@ class GenerateResult:
     """What ``generate`` made for one report."""
 
     report: str
-    pdf: Path
+    pdf: Path | str
+    """The --out copy, the archived file, or an s3:// URL."""
     pages: int
     bytes: int
     period: Period
@@ -177,15 +178,15 @@ def _generated_on(report: ReportConfig, clock: Clock) -> date:
 
 def _archive_pdf(
     config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str
-) -> Path:
-    from reports.delivery.archive import Archive
+) -> str:
+    from reports.delivery.archive import open_archive
 
-    archived = Archive(config.archive.dir).write(report.org, report.name, period, pdf)
+    archived = open_archive(config.archive).write(report.org, report.name, period, pdf)
     ledger.record_archive(
-        report.name, report.org, period, path=str(archived.path), sha256=archived.sha256,
+        report.name, report.org, period, path=archived.location, sha256=archived.sha256,
         size=archived.size, data_hash=digest,
     )
-    return archived.path
+    return archived.location
 
 
 def generate_one(
@@ -268,7 +269,7 @@ class SendOutcome:
     sent: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
-    pdf: Path | None = None
+    pdf: Path | str | None = None
     reused: bool = False
     note: str = ""
     test_reply: str | None = None
@@ -405,15 +406,15 @@ def _start_unless_done(
 def _pdf_for(
     config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
     digest: str, clock: Clock, pool: Any = None,
-) -> tuple[bytes, Path, bool]:
+) -> tuple[bytes, str, bool]:
     """The archived PDF if it was made from the same data and is intact, else a new one."""
-    from reports.delivery.archive import Archive
+    from reports.delivery.archive import open_archive
 
     entry = ledger.archive_entry(report.name, period)
     if entry is not None and entry.data_hash == digest:
-        archive = Archive(config.archive.dir)
+        archive = open_archive(config.archive)
         if archive.verify([entry]).clean:
-            return archive.read(entry), Path(entry.path), True
+            return archive.read(entry), entry.path, True
     rendered = _render_limited(
         config, RenderJob(report, data, config.templates.dir, _generated_on(report, clock)), pool
     )

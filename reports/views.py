@@ -53,9 +53,11 @@ def archive_listing(config: Config, *, report: str | None) -> list[dict[str, Any
 
 def archive_verify(config: Config) -> tuple[list[str], int]:
     """Problems found by re-hashing every archived file, and how many were checked."""
-    from reports.delivery.archive import Archive
+    from reports.delivery.archive import open_archive
 
     with _ledger(config) as ledger:
         entries = ledger.archive_entries()
-        result = Archive(config.archive.dir).verify(entries)
+        archive = open_archive(config.archive)
+        archive.store.check()  # a missing bucket or refused credentials, even with no entries
+        result = archive.verify(entries)
         return result.lines(), len(entries)

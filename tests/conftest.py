@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 # Environment variables the code reads; a developer's shell must not leak into tests.
-_READ_ENV = ("IBL_API_KEY", "IBL_REPORTS_CONFIG", "IBL_SMTP_PASSWORD")
+_READ_ENV = ("IBL_API_KEY", "IBL_REPORTS_CONFIG", "IBL_SMTP_PASSWORD",
+             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+             "AWS_DEFAULT_REGION")
 
 
 @pytest.fixture(autouse=True)

@@ -78,7 +78,7 @@ def test_monthly_daily_chart_is_a_line_chart() -> None:
 def test_comparison_table_has_previous_current_change(weekly: Analysis) -> None:
     chart = make_charts(weekly, accent="#0072B2")[0]
     assert chart.table.rows[0] == ("Active users", 1036, 1160, 124, 12.0)
-    assert "active users 1,160 vs 1,036" in chart.alt
+    assert "Active users: 1,160 vs 1,036" in chart.alt
 
 
 def test_same_input_same_bytes_whatever_the_users_rc_settings(weekly: Analysis) -> None:
@@ -113,7 +113,7 @@ def test_nothing_to_draw_gives_no_charts() -> None:
     assert make_charts(analyse(empty(), top_n=5), accent="#0072B2") == []
     only_comparison = make_charts(analyse(empty(with_previous=True), top_n=5), accent="#0072B2")
     assert [c.key for c in only_comparison] == ["period-comparison"]
-    assert "active users 0 vs 5" in only_comparison[0].alt
+    assert "Active users: 0 vs 5" in only_comparison[0].alt
 
 
 def test_locale_formats_the_alt_text() -> None:

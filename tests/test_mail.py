@@ -306,7 +306,7 @@ def test_the_body_says_what_the_figures_are_compared_with_and_shows_the_kpi_card
     # Arrows and colours as on the PDF's first page: up is green for users, a fall in
     # unenrollments is good news too; the accent colour on the bars and card borders.
     assert ('color:#00735a;margin:0;"><span aria-hidden="true" style="font-size:10px;">'
-            '&#9650;</span> +12% (+124)') in html
+            '&#9650;</span> <bdi>+12% (+124)</bdi>') in html
     assert html.count("&#9660;") >= 1 and html.count("border-top:3px solid #D55E00") == 6
     assert "background:#D55E00" in html
     # The mail clients' subset: tables and inline styles, nothing a client strips.

@@ -1,13 +1,15 @@
-"""The archive: every generated PDF, kept at ``<root>/<org>/<report>/<start>_<end>.pdf``.
+"""The archive: every generated PDF, kept under the key ``<org>/<report>/<start>_<end>.pdf``.
 
 A provisional PDF (made despite the freshness gate) is kept beside the final one, as
-``<start>_<end>.provisional.pdf``.
+``<start>_<end>.provisional.pdf``. On a write-once store (S3) the key also carries the first 16
+hex digits of the PDF's SHA-256 (``<start>_<end>.<sha16>.pdf``): a regenerated period gets a new
+object, the one already mailed is never replaced.
 
-Files are written atomically (a temporary file in the same folder, fsync, rename, fsync of the
-folder), so a crash or a full disk never leaves a half-written PDF under the final name. Org and
-report names are checked before they become path components: nothing can escape the root.
-The ledger's ``archive_entries`` table is the index; ``verify`` re-hashes the files it lists and
-``prune`` deletes files and entries whose period ended longer ago than a duration.
+The bytes live in an archive store (``reports.delivery.store``: a local folder, written
+atomically, or an S3 bucket, write-once). Org and report names are checked before they become
+key components: nothing can escape the root. The ledger's ``archive_entries`` table is the
+index; ``verify`` checks the objects it lists (SHA-256 and size) and ``prune`` deletes objects
+and entries whose period ended longer ago than a duration.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from reports.atomic import write_atomic
 from reports.config import Config
-from reports.errors import ArchiveError, ArchivePathError, UsageError
+from reports.delivery.store import ArchiveStore, FolderStore, open_store
+from reports.errors import ArchivePathError, UsageError
 from reports.report.periods import Clock, Period
 from reports.state.archive_index import ArchiveRecord
+
+if TYPE_CHECKING:
+    from reports.archiveconfig import ArchiveConfig
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DURATION_RE = re.compile(r"^\s*(\d{1,5})\s*([dw])\s*$")
@@ -35,9 +40,15 @@ _DURATION_RE = re.compile(r"^\s*(\d{1,5})\s*([dw])\s*$")
 class ArchivedFile:
     """A PDF written to the archive."""
 
-    path: Path
+    location: str
+    """A file path, or an ``s3://`` URL: what the archive index records."""
     sha256: str
     size: int
+
+    @property
+    def path(self) -> Path:
+        """The location as a path (a folder store's)."""
+        return Path(self.location)
 
 
 @dataclass(frozen=True)
@@ -101,71 +112,83 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(days=count) if unit == "d" else timedelta(weeks=count)
 
 
-class Archive:
-    """The archive folder."""
+def open_archive(config: ArchiveConfig) -> Archive:
+    """The archive ``[archive]`` names (a folder, or an S3 bucket when ``url`` is set)."""
+    return Archive(open_store(config))
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+
+class Archive:
+    """The archive: names checked, keys made, bytes kept in a store."""
+
+    def __init__(self, store: ArchiveStore | str | os.PathLike[str]) -> None:
+        self.store: ArchiveStore = (
+            FolderStore(Path(store)) if isinstance(store, str | os.PathLike) else store
+        )
 
     def __repr__(self) -> str:
-        return f"Archive({str(self.root)!r})"
+        return f"Archive({self.store!r})"
 
-    def path_for(self, org: str, report: str, period: Period, edition: str = "final") -> Path:
-        """Where the PDF of ``report`` for ``period`` lives; refuses names that escape root."""
+    @property
+    def root(self) -> Path:
+        """The folder of a folder store."""
+        if not isinstance(self.store, FolderStore):
+            raise TypeError(f"{self.store.describe()} is not a folder")
+        return self.store.root
+
+    @staticmethod
+    def key_for(org: str, report: str, period: Period, edition: str = "final",
+                sha256: str | None = None) -> str:
+        """The object key of a PDF (with its hash prefix on a write-once store)."""
         check_name(org, what="org")
         check_name(report, what="report")
         suffix = "" if edition == "final" else f".{edition}"
-        path = self.root / org / report / f"{period.key}{suffix}.pdf"
-        root = self.root.resolve()
-        resolved = path.resolve()
-        if not resolved.is_relative_to(root):
-            # A symlinked org or report folder pointing elsewhere.
-            raise ArchivePathError(
-                f"{path} resolves to {resolved}, outside the archive folder {root}",
-                path=str(path),
-            )
-        return path
+        if sha256 is not None:
+            suffix += f".{sha256[:16]}"
+        return f"{org}/{report}/{period.key}{suffix}.pdf"
+
+    def path_for(self, org: str, report: str, period: Period, edition: str = "final") -> Path:
+        """Where a folder archive keeps the PDF; refuses names that escape the root."""
+        if not isinstance(self.store, FolderStore):
+            raise TypeError(f"{self.store.describe()} is not a folder")
+        return self.store.path(self.key_for(org, report, period, edition))
 
     def write(self, org: str, report: str, period: Period, pdf: bytes, edition: str = "final"
               ) -> ArchivedFile:
-        """Write the PDF atomically; returns its path, SHA-256 and size."""
-        path = self.path_for(org, report, period, edition)
-        _atomic_write(path, pdf)
-        return ArchivedFile(path=path, sha256=hashlib.sha256(pdf).hexdigest(), size=len(pdf))
+        """Store the PDF; returns its location, SHA-256 and size."""
+        digest = hashlib.sha256(pdf).hexdigest()
+        key = self.key_for(org, report, period, edition,
+                           digest if self.store.write_once else None)
+        meta = {"report": report, "org": org, "period": period.key, "edition": edition}
+        location = self.store.put(key, pdf, sha256=digest, meta=meta)
+        return ArchivedFile(location=location, sha256=digest, size=len(pdf))
 
     def read(self, entry: ArchiveRecord) -> bytes:
         """The bytes of an archived PDF."""
-        try:
-            return Path(entry.path).read_bytes()
-        except OSError as exc:
-            raise ArchiveError(f"cannot read {entry.path}: {exc.strerror or exc}",
-                               path=entry.path) from exc
+        return self.store.get(entry.path)
 
     def verify(self, entries: Iterable[ArchiveRecord]) -> VerifyResult:
-        """Re-hash every listed file; report the missing and the changed ones."""
+        """Check every listed object's SHA-256 and size; report the missing and changed ones."""
         ok: list[ArchiveRecord] = []
         missing: list[ArchiveRecord] = []
         changed: list[ArchiveRecord] = []
         for entry in entries:
-            try:
-                digest, size = _hash_file(Path(entry.path))
-            except FileNotFoundError:
+            found = self.store.stat(entry.path)
+            if found is None:
                 missing.append(entry)
                 continue
-            except OSError as exc:
-                raise ArchiveError(f"cannot read {entry.path}: {exc.strerror or exc}",
-                                   path=entry.path) from exc
-            (ok if (digest, size) == (entry.sha256, entry.size) else changed).append(entry)
+            (ok if (found.sha256, found.size) == (entry.sha256, entry.size) else changed
+             ).append(entry)
         return VerifyResult(ok=tuple(ok), missing=tuple(missing), changed=tuple(changed))
 
     def prune(
         self, index: ArchiveIndex, older_than: timedelta, *, today: date, dry_run: bool = False,
         confirm_all: bool = False,
     ) -> list[ArchiveRecord]:
-        """Delete files and entries whose period ended more than ``older_than`` before today.
+        """Delete objects and entries whose period ended more than ``older_than`` before today.
 
         ``dry_run`` only returns what would go. Without ``confirm_all``, an age of zero or a
         prune that would delete every archived file is refused (UsageError, nothing deleted).
+        On a write-once store the period's superseded objects (of regenerated PDFs) go too.
         """
         cutoff = today - older_than
         entries = index.archive_entries()
@@ -181,19 +204,13 @@ class Archive:
             return doomed
         removed: list[ArchiveRecord] = []
         for entry in doomed:
-            path = Path(entry.path)
-            if not path.resolve().is_relative_to(self.root.resolve()):
-                raise ArchivePathError(
-                    f"the index lists {path}, outside the archive folder {self.root}; "
-                    "refusing to delete it", path=str(path),
-                )
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as exc:
-                raise ArchiveError(f"cannot delete {path}: {exc.strerror or exc}",
-                                   path=str(path)) from exc
-            index.remove_archive_entry(entry.report, Period(entry.period_start, entry.period_end),
-                                       entry.edition)
+            period = Period(entry.period_start, entry.period_end)
+            self.store.delete(entry.path)
+            if self.store.write_once:
+                stem = self.key_for(entry.org, entry.report, period, entry.edition)
+                for location in self.store.locations(stem.removesuffix("pdf")):
+                    self.store.delete(location)
+            index.remove_archive_entry(entry.report, period, entry.edition)
             removed.append(entry)
         return removed
 
@@ -207,27 +224,7 @@ def prune_archive(
     from reports.state.ledger import Ledger
 
     with Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s) as ledger:
-        return Archive(config.archive.dir).prune(
+        return open_archive(config.archive).prune(
             ledger, parse_duration(older_than), today=clock().astimezone(UTC).date(),
             dry_run=dry_run, confirm_all=confirm_all,
         )
-
-
-def _hash_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    try:
-        write_atomic(path, data)
-    except OSError as exc:
-        raise ArchiveError(
-            f"cannot write {path}: {exc.strerror or exc} (is the disk full or the folder "
-            "read-only?)", path=str(path),
-        ) from exc

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from reports.addresses import DOMAIN_RE, check_header_text, parse_address, show
 from reports.errors import ConfigError, MailAddressError
+from reports.lang import translations
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 TEXT_TEMPLATE = "email/body.txt"
@@ -63,13 +64,14 @@ def build_message(
     *, sender: str, recipient: str, subject: str, text_body: str, html_body: str, pdf: bytes,
     pdf_name: str, message_id: str, date: datetime,
     extra_attachments: Sequence[Attachment] = (), report: str | None = None,
-    period_key: str | None = None, edition: str | None = None,
+    period_key: str | None = None, edition: str | None = None, language: str | None = None,
 ) -> EmailMessage:
     """One message to one recipient: text + HTML alternative, the PDF (and CSVs) attached.
 
     ``report``, ``period_key`` and ``edition`` (``provisional``) add X-IBL-Report /
     X-IBL-Period / X-IBL-Edition headers (they name the outbox file and let an operator filter
-    what was sent).
+    what was sent). ``language`` (a BCP 47 tag) becomes the Content-Language header (RFC 3282),
+    so a reader's client and screen reader pick the right language.
     """
     from_addr = parse_address(sender, what="sender address", recipient=recipient)
     to_addr = parse_address(recipient, what="recipient address")
@@ -100,19 +102,25 @@ def build_message(
         maintype, _, subtype = extra.mime_type.partition("/")
         message.add_attachment(extra.data, maintype=maintype, subtype=subtype or "octet-stream",
                                filename=_check_filename(extra.filename, recipient))
+    if language is not None:  # after the body: set_content drops Content-* headers
+        message["Content-Language"] = check_header_text(
+            language, what="Content-Language", recipient=recipient)
     return message
 
 
 def format_subject(template: str, *, period_title: str, org_name: str, period_label: str,
-                   report: str) -> str:
-    """The subject from the ``email.subject`` template (str.format fields)."""
+                   report: str, title: str | None = None) -> str:
+    """The subject from the ``email.subject`` template (str.format fields); ``title`` is the
+    report's title in its language (default: ``{period_title} report``)."""
+    if title is None:
+        title = f"{period_title} report"
     try:
         subject = template.format(period_title=period_title, org_name=org_name,
-                                  period_label=period_label, report=report)
+                                  period_label=period_label, report=report, title=title)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(
             f"the subject template {template!r} is invalid ({exc.__class__.__name__}: {exc}); "
-            "fields: period_title, org_name, period_label, report", key="email.subject",
+            "fields: title, period_title, org_name, period_label, report", key="email.subject",
         ) from exc
     check_header_text(subject, what="subject")
     return subject
@@ -145,6 +153,12 @@ class MailSummary:
     kpis: list[tuple[str, str, str]] = field(default_factory=list)
     """(label, value, change text), e.g. ("Active users", "1,204", "+8% vs the week of Nov 2")."""
     highlights: list[str] = field(default_factory=list)
+    language: str = "en"
+    """The catalog the bodies are written from (``reports.lang``)."""
+    lang_tag: str = "en"
+    """BCP 47 tag for ``<html lang>`` and Content-Language."""
+    direction: str = "ltr"
+    """``ltr`` or ``rtl``, for ``<html dir>``."""
     notice: str = ""
     """The first line of the body when set: the report is provisional, or replaces one."""
     compared_with: str = ""
@@ -170,12 +184,15 @@ PROVISIONAL_PREFIX = "[Provisional] "
 REPLACES_SUFFIX = " (final: replaces the provisional report)"
 
 
-def edition_subject(subject: str, edition: str) -> str:
-    """The subject of a ``provisional`` report, of a ``replacement`` for one, or as is."""
+def edition_subject(subject: str, edition: str, language: str = "en") -> str:
+    """The subject of a ``provisional`` report, of a ``replacement`` for one, or as is (in the
+    report's ``language``; in English ``PROVISIONAL_PREFIX + subject``, ``subject +
+    REPLACES_SUFFIX``)."""
+    _ = translations(language).gettext
     if edition == "provisional":
-        return PROVISIONAL_PREFIX + subject
+        return _("[Provisional] %(subject)s") % {"subject": subject}
     if edition == "replacement":
-        return subject + REPLACES_SUFFIX
+        return _("%(subject)s (final: replaces the provisional report)") % {"subject": subject}
     return subject
 
 
@@ -212,7 +229,10 @@ def render_bodies(
                                             default_for_string=True),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        translations(summary.language), newstyle=True)
     try:
         text = env.get_template(TEXT_TEMPLATE).render(summary=summary)
         html = env.get_template(HTML_TEMPLATE).render(summary=summary)

@@ -20,11 +20,13 @@ def mail_summary(report: ReportConfig, data: ReportData) -> Any:
     """The email body's numbers, from the same analysis as the PDF."""
     from reports.delivery.summary import summarise
     from reports.report.analysis import analyse
+    from reports.report.fmt import report_title
 
+    lang = report.lang
     return summarise(
-        analyse(data, top_n=report.top_n), title=f"{report.period.capitalize()} report",
+        analyse(data, top_n=report.top_n), title=report_title(data.period, lang.code),
         org_name=report.org_name, report_name=report.name, locale=report.locale,
-        accent_color=report.accent_color,
+        accent_color=report.accent_color, language=lang.code,
     )
 
 
@@ -47,8 +49,9 @@ def report_messages(
     summary = mail_summary(report, data)
     text, html = render_bodies(summary, override_dir=config.templates.dir)
     subject = format_subject(
-        config.email.subject, period_title=period_title(period), org_name=report.org_name,
-        period_label=period_label(period, report.locale), report=report.name,
+        config.email.subject, period_title=period_title(period, summary.language),
+        org_name=report.org_name, period_label=period_label(period, report.locale),
+        report=report.name, title=summary.title,
     )
     domain = parse_address(config.email.from_, what="email.from").domain
     extras = (
@@ -61,6 +64,7 @@ def report_messages(
             html_body=html, pdf=pdf, pdf_name=f"{report.name}_{period.key}.pdf",
             message_id=make_message_id(report.name, period.key, recipient, domain),
             date=now, extra_attachments=extras, report=report.name, period_key=period.key,
+            language=summary.lang_tag,
         )
         for recipient in recipients
     }

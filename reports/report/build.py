@@ -29,6 +29,9 @@ class RenderJob:
     templates_dir: Path | None
     generated_on: date
     want_html: bool = False
+    chart_dpi: int | None = None
+    """Resolution of the chart images (None: the charts module's default); the page layout
+    does not depend on it."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,11 @@ class Rendered:
 
 def render_report(job: RenderJob) -> Rendered:
     """analyse -> charts -> HTML -> PDF; runs in a worker process with time and memory limits."""
+    from reports.lang import translations
     from reports.report.analysis import analyse
     from reports.report.charts import make_charts
     from reports.report.csvdata import csv_attachments
-    from reports.report.fmt import period_label
+    from reports.report.fmt import period_label, report_title
     from reports.report.pdf import PdfMetadata, html_to_pdf
     from reports.report.render import Branding, render_html
 
@@ -55,14 +59,17 @@ def render_report(job: RenderJob) -> Rendered:
     t0 = time.perf_counter()
     analysis = analyse(data, top_n=report.top_n)
     t1 = time.perf_counter()
-    charts = make_charts(analysis, accent=report.accent_color, locale=report.locale)
+    lang = report.lang
+    _ = translations(lang.code).gettext
+    charts = make_charts(analysis, accent=report.accent_color, locale=report.locale,
+                         language=lang.code, **({"dpi": job.chart_dpi} if job.chart_dpi else {}))
     t2 = time.perf_counter()
     branding = Branding(
         org_name=report.org_name, logo=report.logo, accent_color=report.accent_color
     )
     html = render_html(
         analysis, charts, branding, templates_dir=job.templates_dir,
-        generated_on=job.generated_on, locale=report.locale,
+        generated_on=job.generated_on, locale=report.locale, language=report.language,
     )
     t3 = time.perf_counter()
     label = period_label(data.period, report.locale)
@@ -70,12 +77,14 @@ def render_report(job: RenderJob) -> Rendered:
     if report.logo is not None:
         roots.append(report.logo.parent)
     metadata = PdfMetadata(
-        title=f"{report.org_name}: {report.period.capitalize()} report, {label}",
+        title=_("%(org)s: %(title)s, %(period)s") % {
+            "org": report.org_name, "title": report_title(data.period, lang.code), "period": label},
         author="ibl-reports",
-        subject=f"Learning activity of {report.org_name}, {label}",
+        subject=_("Learning activity of %(org)s, %(period)s") % {
+            "org": report.org_name, "period": label},
         created=datetime.combine(data.period.end, dtime(23, 59, 59), tzinfo=UTC),
         keywords=("ibl.ai", "report", report.org, report.period),
-        lang=report.locale,
+        lang=lang.tag,
         identifier=f"{report.org}/{report.name}/{data.period.key}",
     )
     result = html_to_pdf(

@@ -25,7 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from reports.lang import translations
 from reports.report import fmt
+from reports.report.alttext import comparison_alt, courses_alt, daily_alt
 from reports.report.analysis import Analysis, Delta
 from reports.report.fonts import family_chain, watch_glyphs
 
@@ -115,14 +117,14 @@ def make_charts(
     """The report's charts; a chart with nothing to show (all zero, no courses) is left out."""
     charts: list[Chart] = []
     with _style(language):
-        if any(d.current or d.previous for _, d in comparison_measures(analysis)):
-            charts.append(_comparison_chart(analysis, accent, dpi, locale))
+        if any(d.current or d.previous for _, d in comparison_measures(analysis, language)):
+            charts.append(_comparison_chart(analysis, accent, dpi, locale, language))
         if analysis.top_courses:
-            charts.append(_courses_chart(analysis, accent, dpi, locale))
+            charts.append(_courses_chart(analysis, accent, dpi, locale, language))
         if analysis.daily and any(
             p.enrollments is not None or p.unenrollments is not None for p in analysis.daily
         ) and analysis.course_count:
-            charts.append(_daily_chart(analysis, dpi, locale))
+            charts.append(_daily_chart(analysis, dpi, locale, language))
     return charts
 
 
@@ -184,9 +186,11 @@ def _plain_ticks(ax: Axes) -> None:
         label.set_parse_math(False)
 
 
-def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
+def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str, language: str) -> Chart:
+    t = translations(language)
+    _ = t.gettext
     rows = a.top_courses
-    fig = _figure(0.9 + 0.3 * len(rows))
+    fig = _figure(0.8 + 0.28 * len(rows))
     ax = fig.add_subplot()
     positions = list(range(len(rows)))
     values = [r.users for r in rows]
@@ -198,30 +202,24 @@ def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
         parse_math=False,
     )
     ax.set_xlim(0, max(values) * 1.12 if max(values) else 1)
-    ax.set_xlabel("Active users", parse_math=False)
+    ax.set_xlabel(_("Active users"), parse_math=False)
     ax.xaxis.set_major_formatter(_int_formatter(locale))
     ax.grid(axis="x", color="#EEEEEE", linewidth=0.8)
     ax.set_axisbelow(True)
     _plain_ticks(ax)
     fig.tight_layout(pad=0.4)
     png, w, h = _png(fig, dpi)
-    leaders = " and ".join(
-        f"{r.name} ({fmt.integer(r.users, locale)})" for r in rows[1:3]
-    )
-    alt = (
-        f"Horizontal bar chart of active users in the top {len(rows)} "
-        f"course{'s' if len(rows) != 1 else ''}: {rows[0].name} leads with "
-        f"{fmt.integer(rows[0].users, locale)}"
-        + (f", followed by {leaders}." if leaders else ".")
-    )
+    alt = courses_alt(rows, locale, language)
     table = ChartTable(
         ("Course", "Course ID", "Active users"),
         tuple((r.name, r.course_id, r.users) for r in rows),
     )
-    return Chart("active-users-per-course", "Active users per course", alt, png, table, w, h)
+    return Chart("active-users-per-course", _("Active users per course"), alt, png, table, w, h)
 
 
-def _daily_chart(a: Analysis, dpi: int, locale: str) -> Chart:
+def _daily_chart(a: Analysis, dpi: int, locale: str, language: str) -> Chart:
+    t = translations(language)
+    _ = t.gettext
     points = a.daily
     fig = _figure(2.3)  # its numbers are in the table under it
     ax = fig.add_subplot()
@@ -234,16 +232,19 @@ def _daily_chart(a: Analysis, dpi: int, locale: str) -> Chart:
     if len(points) <= 14:
         width = 0.38
         ax.bar([x - width / 2 for x in xs], [v or 0 for v in enroll], width,
-               color=ENROLL_COLOR, label="Enrollments")
+               color=ENROLL_COLOR, label=_("Enrollments"))
         ax.bar([x + width / 2 for x in xs], [v or 0 for v in unenroll], width,
-               color=UNENROLL_COLOR, label="Unenrollments")
+               color=UNENROLL_COLOR, label=_("Unenrollments"))
         labels = [fmt.weekday_day(p.day, locale) for p in points]
+        if max(len(label) for label in labels) > 11:  # "seg., 9 de nov.": weekday above date
+            labels = [f"{fmt.weekday_short(p.day, locale)}\n{fmt.short_day(p.day, locale)}"
+                      for p in points]
         ax.set_xticks(xs, labels, parse_math=False)
     else:
         ax.plot(xs, [float("nan") if v is None else v for v in enroll], color=ENROLL_COLOR,
-                marker="o", markersize=3, linewidth=1.6, label="Enrollments")
+                marker="o", markersize=3, linewidth=1.6, label=_("Enrollments"))
         ax.plot(xs, [float("nan") if v is None else v for v in unenroll], color=UNENROLL_COLOR,
-                marker="s", markersize=3, linewidth=1.6, linestyle="--", label="Unenrollments")
+                marker="s", markersize=3, linewidth=1.6, linestyle="--", label=_("Unenrollments"))
         step = max(1, round(len(points) / 8))
         ticks = xs[::step]
         ax.set_xticks(ticks, [fmt.short_day(points[i].day, locale) for i in ticks],
@@ -252,8 +253,8 @@ def _daily_chart(a: Analysis, dpi: int, locale: str) -> Chart:
     if missing:
         from matplotlib.patches import Patch
 
-        handles, _ = ax.get_legend_handles_labels()
-        handles.append(Patch(color=MISSING_COLOR, label="No data"))
+        handles, _labels = ax.get_legend_handles_labels()
+        handles.append(Patch(color=MISSING_COLOR, label=_("No data")))
         ax.legend(handles=handles, frameon=False, loc="upper left", ncols=3)
     else:
         ax.legend(frameon=False, loc="upper left", ncols=2)
@@ -266,44 +267,33 @@ def _daily_chart(a: Analysis, dpi: int, locale: str) -> Chart:
     fig.tight_layout(pad=0.4)
     png, w, h = _png(fig, dpi)
 
-    alt = (
-        f"{'Bar' if len(points) <= 14 else 'Line'} chart of daily enrollments and unenrollments "
-        f"over {fmt.period_label(a.period, locale)}: "
-        f"{fmt.integer(a.enrollments.current, locale)} enrollments and "
-        f"{fmt.integer(a.unenrollments.current, locale)} unenrollments in total"
-    )
-    known = [p for p in points if p.enrollments is not None]
-    if known and a.enrollments.current > 0:
-        busiest = max(known, key=lambda p: (p.enrollments or 0, -p.day.toordinal()))
-        alt += (
-            f"; the most enrollments were on {fmt.short_day(busiest.day, locale)} "
-            f"({fmt.integer(busiest.enrollments or 0, locale)})"
-        )
-    if missing:
-        alt += f"; no data for {len(missing)} day{'s' if len(missing) != 1 else ''}"
+    alt = daily_alt(a, bars=len(points) <= 14, missing_days=len(missing), locale=locale,
+                    language=language)
     table = ChartTable(
         ("Date", "Enrollments", "Unenrollments"),
         tuple((p.day.isoformat(), p.enrollments, p.unenrollments) for p in points),
     )
-    return Chart("daily-enrollments", "Daily enrollments and unenrollments", alt + ".", png,
+    return Chart("daily-enrollments", _("Daily enrollments and unenrollments"), alt, png,
                  table, w, h)
 
 
-def comparison_measures(a: Analysis) -> tuple[tuple[str, Delta], ...]:
+def comparison_measures(a: Analysis, language: str = "en") -> tuple[tuple[str, Delta], ...]:
     """The KPIs compared with the previous period, in the order they are shown."""
+    _ = translations(language).gettext
     return (
-        ("Active users", a.active_users),
-        ("Active courses", a.active_courses),
-        ("Enrollments", a.enrollments),
-        ("Unenrollments", a.unenrollments),
+        (_("Active users"), a.active_users),
+        (_("Active courses"), a.active_courses),
+        (_("Enrollments"), a.enrollments),
+        (_("Unenrollments"), a.unenrollments),
     )
 
 
-def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
-    measures = comparison_measures(a)
+def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str, language: str) -> Chart:
+    _ = translations(language).gettext
+    measures = comparison_measures(a, language)
     fig = _figure(2.1)
     axes = fig.subplots(1, len(measures))
-    now, before = _capitalised(fmt.period_noun(a.period)), _capitalised(fmt.previous_noun(a.period))
+    now, before = fmt.now_label(a.period, language), fmt.previous_label(a.period, language)
     for ax, (label, delta) in zip(axes, measures, strict=True):
         names = [_wrap_label(before), _wrap_label(now)]
         values = [delta.previous or 0, delta.current]
@@ -311,7 +301,7 @@ def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
         bars = ax.bar([0, 1], values, color=colors, width=0.65)
         texts = [fmt.integer(v, locale) for v in values]
         if delta.previous is None:
-            texts[0] = "no data"
+            texts[0] = _("no data")
         ax.bar_label(bars, labels=texts, padding=2, fontsize=7.5, parse_math=False)
         ax.set_xticks([0, 1], names, parse_math=False)
         ax.set_ylim(0, max(1, *values) * 1.25)
@@ -321,17 +311,7 @@ def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
         _plain_ticks(ax)
     fig.tight_layout(pad=0.4, w_pad=1.2)
     png, w, h = _png(fig, dpi)
-    parts = []
-    for label, delta in measures:
-        current = fmt.integer(delta.current, locale)
-        if delta.previous is None:
-            parts.append(f"{label.lower()} {current} (no previous data)")
-        else:
-            parts.append(f"{label.lower()} {current} vs {fmt.integer(delta.previous, locale)}")
-    alt = (
-        f"Bar charts comparing {fmt.period_noun(a.period)} with {fmt.previous_noun(a.period)}: "
-        + "; ".join(parts) + "."
-    )
+    alt = comparison_alt(a, measures, locale, language)
     rows = tuple(
         (
             label,
@@ -343,12 +323,8 @@ def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str) -> Chart:
         for label, delta in measures
     )
     table = ChartTable(("Measure", "Previous period", "This period", "Change", "Change %"), rows)
-    return Chart("period-comparison", f"{now} compared with {fmt.previous_noun(a.period)}", alt,
-                 png, table, w, h)
-
-
-def _capitalised(text: str) -> str:
-    return text[:1].upper() + text[1:]
+    return Chart("period-comparison", fmt.comparison_title(a.period, language), alt, png, table,
+                 w, h)
 
 
 def _wrap_label(text: str) -> str:

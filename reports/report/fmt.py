@@ -11,6 +11,7 @@ from datetime import date
 from babel.dates import format_date, format_interval, format_skeleton
 from babel.numbers import format_decimal, format_percent
 
+from reports.lang import translations
 from reports.report.periods import Period, PeriodKind
 
 MINUS = "\u2212"
@@ -73,34 +74,78 @@ def period_label(period: Period, locale: str = "en") -> str:
     return str(format_interval(period.start, period.end, skeleton="yMMMd", locale=locale))
 
 
-def period_title(period: Period) -> str:
-    """``Weekly``, ``Monthly`` or ``Custom period``, for titles."""
+def report_title(period: Period, language: str = "en") -> str:
+    """The report's title: ``Weekly report``, ``Monthly report`` or ``Report``."""
+    _ = translations(language).gettext
     return {
-        PeriodKind.WEEKLY: "Weekly",
-        PeriodKind.MONTHLY: "Monthly",
-        PeriodKind.CUSTOM: "Custom period",
+        PeriodKind.WEEKLY: _("Weekly report"),
+        PeriodKind.MONTHLY: _("Monthly report"),
+        PeriodKind.CUSTOM: _("Report"),
     }[period.kind]
 
 
-def period_noun(period: Period) -> str:
+def period_title(period: Period, language: str = "en") -> str:
+    """``Weekly``, ``Monthly`` or ``Custom period``, for the ``{period_title}`` subject field."""
+    t = translations(language)
+    return {
+        PeriodKind.WEEKLY: t.pgettext("subject field", "Weekly"),
+        PeriodKind.MONTHLY: t.pgettext("subject field", "Monthly"),
+        PeriodKind.CUSTOM: t.pgettext("subject field", "Custom period"),
+    }[period.kind]
+
+
+def period_noun(period: Period, language: str = "en") -> str:
     """How sentences refer to the period: ``this week``, ``this month``, ``this period``."""
+    t = translations(language)
     return {
-        PeriodKind.WEEKLY: "this week",
-        PeriodKind.MONTHLY: "this month",
-        PeriodKind.CUSTOM: "this period",
+        PeriodKind.WEEKLY: t.pgettext("in a sentence", "this week"),
+        PeriodKind.MONTHLY: t.pgettext("in a sentence", "this month"),
+        PeriodKind.CUSTOM: t.pgettext("in a sentence", "this period"),
     }[period.kind]
 
 
-def previous_noun(period: Period) -> str:
+def previous_noun(period: Period, language: str = "en") -> str:
     """How sentences refer to the previous period: ``the week before`` etc."""
+    t = translations(language)
     return {
-        PeriodKind.WEEKLY: "the week before",
-        PeriodKind.MONTHLY: "the month before",
-        PeriodKind.CUSTOM: "the previous period",
+        PeriodKind.WEEKLY: t.pgettext("in a sentence", "the week before"),
+        PeriodKind.MONTHLY: t.pgettext("in a sentence", "the month before"),
+        PeriodKind.CUSTOM: t.pgettext("in a sentence", "the previous period"),
     }[period.kind]
 
 
-def compared_with(period: Period, previous: Period, locale: str = "en") -> str:
+def now_label(period: Period, language: str = "en") -> str:
+    """The current period as a chart label: ``This week``, ``This month``, ``This period``."""
+    t = translations(language)
+    return {
+        PeriodKind.WEEKLY: t.pgettext("chart label", "This week"),
+        PeriodKind.MONTHLY: t.pgettext("chart label", "This month"),
+        PeriodKind.CUSTOM: t.pgettext("chart label", "This period"),
+    }[period.kind]
+
+
+def previous_label(period: Period, language: str = "en") -> str:
+    """The previous period as a chart label: ``Week before``, ``Month before``, ..."""
+    t = translations(language)
+    return {
+        PeriodKind.WEEKLY: t.pgettext("chart label", "Week before"),
+        PeriodKind.MONTHLY: t.pgettext("chart label", "Month before"),
+        PeriodKind.CUSTOM: t.pgettext("chart label", "Previous period"),
+    }[period.kind]
+
+
+def comparison_title(period: Period, language: str = "en") -> str:
+    """``This week compared with the week before`` (whole phrases: cases differ by language)."""
+    _ = translations(language).gettext
+    return {
+        PeriodKind.WEEKLY: _("This week compared with the week before"),
+        PeriodKind.MONTHLY: _("This month compared with the month before"),
+        PeriodKind.CUSTOM: _("This period compared with the previous period"),
+    }[period.kind]
+
+
+def compared_with(period: Period, previous: Period, locale: str = "en",
+                  language: str = "en") -> str:
     """What the figures are compared with, after "vs": ``August``, ``the week of Nov 2``.
 
     A month is named alone when it is in the same year as the period (with its year otherwise);
@@ -111,7 +156,8 @@ def compared_with(period: Period, previous: Period, locale: str = "en") -> str:
             return str(format_date(previous.start, "LLLL", locale=locale))
         return str(format_skeleton("yMMMM", previous.start, locale=locale))
     if previous.kind is PeriodKind.WEEKLY:
-        return f"the week of {format_skeleton('MMMd', previous.start, locale=locale)}"
+        return translations(language).gettext("the week of %(day)s") % {
+            "day": format_skeleton("MMMd", previous.start, locale=locale)}
     return period_label(previous, locale)
 
 

@@ -28,6 +28,7 @@ from datetime import date
 from typing import Any
 
 from reports.freshness_config import FreshnessConfig
+from reports.lang import translations
 from reports.report import fmt
 from reports.report.model import ReportData
 from reports.report.periods import Period
@@ -134,9 +135,11 @@ class Verdict:
                 "not judged (the gate is off)")
         return "; ".join(f.describe(locale) for f in self.failed)
 
-    def banner(self, locale: str = "en") -> str:
-        """The line printed on page 1 of a provisional report."""
-        return "Provisional: " + self.reason(locale)
+    def banner(self, locale: str = "en", language: str = "en") -> str:
+        """The line printed on page 1 of a provisional report (its first word in the report's
+        ``language``; the rules' sentences are in English)."""
+        return translations(language).gettext("Provisional: %(reason)s") % {
+            "reason": self.reason(locale)}
 
     def as_json(self) -> dict[str, Any]:
         """``{"ok": bool, "failed": [...]}`` (for ``generate --json`` and the ledger)."""

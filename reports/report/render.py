@@ -8,7 +8,11 @@ Decisions:
 - A user can override any template (``report.html.j2``, a partial, ``report.css``) by pointing
   ``[templates] dir`` at a folder: it is searched before the built-in ``templates/`` folder.
 - Figures are formatted here (Babel, in the report's locale) into small view values, so the
-  templates hold layout only.
+  templates hold layout only. Words come from the report language's catalog: Python strings
+  through ``reports.lang.translations``, template text through Jinja2's i18n extension
+  (new-style gettext: ``{{ _("...") }}`` and ``{{ ngettext(...) }}`` with autoescaped
+  placeholders). ``lang`` and ``dir`` of the document are the language's BCP 47 tag and
+  direction.
 - Images are inlined as ``data:`` URIs (charts, logo): the PDF stage needs no file access for them.
 - Deterministic: the same inputs give the same string (no clock, no random ids).
 """
@@ -17,13 +21,17 @@ from __future__ import annotations
 
 import base64
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+from markupsafe import Markup
+
 from reports.errors import RenderError
+from reports.lang import name, number, resolve, translations
 from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
 from reports.report.charts import Chart
@@ -92,11 +100,15 @@ def render_html(
     templates_dir: Path | None,
     generated_on: date,
     locale: str = "en",
+    language: str | None = None,
     notice: Notice | None = None,
 ) -> str:
-    """The report as one self-contained HTML document (``notice``: a line on page 1)."""
-    env = environment(templates_dir)
-    context = _context(analysis, charts, branding, generated_on, locale)
+    """The report as one self-contained HTML document, in ``language`` (default: the locale's);
+    ``notice``: a line on page 1."""
+    lang = resolve(locale, language)
+    env = environment(templates_dir, lang.code)
+    context = _context(analysis, charts, branding, generated_on, locale, lang.code)
+    context.update(lang=lang.tag, dir=lang.direction)
     context["notice"] = notice
     try:
         return _with_notice(str(env.get_template(ENTRY_TEMPLATE).render(context)), notice)
@@ -126,8 +138,9 @@ def _with_notice(html: str, notice: Notice | None) -> str:
     return html[: match.end()] + tag + html[match.end():]
 
 
-def environment(templates_dir: Path | None) -> Any:
-    """The Jinja2 environment: the user's folder first, then the built-in templates."""
+def environment(templates_dir: Path | None, language: str = "en") -> Any:
+    """The Jinja2 environment: the user's folder first, then the built-in templates; the i18n
+    extension speaks ``language``."""
     import jinja2
 
     if not BUILTIN_TEMPLATES.is_dir():
@@ -145,7 +158,9 @@ def environment(templates_dir: Path | None) -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["css_string"] = css_string
     return env
 
@@ -183,115 +198,181 @@ def logo_data_uri(path: Path | None) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _card(label: str, delta: Delta, locale: str, *, up_is_good: bool = True,
+def _card(label: str, delta: Delta, locale: str, language: str, *, up_is_good: bool = True,
           signed_value: bool = False) -> KpiCard:
-    def number(n: int) -> str:
+    def shown(n: int) -> str:
         return fmt.signed(n, locale) if signed_value else fmt.integer(n, locale)
 
-    value = number(delta.current)
+    value = shown(delta.current)
     if delta.previous is None or delta.change is None:
-        return KpiCard(label, value, "no previous data", "none", "neutral")
-    previous = number(delta.previous)
+        return KpiCard(label, value, describe_delta(delta, locale, language), "none", "neutral")
+    previous = shown(delta.previous)
     direction = "up" if delta.change > 0 else "down" if delta.change < 0 else "flat"
     tone = "neutral" if direction == "flat" else (
         "good" if (direction == "up") == up_is_good else "bad")
-    return KpiCard(label, value, describe_delta(delta, locale), direction, tone,
-                   f"previous: {previous}", previous)
+    note = translations(language).gettext("previous: %(num)s") % {
+        "num": number(previous, language)}
+    return KpiCard(label, value, describe_delta(delta, locale, language), direction, tone, note,
+                   previous)
 
 
-def kpi_cards(analysis: Analysis, locale: str) -> tuple[KpiCard, ...]:
+def kpi_cards(analysis: Analysis, locale: str, language: str = "en") -> tuple[KpiCard, ...]:
     """The KPI cards, in reading order."""
     a = analysis
+    t = translations(language)
+    _ = t.gettext
     eng, perf = a.engagement, a.performance
     engagement = KpiCard(
-        "Avg. engagement index",
+        _("Avg. engagement index"),
         "\u2013" if eng.mean is None else fmt.decimal(eng.mean, locale),
-        f"{fmt.integer(eng.counted, locale)} users with a score",
+        t.ngettext("%(num)s user with a score", "%(num)s users with a score", eng.counted)
+        % {"num": number(fmt.integer(eng.counted, locale), language)},
         "none",
         "neutral",
-        "" if perf.mean is None else f"avg. performance: {fmt.decimal(perf.mean, locale)}",
+        "" if perf.mean is None else
+        _("avg. performance: %(num)s") % {"num": number(fmt.decimal(perf.mean, locale), language)},
     )
     return (
-        _card("Active users", a.active_users, locale),
-        _card("Active courses", a.active_courses, locale),
+        _card(_("Active users"), a.active_users, locale, language),
+        _card(_("Active courses"), a.active_courses, locale, language),
         engagement,
-        _card("Enrollments", a.enrollments, locale),
-        _card("Unenrollments", a.unenrollments, locale, up_is_good=False),
-        _card("Net enrollments", a.net_enrollments, locale, signed_value=True),
+        _card(_("Enrollments"), a.enrollments, locale, language),
+        _card(_("Unenrollments"), a.unenrollments, locale, language, up_is_good=False),
+        _card(_("Net enrollments"), a.net_enrollments, locale, language, signed_value=True),
     )
 
 
-def missing_notes(analysis: Analysis, locale: str) -> tuple[str, ...]:
+def missing_notes(analysis: Analysis, locale: str, language: str = "en") -> tuple[str, ...]:
     """Plain sentences about data the API did not deliver."""
+    t = translations(language)
+    _, ngettext = t.gettext, t.ngettext
     m, notes = analysis.missing, []
+
+    def count(n: int) -> str:
+        return number(fmt.integer(n, locale), language)
+
     if m.no_previous_data:
-        notes.append(
-            "There is no data for the previous period, so no comparison is shown "
-            "(\u201cno previous data\u201d)."
-        )
+        notes.append(_("There is no data for the previous period, so no comparison is shown "
+                       "(\u201cno previous data\u201d)."))
     if m.enrollment_course_days or m.unenrollment_course_days:
-        courses = ", ".join(m.courses_with_gaps)
-        notes.append(
-            f"The API reported no value for {fmt.integer(m.enrollment_course_days, locale)} "
-            f"enrollment and {fmt.integer(m.unenrollment_course_days, locale)} unenrollment "
-            f"course-days ({courses}). Missing days are left out of the sums, not counted as zero."
-        )
+        notes.append(ngettext(
+            "The API reported no value for %(enrollments)s enrollment and %(unenrollments)s "
+            "unenrollment course-days (%(num)s course: %(courses)s). Missing days are left out "
+            "of the sums, not counted as zero.",
+            "The API reported no value for %(enrollments)s enrollment and %(unenrollments)s "
+            "unenrollment course-days (%(num)s courses: %(courses)s). Missing days are left "
+            "out of the sums, not counted as zero.",
+            len(m.courses_with_gaps),
+        ) % {"enrollments": count(m.enrollment_course_days),
+             "unenrollments": count(m.unenrollment_course_days),
+             "num": count(len(m.courses_with_gaps)),
+             "courses": _(", ").join(name(c, language) for c in m.courses_with_gaps)})
     if m.days_fully_missing:
-        notes.append(
-            f"{fmt.integer(m.days_fully_missing, locale)} "
-            f"{'day has' if m.days_fully_missing == 1 else 'days have'} no enrollment data for "
-            "any course; they are shaded grey in the daily chart."
-        )
+        notes.append(ngettext(
+            "%(num)s day has no enrollment data for any course; it is shaded grey in the daily "
+            "chart.",
+            "%(num)s days have no enrollment data for any course; they are shaded grey in the "
+            "daily chart.",
+            m.days_fully_missing,
+        ) % {"num": count(m.days_fully_missing)})
     if m.users_without_engagement or m.users_without_performance:
-        notes.append(
-            f"{fmt.integer(m.users_without_engagement, locale)} active users have no engagement "
-            f"index and {fmt.integer(m.users_without_performance, locale)} no performance index; "
-            "averages and rankings use the users that have one."
-        )
+        notes.append(ngettext(
+            "%(num)s active user has no engagement index and %(perf)s no performance index; "
+            "averages and rankings use the users that have one.",
+            "%(num)s active users have no engagement index and %(perf)s no performance index; "
+            "averages and rankings use the users that have one.",
+            m.users_without_engagement,
+        ) % {"num": count(m.users_without_engagement),
+             "perf": count(m.users_without_performance)})
     return tuple(notes)
 
 
 def _context(
-    a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str
+    a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str,
+    language: str,
 ) -> dict[str, Any]:
-    def num(value: int | float | None) -> str:
+    def num(value: int | float | None) -> Markup:
         if value is None:
-            return "\u2013"
+            return isolate("\u2013")
         if isinstance(value, float) and not value.is_integer():
-            return fmt.decimal(value, locale)
-        return fmt.integer(int(value), locale)
+            return isolate(fmt.decimal(value, locale))
+        return isolate(fmt.integer(int(value), locale))
 
-    def signed(value: int | None) -> str:
-        return "\u2013" if value is None else fmt.signed(value, locale)
+    def signed(value: int | None) -> Markup:
+        return isolate("\u2013" if value is None else fmt.signed(value, locale))
 
-    def index(value: float | None) -> str:
-        return "\u2013" if value is None else fmt.decimal(value, locale)
+    def index(value: float | None) -> Markup:
+        return isolate("\u2013" if value is None else fmt.decimal(value, locale))
 
+    _ = translations(language).gettext
     return {
         "analysis": a,
         "org_name": branding.org_name,
         "accent": branding.accent_color,
         "logo_uri": logo_data_uri(branding.logo),
-        "lang": locale.replace("_", "-"),
-        "title": f"{fmt.period_title(a.period)} report",
+        "title": fmt.report_title(a.period, language),
         "period_label": fmt.period_label(a.period, locale),
         "previous_label": fmt.period_label(a.previous_period, locale),
-        "period_noun": fmt.period_noun(a.period),
+        "period_noun": fmt.period_noun(a.period, language),
         "generated_on": fmt.long_date(generated_on, locale),
-        "running_header": {
+        "running_header": {  # "left" is the start side, "right" the end side
             "left": branding.org_name,
             "right": fmt.period_label(a.period, locale),
-            "footer": f"ibl.ai report generated on {fmt.long_date(generated_on, locale)}",
+            "footer": _("ibl.ai report %(generated)s") % {"generated": _(
+                "generated on %(date)s") % {"date": fmt.long_date(generated_on, locale)}},
         },
         "daily_grid": day_grid(a.daily, locale),
-        "kpis": kpi_cards(a, locale),
-        "highlights": highlights(a, locale=locale),
+        "kpis": kpi_cards(a, locale, language),
+        "highlights": highlights(a, locale=locale, language=language),
         "charts": list(charts),
         "top_courses": a.top_courses,
         "movers": a.movers,
         "top_users": a.top_users,
-        "notes": missing_notes(a, locale),
+        "notes": missing_notes(a, locale, language),
+        "page_footer": css_content(_("Page %(page)s of %(pages)s"),
+                                   page="counter(page)", pages="counter(pages)"),
         "num": num,
         "signed": signed,
         "index": index,
+        "isolate": isolate,
     }
+
+
+def direction_of(text: str) -> str:
+    """``rtl`` when the first strong character of ``text`` is right-to-left, else ``ltr``
+    (numbers, signs and Latin names)."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return "ltr"
+
+
+def isolate(text: str) -> Markup:
+    """``text`` escaped in a ``<bdi>`` with its own direction: a course name, a username or a
+    signed number keeps its order inside a sentence or table of the other direction
+    (``+11`` does not become ``11+`` in an Arabic table)."""
+    return Markup('<bdi dir="{}">{}</bdi>').format(direction_of(text), text)
+
+
+_PLACEHOLDER_RE = re.compile(r"%\((\w+)\)s")
+
+
+def css_content(text: str, **values: str) -> Markup:
+    """A CSS ``content`` value from a translated sentence: its words as CSS strings, each
+    ``%(name)s`` placeholder replaced by the CSS function in ``values`` (``counter(page)``).
+
+    The strings are escaped for CSS (quotes, backslashes, line breaks, ``<``), so a catalog
+    cannot close the ``<style>`` element or the declaration."""
+    parts: list[str] = []
+    for i, piece in enumerate(_PLACEHOLDER_RE.split(text)):
+        if i % 2:
+            parts.append(values[piece])
+        elif piece:
+            parts.append('"' + "".join(
+                ch if ch.isalnum() or (ch in " .,:;-/()'" and ch != "\\") else f"\\{ord(ch):x} "
+                for ch in piece
+            ) + '"')
+    return Markup(" ".join(parts) or '""')

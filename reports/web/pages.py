@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from reports.state.archive_index import FINAL
 from reports.state.deliveries import DeliveryState
@@ -89,15 +89,15 @@ async def download_pdf(request: Request, principal: Principal) -> Response:
     ctx = web(request)
     name, key = request.path_params["name"], request.path_params["period"]
     edition = request.path_params.get("edition", FINAL)
-    entry, path = await run_in_threadpool(ctx.scoped(principal).archive_file, name, key, edition)
+    entry, data = await run_in_threadpool(ctx.scoped(principal).archive_file, name, key, edition)
     filename = (f"{entry.report}_{entry.period_start.isoformat()}_{entry.period_end.isoformat()}"
                 + ("" if entry.edition == FINAL else f"_{entry.edition}") + ".pdf")
     await run_in_threadpool(
         ctx.ledger.audit, principal.name, "download", report=entry.report,
         detail=f"{filename} sha256 {entry.sha256[:16]}",
     )
-    return FileResponse(
-        path, media_type="application/pdf", filename=filename,
-        content_disposition_type="attachment",
-        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    return Response(
+        data, media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                 "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
     )

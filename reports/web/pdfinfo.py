@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 import threading
 import zlib
-from pathlib import Path
+from collections.abc import Callable
+
+from reports.errors import ArchiveError
 
 _STREAM = re.compile(rb"stream\r?\n")
 _PAGES = re.compile(rb"/Type\s*/Pages\b")
@@ -47,14 +49,15 @@ def page_count(data: bytes) -> int | None:
     return max(counts) if counts else None
 
 
-def archived_pages(path: str, sha256: str) -> int | None:
-    """The page count of an archived file (cached by its hash); None if unreadable."""
+def archived_pages(sha256: str, read: Callable[[], bytes]) -> int | None:
+    """The page count of an archived PDF (cached by its hash; ``read`` fetches its bytes from
+    the archive store); None if unreadable."""
     with _lock:
         if sha256 in _cache:
             return _cache[sha256]
     try:
-        count = page_count(Path(path).read_bytes())
-    except OSError:
+        count = page_count(read())
+    except (OSError, ArchiveError):
         return None
     with _lock:
         _cache[sha256] = count

@@ -2,8 +2,9 @@
 
 Every lookup goes through the principal's org scope: a report, run or archived PDF of an org the
 principal may not see is ``NotFound`` (a 404, the same answer as for one that does not exist),
-so guessing URLs reveals nothing. Archived files are found through the archive index only; a
-path the index lists outside the archive folder is refused too.
+so guessing URLs reveals nothing. Archived files are found through the archive index only and
+read through the archive store (folder or S3); a location the index lists outside the archive
+(another folder, bucket or prefix) is refused too.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from reports.config import Config, ReportConfig
-from reports.delivery.archive import Archive, VerifyResult
+from reports.delivery.archive import Archive, VerifyResult, open_archive
+from reports.errors import ArchiveAccessError, ArchiveError, ArchivePathError
 from reports.report.periods import Period
 from reports.state.archive_index import FINAL, ArchiveRecord
 from reports.state.deliveries import DeliveryRecord
@@ -86,6 +87,14 @@ class Scoped:
         self.principal = principal
         self._clock = clock
         self._paused = paused or set
+        self._archive: Archive | None = None
+
+    @property
+    def store(self) -> Archive:
+        """The archive (opened on first use: an S3 store checks its bucket then)."""
+        if self._archive is None:
+            self._archive = open_archive(self.config.archive)
+        return self._archive
 
     # -- reports ---------------------------------------------------------------------------
 
@@ -162,27 +171,33 @@ class Scoped:
         """The archived PDFs of a visible report, newest period first."""
         report = self.report(name)
         entries = [e for e in self.ledger.archive_entries(name) if e.org == report.org]
-        return [ArchiveRow(e, archived_pages(e.path, e.sha256)) for e in reversed(entries)]
+        return [ArchiveRow(e, archived_pages(e.sha256, self._reader(e))) for e in reversed(entries)]
+
+    def _reader(self, entry: ArchiveRecord) -> Callable[[], bytes]:
+        return lambda: self.store.read(entry)
 
     def archive_file(
         self, name: str, period_key: str, edition: str = FINAL,
-    ) -> tuple[ArchiveRecord, Path]:
-        """The index entry and the file of one archived PDF; NotFound unless safe to serve."""
+    ) -> tuple[ArchiveRecord, bytes]:
+        """The index entry and the bytes of one archived PDF; NotFound unless safe to serve."""
         report = self.report(name)
         if edition not in (FINAL, PROVISIONAL):
             raise NotFound(edition)
         entry = self.ledger.archive_entry(name, parse_period_key(period_key), edition)
         if entry is None or entry.org != report.org:
             raise NotFound(period_key)
-        path = Path(entry.path)
-        root = self.config.archive.dir.resolve()
-        if not path.resolve().is_relative_to(root) or not path.is_file():
-            raise NotFound(period_key)
-        return entry, path
+        try:
+            return entry, self.store.read(entry)
+        except ArchivePathError:
+            raise NotFound(period_key) from None
+        except ArchiveAccessError:
+            raise
+        except ArchiveError:
+            raise NotFound(period_key) from None
 
     def verify(self) -> tuple[VerifyResult, int]:
         """Re-hash every archived file this principal may see; returns the result and count."""
         entries = [
             e for e in self.ledger.archive_entries() if self.principal.may_see(e.org)
         ]
-        return Archive(self.config.archive.dir).verify(entries), len(entries)
+        return self.store.verify(entries), len(entries)

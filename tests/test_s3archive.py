@@ -1,0 +1,196 @@
+"""The archive on S3: a real SeaweedFS S3 server on loopback, the demo API, aiosmtpd."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from reports.delivery.archive import Archive
+from reports.delivery.s3store import S3Store
+from reports.errors import ArchiveAccessError, ArchiveError
+from reports.report.periods import Period
+from reports.source.mock import MockKnobs
+from reports.state.archive_index import ArchiveRecord
+from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
+from tests._e2e import API_KEY, run_cli, write_config
+from tests._fleet import free_port
+from tests._s3 import SECRET_KEY, Seaweed, put_raw, s3_bucket, seaweed  # noqa: F401  (fixtures)
+from tests._smtp import HOST, Recorder, _FreePortController
+
+AS_OF = "2026-11-26"
+WEEK = Period(date(2026, 11, 16), date(2026, 11, 22))
+PDF = b"%PDF-1.7\n" + b"x" * 4000 + b"\n%%EOF\n"
+
+
+@pytest.fixture
+def env(seaweed: Seaweed, monkeypatch: pytest.MonkeyPatch) -> Seaweed:  # noqa: F811
+    for name, value in seaweed.env().items():
+        monkeypatch.setenv(name, value)
+    return seaweed
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, int]]:
+    handler = Recorder()
+    controller = _FreePortController(handler, hostname=HOST, port=0)
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+def s3_config(folder: Path, server: Seaweed, bucket: str, *, api_url: str = "embedded",
+              smtp_port: int | None = None) -> Path:
+    path = write_config(folder, api_url=api_url, smtp_port=smtp_port,
+                        recipients=("dean@acme.example", "ops@acme.example"))
+    text = path.read_text(encoding="utf-8").replace(
+        '[archive]\ndir = "archive"\n',
+        f'[archive]\nurl = "s3://{bucket}/reports"\nendpoint_url = "{server.endpoint}"\n',
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def record(archive: Archive, period: Period, data: bytes) -> ArchiveRecord:
+    written = archive.write("acme", "weekly", period, data)
+    return ArchiveRecord("weekly", "acme", period.start, period.end, written.location,
+                         written.sha256, written.size, None, datetime.now(UTC))
+
+
+def test_objects_are_write_once_with_checksum_and_metadata(
+    env: Seaweed, s3_bucket: str,  # noqa: F811
+) -> None:
+    store = S3Store(s3_bucket, "arch/", endpoint_url=env.endpoint)
+    archive = Archive(store)
+    written = archive.write("acme", "weekly", WEEK, PDF)
+    digest = hashlib.sha256(PDF).hexdigest()
+    key = f"arch/acme/weekly/2026-11-16_2026-11-22.{digest[:16]}.pdf"
+    assert written.location == f"s3://{s3_bucket}/{key}"
+    head = env.client().head_object(Bucket=s3_bucket, Key=key, ChecksumMode="ENABLED")
+    assert head["Metadata"] == {"report": "weekly", "org": "acme", "period": WEEK.key,
+                                "edition": "final", "sha256": digest}
+    assert head["ContentType"] == "application/pdf" and head.get("ChecksumSHA256")
+
+    # The same bytes again (a retried upload) is fine; different bytes under the key are not.
+    assert store.put(key.removeprefix("arch/"), PDF, sha256=digest, meta={}) == written.location
+    other = PDF.replace(b"x", b"y")
+    with pytest.raises(ArchiveError, match=r"already exists with different content.*write-once"
+                       ) as refused:
+        store.put(key.removeprefix("arch/"), other, sha256=hashlib.sha256(other).hexdigest(),
+                  meta={})
+    assert written.location in str(refused.value)
+    assert store.get(written.location) == PDF
+
+    # A regenerated period gets a new object; the one already mailed stays.
+    again = archive.write("acme", "weekly", WEEK, other)
+    assert again.location != written.location
+    assert store.get(written.location) == PDF and store.get(again.location) == other
+
+
+def test_verify_uses_the_stored_checksum_and_finds_changed_and_missing_objects(
+    env: Seaweed, s3_bucket: str,  # noqa: F811
+) -> None:
+    archive = Archive(S3Store(s3_bucket, "", endpoint_url=env.endpoint))
+    weeks = [Period(date(2026, 11, 2 + 7 * i), date(2026, 11, 8 + 7 * i)) for i in range(3)]
+    entries = [record(archive, week, PDF + week.key.encode()) for week in weeks]
+    assert archive.verify(entries).clean
+    changed, missing = entries[0], entries[1]
+    key = changed.path.removeprefix(f"s3://{s3_bucket}/")
+    tampered = PDF.replace(b"x", b"z") + changed.period_start.isoformat().encode()
+    put_raw(env, s3_bucket, key, tampered)  # same size, no checksum: verify downloads it
+    env.client().delete_object(Bucket=s3_bucket, Key=missing.path.split("/", 3)[3])
+    result = archive.verify(entries)
+    assert [e.path for e in result.changed] == [changed.path]
+    assert [e.path for e in result.missing] == [missing.path]
+    assert [e.path for e in result.ok] == [entries[2].path]
+
+
+def test_a_missing_bucket_and_an_unreachable_endpoint_are_one_line_each(
+    env: Seaweed,
+) -> None:
+    with pytest.raises(ArchiveAccessError) as missing:
+        S3Store("no-such-bucket-here", "", endpoint_url=env.endpoint).check()
+    assert str(missing.value) == (
+        f"the S3 bucket 'no-such-bucket-here' does not exist at {env.endpoint} (archive.url)")
+    closed = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ArchiveError) as unreachable:
+        S3Store("archive", "", endpoint_url=closed).check()
+    message = str(unreachable.value)
+    assert message.startswith(f"cannot reach the S3 endpoint {closed} (bucket 'archive')")
+    assert "\n" not in message and unreachable.value.exit_code == 1
+
+
+def test_a_wrong_secret_is_refused_in_one_line_without_the_secret(
+    tmp_path: Path, seaweed: Seaweed, s3_bucket: str,  # noqa: F811
+) -> None:
+    config = s3_config(tmp_path, seaweed, s3_bucket)
+    wrong = "wrong-" + SECRET_KEY[::-1]
+    result = run_cli(config, "archive", "verify", env=seaweed.env(secret=wrong))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"refused access to the bucket '{s3_bucket}'" in lines[0]
+    assert seaweed.endpoint in lines[0] and "SignatureDoesNotMatch" in lines[0]
+    assert wrong not in result.stderr + result.stdout
+    assert SECRET_KEY not in result.stderr + result.stdout
+
+
+def test_send_archives_on_s3_and_mails_those_bytes_then_list_verify_prune(
+    tmp_path: Path, seaweed: Seaweed, s3_bucket: str,  # noqa: F811
+    api_server: Callable[..., RunningApi], smtp: tuple[Recorder, int],  # noqa: F811
+) -> None:
+    handler, port = smtp
+    api = api_server(MockKnobs(token=API_KEY, courses=6, users=80))
+    config = s3_config(tmp_path, seaweed, s3_bucket, api_url=api.url, smtp_port=port)
+    aws = seaweed.env()
+    sent = run_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF, env=aws)
+    assert sent.returncode == 0, sent.stderr
+    assert not (tmp_path / "archive").exists()  # nothing in the default folder
+
+    listed = run_cli(config, "archive", "list", "--json", env=aws)
+    assert listed.returncode == 0, listed.stderr
+    [entry] = json.loads(listed.stdout)
+    location = entry["path"]
+    assert location.startswith(f"s3://{s3_bucket}/reports/acme-university/acme-weekly/"
+                               f"{WEEK.key}.")
+    key = location.split("/", 3)[3]
+    stored = seaweed.client().get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == entry["sha256"]
+    assert sorted(r for m in handler.messages for r in m.rcpt_tos) == [
+        "dean@acme.example", "ops@acme.example"]
+    for received in handler.messages:
+        [part] = [p for p in received.message.iter_attachments()
+                  if p.get_content_type() == "application/pdf"]
+        assert part.get_payload(decode=True) == stored
+
+    # --force sends again, reusing the archived object (same data, intact on S3).
+    forced = run_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF, "--force",
+                     env=aws)
+    assert forced.returncode == 0, forced.stderr
+    assert f"reused archived PDF {location}" in forced.stdout
+    [part] = [p for p in handler.messages[-1].message.iter_attachments()
+              if p.get_content_type() == "application/pdf"]
+    assert part.get_payload(decode=True) == stored
+
+    clean = run_cli(config, "archive", "verify", env=aws)
+    assert (clean.returncode, clean.stdout.strip()) == (0, "1 files checked, 0 problems")
+    put_raw(seaweed, s3_bucket, key, stored[:-10] + b"0123456789")
+    changed = run_cli(config, "archive", "verify", env=aws)
+    assert changed.returncode == 1
+    assert f"changed: {location}" in changed.stderr
+    seaweed.client().delete_object(Bucket=s3_bucket, Key=key)
+    missing = run_cli(config, "archive", "verify", env=aws)
+    assert missing.returncode == 1 and f"missing: {location}" in missing.stderr
+
+    put_raw(seaweed, s3_bucket, key, stored)
+    pruned = run_cli(config, "archive", "prune", "--older-than", "0d", "--yes", env=aws)
+    assert pruned.returncode == 0, pruned.stderr
+    assert f"removed {location}" in pruned.stdout
+    left = seaweed.client().list_objects_v2(Bucket=s3_bucket, Prefix="reports/")
+    assert left.get("KeyCount", 0) == 0

@@ -1,7 +1,7 @@
 """What a template receives: the reference for people who override templates.
 
 ``REPORT_VARIABLES`` documents every name ``report.html.j2`` and its partials are rendered with
-(``render._context`` plus ``notice``); the email templates' ``summary`` is documented next to
+(``render._context`` plus ``lang``, ``dir`` and ``notice``, which ``render_html`` adds); the email templates' ``summary`` is documented next to
 ``MailSummary``. The README's "Template variables" section is generated from these with
 ``markdown_table`` and a test keeps both equal to what the code passes (add a line here when
 you pass a new name to the templates).
@@ -43,7 +43,9 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
     Variable("org_name", "The org's name as printed (`display_name`, else `org`)."),
     Variable("accent", "The accent colour, `#RRGGBB`."),
     Variable("logo_uri", "The logo as a `data:` URI, or none."),
-    Variable("lang", "The locale as a language tag for `<html lang>`, e.g. `de-DE`."),
+    Variable("lang", "The language of the wording as a BCP 47 tag for `<html lang>`, e.g. "
+             "`de`, `pt-BR`."),
+    Variable("dir", "The writing direction of that language: `ltr` or `rtl`."),
     Variable("title", "The report's title, e.g. `Weekly report`."),
     Variable("period_label", "The period, formatted in the locale."),
     Variable("previous_label", "The period compared with, formatted in the locale."),
@@ -62,9 +64,13 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
     Variable("movers", "The courses that moved most vs the previous period.", Mover),
     Variable("top_users", "The most engaged users.", UserRow),
     Variable("notes", "Sentences about data the API did not deliver (strings)."),
+    Variable("page_footer", "The page-number footer as a CSS `content` value (in the "
+             "report's language)."),
     Variable("num", "Function: a number formatted in the locale (a dash for none)."),
     Variable("signed", "Function: a signed integer formatted in the locale."),
     Variable("index", "Function: an engagement/performance index formatted in the locale."),
+    Variable("isolate", "Function: text in a `<bdi>` with its own direction (names and signed "
+             "numbers inside text of the other direction)."),
     Variable("notice", "A line for page 1 (provisional report, or one replacing it), or none; "
              "added after `<body>` if a template leaves it out.", Notice),
 )

@@ -231,7 +231,13 @@ def schedule(
 
         if log_format not in ("text", "json"):
             raise UsageError("--log-format is text or json")
-        return scheduler.run_scheduler(_config(logs=False), clock=_now, log_format=log_format)
+        config = _config(logs=False)
+        runner = None
+        if config.executor.kind == "celery":  # a due report becomes a Celery task
+            from reports.fleet import CeleryRunner
+
+            runner = CeleryRunner(config)
+        return scheduler.run_scheduler(config, clock=_now, log_format=log_format, runner=runner)
 
     code = _guard(body)
     if code:

@@ -137,3 +137,51 @@ def _worker_logging(config: Config, broker: str, log_format: str) -> None:
     celery_logger.propagate = False
     for name in ("httpx", "weasyprint", "fontTools", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class CeleryRunner:
+    """The scheduler's runner in celery mode: a due report becomes one task, now (no ETA).
+
+    The daemon stays the only producer; the task's answer becomes the run's outcome (logged,
+    alerted). A task that does not answer within the task's hard limit plus the broker's
+    visibility timeout, or a lost broker, is a failed run: the next fire or ``send --all``
+    finds the period not done and sends it (the ledger keeps it exactly once).
+    """
+
+    def __init__(self, config: Config, env: Any = None) -> None:
+        from reports.execute.celery_app import make_app
+
+        self.config = config
+        self.app = make_app(config, env)
+
+    def __call__(self, request: Any) -> Any:
+        import time
+
+        from reports.execute.celery_app import enqueue, safe_broker_url
+        from reports.executorconfig import task_hard_limit
+        from reports.schedule.runner import OutcomeKind, RunOutcome
+
+        started = time.monotonic()
+        wait_s = (task_hard_limit(self.config.scheduler.run_timeout_s)
+                  + self.config.executor.visibility_timeout_s)
+        try:
+            result = enqueue(self.app, self.config.executor.queue, request.report,
+                             request.as_of.isoformat(), False, time.time())
+            value = result.get(timeout=wait_s, propagate=False)
+        except Exception as exc:  # broker errors and timeouts: one line, no URL password
+            return RunOutcome(
+                OutcomeKind.FAILED, error=f"the task did not answer ({type(exc).__name__}; "
+                f"broker {safe_broker_url(self.app.conf.broker_url)})",
+                duration_s=time.monotonic() - started,
+            )
+        duration = time.monotonic() - started
+        if not isinstance(value, dict):
+            return RunOutcome(OutcomeKind.FAILED, error=f"the task failed: {value!r}"[:500],
+                              duration_s=duration)
+        code = int(value.get("exit_code") or 0)
+        if value.get("ok"):
+            return RunOutcome(OutcomeKind.OK, exit_code=0, duration_s=duration,
+                              output_tail="\n".join(value.get("lines") or [])[-2000:])
+        kind = OutcomeKind.HELD if code == 3 else OutcomeKind.FAILED
+        return RunOutcome(kind, exit_code=code, error="; ".join(value.get("errors") or []),
+                          duration_s=duration)

@@ -341,8 +341,8 @@ def send_report(
         def done() -> bool:
             return not to and not force and ledger.period_done(report.name, period, recipients)
 
-        run_id = None if done() else _start_unless_done(
-            ledger, report, period, done, _lease_wait_s(config)
+        run_id = None if done() else ledger.start_run(
+            report.name, report.org, period, wait_s=_lease_wait_s(config), until=done
         )
         if run_id is None:
             return SendOutcome(
@@ -381,26 +381,6 @@ def send_report(
         report.name, period, sent=result.sent, skipped=result.skipped,
         failures=tuple(result.lines()), pdf=path, reused=reused,
     )
-
-
-def _start_unless_done(
-    ledger: Any, report: ReportConfig, period: Period, done: Callable[[], bool], wait_s: float,
-) -> int | None:
-    """A new run of the period, or None once it is done; waits up to ``wait_s`` while another
-    live attempt (a lease) holds it: that attempt may finish it, or die and let its lease end."""
-    from reports.errors import RunBusyError
-
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            return int(ledger.start_run(report.name, report.org, period))
-        except RunBusyError as exc:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise
-            time.sleep(min(left, max(0.05, float(getattr(exc, "retry_in_s", 0.5)))))
-        if done():
-            return None
 
 
 def _pdf_for(

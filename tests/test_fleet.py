@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ def test_the_same_period_enqueued_twice_and_a_copy_redelivered_while_running_sen
     tmp_path: Path, redis: Redis, served: RunningApi, smtp: tuple[Recorder, int]
 ) -> None:
     handler, port = smtp
-    with fleet(tmp_path, redis=redis, api_url=served.url, smtp_port=port, orgs=2) as running:
+    with fleet(tmp_path, redis=redis, api_url=served.url, smtp_port=port, orgs=3) as running:
         running.start_worker()
         running.start_worker()
         running.wait_ready(2)
@@ -185,6 +186,17 @@ def test_the_same_period_enqueued_twice_and_a_copy_redelivered_while_running_sen
         first = enqueue(app, queue, "org-01-weekly", AS_OF, False, time.time())
         wait_for("org-01 running", lambda: run_states(running, "org-01-weekly"))
         copy = enqueue(app, queue, "org-01-weekly", AS_OF, False, time.time())
+        # org-02 as the scheduler fires it: one task, its answer the run's outcome.
+        from reports.fleet import CeleryRunner
+        from reports.report.periods import for_kind
+        from reports.schedule.firetimes import RunRequest
+        from reports.schedule.runner import OutcomeKind
+
+        day = date.fromisoformat(AS_OF)
+        outcome = CeleryRunner(config, running.env)(RunRequest(
+            "org-02-weekly", datetime.now(UTC), day, for_kind("weekly", day)))
+        assert outcome.kind is OutcomeKind.OK, outcome
+        assert "sent to dean@org-02.example, ops@org-02.example" in outcome.output_tail
         values = [r.get(timeout=180) for r in (*twins, first, copy)]
         assert all(v["ok"] for v in values), (values, running.logs())
         expected = {r: 1 for rs in running.recipients().values() for r in rs}

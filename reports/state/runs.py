@@ -19,11 +19,11 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -119,15 +119,28 @@ class RunLedger(LedgerStore):
     stuck_after: timedelta
     lease: timedelta
 
+    @overload
+    def start_run(self, report: str, org: str, period: Period, *, wait_s: float = 0.0) -> int:
+        ...
+
+    @overload
     def start_run(
         self, report: str, org: str, period: Period, *, wait_s: float = 0.0,
-    ) -> int:
+        until: Callable[[], bool],
+    ) -> int | None:
+        ...
+
+    def start_run(
+        self, report: str, org: str, period: Period, *, wait_s: float = 0.0,
+        until: Callable[[], bool] | None = None,
+    ) -> int | None:
         """Open a run in ``collecting`` under a new lease; a dead working run is failed first.
 
         A working run of the same report and period whose lease ran out (or that made no
         progress for ``stuck_after_s``) is marked failed as stale, only if it is still as read.
         One whose lease is alive raises RunBusyError, after waiting up to ``wait_s`` for it to
-        finish or run out (a killed attempt's lease runs out within ``lease_s``).
+        finish or run out (a killed attempt's lease runs out within ``lease_s``); while waiting,
+        ``until()`` true (e.g. the other attempt got the period done) returns None.
         """
         deadline = time.monotonic() + wait_s
         while True:
@@ -138,6 +151,8 @@ class RunLedger(LedgerStore):
                 if left <= 0:
                     raise
                 time.sleep(min(left, max(0.05, getattr(exc, "retry_in_s", 0.5))))
+            if until is not None and until():
+                return None
 
     def _start_run(self, report: str, org: str, period: Period) -> int:
         now = self._now()

@@ -63,8 +63,8 @@ def error_lines(stderr: str) -> list[str]:
 
 def test_the_readme_lists_exactly_the_variables_the_templates_receive() -> None:
     context = _context(analyse(realistic(), top_n=5), [], Branding("Acme"), date(2026, 11, 23),
-                       "en", "en")
-    passed = {*context, "lang", "dir", "notice"}  # render_html adds these three
+                       "en")
+    passed = {*context, "notice"}  # render_html adds the notice
     documented = {v.name for v in REPORT_VARIABLES}
     assert passed == documented, (
         f"not documented: {sorted(passed - documented)}; documented but not passed: "

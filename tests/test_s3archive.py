@@ -194,3 +194,69 @@ def test_send_archives_on_s3_and_mails_those_bytes_then_list_verify_prune(
     assert f"removed {location}" in pruned.stdout
     left = seaweed.client().list_objects_v2(Bucket=s3_bucket, Prefix="reports/")
     assert left.get("KeyCount", 0) == 0
+
+
+def test_the_web_ui_serves_and_verifies_pdfs_from_the_s3_archive(
+    tmp_path: Path, env: Seaweed, s3_bucket: str,  # noqa: F811
+) -> None:
+    from reports.config import load_config
+    from reports.state.ledger import Ledger
+    from reports.web.auth import Principal
+    from reports.web.scoped import NotFound, Scoped
+
+    config = load_config(s3_config(tmp_path, env, s3_bucket))
+    archive = Archive(S3Store.from_config(config.archive))
+    data = PDF + b"%web"
+    written = archive.write("acme-university", "acme-weekly", WEEK, data)
+    with Ledger(config.state.url) as ledger:
+        ledger.record_archive("acme-weekly", "acme-university", WEEK, path=written.location,
+                              sha256=written.sha256, size=written.size)
+        viewer = Principal("viewer", "viewer", None)
+        scoped = Scoped(config, ledger, viewer, clock=lambda: datetime.now(UTC))
+        entry, served = scoped.archive_file("acme-weekly", WEEK.key)
+        assert (entry.path, served) == (written.location, data)
+        assert scoped.verify()[0].clean
+        env.client().delete_object(Bucket=s3_bucket, Key=written.location.split("/", 3)[3])
+        with pytest.raises(NotFound):
+            scoped.archive_file("acme-weekly", WEEK.key)
+        result, checked = scoped.verify()
+        assert checked == 1 and [e.path for e in result.missing] == [written.location]
+
+
+def test_prune_deletes_the_period_with_its_superseded_objects(
+    tmp_path: Path, env: Seaweed, s3_bucket: str,  # noqa: F811
+) -> None:
+    from reports.delivery.archive import parse_duration
+    from reports.state.ledger import Ledger
+
+    archive = Archive(S3Store(s3_bucket, "p", endpoint_url=env.endpoint))
+    old, kept = Period(date(2025, 11, 17), date(2025, 11, 23)), WEEK
+    with Ledger(f"sqlite:///{tmp_path / 'state.db'}") as ledger:
+        for period, data in ((old, PDF), (old, PDF + b"regenerated"), (kept, PDF)):
+            written = archive.write("acme", "weekly", period, data)
+            ledger.record_archive("weekly", "acme", period, path=written.location,
+                                  sha256=written.sha256, size=written.size)
+        assert len(archive.store.locations(f"acme/weekly/{old.key}.")) == 2
+        removed = archive.prune(ledger, parse_duration("180d"), today=date(2026, 11, 27))
+        assert [e.period_end for e in removed] == [old.end]
+        assert archive.store.locations("acme/weekly/") == [written.location]
+        assert [e.period_end for e in ledger.archive_entries()] == [kept.end]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('url = "s3://Bad_Bucket/x"', "archive.url: 's3://Bad_Bucket/x' is not s3://bucket/prefix"),
+    ('url = "s3://ok-bucket/a/../b"', "archive.url: 's3://ok-bucket/a/../b': the prefix may not"),
+    ('endpoint_url = "http://AKIAEXAMPLE:hunter2secret@s3.example:9000"',
+     "archive.endpoint_url: the URL holds credentials"),
+    ('region = "eu west"', "archive.region: 'eu west' is not a region name"),
+])
+def test_a_bad_archive_key_is_one_line_naming_it(tmp_path: Path, line: str, message: str) -> None:
+    from reports.config import load_config
+    from reports.errors import ConfigError
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"[archive]\n{line}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    text = str(refused.value)
+    assert message in text and "\n" not in text and "hunter2secret" not in text

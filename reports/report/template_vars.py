@@ -1,10 +1,10 @@
 """What a template receives: the reference for people who override templates.
 
 ``REPORT_VARIABLES`` documents every name ``report.html.j2`` and its partials are rendered with
-(``render._context`` plus ``lang``, ``dir`` and ``notice``, which ``render_html`` adds); the
-email templates' ``summary`` is documented next to ``MailSummary``. The README's "Template variables" section is generated from these with
-``markdown_table`` and a test keeps both equal to what the code passes (add a line here when
-you pass a new name to the templates).
+(``render._context`` plus ``notice``, which ``render_html`` adds); the email templates'
+``summary`` is documented next to ``MailSummary``. The README's "Template variables" section is
+generated from these with ``markdown_table`` and a test keeps both equal to what the code passes
+(add a line here when you pass a new name to the templates).
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
     Variable("org_name", "The org's name as printed (`display_name`, else `org`)."),
     Variable("accent", "The accent colour, `#RRGGBB`."),
     Variable("logo_uri", "The logo as a `data:` URI, or none."),
-    Variable("lang", "The language of the wording as a BCP 47 tag for `<html lang>`, e.g. "
-             "`de`, `pt-BR`."),
-    Variable("dir", "The writing direction of that language: `ltr` or `rtl`."),
+    Variable("lang", "The BCP 47 tag of the report's language for `<html lang>`, e.g. "
+             "`de-DE` (see Languages)."),
+    Variable("dir", "`ltr` or `rtl`: the writing direction of the report's language, for "
+             "`<html dir>` and the sides of the running header."),
     Variable("title", "The report's title, e.g. `Weekly report`."),
     Variable("period_label", "The period, formatted in the locale."),
     Variable("previous_label", "The period compared with, formatted in the locale."),
@@ -64,13 +65,13 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
     Variable("movers", "The courses that moved most vs the previous period.", Mover),
     Variable("top_users", "The most engaged users.", UserRow),
     Variable("notes", "Sentences about data the API did not deliver (strings)."),
-    Variable("page_footer", "The page-number footer as a CSS `content` value (in the "
-             "report's language)."),
     Variable("num", "Function: a number formatted in the locale (a dash for none)."),
     Variable("signed", "Function: a signed integer formatted in the locale."),
     Variable("index", "Function: an engagement/performance index formatted in the locale."),
-    Variable("isolate", "Function: text in a `<bdi>` with its own direction (names and signed "
-             "numbers inside text of the other direction)."),
+    Variable("isolate", "Function: a name or number in a `<bdi>` with its own direction "
+             "(`+11` stays `+11` in an Arabic table)."),
+    Variable("page_footer", "The CSS `content` value of the page count (`\"Page \" "
+             "counter(page) ...`), in the report's language."),
     Variable("notice", "A line for page 1 (provisional report, or one replacing it), or none; "
              "added after `<body>` if a template leaves it out.", Notice),
 )

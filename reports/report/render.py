@@ -108,7 +108,6 @@ def render_html(
     lang = resolve(locale, language)
     env = environment(templates_dir, lang.code)
     context = _context(analysis, charts, branding, generated_on, locale, lang.code)
-    context.update(lang=lang.tag, dir=lang.direction)
     context["notice"] = notice
     try:
         return _with_notice(str(env.get_template(ENTRY_TEMPLATE).render(context)), notice)
@@ -289,7 +288,7 @@ def missing_notes(analysis: Analysis, locale: str, language: str = "en") -> tupl
 
 def _context(
     a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str,
-    language: str,
+    language: str = "en",
 ) -> dict[str, Any]:
     def num(value: int | float | None) -> Markup:
         if value is None:
@@ -305,8 +304,11 @@ def _context(
         return isolate("\u2013" if value is None else fmt.decimal(value, locale))
 
     _ = translations(language).gettext
+    lang = resolve(locale, language)
     return {
         "analysis": a,
+        "lang": lang.tag,
+        "dir": lang.direction,
         "org_name": branding.org_name,
         "accent": branding.accent_color,
         "logo_uri": logo_data_uri(branding.logo),

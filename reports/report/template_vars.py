@@ -43,7 +43,10 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
     Variable("org_name", "The org's name as printed (`display_name`, else `org`)."),
     Variable("accent", "The accent colour, `#RRGGBB`."),
     Variable("logo_uri", "The logo as a `data:` URI, or none."),
-    Variable("lang", "The locale as a language tag for `<html lang>`, e.g. `de-DE`."),
+    Variable("lang", "The BCP 47 tag of the report's language for `<html lang>`, e.g. "
+             "`de-DE` (see Languages)."),
+    Variable("dir", "`ltr` or `rtl`: the writing direction of the report's language, for "
+             "`<html dir>` and the sides of the running header."),
     Variable("title", "The report's title, e.g. `Weekly report`."),
     Variable("period_label", "The period, formatted in the locale."),
     Variable("previous_label", "The period compared with, formatted in the locale."),
@@ -65,6 +68,10 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
     Variable("num", "Function: a number formatted in the locale (a dash for none)."),
     Variable("signed", "Function: a signed integer formatted in the locale."),
     Variable("index", "Function: an engagement/performance index formatted in the locale."),
+    Variable("isolate", "Function: a name or number in a `<bdi>` with its own direction "
+             "(`+11` stays `+11` in an Arabic table)."),
+    Variable("page_footer", "The CSS `content` value of the page count (`\"Page \" "
+             "counter(page) ...`), in the report's language."),
     Variable("notice", "A line for page 1 (provisional report, or one replacing it), or none; "
              "added after `<body>` if a template leaves it out.", Notice),
 )

@@ -277,10 +277,10 @@ def test_a_provisional_pdf_is_kept_beside_the_final_one(ledger: Ledger) -> None:
 def test_a_held_run_is_finished_and_keeps_the_gate_verdict(ledger: Ledger) -> None:
     run_id = ledger.start_run("acme-weekly", "acme", WEEK)
     gate = '{"ok": false, "failed": [{"rule": "day_coverage"}]}'
-    held = ledger.transition(run_id, RunState.HELD, detail="data for Nov 15 has not arrived",
+    held = ledger.transition(run_id, RunState.HELD, error="data for Nov 15 has not arrived",
                              gate=gate)
     assert (held.state, held.gate, held.edition) == (RunState.HELD, gate, None)
-    assert held.finished_at is not None and held.error is None
+    assert held.finished_at is not None and held.error == "data for Nov 15 has not arrived"
     with pytest.raises(StateError, match="cannot go from held to rendering"):
         ledger.transition(run_id, RunState.RENDERING)
     # A held run blocks nothing: the next run of the period starts at once.

@@ -2,7 +2,9 @@
 
 The email body shows the same numbers as the PDF (one analysis, ``mail_summary``); every
 recipient gets their own message with a Message-ID derived from (report, period, recipient),
-so a retry of the same delivery carries the same Message-ID.
+so a retry of the same delivery carries the same Message-ID. A provisional copy (sent despite
+the freshness gate) has "[Provisional]" in its subject, its notice as the body's first line and a
+Message-ID of its own; the final report that replaces it says so in its subject and first line.
 """
 
 from __future__ import annotations
@@ -32,13 +34,20 @@ def mail_summary(report: ReportConfig, data: ReportData) -> Any:
 
 def report_messages(
     config: Config, report: ReportConfig, period: Period, data: ReportData, pdf: bytes,
-    recipients: Sequence[str], now: datetime,
+    recipients: Sequence[str], now: datetime, *, edition: str | None = None, notice: str = "",
 ) -> dict[str, Any]:
-    """One message per recipient, the PDF (and the CSV files if configured) attached."""
+    """One message per recipient, the PDF (and the CSV files if configured) attached.
+
+    ``edition``: ``provisional``, or ``replacement`` (the final report replacing a provisional
+    copy); ``notice``: the body's first line.
+    """
+    from dataclasses import replace
+
     from reports.addresses import parse_address
     from reports.delivery.mail import (
         Attachment,
         build_message,
+        edition_subject,
         format_subject,
         make_message_id,
         render_bodies,
@@ -46,13 +55,15 @@ def report_messages(
     from reports.report.csvdata import csv_attachments
     from reports.report.fmt import period_label, period_title
 
-    summary = mail_summary(report, data)
+    summary = replace(mail_summary(report, data), notice=notice)
     text, html = render_bodies(summary, override_dir=config.templates.dir)
-    subject = format_subject(
+    subject = edition_subject(format_subject(
         config.email.subject, period_title=period_title(period, summary.language),
         org_name=report.org_name, period_label=period_label(period, report.locale),
         report=report.name, title=summary.title,
-    )
+    ), edition or "final")
+    provisional = edition == "provisional"
+    key = f"{period.key}.provisional" if provisional else period.key
     domain = parse_address(config.email.from_, what="email.from").domain
     extras = (
         [Attachment(a.name, a.data, a.mime) for a in csv_attachments(data)]
@@ -61,10 +72,11 @@ def report_messages(
     return {
         recipient: build_message(
             sender=config.email.from_, recipient=recipient, subject=subject, text_body=text,
-            html_body=html, pdf=pdf, pdf_name=f"{report.name}_{period.key}.pdf",
-            message_id=make_message_id(report.name, period.key, recipient, domain),
+            html_body=html, pdf=pdf,
+            pdf_name=f"{report.name}_{period.key}{'_provisional' if provisional else ''}.pdf",
+            message_id=make_message_id(report.name, key, recipient, domain),
             date=now, extra_attachments=extras, report=report.name, period_key=period.key,
-            language=summary.lang_tag,
+            edition="provisional" if provisional else None, language=summary.lang_tag,
         )
         for recipient in recipients
     }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 
 from reports.config import ReportConfig
 from reports.report.model import ReportData
@@ -29,6 +30,8 @@ class RenderJob:
     templates_dir: Path | None
     generated_on: date
     want_html: bool = False
+    notice: Any = None
+    """A ``reports.report.render.Notice`` on page 1 (a provisional report), or None."""
     chart_dpi: int | None = None
     """Resolution of the chart images (None: the charts module's default); the page layout
     does not depend on it."""
@@ -70,14 +73,16 @@ def render_report(job: RenderJob) -> Rendered:
     html = render_html(
         analysis, charts, branding, templates_dir=job.templates_dir,
         generated_on=job.generated_on, locale=report.locale, language=report.language,
+        notice=job.notice,
     )
     t3 = time.perf_counter()
     label = period_label(data.period, report.locale)
+    marked = "Provisional: " if job.notice is not None and job.notice.kind == "provisional" else ""
     roots = [TEMPLATES_DIR] + ([job.templates_dir] if job.templates_dir else [])
     if report.logo is not None:
         roots.append(report.logo.parent)
     metadata = PdfMetadata(
-        title=_("%(org)s: %(title)s, %(period)s") % {
+        title=marked + _("%(org)s: %(title)s, %(period)s") % {
             "org": report.org_name, "title": report_title(data.period, lang.code), "period": label},
         author="ibl-reports",
         subject=_("Learning activity of %(org)s, %(period)s") % {

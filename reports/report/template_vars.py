@@ -1,10 +1,10 @@
 """What a template receives: the reference for people who override templates.
 
 ``REPORT_VARIABLES`` documents every name ``report.html.j2`` and its partials are rendered with
-(``render._context`` plus ``notice``); the email templates' ``summary`` is documented next to
-``MailSummary``. The README's "Template variables" section is generated from these with
-``markdown_table`` and a test keeps both equal to what the code passes (add a line here when
-you pass a new name to the templates).
+(``render._context`` plus ``notice``, which ``render_html`` adds); the email templates'
+``summary`` is documented next to ``MailSummary``. The README's "Template variables" section is
+generated from these with ``markdown_table`` and a test keeps both equal to what the code passes
+(add a line here when you pass a new name to the templates).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from reports.report.build import Rendered, RenderJob, render_report
 from reports.report.freshness import Verdict
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, custom, for_kind, today
+from reports.report.privacy import PSEUDONYMOUS, Policy, policy_for
 
 RENDER_STAGE = "charts, HTML and PDF"
 
@@ -185,17 +186,45 @@ def generated_on(report: ReportConfig, clock: Clock) -> date:
     return today(clock, report.timezone)
 
 
+def report_policy(config: Config, report: ReportConfig, env: Mapping[str, str]) -> Policy:
+    """The report's learner privacy; the pseudonym key is loaded only when it is needed."""
+    policy = policy_for(config.privacy, report)
+    if policy.learners != PSEUDONYMOUS:
+        return policy
+    from reports.state.pseudonym_key import load_key
+
+    return policy_for(config.privacy, report, load_key(config, env))
+
+
+def render_key_of(config: Config, report: ReportConfig, policy: Policy, digest: str) -> str:
+    """The render key of a report's PDF (data, config, templates, pseudonym key, version)."""
+    from reports.delivery.renderkey import render_key
+    from reports.state.pseudonym_key import fingerprint
+
+    return render_key(
+        data_hash=digest, report=report, privacy=config.privacy,
+        templates_dir=config.templates.dir,
+        key_fingerprint=fingerprint(policy.key) if policy.key else "",
+    )
+
+
 def archive_pdf(
     config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str,
-    edition: str = "final",
+    edition: str = "final", key: str | None = None,
 ) -> str:
-    """Write the PDF to the archive (a provisional one beside the final) and index it."""
+    """Write the PDF to the archive (a provisional one beside the final) and index it as the
+    period's current one; an earlier PDF of another render ``key`` stays as history."""
     from reports.delivery.archive import open_archive
 
-    archived = open_archive(config.archive).write(report.org, report.name, period, pdf, edition)
+    files = ledger.archive_files(report.name, period, edition)
+    same = next((f for f in files if key and f.render_key == key), None)
+    reuse_plain = same is not None and not same.path.endswith(f".{(key or '')[:12]}.pdf")
+    variant = None if not files or reuse_plain or not key else key[:12]
+    archived = open_archive(config.archive).write(report.org, report.name, period, pdf, edition,
+                                                  variant=variant)
     ledger.record_archive(
         report.name, report.org, period, path=archived.location, sha256=archived.sha256,
-        size=archived.size, data_hash=digest, edition=edition,
+        size=archived.size, data_hash=digest, edition=edition, render_key=key,
     )
     return archived.location
 
@@ -244,12 +273,14 @@ def generate_one(
             marked = None if verdict.ok else PROVISIONAL  # generate never holds: it marks
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest, edition=marked,
                               gate=json.dumps(verdict.as_json(), sort_keys=True))
+            policy = report_policy(config, report, env)
             bar.update(RENDER_STAGE, 0, 1)
             laps.lap("ledger_s")
             rendered = render_limited(
                 config,
                 RenderJob(report, data, config.templates.dir, generated_on(report, clock),
-                          want_html=html_out is not None, notice=notice_for(verdict, report)),
+                          want_html=html_out is not None, notice=notice_for(verdict, report),
+                          policy=policy),
                 pool,
             )
             # the render child's own stages; the rest is its start, the hand-over and the exit
@@ -257,7 +288,7 @@ def generate_one(
                 laps.lap("render") - sum(rendered.timings.values()))
             bar.update(RENDER_STAGE, 1, 1)
             path = archive_pdf(config, ledger, report, period, rendered.pdf, digest,
-                               marked or "final")
+                               marked or "final", render_key_of(config, report, policy, digest))
             ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
             if out is not None:
                 _write_copy(out, rendered.pdf)

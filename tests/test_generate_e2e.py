@@ -45,7 +45,7 @@ def served(api_server: Callable[..., RunningApi]) -> RunningApi:  # noqa: F811
 def test_generate_makes_a_pdf_whose_numbers_match_the_api(
     tmp_path: Path, served: RunningApi
 ) -> None:
-    config = write_config(tmp_path, api_url=served.url)
+    config = write_config(tmp_path, api_url=served.url, extra="attach_learner_list = true")
     proc = run_cli(config, "generate", "--report", "acme-weekly", "--as-of", AS_OF,
                    "--out", "report.pdf", "--html", "report.html", "--json", check=True)
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -77,6 +77,7 @@ def test_generate_makes_a_pdf_whose_numbers_match_the_api(
     attachments = reader.attachments
     assert set(attachments) == {"courses.csv", "active_users.csv", "daily_enrollments.csv"}
     users = list(csv.reader(io.StringIO(attachments["active_users.csv"][0].decode("utf-8-sig"))))
+    assert users[0] == ["learner", "engagement_index", "performance_index"]  # pseudonymous
     assert len(users) - 1 == per_course["total"]
     courses = list(csv.reader(io.StringIO(attachments["courses.csv"][0].decode("utf-8-sig"))))
     current_ids = {c["course_id"] for c in per_course["data"]}

@@ -55,7 +55,8 @@ def generate(src: Path, folder: Path) -> dict[str, Any]:
             shutil.rmtree(path)
         path.unlink(missing_ok=True)
     config = folder / "config.toml"
-    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    own = src / "config.toml"  # the config that copy of the sources reads
+    text = (own if own.is_file() else ROOT / "config.toml").read_text(encoding="utf-8")
     config.write_text(text.replace('"templates"', json.dumps(str(src / "templates"))), "utf-8")
     env = dict(os.environ, PYTHONPATH=str(src))
     cpu0, t0 = _children_cpu(), time.perf_counter()

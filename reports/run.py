@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -36,6 +35,7 @@ from reports.report.build import Rendered, RenderJob, render_report
 from reports.report.freshness import Verdict
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, custom, for_kind, today
+from reports.report.privacy import PSEUDONYMOUS, Policy, policy_for
 
 RENDER_STAGE = "charts, HTML and PDF"
 
@@ -186,17 +186,45 @@ def generated_on(report: ReportConfig, clock: Clock) -> date:
     return today(clock, report.timezone)
 
 
+def report_policy(config: Config, report: ReportConfig, env: Mapping[str, str]) -> Policy:
+    """The report's learner privacy; the pseudonym key is loaded only when it is needed."""
+    policy = policy_for(config.privacy, report)
+    if policy.learners != PSEUDONYMOUS:
+        return policy
+    from reports.state.pseudonym_key import load_key
+
+    return policy_for(config.privacy, report, load_key(config, env))
+
+
+def render_key_of(config: Config, report: ReportConfig, policy: Policy, digest: str) -> str:
+    """The render key of a report's PDF (data, config, templates, pseudonym key, version)."""
+    from reports.delivery.renderkey import render_key
+    from reports.state.pseudonym_key import fingerprint
+
+    return render_key(
+        data_hash=digest, report=report, privacy=config.privacy,
+        templates_dir=config.templates.dir,
+        key_fingerprint=fingerprint(policy.key) if policy.key else "",
+    )
+
+
 def archive_pdf(
     config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str,
-    edition: str = "final",
+    edition: str = "final", key: str | None = None,
 ) -> str:
-    """Write the PDF to the archive (a provisional one beside the final) and index it."""
+    """Write the PDF to the archive (a provisional one beside the final) and index it as the
+    period's current one; an earlier PDF of another render ``key`` stays as history."""
     from reports.delivery.archive import open_archive
 
-    archived = open_archive(config.archive).write(report.org, report.name, period, pdf, edition)
+    files = ledger.archive_files(report.name, period, edition)
+    same = next((f for f in files if key and f.render_key == key), None)
+    reuse_plain = same is not None and not same.path.endswith(f".{(key or '')[:12]}.pdf")
+    variant = None if not files or reuse_plain or not key else key[:12]
+    archived = open_archive(config.archive).write(report.org, report.name, period, pdf, edition,
+                                                  variant=variant)
     ledger.record_archive(
         report.name, report.org, period, path=archived.location, sha256=archived.sha256,
-        size=archived.size, data_hash=digest, edition=edition,
+        size=archived.size, data_hash=digest, edition=edition, render_key=key,
     )
     return archived.location
 
@@ -219,44 +247,59 @@ def generate_one(
     A batch passes what it shares: ``pool`` (a started ``WorkerPool``) and ``ledger`` (an open
     ``Ledger``, left open); without them this run starts and closes its own.
     """
-    from reports.execute.worker import start_in_background
     from reports.state.runs import RunState
+    from reports.timeline import Laps, process_age_s
 
-    t_start = time.perf_counter()
-    if pool is None:  # a pool's owner has started it already
-        start_in_background()  # the render workers' fork server warms up while we fetch
+    laps, startup_s = Laps(), process_age_s() if pool is None else None
+    own = None
+    if pool is None:  # one report: one render child, forked now and warmed while we fetch
+        from reports.execute.oneshot import WarmWorker
+
+        own = pool = WarmWorker(timeout_s=config.render.timeout_s,
+                                memory_mb=config.render.memory_mb)
+        laps.lap("worker_start_s")
     period = resolve_period(report, window, clock)
-    with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger:
+    with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger, \
+            own if own is not None else nullcontext():
         run_id = ledger.start_run(report.name, report.org, period,
                                   wait_s=lease_wait_s(config))
         with recorded(ledger, run_id), StageProgress(progress) as bar:
-            t0 = time.perf_counter()
+            laps.lap("ledger_s")
             data, verdict = asyncio.run(collect_judged(
                 config, report, period, env, day=today(clock, report.timezone),
                 on_progress=bar.update))
-            fetch_s = time.perf_counter() - t0
+            laps.lap("fetch_s")
             digest = data_hash(data)
             marked = None if verdict.ok else PROVISIONAL  # generate never holds: it marks
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest, edition=marked,
                               gate=json.dumps(verdict.as_json(), sort_keys=True))
+            policy = report_policy(config, report, env)
             bar.update(RENDER_STAGE, 0, 1)
+            laps.lap("ledger_s")
             rendered = render_limited(
                 config,
                 RenderJob(report, data, config.templates.dir, generated_on(report, clock),
-                          want_html=html_out is not None, notice=notice_for(verdict, report)),
+                          want_html=html_out is not None, notice=notice_for(verdict, report),
+                          policy=policy),
                 pool,
             )
+            # the render child's own stages; the rest is its start, the hand-over and the exit
+            laps.laps["worker_start_s"] = laps.laps.get("worker_start_s", 0.0) + (
+                laps.lap("render") - sum(rendered.timings.values()))
             bar.update(RENDER_STAGE, 1, 1)
             path = archive_pdf(config, ledger, report, period, rendered.pdf, digest,
-                               marked or "final")
+                               marked or "final", render_key_of(config, report, policy, digest))
             ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
             if out is not None:
                 _write_copy(out, rendered.pdf)
             if html_out is not None and rendered.html is not None:
                 _write_copy(html_out, rendered.html.encode("utf-8"))
             ledger.transition(run_id, RunState.DONE, detail="generated (not mailed)")
-    timings = {"fetch_s": fetch_s, **rendered.timings}
-    timings["total_s"] = time.perf_counter() - t_start
+    laps.lap("archive_s")
+    timings = {**{k: v for k, v in laps.laps.items() if k != "render"}, **rendered.timings}
+    timings["total_s"] = laps.total() + (startup_s or 0.0)
+    if startup_s is not None:  # the interpreter, imports and config before this function
+        timings["startup_s"] = startup_s
     return GenerateResult(
         report=report.name, pdf=out or path, pages=rendered.pages, bytes=len(rendered.pdf),
         period=period, requests=data.requests, timings=timings,

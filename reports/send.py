@@ -27,6 +27,7 @@ from reports.report.build import RenderJob
 from reports.report.freshness import Verdict
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, local_date, today
+from reports.report.privacy import Policy
 from reports.run import (
     Window,
     archive_pdf,
@@ -35,7 +36,9 @@ from reports.run import (
     lease_wait_s,
     open_ledger,
     recorded,
+    render_key_of,
     render_limited,
+    report_policy,
     resolve_period,
 )
 
@@ -160,14 +163,15 @@ def send_report(
             digest = data_hash(data)
             ledger.transition(run_id, RunState.RENDERING, data_hash=digest, gate=gate,
                               edition=edition)
+            policy = report_policy(config, report, env)
             pdf, path, reused = _pdf_for(config, ledger, report, period, data, digest, clock,
-                                         verdict if edition else None, pool)
+                                         verdict if edition else None, policy, pool)
             ledger.transition(
                 run_id, RunState.ARCHIVED, detail=("reused " if reused else "") + str(path)
             )
             ledger.transition(run_id, RunState.DELIVERING)
             messages = _messages(config, ledger, report, period, data, pdf, recipients, clock,
-                                 verdict if edition else None)
+                                 verdict if edition else None, policy)
             note = "the data is complete: sent as the final report" if (
                 provisional and not edition) else ""
             if to:
@@ -193,7 +197,7 @@ def send_report(
 
 def _messages(
     config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
-    pdf: bytes, recipients: list[str], clock: Clock, held: Verdict | None,
+    pdf: bytes, recipients: list[str], clock: Clock, held: Verdict | None, policy: Policy,
 ) -> dict[str, Any]:
     """The messages of this send: provisional ones, or the final one (replacing for some)."""
     from reports.delivery.messages import report_messages
@@ -201,36 +205,46 @@ def _messages(
 
     if held is not None:
         return report_messages(config, report, period, data, pdf, recipients, clock(),
-                               edition=PROVISIONAL, notice=held.banner(report.locale))
+                               edition=PROVISIONAL, notice=held.banner(report.locale),
+                               policy=policy)
     replacing = ledger.provisional_recipients(report.name, period)
     plain = [r for r in recipients if r not in replacing]
-    messages = report_messages(config, report, period, data, pdf, plain, clock())
+    messages = report_messages(config, report, period, data, pdf, plain, clock(), policy=policy)
     for recipient in recipients:
         if recipient in replacing:
             when = long_date(local_date(replacing[recipient], report.timezone), report.locale)
             notice = (f"This final report replaces the provisional report of "
                       f"{period_label(period, report.locale)} sent on {when}.")
             messages.update(report_messages(config, report, period, data, pdf, [recipient],
-                                            clock(), edition="replacement", notice=notice))
+                                            clock(), edition="replacement", notice=notice,
+                                            policy=policy))
     return {r: messages[r] for r in recipients}
 
 
 def _pdf_for(
     config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
-    digest: str, clock: Clock, held: Verdict | None, pool: Any = None,
+    digest: str, clock: Clock, held: Verdict | None, policy: Policy, pool: Any = None,
 ) -> tuple[bytes, str, bool]:
-    """The archived PDF of this edition if made from the same data and intact, else a new one."""
+    """The archived PDF of this edition if it has the same render key (same data, config,
+    templates, pseudonym key, version) and is intact, else a new one."""
     from reports.delivery.archive import open_archive
     from reports.report.render import Notice
 
     edition = PROVISIONAL if held is not None else "final"
-    entry = ledger.archive_entry(report.name, period, edition)
-    if entry is not None and entry.data_hash == digest:
-        archive = open_archive(config.archive)
-        if archive.verify([entry]).clean:
+    key = render_key_of(config, report, policy, digest)
+    archive = open_archive(config.archive)
+    for entry in ledger.archive_files(report.name, period, edition):
+        if entry.render_key == key and archive.verify([entry]).clean:
+            if not entry.current:  # an earlier PDF of this key: current again
+                ledger.record_archive(
+                    report.name, report.org, period, path=entry.path, sha256=entry.sha256,
+                    size=entry.size, data_hash=digest, edition=edition, render_key=key,
+                )
             return archive.read(entry), entry.path, True
     notice = Notice("provisional", held.banner(report.locale)) if held is not None else None
     rendered = render_limited(config, RenderJob(
-        report, data, config.templates.dir, generated_on(report, clock), notice=notice), pool)
-    path = archive_pdf(config, ledger, report, period, rendered.pdf, digest, edition=edition)
+        report, data, config.templates.dir, generated_on(report, clock), notice=notice,
+        policy=policy), pool)
+    path = archive_pdf(config, ledger, report, period, rendered.pdf, digest, edition=edition,
+                       key=key)
     return rendered.pdf, path, False

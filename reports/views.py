@@ -61,7 +61,7 @@ def archive_listing(config: Config, *, report: str | None) -> list[dict[str, Any
             {"report": e.report, "org": e.org, "period_start": e.period_start.isoformat(),
              "period_end": e.period_end.isoformat(), "path": e.path, "sha256": e.sha256,
              "size": e.size, "created_at": e.created_at.isoformat(timespec="seconds"),
-             "edition": e.edition}
+             "edition": e.edition, "current": e.current}
             for e in ledger.archive_entries(report)
         ]
 

@@ -16,17 +16,22 @@ from typing import Any
 from reports.config import Config, ReportConfig
 from reports.report.model import ReportData
 from reports.report.periods import Period
+from reports.report.privacy import NAMED_POLICY, Policy, apply_learners
 
 
-def mail_summary(report: ReportConfig, data: ReportData) -> Any:
-    """The email body's numbers, from the same analysis as the PDF."""
+def mail_summary(report: ReportConfig, data: ReportData, policy: Policy = NAMED_POLICY) -> Any:
+    """The email body's numbers, from the same analysis as the PDF (and the same policy:
+    learners' form, small groups suppressed)."""
     from reports.delivery.summary import summarise
     from reports.report.analysis import analyse
     from reports.report.fmt import report_title
+    from reports.report.suppress import plan
 
     lang = report.lang
+    data = apply_learners(data, policy)
+    analysis = analyse(data, top_n=report.top_n, suppression=plan(data, policy.min_group_size))
     return summarise(
-        analyse(data, top_n=report.top_n), title=report_title(data.period, lang.code),
+        analysis, title=report_title(data.period, lang.code),
         org_name=report.org_name, report_name=report.name, locale=report.locale,
         accent_color=report.accent_color, language=lang.code,
     )
@@ -35,6 +40,7 @@ def mail_summary(report: ReportConfig, data: ReportData) -> Any:
 def report_messages(
     config: Config, report: ReportConfig, period: Period, data: ReportData, pdf: bytes,
     recipients: Sequence[str], now: datetime, *, edition: str | None = None, notice: str = "",
+    policy: Policy = NAMED_POLICY,
 ) -> dict[str, Any]:
     """One message per recipient, the PDF (and the CSV files if configured) attached.
 
@@ -52,10 +58,12 @@ def report_messages(
         make_message_id,
         render_bodies,
     )
+    from reports.report.build import learner_list
     from reports.report.csvdata import csv_attachments
     from reports.report.fmt import period_label, period_title
+    from reports.report.suppress import plan
 
-    summary = replace(mail_summary(report, data), notice=notice)
+    summary = replace(mail_summary(report, data, policy), notice=notice)
     text, html = render_bodies(summary, override_dir=config.templates.dir)
     subject = edition_subject(format_subject(
         config.email.subject, period_title=period_title(period, summary.language),
@@ -66,7 +74,9 @@ def report_messages(
     key = f"{period.key}.provisional" if provisional else period.key
     domain = parse_address(config.email.from_, what="email.from").domain
     extras = (
-        [Attachment(a.name, a.data, a.mime) for a in csv_attachments(data)]
+        [Attachment(a.name, a.data, a.mime) for a in csv_attachments(
+            apply_learners(data, policy), learners=learner_list(policy),
+            hide=plan(data, policy.min_group_size))]
         if config.email.attach_csv else []
     )
     return {

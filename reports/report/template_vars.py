@@ -24,6 +24,7 @@ from reports.report.analysis import (
 )
 from reports.report.charts import Chart, ChartTable
 from reports.report.daygrid import DayGrid, GridCell, GridWeek
+from reports.report.privacy import Band
 from reports.report.render import KpiCard, Notice
 
 
@@ -63,7 +64,11 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
              "behind it.", Chart),
     Variable("top_courses", "The top-N courses by active users.", CourseRow),
     Variable("movers", "The courses that moved most vs the previous period.", Mover),
-    Variable("top_users", "The most engaged users.", UserRow),
+    Variable("top_users", "The most engaged users (usernames are pseudonyms in the "
+             "pseudonymous form; empty in the aggregate form or under min_group_size).", UserRow),
+    Variable("learners", "The report's learners form: `named`, `pseudonymous` or `aggregate`."),
+    Variable("bands", "The engagement distribution (the aggregate form shows it instead of "
+             "learners).", Band),
     Variable("notes", "Sentences about data the API did not deliver (strings)."),
     Variable("num", "Function: a number formatted in the locale (a dash for none)."),
     Variable("signed", "Function: a signed integer formatted in the locale."),
@@ -72,6 +77,13 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
              "(`+11` stays `+11` in an Arabic table)."),
     Variable("page_footer", "The CSS `content` value of the page count (`\"Page \" "
              "counter(page) ...`), in the report's language."),
+    Variable("cell", "Function: a per-course count, or `<k` when it is a small group (or its "
+             "complement); call as cell(value, course_id, column)."),
+    Variable("change", "Function: a course row's change in active users, or a dash when it "
+             "would reveal a suppressed count."),
+    Variable("org_too_small", "True when fewer than min_group_size learners were active in the "
+             "whole org (no key figures, charts or learners are shown)."),
+    Variable("too_small", "The sentence said instead of the key figures then (else empty)."),
     Variable("notice", "A line for page 1 (provisional report, or one replacing it), or none; "
              "added after `<body>` if a template leaves it out.", Notice),
 )

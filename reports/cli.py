@@ -131,9 +131,13 @@ def generate(
         for outcome in outcomes:
             if outcome.error is not None:
                 typer.echo(f"error: {outcome.report}: {outcome.error}", err=True)
-            elif not json_:
-                r = outcome.result
-                assert r is not None
+                continue
+            r = outcome.result
+            assert r is not None
+            gate = r.gate_line()
+            if gate is not None:  # never held: the PDF is marked provisional
+                typer.echo(gate, err=True)
+            if not json_:
                 typer.echo(
                     f"{outcome.report}: {r.pdf} ({r.pages} pages, {r.bytes:,} bytes, "
                     f"{r.period.start.isoformat()}..{r.period.end.isoformat()})"
@@ -170,8 +174,15 @@ def send(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="with --all on Celery: enqueue and exit")
     ] = False,
+    provisional: Annotated[bool, typer.Option(
+        "--provisional",
+        help="send now although the freshness gate holds the period, marked provisional",
+    )] = False,
 ) -> None:
-    """Generate (or reuse), archive and deliver one period of a report, exactly once."""
+    """Generate (or reuse), archive and deliver one period of a report, exactly once.
+
+    A period whose data is not complete is held by the freshness gate (exit 3).
+    """
 
     def body() -> int:
         if (report is None) == (not all_):
@@ -180,6 +191,8 @@ def send(
             raise UsageError("--to sends one test copy of one --report, not --all")
         if no_wait and not all_:
             raise UsageError("--no-wait goes with --all")
+        if provisional and all_:
+            raise UsageError("--provisional sends one --report, not --all")
         config = _config()
         if all_:
             from reports.sendall import send_all
@@ -189,19 +202,19 @@ def send(
                 clock=_now, env=os.environ, echo=typer.echo,
                 echo_err=lambda line: typer.echo(line, err=True), progress=sys.stderr.isatty(),
             )
-        from reports import run
+        from reports import send
 
         assert report is not None
         if to is not None:
             _check_test_address(to)
-        outcome = run.send_report(
+        outcome = send.send_report(
             config, config.report(report), as_of=_date(as_of, "--as-of"), force=force, to=to,
-            clock=_now, env=os.environ,
+            provisional=provisional, clock=_now, env=os.environ,
         )
         for line in outcome.lines():
             typer.echo(line)
         for line in outcome.failure_lines():
-            typer.echo(f"error: {line}", err=True)
+            typer.echo(line if outcome.held is not None else f"error: {line}", err=True)
         return outcome.exit_code
 
     code = _guard(body)
@@ -282,13 +295,17 @@ def runs(
             typer.echo(json.dumps(history, sort_keys=True, default=str))
             return
         _table(
-            ["run", "report", "period", "state", "started (UTC)", "deliveries", "error"],
+            ["run", "report", "period", "state", "started (UTC)", "deliveries",
+             "error / reason"],
             [
                 [
                     str(h["id"]), h["report"], f"{h['period_start']}..{h['period_end']}",
-                    h["state"], utc_minutes(h["started_at"]),
-                    ", ".join(f"{d['recipient']}={d['state']}" for d in h["deliveries"]),
-                    clip(h["error"] or "", 80),
+                    h["state"] + (" (provisional)" if h["edition"] == "provisional" else ""),
+                    utc_minutes(h["started_at"]),
+                    ", ".join(f"{d['recipient']}={d['state']}"
+                              + (" (provisional)" if d["edition"] == "provisional" else "")
+                              for d in h["deliveries"]),
+                    clip(h["error"] or h["reason"] or "", 80),
                 ]
                 for h in history
             ],

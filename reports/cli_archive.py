@@ -34,10 +34,11 @@ def archive_list(
             typer.echo(json.dumps(entries, sort_keys=True, default=str))
             return
         _table(
-            ["report", "org", "period", "bytes", "sha256", "path"],
+            ["report", "org", "period", "bytes", "sha256", "kept as", "path"],
             [
                 [e["report"], e["org"], f"{e['period_start']}..{e['period_end']}",
-                 f"{e['size']:,}", e["sha256"][:12], e["path"]]
+                 f"{e['size']:,}", e["sha256"][:12], "current" if e["current"] else "history",
+                 e["path"]]
                 for e in entries
             ],
         )

@@ -112,7 +112,8 @@ def load(*, logs: bool = True) -> Any:
             raise UsageError(f"{LOG_FORMAT_ENV}={fmt!r}: use text or json")
         configure_logging("json" if fmt == "json" else "text", secrets=secrets_from_env(
             os.environ,
-            [config.api.api_key_env, config.email.password_env, config.executor.broker_url_env],
+            [config.api.api_key_env, config.email.password_env, config.executor.broker_url_env,
+             config.privacy.pseudonym_key_env],
             [config.state.url, os.environ.get(config.executor.broker_url_env, "")],
         ))
         state.logging = True

@@ -33,6 +33,8 @@ def mock_api(
     drop_factor: Annotated[
         float, typer.Option(metavar="F", help="the factor of --drop-from")
     ] = 0.2,
+    small_courses: Annotated[int, typer.Option(
+        metavar="N", help="the last N courses have only 3 members (small groups)")] = 0,
 ) -> None:
     """Serve the built-in demo API over HTTP (any org name works; any Api-Token is accepted)."""
 
@@ -46,7 +48,7 @@ def mock_api(
         knobs = MockKnobs(
             latency_s=latency_ms / 1000, courses=courses, users=users, late_days=late_days,
             today=_date(today, "--today"), drop_from=_date(drop_from, "--drop-from"),
-            drop_factor=drop_factor if drop_from else 1.0,
+            drop_factor=drop_factor if drop_from else 1.0, small_courses=small_courses,
         )
 
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"

@@ -28,6 +28,7 @@ from reports.errors import ConfigError
 from reports.executorconfig import ExecutorConfig, check_timeouts, with_state_url
 from reports.freshness_config import FreshnessConfig, FreshnessOverride, effective
 from reports.lang import Language, fallback_notice, posix, resolve
+from reports.privacyconfig import Learners, PrivacyConfig, check_group_size
 from reports.webconfig import WebConfig
 
 DEFAULT_CONFIG = "config.toml"
@@ -235,6 +236,20 @@ class ReportConfig(_Table):
     catch_up_max_periods: int = Field(4, ge=1, le=52, description="Bound for catch_up = all.")
     freshness: FreshnessOverride | None = Field(
         None, description="[reports.freshness]: any [freshness] key, for this report only.")
+    learners: Learners | None = Field(
+        None, description="This report's learners form; unset: [privacy] learners."
+    )
+    attach_learner_list: bool | None = Field(
+        None, description="Embed the per-learner CSV; unset: [privacy] attach_learner_list."
+    )
+    min_group_size: int | None = Field(
+        None, description="Smallest count shown per course; unset: [privacy] min_group_size."
+    )
+
+    @field_validator("min_group_size")
+    @classmethod
+    def _group(cls, value: int | None) -> int | None:
+        return check_group_size(value)
 
     @field_validator("recipients")
     @classmethod
@@ -302,6 +317,7 @@ class Config(_Table):
     executor: ExecutorConfig = Field(default_factory=lambda: ExecutorConfig())
     freshness: FreshnessConfig = Field(default_factory=lambda: FreshnessConfig())
     web: WebConfig = Field(default_factory=lambda: WebConfig())
+    privacy: PrivacyConfig = Field(default_factory=lambda: PrivacyConfig())
     reports: list[ReportConfig] = Field(default_factory=list)
     source: Annotated[Path, Field(exclude=True)] = Path(DEFAULT_CONFIG)
 

@@ -28,7 +28,8 @@ def refuse_inline_secrets(raw: dict[str, Any], label: str) -> None:
             for key in item:
                 if key.lower() in _SECRET_KEYS:
                     where = f"{table_name}[{index}]" if isinstance(table, list) else table_name
-                    hint = {"api": "api_key_env", "web": "session_secret_env"}.get(
+                    hint = {"api": "api_key_env", "web": "session_secret_env",
+                            "privacy": "pseudonym_key_env"}.get(
                         table_name, "password_env"
                     )
                     raise ConfigError(

@@ -50,13 +50,13 @@ def _now() -> datetime:
 
 def send_period(report: str, as_of: str, force: bool = False) -> dict[str, Any]:
     """The task body: send ``report`` for the period ``as_of`` selects; never raises ours."""
-    from reports import run
+    from reports import send
 
     config = _context.config
     if config is None:
         raise RuntimeError("send_period runs in an ibl-reports worker (the config is not loaded)")
     try:
-        outcome = run.send_report(
+        outcome = send.send_report(
             config, config.report(report), as_of=date.fromisoformat(as_of), force=force,
             clock=_now, env=os.environ, pool=_context.renderer,
         )

@@ -20,20 +20,22 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from reports.config import Config, ReportConfig
-from reports.errors import ConfigError, ReportsError, UsageError
+from reports.errors import ReportsError, UsageError
+from reports.gate import PROVISIONAL, collect_judged, notice_for, verdict_line
 from reports.progress import StageProgress
 from reports.report.build import Rendered, RenderJob, render_report
+from reports.report.freshness import Verdict
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, custom, for_kind, today
+from reports.report.privacy import PSEUDONYMOUS, Policy, policy_for
 
 RENDER_STAGE = "charts, HTML and PDF"
 
@@ -107,6 +109,12 @@ class GenerateResult:
     requests: int
     timings: dict[str, float]
     sha256: str
+    gate: Verdict = field(default_factory=Verdict)
+    """The freshness gate's verdict: when it failed, the PDF is marked provisional."""
+
+    def gate_line(self) -> str | None:
+        """The gate's verdict for stderr when a rule failed (None when the data is complete)."""
+        return None if self.gate.ok else verdict_line(self.report, self.period, self.gate)
 
     def as_json(self) -> dict[str, Any]:
         """The ``--json`` object."""
@@ -119,11 +127,12 @@ class GenerateResult:
             "period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
             "requests": self.requests,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "gate": {"ok": self.gate.ok, "failed": self.gate.as_json()["failed"]},
         }
 
 
 @contextmanager
-def _recorded(ledger: Any, run_id: int) -> Iterator[None]:
+def recorded(ledger: Any, run_id: int) -> Iterator[None]:
     """Any failure inside marks the run failed in the ledger (with its one-line error).
 
     The run's lease is renewed by a heartbeat meanwhile; a run another attempt took over (its
@@ -156,12 +165,12 @@ def open_ledger(config: Config) -> Any:
     return Ledger(config.state.url, stuck_after_s=stuck, lease_s=lease)
 
 
-def _lease_wait_s(config: Config) -> float:
+def lease_wait_s(config: Config) -> float:
     """How long a run waits for another attempt's lease: long enough for a dead one's to end."""
     return 2 * config.state.lease + 1
 
 
-def _render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendered:
+def render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendered:
     """Render in a limited child: a warm ``WorkerPool`` worker if given, else a fresh one."""
     if pool is not None:
         return pool.run(render_report, job)  # type: ignore[no-any-return]
@@ -172,19 +181,50 @@ def _render_limited(config: Config, job: RenderJob, pool: Any = None) -> Rendere
     )
 
 
-def _generated_on(report: ReportConfig, clock: Clock) -> date:
+def generated_on(report: ReportConfig, clock: Clock) -> date:
+    """The report's today, printed as the generation date."""
     return today(clock, report.timezone)
 
 
-def _archive_pdf(
-    config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str
+def report_policy(config: Config, report: ReportConfig, env: Mapping[str, str]) -> Policy:
+    """The report's learner privacy; the pseudonym key is loaded only when it is needed."""
+    policy = policy_for(config.privacy, report)
+    if policy.learners != PSEUDONYMOUS:
+        return policy
+    from reports.state.pseudonym_key import load_key
+
+    return policy_for(config.privacy, report, load_key(config, env))
+
+
+def render_key_of(config: Config, report: ReportConfig, policy: Policy, digest: str) -> str:
+    """The render key of a report's PDF (data, config, templates, pseudonym key, version)."""
+    from reports.delivery.renderkey import render_key
+    from reports.state.pseudonym_key import fingerprint
+
+    return render_key(
+        data_hash=digest, report=report, privacy=config.privacy,
+        templates_dir=config.templates.dir,
+        key_fingerprint=fingerprint(policy.key) if policy.key else "",
+    )
+
+
+def archive_pdf(
+    config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str,
+    edition: str = "final", key: str | None = None,
 ) -> str:
+    """Write the PDF to the archive (a provisional one beside the final) and index it as the
+    period's current one; an earlier PDF of another render ``key`` stays as history."""
     from reports.delivery.archive import open_archive
 
-    archived = open_archive(config.archive).write(report.org, report.name, period, pdf)
+    files = ledger.archive_files(report.name, period, edition)
+    same = next((f for f in files if key and f.render_key == key), None)
+    reuse_plain = same is not None and not same.path.endswith(f".{(key or '')[:12]}.pdf")
+    variant = None if not files or reuse_plain or not key else key[:12]
+    archived = open_archive(config.archive).write(report.org, report.name, period, pdf, edition,
+                                                  variant=variant)
     ledger.record_archive(
         report.name, report.org, period, path=archived.location, sha256=archived.sha256,
-        size=archived.size, data_hash=digest,
+        size=archived.size, data_hash=digest, edition=edition, render_key=key,
     )
     return archived.location
 
@@ -207,43 +247,63 @@ def generate_one(
     A batch passes what it shares: ``pool`` (a started ``WorkerPool``) and ``ledger`` (an open
     ``Ledger``, left open); without them this run starts and closes its own.
     """
-    from reports.execute.worker import start_in_background
     from reports.state.runs import RunState
+    from reports.timeline import Laps, process_age_s
 
-    t_start = time.perf_counter()
-    if pool is None:  # a pool's owner has started it already
-        start_in_background()  # the render workers' fork server warms up while we fetch
+    laps, startup_s = Laps(), process_age_s() if pool is None else None
+    own = None
+    if pool is None:  # one report: one render child, forked now and warmed while we fetch
+        from reports.execute.oneshot import WarmWorker
+
+        own = pool = WarmWorker(timeout_s=config.render.timeout_s,
+                                memory_mb=config.render.memory_mb)
+        laps.lap("worker_start_s")
     period = resolve_period(report, window, clock)
-    with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger:
+    with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger, \
+            own if own is not None else nullcontext():
         run_id = ledger.start_run(report.name, report.org, period,
-                                  wait_s=_lease_wait_s(config))
-        with _recorded(ledger, run_id), StageProgress(progress) as bar:
-            t0 = time.perf_counter()
-            data = asyncio.run(collect_data(config, report, period, env, bar.update))
-            fetch_s = time.perf_counter() - t0
+                                  wait_s=lease_wait_s(config))
+        with recorded(ledger, run_id), StageProgress(progress) as bar:
+            laps.lap("ledger_s")
+            data, verdict = asyncio.run(collect_judged(
+                config, report, period, env, day=today(clock, report.timezone),
+                on_progress=bar.update))
+            laps.lap("fetch_s")
             digest = data_hash(data)
-            ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
+            marked = None if verdict.ok else PROVISIONAL  # generate never holds: it marks
+            ledger.transition(run_id, RunState.RENDERING, data_hash=digest, edition=marked,
+                              gate=json.dumps(verdict.as_json(), sort_keys=True))
+            policy = report_policy(config, report, env)
             bar.update(RENDER_STAGE, 0, 1)
-            rendered = _render_limited(
+            laps.lap("ledger_s")
+            rendered = render_limited(
                 config,
-                RenderJob(report, data, config.templates.dir, _generated_on(report, clock),
-                          want_html=html_out is not None),
+                RenderJob(report, data, config.templates.dir, generated_on(report, clock),
+                          want_html=html_out is not None, notice=notice_for(verdict, report),
+                          policy=policy),
                 pool,
             )
+            # the render child's own stages; the rest is its start, the hand-over and the exit
+            laps.laps["worker_start_s"] = laps.laps.get("worker_start_s", 0.0) + (
+                laps.lap("render") - sum(rendered.timings.values()))
             bar.update(RENDER_STAGE, 1, 1)
-            path = _archive_pdf(config, ledger, report, period, rendered.pdf, digest)
+            path = archive_pdf(config, ledger, report, period, rendered.pdf, digest,
+                               marked or "final", render_key_of(config, report, policy, digest))
             ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
             if out is not None:
                 _write_copy(out, rendered.pdf)
             if html_out is not None and rendered.html is not None:
                 _write_copy(html_out, rendered.html.encode("utf-8"))
             ledger.transition(run_id, RunState.DONE, detail="generated (not mailed)")
-    timings = {"fetch_s": fetch_s, **rendered.timings}
-    timings["total_s"] = time.perf_counter() - t_start
+    laps.lap("archive_s")
+    timings = {**{k: v for k, v in laps.laps.items() if k != "render"}, **rendered.timings}
+    timings["total_s"] = laps.total() + (startup_s or 0.0)
+    if startup_s is not None:  # the interpreter, imports and config before this function
+        timings["startup_s"] = startup_s
     return GenerateResult(
         report=report.name, pdf=out or path, pages=rendered.pages, bytes=len(rendered.pdf),
         period=period, requests=data.requests, timings=timings,
-        sha256=hashlib.sha256(rendered.pdf).hexdigest(),
+        sha256=hashlib.sha256(rendered.pdf).hexdigest(), gate=verdict,
     )
 
 
@@ -255,147 +315,3 @@ def _write_copy(path: Path, data: bytes) -> None:
         write_atomic(path, data)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
-# ---------------------------------------------------------------- send
-
-
-@dataclass(frozen=True)
-class SendOutcome:
-    """What ``send`` did for one report and period."""
-
-    report: str
-    period: Period
-    sent: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()
-    failures: tuple[str, ...] = ()
-    pdf: Path | str | None = None
-    reused: bool = False
-    note: str = ""
-    test_reply: str | None = None
-    """The server's reply to a test copy (``send --to``); None for a real send."""
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every due recipient got the report, 1 otherwise."""
-        return 1 if self.failures else 0
-
-    def lines(self) -> list[str]:
-        """What to tell the user on stdout, in the order it happened: the PDF, then the mail."""
-        head = f"{self.report} {self.period.start.isoformat()}..{self.period.end.isoformat()}"
-        out = []
-        if self.pdf is not None:
-            how = "reused archived PDF" if self.reused else "archived"
-            out.append(f"{head}: {how} {self.pdf}")
-        if self.test_reply is not None:
-            out.append(f"{head}: test copy sent to {', '.join(self.sent)} (server replied "
-                       f"{self.test_reply}); no delivery recorded")
-        elif self.sent:
-            out.append(f"{head}: sent to {', '.join(self.sent)}")
-        if self.skipped:
-            out.append(f"{head}: already delivered to {', '.join(self.skipped)}")
-        if self.note:
-            out.append(f"{head}: {self.note}")
-        return out
-
-    def failure_lines(self) -> list[str]:
-        """One line per failed recipient, for stderr."""
-        return [f"{self.report}: {line}" for line in self.failures]
-
-
-def send_report(
-    config: Config,
-    report: ReportConfig,
-    *,
-    as_of: date | None = None,
-    force: bool = False,
-    to: str | None = None,
-    clock: Clock,
-    env: Mapping[str, str],
-    backend: Any = None,
-    sleep: Callable[[float], None] = time.sleep,
-    pool: Any = None,
-) -> SendOutcome:
-    """Generate (or reuse) the period's PDF, archive it, and deliver it exactly once.
-
-    Recipients who already have this period's report are skipped (``force`` sends again to all).
-    ``to`` sends a test copy to one address and leaves the ledger's deliveries untouched.
-    ``pool`` renders (a ``WorkerPool``, or an ``InProcessRenderer`` in a Celery pool child);
-    without it a fresh limited child does.
-    """
-    from reports.delivery.mailer import backend_from_config, deliver
-    from reports.delivery.messages import report_messages
-    from reports.execute.worker import start_in_background
-    from reports.state.runs import RunState
-
-    period = resolve_period(report, Window(as_of=as_of), clock)
-    backend = backend or backend_from_config(config.email, env)
-    recipients = [to] if to else list(report.recipients)
-    if not recipients:
-        raise ConfigError(
-            f"report {report.name!r} has no recipients", file=str(config.source),
-            key="reports.recipients",
-        )
-    with open_ledger(config) as ledger:
-
-        def done() -> bool:
-            return not to and not force and ledger.period_done(report.name, period, recipients)
-
-        run_id = None if done() else ledger.start_run(
-            report.name, report.org, period, wait_s=_lease_wait_s(config), until=done
-        )
-        if run_id is None:
-            return SendOutcome(
-                report.name, period, skipped=tuple(recipients),
-                note="nothing to send: every recipient already has this period's report",
-            )
-        if pool is None:
-            start_in_background()  # the render workers' fork server warms up while we fetch
-        with _recorded(ledger, run_id):
-            data = asyncio.run(collect_data(config, report, period, env))
-            digest = data_hash(data)
-            ledger.transition(run_id, RunState.RENDERING, data_hash=digest)
-            pdf, path, reused = _pdf_for(
-                config, ledger, report, period, data, digest, clock, pool
-            )
-            ledger.transition(
-                run_id, RunState.ARCHIVED, detail=("reused " if reused else "") + str(path)
-            )
-            ledger.transition(run_id, RunState.DELIVERING)
-            messages = report_messages(config, report, period, data, pdf, recipients, clock())
-            if to:
-                receipt = backend.send(messages[to], to)
-                ledger.transition(run_id, RunState.DONE, detail=f"test copy to {to}")
-                return SendOutcome(report.name, period, sent=(to,), pdf=path, reused=reused,
-                                   test_reply=receipt.reply)
-            result = deliver(
-                ledger, backend, report.name, period, messages,
-                max_attempts=config.email.max_attempts,
-                backoff_s=config.email.retry_backoff_s, force=force, run_id=run_id, sleep=sleep,
-            )
-            if result.ok:
-                ledger.transition(run_id, RunState.DONE, detail=f"sent {len(result.sent)}")
-            else:
-                ledger.transition(run_id, RunState.FAILED, error="; ".join(result.lines()))
-    return SendOutcome(
-        report.name, period, sent=result.sent, skipped=result.skipped,
-        failures=tuple(result.lines()), pdf=path, reused=reused,
-    )
-
-
-def _pdf_for(
-    config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
-    digest: str, clock: Clock, pool: Any = None,
-) -> tuple[bytes, str, bool]:
-    """The archived PDF if it was made from the same data and is intact, else a new one."""
-    from reports.delivery.archive import open_archive
-
-    entry = ledger.archive_entry(report.name, period)
-    if entry is not None and entry.data_hash == digest:
-        archive = open_archive(config.archive)
-        if archive.verify([entry]).clean:
-            return archive.read(entry), entry.path, True
-    rendered = _render_limited(
-        config, RenderJob(report, data, config.templates.dir, _generated_on(report, clock)), pool
-    )
-    return rendered.pdf, _archive_pdf(config, ledger, report, period, rendered.pdf, digest), False

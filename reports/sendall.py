@@ -81,7 +81,7 @@ def run_local(
     """Send every item on this machine: ``concurrency`` runs at once, renders on warm workers."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    from reports import run
+    from reports import send
     from reports.execute.worker import WorkerPool, default_workers, start_in_background
 
     if not items:
@@ -92,12 +92,13 @@ def run_local(
 
     def one(item: Item) -> Done:
         try:
-            outcome = run.send_report(config, item.report, as_of=item.as_of, force=force,
+            outcome = send.send_report(config, item.report, as_of=item.as_of, force=force,
                                       clock=clock, env=env, pool=renderers)
         except ReportsError as exc:
             return _line(item, {"ok": False, "errors": [str(exc)], "exit_code": exc.exit_code})
+        errors = [f"held: {outcome.held.reason()}"] if outcome.held else outcome.failures
         return _line(item, {"ok": outcome.exit_code == 0, "lines": outcome.lines(),
-                            "errors": outcome.failures, "exit_code": outcome.exit_code})
+                            "errors": errors, "exit_code": outcome.exit_code})
 
     results: list[Done] = []
     with renderers, ThreadPoolExecutor(max_workers=workers) as threads:

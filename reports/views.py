@@ -25,7 +25,8 @@ def history(config: Config, *, report: str | None, limit: int) -> list[dict[str,
         for run in ledger.runs(report, limit=limit):
             deliveries = [
                 {"recipient": d.recipient, "state": str(d.state), "attempts": d.attempts,
-                 "reply": d.smtp_reply, "message_id": d.message_id}
+                 "reply": d.smtp_reply, "message_id": d.message_id,
+                 "edition": d.edition or "final"}
                 for d in ledger.deliveries(run.report, period=run.period)
             ]
             out.append({
@@ -36,8 +37,21 @@ def history(config: Config, *, report: str | None, limit: int) -> list[dict[str,
                 "finished_at": run.finished_at.isoformat(timespec="seconds")
                 if run.finished_at else None,
                 "error": run.error, "deliveries": deliveries,
+                "edition": run.edition or "final", **_gate_view(run),
             })
         return out
+
+
+def _gate_view(run: Any) -> dict[str, Any]:
+    """A run's freshness verdict, and the reason it was held or sent provisional."""
+    import json
+
+    from reports.report.freshness import Verdict
+
+    if not run.gate:
+        return {"gate": None, "reason": None}
+    verdict = Verdict.from_json(json.loads(run.gate))
+    return {"gate": verdict.as_json(), "reason": None if verdict.ok else verdict.reason()}
 
 
 def archive_listing(config: Config, *, report: str | None) -> list[dict[str, Any]]:
@@ -46,7 +60,8 @@ def archive_listing(config: Config, *, report: str | None) -> list[dict[str, Any
         return [
             {"report": e.report, "org": e.org, "period_start": e.period_start.isoformat(),
              "period_end": e.period_end.isoformat(), "path": e.path, "sha256": e.sha256,
-             "size": e.size, "created_at": e.created_at.isoformat(timespec="seconds")}
+             "size": e.size, "created_at": e.created_at.isoformat(timespec="seconds"),
+             "edition": e.edition, "current": e.current}
             for e in ledger.archive_entries(report)
         ]
 

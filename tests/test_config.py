@@ -124,6 +124,28 @@ def test_env_var_names_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             ('[api]', '[freshness]\non_stale = "wait"\n[api]'), "freshness.on_stale:",
             id="bad-on-stale",
         ),
+        pytest.param(
+            ('recipients = ["a@example.org"]',
+             'recipients = ["a@example.org"]\nmin_group_size = 0'),
+            "reports[1].min_group_size: must be at least 5",
+            id="group-size-zero",
+        ),
+        pytest.param(
+            ('[api]', '[privacy]\nmin_group_size = 3\n[api]'),
+            "privacy.min_group_size: must be at least 5",
+            id="privacy-group-size-3",
+        ),
+        pytest.param(
+            ('[api]', '[privacy]\nlearners = "anonymous"\n[api]'),
+            "privacy.learners:",
+            id="privacy-bad-learners",
+        ),
+        pytest.param(
+            ('[api]', '[privacy]\nkey = "0123456789abcdef"\n[api]'),
+            "privacy.key: secrets must not be written in the config file; put it in an "
+            "environment variable and name that variable with pseudonym_key_env",
+            id="inline-pseudonym-key",
+        ),
     ],
 )
 def test_each_mistake_gives_one_line_naming_file_and_key(

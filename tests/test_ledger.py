@@ -263,6 +263,24 @@ def test_archive_entries_are_recorded_replaced_and_removed(ledger: Ledger) -> No
     assert ledger.archive_entry("acme-weekly", WEEK) is None
 
 
+def test_a_re_rendered_period_keeps_the_earlier_pdf_as_history(ledger: Ledger) -> None:
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/w.pdf", sha256="1" * 64, size=1,
+                          render_key="a" * 64)
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/w.bbb.pdf", sha256="2" * 64,
+                          size=2, render_key="b" * 64)
+    files = ledger.archive_files("acme-weekly", WEEK)
+    assert [(f.path, f.current, f.render_key) for f in files] == [
+        ("/a/w.bbb.pdf", True, "b" * 64), ("/a/w.pdf", False, "a" * 64)]
+    assert [e.path for e in ledger.archive_entries()] == ["/a/w.bbb.pdf", "/a/w.pdf"]
+    # Back to the first key: its file is current again, the second one becomes history.
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/w.pdf", sha256="1" * 64, size=1,
+                          render_key="a" * 64)
+    assert [(f.path, f.current) for f in ledger.archive_files("acme-weekly", WEEK)] == [
+        ("/a/w.pdf", True), ("/a/w.bbb.pdf", False)]
+    assert ledger.remove_archive_entry("acme-weekly", WEEK, path="/a/w.bbb.pdf")
+    assert [f.path for f in ledger.archive_files("acme-weekly", WEEK)] == ["/a/w.pdf"]
+
+
 def test_a_provisional_pdf_is_kept_beside_the_final_one(ledger: Ledger) -> None:
     ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.provisional.pdf",
                           sha256="0" * 64, size=10, edition="provisional")
@@ -277,10 +295,10 @@ def test_a_provisional_pdf_is_kept_beside_the_final_one(ledger: Ledger) -> None:
 def test_a_held_run_is_finished_and_keeps_the_gate_verdict(ledger: Ledger) -> None:
     run_id = ledger.start_run("acme-weekly", "acme", WEEK)
     gate = '{"ok": false, "failed": [{"rule": "day_coverage"}]}'
-    held = ledger.transition(run_id, RunState.HELD, detail="data for Nov 15 has not arrived",
+    held = ledger.transition(run_id, RunState.HELD, error="data for Nov 15 has not arrived",
                              gate=gate)
     assert (held.state, held.gate, held.edition) == (RunState.HELD, gate, None)
-    assert held.finished_at is not None and held.error is None
+    assert held.finished_at is not None and held.error == "data for Nov 15 has not arrived"
     with pytest.raises(StateError, match="cannot go from held to rendering"):
         ledger.transition(run_id, RunState.RENDERING)
     # A held run blocks nothing: the next run of the period starts at once.
@@ -350,13 +368,19 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     engine.dispose()
 
     ledger = opened(Ledger(url, clock=clock))
-    assert ledger.schema_version == SCHEMA_VERSION == 6
+    assert ledger.schema_version == SCHEMA_VERSION == 7
     # Version 5 rebuilt the archive index with the edition in its key; the entry is final.
     [kept] = ledger.archive_entries()
     assert (kept.path, kept.edition) == ("/a/1.pdf", "final")
     ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.provisional.pdf",
                           sha256="1" * 64, size=11, edition="provisional")
     assert len(ledger.archive_entries()) == 2
+    # Version 7: the old entry has no render key; a re-render keeps it as history.
+    assert kept.render_key is None and kept.current
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.k.pdf", sha256="2" * 64,
+                          size=12, render_key="k" * 64)
+    assert [(e.path, e.current) for e in ledger.archive_files("acme-weekly", WEEK)] == [
+        ("/a/1.k.pdf", True), ("/a/1.pdf", False)]
     [old] = ledger.deliveries("acme-weekly")
     assert (old.state, old.message_id, old.pdf_sha256, old.run_id) == (
         DeliveryState.SENT, "<a@example.org>", None, None)

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -23,6 +28,7 @@ from reports.delivery.archive import Archive
 from reports.report.periods import Period
 from reports.state.ledger import Ledger
 from reports.state.runs import RunState
+from tests._e2e import cli_env
 
 CONFIG = """
 [api]
@@ -238,3 +244,44 @@ def test_a_schedule_that_never_fires_is_refused_at_load(tmp_path: Path) -> None:
     code, _, err = cli("--config", config, "jobs")
     assert code == 2 and len(error_lines(err)) == 1
     assert "reports[1].schedule" in err and "never fires" in err
+
+
+# ---------------------------------------------------------------- mock-api
+
+
+def test_mock_api_prints_the_base_url_and_the_key_to_export(tmp_path: Path) -> None:
+    config = config_file(tmp_path).read_text(encoding="utf-8").replace(
+        '[api]\nbase_url = "embedded"', '[api]\nbase_url = "embedded"\napi_key_env = "ACME_KEY"')
+    (tmp_path / "config.toml").write_text(config, encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reports.cli", "mock-api", "--config", str(tmp_path / "config.toml"),
+         "--port", str(port), "--courses", "2", "--users", "5"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=cli_env(),
+        cwd=tmp_path, stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stderr is not None
+        lines = [proc.stderr.readline().rstrip("\n") for _ in range(3)]
+        url = f"http://127.0.0.1:{port}"
+        assert lines[1] == (f'to use it, set [api] base_url = "{url}" in config.toml and export '
+                            "any key:"), lines
+        assert lines[2] == "export ACME_KEY=demo", lines
+        # the line works: the server answers a request made with that key
+        for _ in range(100):
+            try:
+                answer = httpx.get(
+                    f"{url}/api/ai-analytics/audience/orgs/acme/active-users/per-course",
+                    headers={"Authorization": "Api-Token demo"}, timeout=5,
+                )
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        assert answer.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -3,7 +3,10 @@
 A provisional PDF (made despite the freshness gate) is kept beside the final one, as
 ``<start>_<end>.provisional.pdf``. On a write-once store (S3) the key also carries the first 16
 hex digits of the PDF's SHA-256 (``<start>_<end>.<sha16>.pdf``): a regenerated period gets a new
-object, the one already mailed is never replaced.
+object, the one already mailed is never replaced. On a folder, a period re-rendered with another
+render key (the report's config, the templates or the data changed) gets a further file,
+``<start>_<end>.<key12>.pdf``; the earlier one stays as history either way, so the archive
+still holds the PDF an earlier recipient got.
 
 The bytes live in an archive store (``reports.delivery.store``: a local folder, written
 atomically, or an S3 bucket, write-once). Org and report names are checked before they become
@@ -76,8 +79,8 @@ class ArchiveIndex(Protocol):
 
     def archive_entries(self, report: str | None = None) -> list[ArchiveRecord]: ...
 
-    def remove_archive_entry(self, report: str, period: Period, edition: str = ...
-                             ) -> bool: ...
+    def remove_archive_entry(self, report: str, period: Period, edition: str = ..., *,
+                             path: str | None = ...) -> bool: ...
 
 
 def check_name(value: str, *, what: str) -> str:
@@ -137,11 +140,16 @@ class Archive:
 
     @staticmethod
     def key_for(org: str, report: str, period: Period, edition: str = "final",
-                sha256: str | None = None) -> str:
-        """The object key of a PDF (with its hash prefix on a write-once store)."""
+                sha256: str | None = None, variant: str | None = None) -> str:
+        """The object key of a PDF (with its hash prefix on a write-once store; ``variant``, a
+        render key's first characters, names a further PDF of the same period)."""
         check_name(org, what="org")
         check_name(report, what="report")
+        if variant is not None and not re.fullmatch(r"[0-9a-f]{1,64}", variant):
+            raise ArchivePathError(f"the archive variant {variant!r} is not a hex key")
         suffix = "" if edition == "final" else f".{edition}"
+        if variant and sha256 is None:
+            suffix += f".{variant}"
         if sha256 is not None:
             suffix += f".{sha256[:16]}"
         return f"{org}/{report}/{period.key}{suffix}.pdf"
@@ -152,12 +160,12 @@ class Archive:
             raise TypeError(f"{self.store.describe()} is not a folder")
         return self.store.path(self.key_for(org, report, period, edition))
 
-    def write(self, org: str, report: str, period: Period, pdf: bytes, edition: str = "final"
-              ) -> ArchivedFile:
+    def write(self, org: str, report: str, period: Period, pdf: bytes, edition: str = "final",
+              *, variant: str | None = None) -> ArchivedFile:
         """Store the PDF; returns its location, SHA-256 and size."""
         digest = hashlib.sha256(pdf).hexdigest()
         key = self.key_for(org, report, period, edition,
-                           digest if self.store.write_once else None)
+                           digest if self.store.write_once else None, variant)
         meta = {"report": report, "org": org, "period": period.key, "edition": edition}
         location = self.store.put(key, pdf, sha256=digest, meta=meta)
         return ArchivedFile(location=location, sha256=digest, size=len(pdf))
@@ -210,7 +218,7 @@ class Archive:
                 stem = self.key_for(entry.org, entry.report, period, entry.edition)
                 for location in self.store.locations(stem.removesuffix("pdf")):
                     self.store.delete(location)
-            index.remove_archive_entry(entry.report, period, entry.edition)
+            index.remove_archive_entry(entry.report, period, entry.edition, path=entry.path)
             removed.append(entry)
         return removed
 

@@ -302,9 +302,12 @@ def deliver(
     ledger: Ledger, backend: MailBackend, report: str, period: Period,
     messages: Mapping[str, EmailMessage], *, max_attempts: int = 3, backoff_s: float = 5.0,
     force: bool = False, run_id: int | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = time.sleep, edition: str | None = None,
 ) -> DeliveryReport:
     """Send each due message once, recording every step in the ledger.
+
+    ``edition`` is ``provisional`` for a copy sent despite the freshness gate (None: the final
+    report, which also goes to whoever got a provisional copy).
 
     Who is due comes from ``ledger.plan_deliveries``: already sent or permanently failed
     recipients are skipped unless ``force``. A 4xx is retried up to ``max_attempts`` times with
@@ -314,7 +317,7 @@ def deliver(
     """
     ids = {recipient: str(msg.get("Message-ID", "")) for recipient, msg in messages.items()}
     due = ledger.plan_deliveries(report, period, list(messages), ids, force=force,
-                                 run_id=run_id)
+                                 run_id=run_id, edition=edition)
     skipped = tuple(r for r in messages if r not in due)
     sent: list[str] = []
     failed: list[DeliveryFailure] = []

@@ -6,7 +6,7 @@ processes are not allowed to have children", celery#1709), so the render worker 
 its ``RLIMIT_AS`` is set once when it starts (``celery_app``'s ``worker_process_init``), Celery's
 soft/hard time limits bound the whole task, and ``InProcessRenderer`` bounds the render with an
 interval timer (``SIGALRM``, main thread only). It has the ``run(func, job)`` shape of
-``WorkerPool`` so ``run.send_report`` takes either, and raises the same errors:
+``WorkerPool`` so ``send.send_report`` takes either, and raises the same errors:
 
     RenderTimeoutError   the render ran past timeout_s
     RenderMemoryError    MemoryError (the address-space limit was hit)

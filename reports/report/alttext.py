@@ -22,17 +22,20 @@ def join_sentences(sentences: Sequence[str], language: str) -> str:
     return glue.join(s for s in sentences if s)
 
 
-def courses_alt(rows: Sequence[CourseRow], locale: str, language: str) -> str:
-    """The bar chart of active users per course."""
+def courses_alt(rows: Sequence[CourseRow], locale: str, language: str,
+                labels: Sequence[str] | None = None) -> str:
+    """The bar chart of active users per course (``labels``: each row's count as printed, e.g.
+    ``<10`` for a suppressed small group)."""
     t = translations(language)
     def count(n: int) -> str:
         return number(fmt.integer(n, locale), language)
 
+    shown = list(labels) if labels is not None else [count(r.users) for r in rows]
     words = {"num": count(len(rows)), "course": name(rows[0].name, language),
-             "users": count(rows[0].users)}
+             "users": shown[0]}
     for i, row in enumerate(rows[1:3]):
         words[("second", "third")[i]] = name(row.name, language)
-        words[("second_users", "third_users")[i]] = count(row.users)
+        words[("second_users", "third_users")[i]] = shown[i + 1]
     if len(rows) >= 3:
         text = t.ngettext(
             "Horizontal bar chart of active users in the top %(num)s course: %(course)s leads "

@@ -17,6 +17,7 @@ from datetime import date
 
 from reports.report.model import ActiveUser, CourseActivity, CourseEnrollments, ReportData
 from reports.report.periods import Period
+from reports.report.suppress import NO_SUPPRESSION, Suppression, is_small
 
 DEFAULT_MOVERS = 10
 
@@ -28,6 +29,8 @@ class Delta:
     current: int
     previous: int | None
     """None when there is no previous data to compare with."""
+    min_base: int = 0
+    """A percentage on a previous value from 1 to min_base - 1 is not shown (small groups)."""
 
     @property
     def change(self) -> int | None:
@@ -36,8 +39,9 @@ class Delta:
 
     @property
     def pct(self) -> float | None:
-        """The change in percent of ``previous`` (12.5 means +12.5%); None if previous is 0/None."""
-        if not self.previous:
+        """The change in percent of ``previous`` (12.5 means +12.5%); None if previous is 0/None
+        or a base too small to show (under ``min_base``)."""
+        if not self.previous or is_small(self.previous, self.min_base):
             return None
         return (self.current - self.previous) * 100.0 / self.previous
 
@@ -94,6 +98,8 @@ class IndexAverage:
     """None when no user has a value."""
     counted: int
     missing: int
+    suppressed: bool = False
+    """True when the mean is hidden because fewer than min_group_size learners have a value."""
 
 
 @dataclass(frozen=True)
@@ -155,10 +161,28 @@ class Analysis:
     course_count: int
     """Courses listed for the period (with or without active users)."""
     top_n: int
+    suppression: Suppression = NO_SUPPRESSION
+    """Which per-course counts are too small to show (``min_group_size``)."""
+
+    @property
+    def org_too_small(self) -> bool:
+        """Fewer than min_group_size learners were active in the whole org (but some were)."""
+        return is_small(self.active_users.current, self.suppression.k)
+
+    @property
+    def courses_suppressed(self) -> int:
+        """Courses whose active users this period are too few to show."""
+        return sum(1 for c in self.course_counts if is_small(c, self.suppression.k))
+
+    course_counts: tuple[int, ...] = ()
+    """Active users of every listed course this period (for the suppression note)."""
 
 
-def analyse(data: ReportData, *, top_n: int, movers_n: int | None = None) -> Analysis:
-    """Compute the report's figures from the collected data."""
+def analyse(
+    data: ReportData, *, top_n: int, movers_n: int | None = None,
+    suppression: Suppression = NO_SUPPRESSION,
+) -> Analysis:
+    """Compute the report's figures from the collected data (``suppression``: see suppress.py)."""
     if top_n < 1:
         raise ValueError("top_n must be at least 1")
     n_movers = min(top_n, DEFAULT_MOVERS) if movers_n is None else movers_n
@@ -174,20 +198,23 @@ def analyse(data: ReportData, *, top_n: int, movers_n: int | None = None) -> Ana
         else enroll_before - unenroll_before
     )
 
-    engagement = _average(u.engagement_index for u in data.users)
-    performance = _average(u.performance_index for u in data.users)
+    k = suppression.k
+    engagement = _average((u.engagement_index for u in data.users), k)
+    performance = _average((u.performance_index for u in data.users), k)
     daily = _daily(data.enrollments, data.period)
     return Analysis(
         org=data.org,
         period=data.period,
         previous_period=data.previous_period,
-        active_users=Delta(data.total_active, data.previous_total_active if has_previous else None),
+        active_users=Delta(
+            data.total_active, data.previous_total_active if has_previous else None, k
+        ),
         active_courses=Delta(
             _active_count(data.courses),
             _active_count(data.previous_courses) if has_previous else None,
         ),
-        enrollments=Delta(enroll_now or 0, enroll_before),
-        unenrollments=Delta(unenroll_now or 0, unenroll_before),
+        enrollments=Delta(enroll_now or 0, enroll_before, k),
+        unenrollments=Delta(unenroll_now or 0, unenroll_before, k),
         net_enrollments=Delta((enroll_now or 0) - (unenroll_now or 0), net_before),
         top_courses=_top_courses(data, by_id, top_n, has_previous),
         movers=_movers(data, n_movers) if has_previous else (),
@@ -198,6 +225,8 @@ def analyse(data: ReportData, *, top_n: int, movers_n: int | None = None) -> Ana
         missing=_missing(data, daily, has_previous, engagement, performance),
         course_count=len(data.courses),
         top_n=top_n,
+        suppression=suppression,
+        course_counts=tuple(c.user_count for c in data.courses),
     )
 
 
@@ -274,10 +303,12 @@ def _top_users(users: Iterable[ActiveUser], top_n: int) -> tuple[UserRow, ...]:
     )
 
 
-def _average(values: Iterable[float | None]) -> IndexAverage:
+def _average(values: Iterable[float | None], k: int = 0) -> IndexAverage:
     all_values = list(values)
     known = [v for v in all_values if v is not None]
     missing = len(all_values) - len(known)
+    if is_small(len(known), k):
+        return IndexAverage(None, len(known), missing, suppressed=True)
     return IndexAverage(sum(known) / len(known) if known else None, len(known), missing)
 
 

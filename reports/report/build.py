@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 
 from reports.config import ReportConfig
 from reports.report.model import ReportData
+from reports.report.privacy import NAMED_POLICY, Policy, apply_learners
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 """The built-in templates (``templates/`` at the repository root): the PDF's base folder."""
@@ -29,9 +31,13 @@ class RenderJob:
     templates_dir: Path | None
     generated_on: date
     want_html: bool = False
+    notice: Any = None
+    """A ``reports.report.render.Notice`` on page 1 (a provisional report), or None."""
     chart_dpi: int | None = None
     """Resolution of the chart images (None: the charts module's default); the page layout
     does not depend on it."""
+    policy: Policy = NAMED_POLICY
+    """The learners' form and small-group suppression (see privacy.py, suppress.py)."""
 
 
 @dataclass(frozen=True)
@@ -52,12 +58,16 @@ def render_report(job: RenderJob) -> Rendered:
     from reports.report.csvdata import csv_attachments
     from reports.report.fmt import period_label, report_title
     from reports.report.pdf import PdfMetadata, html_to_pdf
+    from reports.report.privacy import engagement_bands
     from reports.report.render import Branding, render_html
+    from reports.report.suppress import plan
 
-    report, data = job.report, job.data
+    report, policy = job.report, job.policy
+    data = apply_learners(job.data, policy)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    analysis = analyse(data, top_n=report.top_n)
+    hide = plan(data, policy.min_group_size)
+    analysis = analyse(data, top_n=report.top_n, suppression=hide)
     t1 = time.perf_counter()
     lang = report.lang
     _ = translations(lang.code).gettext
@@ -70,14 +80,17 @@ def render_report(job: RenderJob) -> Rendered:
     html = render_html(
         analysis, charts, branding, templates_dir=job.templates_dir,
         generated_on=job.generated_on, locale=report.locale, language=report.language,
+        notice=job.notice,
+        policy=policy, bands=engagement_bands(u.engagement_index for u in data.users),
     )
     t3 = time.perf_counter()
     label = period_label(data.period, report.locale)
+    marked = "Provisional: " if job.notice is not None and job.notice.kind == "provisional" else ""
     roots = [TEMPLATES_DIR] + ([job.templates_dir] if job.templates_dir else [])
     if report.logo is not None:
         roots.append(report.logo.parent)
     metadata = PdfMetadata(
-        title=_("%(org)s: %(title)s, %(period)s") % {
+        title=marked + _("%(org)s: %(title)s, %(period)s") % {
             "org": report.org_name, "title": report_title(data.period, lang.code), "period": label},
         author="ibl-reports",
         subject=_("Learning activity of %(org)s, %(period)s") % {
@@ -89,10 +102,15 @@ def render_report(job: RenderJob) -> Rendered:
     )
     result = html_to_pdf(
         html, base_dir=TEMPLATES_DIR, allowed_roots=roots, metadata=metadata,
-        attachments=csv_attachments(data),
+        attachments=csv_attachments(data, learners=learner_list(policy), hide=hide),
     )
     t4 = time.perf_counter()
     timings.update(analyse_s=t1 - t0, charts_s=t2 - t1, html_s=t3 - t2, pdf_s=t4 - t3)
     return Rendered(
         pdf=result.data, pages=result.pages, html=html if job.want_html else None, timings=timings
     )
+
+
+def learner_list(policy: Policy) -> str | None:
+    """The form of the per-learner CSV, or None when it is not attached."""
+    return policy.learners if policy.learner_list_attached else None

@@ -116,6 +116,8 @@ def make_charts(
 ) -> list[Chart]:
     """The report's charts; a chart with nothing to show (all zero, no courses) is left out."""
     charts: list[Chart] = []
+    if analysis.org_too_small:  # fewer than min_group_size learners: no figures at all
+        return charts
     with _style(language):
         if any(d.current or d.previous for _, d in comparison_measures(analysis, language)):
             charts.append(_comparison_chart(analysis, accent, dpi, locale, language))
@@ -193,14 +195,19 @@ def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str, language: st
     fig = _figure(0.8 + 0.28 * len(rows))
     ax = fig.add_subplot()
     positions = list(range(len(rows)))
-    values = [r.users for r in rows]
-    bars = ax.barh(positions, values, color=accent, height=0.7)
+    hide = a.suppression
+    hidden = [hide.hides(r.users, r.course_id, "users") for r in rows]
+    shown = [r.users for r, h in zip(rows, hidden, strict=True) if not h]
+    # A suppressed course gets a short hatched stub of fixed length, whatever its count.
+    stub = max(shown or [hide.k]) * 0.04
+    values = [stub if h else r.users for r, h in zip(rows, hidden, strict=True)]
+    bars = ax.barh(positions, values, color=[PREVIOUS_COLOR if h else accent for h in hidden],
+                   hatch=["////" if h else "" for h in hidden], height=0.7)
     ax.set_yticks(positions, [short_name(r.name) for r in rows], parse_math=False)
     ax.invert_yaxis()
-    ax.bar_label(
-        bars, labels=[fmt.integer(v, locale) for v in values], padding=3, fontsize=7.5,
-        parse_math=False,
-    )
+    labels = [hide.label if h else fmt.integer(r.users, locale)
+              for r, h in zip(rows, hidden, strict=True)]
+    ax.bar_label(bars, labels=labels, padding=3, fontsize=7.5, parse_math=False)
     ax.set_xlim(0, max(values) * 1.12 if max(values) else 1)
     ax.set_xlabel(_("Active users"), parse_math=False)
     ax.xaxis.set_major_formatter(_int_formatter(locale))
@@ -209,10 +216,14 @@ def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str, language: st
     _plain_ticks(ax)
     fig.tight_layout(pad=0.4)
     png, w, h = _png(fig, dpi)
-    alt = courses_alt(rows, locale, language)
+    alt = courses_alt(rows, locale, language, labels)
+    if any(hidden):
+        alt += " " + _("Courses with fewer than %(k)s active users are shown as %(label)s with a "
+                       "short hatched bar of fixed length.") % {"k": hide.k, "label": hide.label}
     table = ChartTable(
         ("Course", "Course ID", "Active users"),
-        tuple((r.name, r.course_id, r.users) for r in rows),
+        tuple((r.name, r.course_id, hide.label if h else r.users)
+              for r, h in zip(rows, hidden, strict=True)),
     )
     return Chart("active-users-per-course", _("Active users per course"), alt, png, table, w, h)
 

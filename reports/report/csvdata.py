@@ -26,6 +26,7 @@ from datetime import date
 
 from reports.report.model import DailySeries, ReportData
 from reports.report.pdf import Attachment
+from reports.report.suppress import NO_SUPPRESSION, Suppression, daily_cells
 
 MIME = "text/csv"
 _DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -59,8 +60,11 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def courses_csv(data: ReportData) -> bytes:
-    """Active users per course, this period and the previous one, with the change."""
+def courses_csv(data: ReportData, hide: Suppression = NO_SUPPRESSION) -> bytes:
+    """Active users per course, this period and the previous one, with the change.
+
+    Counts of a small group print as ``<k``; a change that would reveal one is left empty.
+    """
     previous = {course.course_id: course.user_count for course in data.previous_courses}
     current = {course.course_id: course for course in data.courses}
     names = {course.course_id: course.name for course in data.previous_courses}
@@ -69,7 +73,11 @@ def courses_csv(data: ReportData) -> bytes:
     for course_id in sorted(names):
         now = current[course_id].user_count if course_id in current else 0
         before = previous.get(course_id, 0)
-        rows.append([course_id, names[course_id], now, before, now - before])
+        if hide.hides_change(now, before, course_id):
+            rows.append([course_id, names[course_id], _count(now, hide), _count(before, hide),
+                         None])
+        else:
+            rows.append([course_id, names[course_id], now, before, now - before])
     header = (
         "course_id",
         "name",
@@ -80,9 +88,17 @@ def courses_csv(data: ReportData) -> bytes:
     return to_csv(header, rows)
 
 
-def active_users_csv(data: ReportData) -> bytes:
-    """Every active user of the period (the full list, not the top of the report)."""
+def active_users_csv(data: ReportData, form: str = "named") -> bytes:
+    """Every active user of the period (the full list, not the top of the report).
+
+    ``form`` "pseudonymous": one ``learner`` column holding the pseudonym (no name column).
+    """
     users = sorted(data.users, key=lambda user: user.username)
+    if form != "named":
+        return to_csv(
+            ("learner", "engagement_index", "performance_index"),
+            ((u.username, u.engagement_index, u.performance_index) for u in users),
+        )
     return to_csv(
         ("username", "name", "engagement_index", "performance_index"),
         (
@@ -96,8 +112,13 @@ def _by_day(series: DailySeries) -> dict[date, int | None]:
     return dict(series.values)
 
 
-def daily_enrollments_csv(data: ReportData) -> bytes:
-    """Enrollments and unenrollments per day and course over the report period."""
+def _count(value: int, hide: Suppression) -> Cell:
+    return hide.label if hide.hides(value) else value
+
+
+def daily_enrollments_csv(data: ReportData, hide: Suppression = NO_SUPPRESSION) -> bytes:
+    """Enrollments and unenrollments per day and course over the report period (small groups
+    and their complements print as ``<k``)."""
     rows: list[list[Cell]] = []
     courses = sorted(data.enrollments, key=lambda item: item.course_id)
     lookups = [
@@ -107,29 +128,42 @@ def daily_enrollments_csv(data: ReportData) -> bytes:
     for day in data.period.dates():
         for course_id, enrolled, unenrolled in lookups:
             rows.append([day.isoformat(), course_id, enrolled.get(day), unenrolled.get(day)])
+    if hide.active:
+        hidden = daily_cells([(r[0], r[1], r[2], r[3]) for r in rows], hide.k)  # type: ignore[misc]
+        for index, column in hidden:
+            rows[index][column] = hide.label
     return to_csv(("date", "course_id", "enrollments", "unenrollments"), rows)
 
 
-def csv_attachments(data: ReportData) -> list[Attachment]:
-    """The three CSV attachments of a report, in a fixed order."""
+def csv_attachments(
+    data: ReportData, *, learners: str | None = "named", hide: Suppression = NO_SUPPRESSION
+) -> list[Attachment]:
+    """The CSV attachments of a report, in a fixed order.
+
+    ``learners``: the form of the per-learner list ("named" or "pseudonymous"), or None to leave
+    it out (the default of a configured report: ``attach_learner_list = false``).
+    """
     period = f"{data.period.start.isoformat()} to {data.period.end.isoformat()}"
-    return [
+    files = [
         Attachment(
             "courses.csv",
-            courses_csv(data),
+            courses_csv(data, hide),
             MIME,
             f"Active users per course, {period}, with the previous period.",
         ),
-        Attachment(
-            "active_users.csv",
-            active_users_csv(data),
-            MIME,
-            f"All active users with engagement and performance indexes, {period}.",
-        ),
-        Attachment(
-            "daily_enrollments.csv",
-            daily_enrollments_csv(data),
-            MIME,
-            f"Enrollments and unenrollments per day and course, {period}.",
-        ),
     ]
+    if learners is not None:
+        who = "All active users" if learners == "named" else "All active learners (pseudonyms)"
+        files.append(Attachment(
+            "active_users.csv",
+            active_users_csv(data, learners),
+            MIME,
+            f"{who} with engagement and performance indexes, {period}.",
+        ))
+    files.append(Attachment(
+        "daily_enrollments.csv",
+        daily_enrollments_csv(data, hide),
+        MIME,
+        f"Enrollments and unenrollments per day and course, {period}.",
+    ))
+    return files

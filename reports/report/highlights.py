@@ -20,6 +20,8 @@ def highlights(
     analysis: Analysis, *, locale: str = "en", language: str = "en"
 ) -> tuple[str, ...]:
     """Up to five sentences, the most important first."""
+    if analysis.org_too_small:
+        return (too_small_sentence(analysis, language),)
     w = _Words(locale, language)
     sentences = [
         _active_users(analysis, w),
@@ -73,9 +75,14 @@ def _active_users(a: Analysis, w: _Words) -> str:
     words["previous"] = w.int(d.previous)
     if d.previous == 0:
         return _("Active users rose to %(current)s, from none %(before)s.") % words
-    if d.pct is None or d.change == 0:
+    if d.change == 0:
         return _("Active users held steady at %(current)s.") % words
     rose = (d.change or 0) > 0
+    if d.pct is None:  # a base under min_group_size: no percentage
+        text = (_("Active users rose to %(current)s (from %(previous)s %(before)s).")
+                if rose else
+                _("Active users fell to %(current)s (from %(previous)s %(before)s)."))
+        return text % words
     if round(abs(d.pct), 1) == 0:
         text = (_("Active users rose slightly to %(current)s (from %(previous)s %(before)s).")
                 if rose else
@@ -93,7 +100,9 @@ def _top_course(a: Analysis, w: _Words) -> str:
         return ""
     top = a.top_courses[0]
     active = a.active_courses.current
-    words = {"course": w.name(top.name), "num": w.int(top.users)}
+    hidden = a.suppression.hides(top.users, top.course_id, "users")
+    words = {"course": w.name(top.name),
+             "num": a.suppression.label if hidden else w.int(top.users)}
     if active == 1:
         return w.ngettext("%(course)s was the only active course, with %(num)s active user.",
                           "%(course)s was the only active course, with %(num)s active users.",
@@ -140,8 +149,10 @@ def _enrollments(a: Analysis, w: _Words) -> str:
 
 def _movers(a: Analysis, w: _Words) -> str:
     _ = w.gettext
-    rise = next((m for m in a.movers if m.change > 0), None)
-    drop = next((m for m in a.movers if m.change < 0), None)
+    shown = [m for m in a.movers
+             if not a.suppression.hides_change(m.users, m.previous_users, m.course_id)]
+    rise = next((m for m in shown if m.change > 0), None)
+    drop = next((m for m in shown if m.change < 0), None)
 
     def words(m: Mover) -> dict[str, str]:
         return {"course": w.name(m.name), "change": w.num(fmt.signed(m.change, w.locale)),
@@ -192,6 +203,14 @@ def _engagement(a: Analysis, w: _Words) -> str:
         eng.counted) % {**words, "perf": w.num(fmt.decimal(perf.mean, w.locale))}
 
 
+def too_small_sentence(a: Analysis, language: str = "en") -> str:
+    """What a report of an org with fewer than min_group_size active learners says instead."""
+    _ = translations(language).gettext
+    return _("Fewer than %(k)s learners were active %(now)s, so the key figures are not shown: "
+             "groups under %(k)s learners could single out individuals.") % {
+        "k": a.suppression.k, "now": fmt.period_noun(a.period, language)}
+
+
 def describe_delta(delta: Delta, locale: str = "en", language: str = "en") -> str:
     """A short comparison, e.g. ``+12% (+124)`` or ``no previous data``."""
     _ = translations(language).gettext
@@ -201,5 +220,5 @@ def describe_delta(delta: Delta, locale: str = "en", language: str = "en") -> st
         return _("no change")
     change = fmt.signed(delta.change, locale)
     if delta.pct is None:
-        return _("%(change)s (from 0)") % {"change": change}
+        return _("%(change)s (from 0)") % {"change": change} if delta.previous == 0 else change
     return f"{fmt.signed_percent(delta.pct, locale)} ({change})"

@@ -36,7 +36,8 @@ from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
 from reports.report.charts import Chart
 from reports.report.daygrid import day_grid
-from reports.report.highlights import describe_delta, highlights
+from reports.report.highlights import describe_delta, highlights, too_small_sentence
+from reports.report.privacy import AGGREGATE, NAMED_POLICY, Band, Policy
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 """The built-in templates: ``templates/`` at the repository root, next to ``reports/``."""
@@ -102,13 +103,15 @@ def render_html(
     locale: str = "en",
     language: str | None = None,
     notice: Notice | None = None,
+    policy: Policy = NAMED_POLICY,
+    bands: Sequence[Band] = (),
 ) -> str:
     """The report as one self-contained HTML document, in ``language`` (default: the locale's);
-    ``notice``: a line on page 1."""
+    ``notice``: a line on page 1; ``policy``: the learners' form and small-group suppression;
+    ``bands``: the engagement distribution (shown instead of learners in the aggregate form)."""
     lang = resolve(locale, language)
     env = environment(templates_dir, lang.code)
-    context = _context(analysis, charts, branding, generated_on, locale, lang.code)
-    context.update(lang=lang.tag, dir=lang.direction)
+    context = _context(analysis, charts, branding, generated_on, locale, lang.code, policy, bands)
     context["notice"] = notice
     try:
         return _with_notice(str(env.get_template(ENTRY_TEMPLATE).render(context)), notice)
@@ -217,16 +220,22 @@ def _card(label: str, delta: Delta, locale: str, language: str, *, up_is_good: b
 
 
 def kpi_cards(analysis: Analysis, locale: str, language: str = "en") -> tuple[KpiCard, ...]:
-    """The KPI cards, in reading order."""
+    """The KPI cards, in reading order (none for an org under min_group_size learners)."""
     a = analysis
+    if a.org_too_small:
+        return ()
     t = translations(language)
     _ = t.gettext
     eng, perf = a.engagement, a.performance
+    scored = (
+        _("fewer than %(k)s users with a score") % {"k": a.suppression.k} if eng.suppressed
+        else t.ngettext("%(num)s user with a score", "%(num)s users with a score", eng.counted)
+        % {"num": number(fmt.integer(eng.counted, locale), language)}
+    )
     engagement = KpiCard(
         _("Avg. engagement index"),
         "\u2013" if eng.mean is None else fmt.decimal(eng.mean, locale),
-        t.ngettext("%(num)s user with a score", "%(num)s users with a score", eng.counted)
-        % {"num": number(fmt.integer(eng.counted, locale), language)},
+        scored,
         "none",
         "neutral",
         "" if perf.mean is None else
@@ -251,6 +260,14 @@ def missing_notes(analysis: Analysis, locale: str, language: str = "en") -> tupl
     def count(n: int) -> str:
         return number(fmt.integer(n, locale), language)
 
+    if analysis.courses_suppressed:
+        k = analysis.suppression.k
+        notes.append(_(
+            "%(num)s of %(courses)s courses had fewer than %(k)s active learners; their counts "
+            "are shown as \u201c<%(k)s\u201d and figures that would reveal them are left out, so "
+            "that no small group of learners can be singled out.") % {
+            "num": count(analysis.courses_suppressed), "courses": count(analysis.course_count),
+            "k": k})
     if m.no_previous_data:
         notes.append(_("There is no data for the previous period, so no comparison is shown "
                        "(\u201cno previous data\u201d)."))
@@ -289,7 +306,7 @@ def missing_notes(analysis: Analysis, locale: str, language: str = "en") -> tupl
 
 def _context(
     a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str,
-    language: str,
+    language: str = "en", policy: Policy = NAMED_POLICY, bands: Sequence[Band] = (),
 ) -> dict[str, Any]:
     def num(value: int | float | None) -> Markup:
         if value is None:
@@ -304,9 +321,24 @@ def _context(
     def index(value: float | None) -> Markup:
         return isolate("\u2013" if value is None else fmt.decimal(value, locale))
 
+    hide = a.suppression
+
+    def cell(value: int | None, course_id: str = "", column: str = "") -> Markup:
+        """A per-course count: ``<k`` when it is a small group (or complements one)."""
+        return isolate(hide.label) if hide.hides(value, course_id, column) else num(value)
+
+    def change(row: Any) -> Markup:
+        """A course's change in active users, left out when it would reveal a small count."""
+        if hide.hides_change(row.users, row.previous_users, row.course_id):
+            return isolate("\u2013")
+        return signed(row.change)
+
     _ = translations(language).gettext
+    lang = resolve(locale, language)
     return {
         "analysis": a,
+        "lang": lang.tag,
+        "dir": lang.direction,
         "org_name": branding.org_name,
         "accent": branding.accent_color,
         "logo_uri": logo_data_uri(branding.logo),
@@ -326,8 +358,15 @@ def _context(
         "highlights": highlights(a, locale=locale, language=language),
         "charts": list(charts),
         "top_courses": a.top_courses,
-        "movers": a.movers,
-        "top_users": a.top_users,
+        # A course whose change would reveal a small count is no mover to show (its rank would
+        # hint at the hidden change).
+        "movers": tuple(m for m in a.movers
+                        if not hide.hides_change(m.users, m.previous_users, m.course_id)),
+        "top_users": (
+            () if policy.learners == AGGREGATE or a.org_too_small else a.top_users
+        ),
+        "learners": policy.learners,
+        "bands": tuple(bands),
         "notes": missing_notes(a, locale, language),
         "page_footer": css_content(_("Page %(page)s of %(pages)s"),
                                    page="counter(page)", pages="counter(pages)"),
@@ -335,6 +374,10 @@ def _context(
         "signed": signed,
         "index": index,
         "isolate": isolate,
+        "cell": cell,
+        "change": change,
+        "org_too_small": a.org_too_small,
+        "too_small": too_small_sentence(a, language) if a.org_too_small else "",
     }
 
 

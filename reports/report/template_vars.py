@@ -1,10 +1,10 @@
 """What a template receives: the reference for people who override templates.
 
 ``REPORT_VARIABLES`` documents every name ``report.html.j2`` and its partials are rendered with
-(``render._context`` plus ``notice``); the email templates' ``summary`` is documented next to
-``MailSummary``. The README's "Template variables" section is generated from these with
-``markdown_table`` and a test keeps both equal to what the code passes (add a line here when
-you pass a new name to the templates).
+(``render._context`` plus ``notice``, which ``render_html`` adds); the email templates'
+``summary`` is documented next to ``MailSummary``. The README's "Template variables" section is
+generated from these with ``markdown_table`` and a test keeps both equal to what the code passes
+(add a line here when you pass a new name to the templates).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from reports.report.analysis import (
 )
 from reports.report.charts import Chart, ChartTable
 from reports.report.daygrid import DayGrid, GridCell, GridWeek
+from reports.report.privacy import Band
 from reports.report.render import KpiCard, Notice
 
 
@@ -43,7 +44,10 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
     Variable("org_name", "The org's name as printed (`display_name`, else `org`)."),
     Variable("accent", "The accent colour, `#RRGGBB`."),
     Variable("logo_uri", "The logo as a `data:` URI, or none."),
-    Variable("lang", "The locale as a language tag for `<html lang>`, e.g. `de-DE`."),
+    Variable("lang", "The BCP 47 tag of the report's language for `<html lang>`, e.g. "
+             "`de-DE` (see Languages)."),
+    Variable("dir", "`ltr` or `rtl`: the writing direction of the report's language, for "
+             "`<html dir>` and the sides of the running header."),
     Variable("title", "The report's title, e.g. `Weekly report`."),
     Variable("period_label", "The period, formatted in the locale."),
     Variable("previous_label", "The period compared with, formatted in the locale."),
@@ -60,11 +64,26 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
              "behind it.", Chart),
     Variable("top_courses", "The top-N courses by active users.", CourseRow),
     Variable("movers", "The courses that moved most vs the previous period.", Mover),
-    Variable("top_users", "The most engaged users.", UserRow),
+    Variable("top_users", "The most engaged users (usernames are pseudonyms in the "
+             "pseudonymous form; empty in the aggregate form or under min_group_size).", UserRow),
+    Variable("learners", "The report's learners form: `named`, `pseudonymous` or `aggregate`."),
+    Variable("bands", "The engagement distribution (the aggregate form shows it instead of "
+             "learners).", Band),
     Variable("notes", "Sentences about data the API did not deliver (strings)."),
     Variable("num", "Function: a number formatted in the locale (a dash for none)."),
     Variable("signed", "Function: a signed integer formatted in the locale."),
     Variable("index", "Function: an engagement/performance index formatted in the locale."),
+    Variable("isolate", "Function: a name or number in a `<bdi>` with its own direction "
+             "(`+11` stays `+11` in an Arabic table)."),
+    Variable("page_footer", "The CSS `content` value of the page count (`\"Page \" "
+             "counter(page) ...`), in the report's language."),
+    Variable("cell", "Function: a per-course count, or `<k` when it is a small group (or its "
+             "complement); call as cell(value, course_id, column)."),
+    Variable("change", "Function: a course row's change in active users, or a dash when it "
+             "would reveal a suppressed count."),
+    Variable("org_too_small", "True when fewer than min_group_size learners were active in the "
+             "whole org (no key figures, charts or learners are shown)."),
+    Variable("too_small", "The sentence said instead of the key figures then (else empty)."),
     Variable("notice", "A line for page 1 (provisional report, or one replacing it), or none; "
              "added after `<body>` if a template leaves it out.", Notice),
 )

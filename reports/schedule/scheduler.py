@@ -360,7 +360,8 @@ def run_scheduler(
     env = os.environ if env is None else env
     fmt: LogFormat = "json" if log_format == "json" else "text"
     secrets = secrets_from_env(
-        env, [config.api.api_key_env, config.email.password_env], [config.state.url]
+        env, [config.api.api_key_env, config.email.password_env,
+              config.privacy.pseudonym_key_env], [config.state.url]
     )
     handler = configure_logging(fmt, secrets=secrets)
     # APScheduler's own warnings (missed runs, job store errors) go through the same handler.

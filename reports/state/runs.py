@@ -290,7 +290,8 @@ class RunLedger(LedgerStore):
     ) -> RunRecord:
         """Move a run to ``state``; an illegal move raises StateError and changes nothing.
 
-        ``gate`` (the freshness verdict as JSON) and ``edition`` are kept on the run when given.
+        ``gate`` (the freshness verdict as JSON) and ``edition`` are kept on the run when given;
+        a held run keeps the gate's reason as its ``error``.
         """
         target = RunState(state)
         now = self._now()
@@ -338,7 +339,9 @@ class RunLedger(LedgerStore):
             raise self._fail(f"moving run {run_id} to {target.value}", exc) from exc
         moved: dict[str, Any] = {"from": current.value, "to": target.value}
         log_event(
-            _log, "run.transition", level=logging.ERROR if error else logging.INFO,
+            _log, "run.transition",
+            level=logging.WARNING if target is RunState.HELD else (
+                logging.ERROR if error else logging.INFO),
             run=run_id, report=updated.report, period=updated.period.key,
             **moved, detail=detail, error=error,
         )

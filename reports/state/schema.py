@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reports.errors import StateError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class _UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -138,6 +138,8 @@ def _archive_columns(*, version: int) -> list[sa.Column[Any]]:
     if version >= 5:
         columns.append(sa.Column("edition", sa.String(16), nullable=False,
                                  server_default="final"))
+    if version >= 7:
+        columns.append(sa.Column("render_key", sa.String(64)))
     return columns
 
 
@@ -147,6 +149,14 @@ archive_entries = sa.Table(
     *_archive_columns(version=SCHEMA_VERSION),
     sa.UniqueConstraint("report", "period_start", "period_end", "edition",
                         name="ux_archive_edition_key"),
+)
+
+# Version 7: earlier PDFs of a period, replaced by a re-render with another render key (another
+# config, templates or data): kept so the archive still holds what each recipient got.
+archive_history = sa.Table(
+    "archive_history", _metadata,
+    *_archive_columns(version=SCHEMA_VERSION),
+    sa.UniqueConstraint("path", name="ux_archive_history_path"),
 )
 
 # Version 4: the web UI's audit trail and paused report schedules.
@@ -243,9 +253,15 @@ def _migrate_6(conn: Connection) -> None:
     conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN lease_until {stamp}"))
 
 
+def _migrate_7(conn: Connection) -> None:
+    """Archive entries remember their render key; earlier PDFs of a period are kept as history."""
+    conn.execute(sa.text("ALTER TABLE archive_entries ADD COLUMN render_key VARCHAR(64)"))
+    archive_history.create(conn)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5,
-    6: _migrate_6,
+    6: _migrate_6, 7: _migrate_7,
 }
 
 

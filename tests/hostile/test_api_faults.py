@@ -67,7 +67,8 @@ def paged(tmp_path: Path) -> Callable[[RunningApi], Path]:
 
     def make(api: RunningApi) -> Path:
         assert users_total(api) > 6 * PAGE_SIZE, "the dataset is too small for 7 pages"
-        return hostile_config(tmp_path, api_url=api.url, api={"page_size": PAGE_SIZE})
+        return hostile_config(tmp_path, api_url=api.url, api={"page_size": PAGE_SIZE},
+                              report_extra="attach_learner_list = true")
 
     return make
 

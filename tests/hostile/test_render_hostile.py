@@ -58,7 +58,9 @@ def test_hostile_names_from_the_api_are_printed_literally(
 ) -> None:
     api = api_server(MockKnobs(courses=5, users=50, token=API_KEY,
                                course_names=(*HOSTILE[:4], LONG), user_names=HOSTILE))
-    config = hostile_config(tmp_path, api_url=api.url)
+    # Named, with the learner list: the hostile user names must be printed literally too.
+    config = hostile_config(tmp_path, api_url=api.url,
+                            report_extra='learners = "named"\nattach_learner_list = true')
     proc = generate(config, "--html", "report.html")
     assert proc.returncode == 0, proc.stderr
 

@@ -86,6 +86,10 @@ class MockKnobs:
     """Names given to the users in turn (for hostile-name tests); empty = generated names."""
     launched: date | None = None
     """A new org: no activity and no (un)enrollments before this day (no previous period)."""
+    small_courses: int = 0
+    """The last N courses of every org have only ``small_course_size`` members (small groups,
+    for the learner-privacy suppression)."""
+    small_course_size: int = 3
     today: date | None = None
     """The server's "today" for ``late_days`` (None = the real date)."""
     late_days: int = 0
@@ -162,11 +166,14 @@ class DemoApp(Starlette):
         knobs = self.knobs
         arrived = knobs.arrived_until()
         drop = (knobs.drop_from, knobs.drop_factor) if knobs.drop_from is not None else None
-        key = (org, knobs.courses, knobs.users, knobs.seed, knobs.launched, arrived, drop)
+        key = (org, knobs.courses, knobs.users, knobs.seed, knobs.launched, arrived, drop,
+               knobs.small_courses, knobs.small_course_size)
         ds = self._datasets.get(key)
         if ds is None:
             ds = Dataset(org, courses=knobs.courses, users=knobs.users, seed=knobs.seed,
-                         launched=knobs.launched, arrived_until=arrived, drop=drop)
+                         launched=knobs.launched, arrived_until=arrived, drop=drop,
+                         small_courses=knobs.small_courses,
+                         small_course_size=knobs.small_course_size)
             _rename(ds, knobs)
             self._datasets[key] = ds
             while len(self._datasets) > 16:

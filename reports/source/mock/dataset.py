@@ -101,7 +101,8 @@ class Dataset:
     def __init__(self, org: str, *, courses: int | None = None, users: int | None = None,
                  seed: int = 0, launched: date | None = None,
                  arrived_until: date | None = None,
-                 drop: tuple[date, float] | None = None) -> None:
+                 drop: tuple[date, float] | None = None, small_courses: int = 0,
+                 small_course_size: int = 3) -> None:
         default_courses, default_users = default_size(org)
         self.org = org
         self.seed = org_hash(org, seed)
@@ -125,6 +126,8 @@ class Dataset:
         self.course_weights = weights / weights.sum()
         self._make_users(n_users, rng)
         self._make_membership(n_users, n_courses, rng)
+        if small_courses > 0:
+            self._shrink(min(small_courses, n_courses), max(0, small_course_size))
         self.enroll_rate = 0.4 + 0.05 * self.course_sizes.astype(np.float64) / 7.0
         self._day_active = lru_cache(maxsize=256)(self._day_active_uncached)
         self._day_enrollments = lru_cache(maxsize=512)(self._day_enrollments_uncached)
@@ -175,6 +178,18 @@ class Dataset:
         bounds = np.searchsorted(self.pair_course[order], np.arange(n_courses + 1))
         by_course = self.pair_user[order]
         self._members = [by_course[bounds[c]:bounds[c + 1]] for c in range(n_courses)]
+
+    def _shrink(self, count: int, size: int) -> None:
+        """The last ``count`` courses keep only their first ``size`` members (small groups)."""
+        n_courses = len(self.courses)
+        small = np.arange(n_courses - count, n_courses)
+        keep = np.ones(len(self.pair_user), dtype=bool)
+        for course in small.tolist():
+            members = np.flatnonzero(self.pair_course == course)
+            keep[members[size:]] = False
+            self._members[course] = self._members[course][:size]
+        self.pair_user, self.pair_course = self.pair_user[keep], self.pair_course[keep]
+        self.course_sizes = np.bincount(self.pair_course, minlength=n_courses)
 
     # -- activity ----------------------------------------------------------------------------
 

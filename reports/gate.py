@@ -1,0 +1,91 @@
+"""The freshness gate in a run: collect and judge, refuse an unended period, say what was decided.
+
+``send`` refuses a period that has not ended (exit 2, nothing written), then collects and judges
+the data (``reports.report.freshness``, with the older periods from
+``reports.source.history`` only when the ratio rule needs them) before anything is rendered.
+``generate`` judges the same way but never holds: it marks the PDF provisional instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+from reports.config import Config, ReportConfig
+from reports.errors import UsageError
+from reports.report.freshness import Verdict, settings_from, unended
+from reports.report.model import ReportData
+from reports.report.periods import Clock, Period, today
+
+PROVISIONAL = "provisional"
+
+
+def refuse_unended(report: ReportConfig, period: Period, clock: Clock) -> None:
+    """A UsageError (exit 2) when ``period`` has not ended in the report's time zone."""
+    now = today(clock, report.timezone)
+    if unended(period, now):
+        raise UsageError(
+            f"report {report.name!r}: the period {period.start.isoformat()}.."
+            f"{period.end.isoformat()} has not ended yet in {report.timezone} (today is "
+            f"{now.isoformat()}); it can be sent from {(period.end + timedelta(1)).isoformat()}"
+        )
+
+
+async def collect_judged(
+    config: Config,
+    report: ReportConfig,
+    period: Period,
+    env: Mapping[str, str],
+    *,
+    day: date | None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[ReportData, Verdict]:
+    """Everything the report needs (never partial) and the gate's verdict on it.
+
+    ``day`` (the report's today) adds the ``period_ended`` rule; requests made for the older
+    periods count in the data's ``requests``.
+    """
+    from reports.source.client import client_from_config
+    from reports.source.collect import collect
+    from reports.source.history import HistoryCache, judge_collected
+
+    settings = settings_from(config.freshness_for(report))
+    cache = HistoryCache()
+    async with client_from_config(config.api, env) as client:
+        data = await collect(
+            client, report.org, period, page_size=config.api.page_size, on_progress=on_progress
+        )
+        verdict = await judge_collected(client, data, settings, today=day, cache=cache)
+    if cache.requests:
+        data = replace(data, requests=data.requests + cache.requests)
+    return data, verdict
+
+
+def head(report: str, period: Period) -> str:
+    """``acme-weekly 2026-11-09..2026-11-15``: how the CLI names a report's period."""
+    return f"{report} {period.start.isoformat()}..{period.end.isoformat()}"
+
+
+def held_line(report: str, period: Period, verdict: Verdict) -> str:
+    """The one line ``send`` prints when the gate holds a period."""
+    return (f"{head(report, period)}: held: {verdict.reason()} (send --provisional to send it "
+            "now, marked provisional)")
+
+
+def verdict_line(report: str, period: Period, verdict: Verdict) -> str:
+    """The line ``generate`` prints on stderr: the gate's verdict on what it made."""
+    if verdict.ok:
+        return f"{head(report, period)}: freshness gate: {verdict.reason()}"
+    return (f"{head(report, period)}: freshness gate: {verdict.reason()}; the PDF is marked "
+            "provisional")
+
+
+def notice_for(verdict: Verdict, report: ReportConfig) -> Any:
+    """The provisional banner of page 1 (a ``reports.report.render.Notice``), or None."""
+    if verdict.ok:
+        return None
+    from reports.report.render import Notice
+
+    return Notice("provisional", verdict.banner(report.locale))

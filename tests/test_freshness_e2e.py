@@ -1,0 +1,163 @@
+"""The freshness gate end to end: the demo API over HTTP with data that has not arrived (or a
+real drop), the CLI as a subprocess, the file outbox, the archive and the PDFs read back; the
+scheduler's hold, re-check and provisional timeout with a controlled clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pypdf
+
+from reports.config import load_config
+from reports.report.periods import weekly
+from reports.schedule.firetimes import RunRequest
+from reports.schedule.runner import OutcomeKind, SubprocessRunner, send_command
+from reports.schedule.scheduler import Daemon
+from reports.source.mock import MockKnobs
+from tests._apiserver import RunningApi, api_server
+
+__all__ = ["api_server"]
+from tests._e2e import API_KEY, cli_env, run_cli, write_config
+
+MONDAY = date(2026, 11, 16)
+WEEK = "2026-11-09..2026-11-15"
+ARCHIVE = Path("archive/acme-university/acme-weekly")
+LATE = MockKnobs(token=API_KEY, courses=12, users=300, today=MONDAY, late_days=2)
+Server = Callable[..., RunningApi]
+
+
+def mails(folder: Path) -> dict[str, EmailMessage]:
+    out = {}
+    for path in sorted((folder / "outbox").glob("*.eml")):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        out[path.name] = message
+    return out
+
+
+def first_line(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content()).splitlines()[0]
+
+
+def page_one(path: Path) -> str:
+    return pypdf.PdfReader(path).pages[0].extract_text() or ""
+
+
+def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
+    tmp_path: Path, api_server: Server,
+) -> None:
+    api = api_server(LATE)
+    config_path = write_config(
+        tmp_path, api_url=api.url,
+        extra='\n[reports.freshness]\nhold_for = "2h"\n', org="acme-university")
+    config_path.write_text(config_path.read_text().replace(
+        "[[reports]]", '[alerts]\nrecipients = ["ops@acme.example"]\n\n[[reports]]'))
+    # A manual send while Sunday has not arrived: held, nothing mailed or archived.
+    held = run_cli(config_path, "send", "--report", "acme-weekly", "--as-of", "2026-11-16")
+    assert held.returncode == 3, held.stderr
+    assert held.stderr.strip() == (
+        f"acme-weekly {WEEK}: held: data for Nov 15 has not arrived for 12 of 12 courses "
+        "(send --provisional to send it now, marked provisional)")
+    assert mails(tmp_path) == {} and not (tmp_path / ARCHIVE).exists()
+    runs = json.loads(run_cli(config_path, "runs", "--json", check=True).stdout)
+    assert [(r["state"], r["reason"]) for r in runs] == [
+        ("held", "data for Nov 15 has not arrived for 12 of 12 courses")]
+    assert runs[0]["gate"]["failed"][0]["rule"] == "day_coverage"
+    jobs = run_cli(config_path, "jobs", "--json", check=True).stdout
+    assert json.loads(jobs)[0]["last_state"] == "held"
+
+    # The scheduler takes over with a controlled clock; its runs are real `send` children.
+    config = load_config(config_path)
+    now = [datetime(2026, 11, 16, 6, 0, tzinfo=UTC)]
+    alerts: list[str] = []
+    runner = SubprocessRunner(send_command(config), timeout_s=120, env=cli_env())
+    daemon = Daemon(config, clock=lambda: now[0], runner=runner,
+                    alerter=lambda subject, _text: alerts.append(subject))
+    fired = daemon.execute(RunRequest("acme-weekly", now[0], MONDAY, weekly(MONDAY)))
+    assert fired is not None and fired.kind is OutcomeKind.HELD
+    assert alerts == ["ibl-reports: acme-weekly held for 2026-11-09_2026-11-15"]
+    now[0] += timedelta(hours=1)
+    assert [o.kind for o in daemon.recheck()] == [OutcomeKind.HELD]
+    now[0] += timedelta(hours=1)  # hold_for: sent marked provisional
+    assert [o.kind for o in daemon.recheck()] == [OutcomeKind.OK]
+    assert alerts[-1] == "ibl-reports: acme-weekly sent provisional for 2026-11-09_2026-11-15"
+    sent = mails(tmp_path)
+    assert len(sent) == 2 and all(
+        m["Subject"].startswith("[Provisional] ") for m in sent.values())
+    banner = "Provisional: data for Nov 15 has not arrived for 12 of 12 courses"
+    assert all(first_line(m) == banner for m in sent.values())
+    provisional_pdf = tmp_path / ARCHIVE / "2026-11-09_2026-11-15.provisional.pdf"
+    assert banner in page_one(provisional_pdf)
+    assert not (tmp_path / ARCHIVE / "2026-11-09_2026-11-15.pdf").exists()
+
+    # The data arrives: the next tick sends the final report, once, replacing the provisional.
+    api.app.knobs = replace(LATE, late_days=0)
+    now[0] += timedelta(hours=1)
+    assert [o.kind for o in daemon.recheck()] == [OutcomeKind.OK]
+    assert daemon.holds.holds() == [] and len(alerts) == 2
+    finals = {k: m for k, m in mails(tmp_path).items() if k not in sent}
+    assert len(finals) == 2
+    for message in finals.values():
+        assert message["Subject"].endswith("(final: replaces the provisional report)")
+        assert not message["Subject"].startswith("[Provisional]")
+        assert first_line(message).startswith("This final report replaces the provisional "
+                                               "report of Nov 9")
+    final_pdf = tmp_path / ARCHIVE / "2026-11-09_2026-11-15.pdf"
+    assert "Provisional" not in page_one(final_pdf) and provisional_pdf.exists()
+    again = run_cli(config_path, "send", "--report", "acme-weekly", "--as-of", "2026-11-16",
+                    check=True)
+    assert "nothing to send" in again.stdout and len(mails(tmp_path)) == 4
+    listed = json.loads(run_cli(config_path, "archive", "list", "--json", check=True).stdout)
+    assert sorted(e["edition"] for e in listed) == ["final", "provisional"]
+    runs = json.loads(run_cli(config_path, "runs", "--json", check=True).stdout)
+    assert [r["state"] for r in runs][:2] == ["done", "done"]
+    assert runs[1]["edition"] == "provisional" and runs[0]["edition"] == "final"
+
+
+def test_an_unended_period_is_refused_by_send_and_marked_by_generate(
+    tmp_path: Path, api_server: Server,
+) -> None:
+    api = api_server(MockKnobs(token=API_KEY, courses=6, users=80))
+    config = write_config(tmp_path, api_url=api.url)
+    today = date.today()
+    ahead = (today + timedelta(days=9)).isoformat()
+    refused = run_cli(config, "send", "--report", "acme-weekly", "--as-of", ahead)
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "has not ended yet" in refused.stderr
+    assert not (tmp_path / "outbox").exists() and not (tmp_path / "archive").exists()
+    start, end = today - timedelta(days=3), today + timedelta(days=3)
+    made = run_cli(config, "generate", "--report", "acme-weekly", "--start", start.isoformat(),
+                   "--end", end.isoformat(), "--out", "preview.pdf", "--json", check=True)
+    result = json.loads(made.stdout.strip().splitlines()[-1])
+    assert result["gate"]["ok"] is False
+    assert result["gate"]["failed"][0]["rule"] == "period_ended"
+    assert "has not ended yet" in made.stderr and "marked provisional" in made.stderr
+    assert "Provisional: the period has not ended yet" in page_one(tmp_path / "preview.pdf")
+
+
+def test_a_real_drop_is_held_by_the_ratio_rule_and_released_by_config(
+    tmp_path: Path, api_server: Server,
+) -> None:
+    api = api_server(MockKnobs(token=API_KEY, courses=20, users=600,
+                               drop_from=date(2026, 11, 9), drop_factor=0.2))
+    config = write_config(tmp_path, api_url=api.url)
+    held = run_cli(config, "send", "--report", "acme-weekly", "--as-of", "2026-11-16")
+    assert held.returncode == 3, held.stderr
+    assert "active users (" in held.stderr and "are below 50% of the previous period" in (
+        held.stderr)
+    assert mails(tmp_path) == {}
+    # The figures are real: the ratio rule is turned off for this report, and it goes out final.
+    config.write_text(config.read_text() + "\n[reports.freshness]\nratio = false\n")
+    sent = run_cli(config, "send", "--report", "acme-weekly", "--as-of", "2026-11-16",
+                   check=True)
+    assert "sent to" in sent.stdout
+    assert all(not m["Subject"].startswith("[Provisional]") for m in mails(tmp_path).values())

@@ -157,8 +157,8 @@ class CeleryRunner:
     def __call__(self, request: Any) -> Any:
         import time
 
+        from reports.config.executor import task_hard_limit
         from reports.execute.celery_app import enqueue, safe_broker_url
-        from reports.executorconfig import task_hard_limit
         from reports.schedule.runner import OutcomeKind, RunOutcome
 
         started = time.monotonic()

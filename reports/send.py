@@ -116,7 +116,8 @@ def send_report(
     ``WorkerPool``, or an ``InProcessRenderer`` in a Celery pool child); without it a fresh
     limited child does.
     """
-    from reports.delivery.mailer import backend_from_config, deliver
+    from reports.delivery.backends import backend_from_config
+    from reports.delivery.mailer import deliver
     from reports.execute.worker import start_in_background
     from reports.state.runs import RunState
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reports.config import load_config
-from reports.configref import reference_markdown
+from reports.config.reference import reference_markdown
 from reports.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -200,7 +200,8 @@ def test_the_readme_config_reference_matches_the_code() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert reference_markdown() in readme, (
         "README.md's config reference is out of date: paste the output of "
-        "`uv run python -c 'from reports.configref import reference_markdown as r; print(r())'`"
+        "`uv run python -c 'from reports.config.reference import reference_markdown as r; "
+        "print(r())'`"
     )
 
 

@@ -4,8 +4,11 @@ API over HTTP and aiosmtpd. Every recipient gets exactly one message, whatever i
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -227,3 +230,35 @@ def test_a_redis_restart_mid_batch_then_send_all_again_completes_it(
             assert mails_per_recipient(handler.messages) == expected
     finally:
         own.stop()
+
+
+def test_queue_status_shows_depth_oldest_task_and_workers(tmp_path: Path, redis: Redis) -> None:
+    from reports.config import load_config
+    from reports.execute.celery_app import enqueue, make_app
+
+    db = 1 + int.from_bytes(os.urandom(2), "big") % 255
+    (tmp_path / "config.toml").write_text(
+        '[state]\nurl_env = "PG"\n[executor]\nkind = "celery"\nbroker_url_env = "BROKER"\n'
+        f'queue = "status-{db}"\n', encoding="utf-8")
+    env = {**os.environ, "PG": "postgresql+psycopg://u:db-secret@127.0.0.1:1/x",
+           "BROKER": f"redis://:broker-secret@127.0.0.1:{redis.port}/{db}"}
+    config = load_config(tmp_path / "config.toml", env=env)
+    app = make_app(config, {"BROKER": f"redis://127.0.0.1:{redis.port}/{db}"})
+    for name in ("a-weekly", "b-weekly"):
+        enqueue(app, config.executor.queue, name, AS_OF, False, time.time() - 90)
+    env["BROKER"] = f"redis://127.0.0.1:{redis.port}/{db}"
+    run = subprocess.run(
+        [sys.executable, "-m", "reports.cli", "--config", str(tmp_path / "config.toml"),
+         "queue", "status", "--json"], capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    status = json.loads(run.stdout)
+    assert (status["depth"], status["workers"], status["running"]) == (2, [], 0)
+    assert time.time() - status["oldest_enqueued_at"] >= 90
+    # An unreachable broker is one line naming it, without its password.
+    env["BROKER"] = "redis://:broker-secret@127.0.0.1:1/0"
+    run = subprocess.run(
+        [sys.executable, "-m", "reports.cli", "--config", str(tmp_path / "config.toml"),
+         "queue", "status"], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.startswith("error: cannot reach the broker redis://:***@127.0.0.1:1/0")
+    assert "broker-secret" not in run.stderr and len(run.stderr.strip().splitlines()) == 1

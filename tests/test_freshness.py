@@ -166,7 +166,7 @@ def test_verdicts_round_trip_through_json() -> None:
 def test_settings_come_from_the_defaults_table_and_the_report_override() -> None:
     import pytest
 
-    from reports.freshness_config import (
+    from reports.config.freshness import (
         FreshnessConfig,
         FreshnessOverride,
         effective,

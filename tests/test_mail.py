@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from reports.addresses import parse_address
+from reports.delivery.backends import FileOutbox
 from reports.delivery.mail import (
     Attachment,
     MailSummary,
@@ -20,7 +21,7 @@ from reports.delivery.mail import (
     make_message_id,
     render_bodies,
 )
-from reports.delivery.mailer import FileOutbox, deliver, send_alert
+from reports.delivery.mailer import deliver, send_alert
 from reports.errors import ConfigError, MailAddressError
 from reports.report.periods import Period, PeriodKind
 from reports.state.deliveries import DeliveryState

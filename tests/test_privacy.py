@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from reports.config import ReportConfig, parse_config
+from reports.config.privacy import PrivacyConfig
 from reports.errors import ConfigError
-from reports.privacyconfig import PrivacyConfig
 from reports.report.analysis import analyse
 from reports.report.csvdata import courses_csv, daily_enrollments_csv
 from reports.report.highlights import highlights

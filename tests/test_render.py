@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import time
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -175,9 +174,7 @@ def test_pdf_has_pages_numbers_bookmarks_and_alt(
 
     analysis, charts = weekly
     html = render(analysis, charts)
-    started = time.perf_counter()
     pdf = weasyprint.HTML(string=html).write_pdf()
-    elapsed = time.perf_counter() - started
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     assert 2 <= len(reader.pages) <= 4  # a normal org fits a dean's few pages
     pages = len(reader.pages)
@@ -189,7 +186,6 @@ def test_pdf_has_pages_numbers_bookmarks_and_alt(
     titles = [item.title for item in reader.outline if not isinstance(item, list)]
     assert titles[:3] == ["Key figures", "Highlights", "Charts"]
     assert "Top courses" in titles and "Notes" in titles
-    assert elapsed < 5.0
 
 
 def test_a_notice_is_on_page_one_even_with_templates_that_leave_it_out(

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from reports.delivery.backends import SmtpMailer, backend_from_config
 from reports.delivery.mail import build_message, make_message_id
-from reports.delivery.mailer import SmtpMailer, backend_from_config, deliver
+from reports.delivery.mailer import deliver
 from reports.errors import (
     ConfigError,
     MailPermanentError,

@@ -306,8 +306,8 @@ def test_without_users_it_is_a_read_only_loopback_viewer(tmp_path: Path) -> None
 
 
 def test_a_session_ends_after_its_hours_and_when_the_password_changes() -> None:
+    from reports.config.web import WebConfig
     from reports.web.auth import Sessions
-    from reports.webconfig import WebConfig
 
     now = [0.0]
     user = {"name": "op", "password_hash": "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"}

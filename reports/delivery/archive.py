@@ -33,7 +33,7 @@ from reports.report.periods import Clock, Period
 from reports.state.archive_index import ArchiveRecord
 
 if TYPE_CHECKING:
-    from reports.archiveconfig import ArchiveConfig
+    from reports.config.archive import ArchiveConfig
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DURATION_RE = re.compile(r"^\s*(\d{1,5})\s*([dw])\s*$")

@@ -22,8 +22,8 @@ from importlib import metadata
 from pathlib import Path
 
 from reports.config import ReportConfig
+from reports.config.privacy import PrivacyConfig
 from reports.errors import ArchiveError
-from reports.privacyconfig import PrivacyConfig
 from reports.report.render import BUILTIN_TEMPLATES
 
 NOT_RENDERED = frozenset({"recipients", "schedule", "catch_up", "catch_up_max_periods"})

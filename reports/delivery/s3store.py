@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from botocore.exceptions import ClientError
     from mypy_boto3_s3 import S3Client
 
-    from reports.archiveconfig import ArchiveConfig
+    from reports.config.archive import ArchiveConfig
 
 _DENIED = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "403",
            "InvalidToken", "ExpiredToken", "AuthorizationHeaderMalformed"}

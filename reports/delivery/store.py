@@ -25,7 +25,7 @@ from reports.atomic import write_atomic
 from reports.errors import ArchiveError, ArchivePathError
 
 if TYPE_CHECKING:
-    from reports.archiveconfig import ArchiveConfig
+    from reports.config.archive import ArchiveConfig
 
 
 @dataclass(frozen=True)

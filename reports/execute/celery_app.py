@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from reports.config import Config
+from reports.config.executor import task_hard_limit
 from reports.errors import ConfigError
-from reports.executorconfig import task_hard_limit
 
 TASK_NAME = "ibl_reports.send_period"
 MiB = 1024 * 1024

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
-from reports.freshness_config import FreshnessConfig
+from reports.config.freshness import FreshnessConfig
 from reports.lang import translations
 from reports.report import fmt
 from reports.report.model import ReportData

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from reports.config import ReportConfig
-from reports.privacyconfig import PrivacyConfig
+from reports.config.privacy import PrivacyConfig
 from reports.report.model import ActiveUser, ReportData
 
 NAMED, PSEUDONYMOUS, AGGREGATE = "named", "pseudonymous", "aggregate"

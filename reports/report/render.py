@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +33,7 @@ from reports.errors import RenderError
 from reports.lang import name, number, resolve, translations
 from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
+from reports.report.bidi import css_content, css_string, isolate
 from reports.report.charts import Chart
 from reports.report.daygrid import day_grid
 from reports.report.highlights import describe_delta, highlights, too_small_sentence
@@ -166,16 +166,6 @@ def environment(templates_dir: Path | None, language: str = "en") -> Any:
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["css_string"] = css_string
     return env
-
-
-def css_string(text: object) -> Any:
-    """``text`` as a quoted CSS string, safe inside ``<style>`` (every other character escaped)."""
-    import markupsafe
-
-    body = "".join(
-        c if c.isalnum() or c in " .,-" else f"\\{ord(c):x} " for c in str(text)
-    )
-    return markupsafe.Markup(f'"{body}"')
 
 
 def _describe(exc: Exception) -> str:
@@ -379,43 +369,3 @@ def _context(
         "org_too_small": a.org_too_small,
         "too_small": too_small_sentence(a, language) if a.org_too_small else "",
     }
-
-
-def direction_of(text: str) -> str:
-    """``rtl`` when the first strong character of ``text`` is right-to-left, else ``ltr``
-    (numbers, signs and Latin names)."""
-    for ch in text:
-        kind = unicodedata.bidirectional(ch)
-        if kind == "L":
-            return "ltr"
-        if kind in ("R", "AL"):
-            return "rtl"
-    return "ltr"
-
-
-def isolate(text: str) -> Markup:
-    """``text`` escaped in a ``<bdi>`` with its own direction: a course name, a username or a
-    signed number keeps its order inside a sentence or table of the other direction
-    (``+11`` does not become ``11+`` in an Arabic table)."""
-    return Markup('<bdi dir="{}">{}</bdi>').format(direction_of(text), text)
-
-
-_PLACEHOLDER_RE = re.compile(r"%\((\w+)\)s")
-
-
-def css_content(text: str, **values: str) -> Markup:
-    """A CSS ``content`` value from a translated sentence: its words as CSS strings, each
-    ``%(name)s`` placeholder replaced by the CSS function in ``values`` (``counter(page)``).
-
-    The strings are escaped for CSS (quotes, backslashes, line breaks, ``<``), so a catalog
-    cannot close the ``<style>`` element or the declaration."""
-    parts: list[str] = []
-    for i, piece in enumerate(_PLACEHOLDER_RE.split(text)):
-        if i % 2:
-            parts.append(values[piece])
-        elif piece:
-            parts.append('"' + "".join(
-                ch if ch.isalnum() or (ch in " .,:;-/()'" and ch != "\\") else f"\\{ord(ch):x} "
-                for ch in piece
-            ) + '"')
-    return Markup(" ".join(parts) or '""')

@@ -25,7 +25,8 @@ def mail_alerter(config: Config, env: Mapping[str, str]) -> Alerter | None:
         return None
 
     def send(subject: str, text: str) -> None:
-        from reports.delivery.mailer import backend_from_config, send_alert
+        from reports.delivery.backends import backend_from_config
+        from reports.delivery.mailer import send_alert
 
         backend = backend_from_config(config.email, env)
         report = send_alert(backend, config.email.from_, recipients, subject, text)

@@ -26,7 +26,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from reports.webconfig import WebConfig, WebUser
+from reports.config.web import WebConfig, WebUser
 
 LOCAL_USER = "local"
 ADDRESS_FACTOR = 5

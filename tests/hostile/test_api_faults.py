@@ -169,7 +169,8 @@ def test_an_absurd_retry_after_fails_at_once_instead_of_sleeping(
     config = hostile_config(tmp_path, api_url=api.url)
     t0 = time.monotonic()
     proc = generate(config)
-    assert time.monotonic() - t0 < 15
+    # Sleeping even the 60 s Retry-After cap would take longer; a loaded machine needs the slack.
+    assert time.monotonic() - t0 < 45
     line = assert_failed_cleanly(proc, tmp_path, "active-users/per-course", "429",
                                  "retry_after_cap_s")
     assert "86400" in line

@@ -139,7 +139,7 @@ def test_a_template_that_renders_forever_is_stopped_and_nothing_is_sent(
     config.write_text(text)
     t0 = time.monotonic()
     proc = send(config)
-    assert time.monotonic() - t0 < 30
+    assert time.monotonic() - t0 < 60  # the 4 s limit plus start-up and fetch on a loaded machine
     assert_failed_cleanly(proc, tmp_path, "4 s", "stopped")
 
 

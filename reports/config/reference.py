@@ -2,7 +2,7 @@
 
 Every key's table, name, default and help text come from the pydantic models in
 ``reports.config``; print it with
-``uv run python -c 'from reports.configref import reference_markdown as r; print(r())'``.
+``uv run python -c 'from reports.config.reference import reference_markdown as r; print(r())'``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from reports.config import Config, ReportConfig
-from reports.webconfig import WebUser
+from reports.config.web import WebUser
 
 
 def reference_rows() -> list[tuple[str, str, str, str]]:

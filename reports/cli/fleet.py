@@ -1,7 +1,7 @@
 """The fleet's commands: ``ibl-reports worker`` and ``ibl-reports queue status``.
 
 They are registered on the main app by ``reports.cli`` and use the config loader and error
-guard of ``reports.cli_kit`` (imported when a command runs).
+guard of ``reports.cli.kit`` (imported when a command runs).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from reports.cli_kit import guard as _guard
-from reports.cli_kit import load as _config
+from reports.cli.kit import guard as _guard
+from reports.cli.kit import load as _config
 
 queue_app = typer.Typer(help="The Celery queue of report runs.", no_args_is_help=True)
 db_app = typer.Typer(help="The state database.", no_args_is_help=True)
@@ -45,8 +45,8 @@ def worker(
     log_format: Annotated[str, typer.Option(metavar="text|json", help="log line format")] = "text",
 ) -> None:
     """Run a Celery worker that sends reports (needs [executor] kind = "celery")."""
-    from reports.cli_kit import guard as _guard
-    from reports.cli_kit import load as _config
+    from reports.cli.kit import guard as _guard
+    from reports.cli.kit import load as _config
 
     def body() -> None:
         from reports.fleet import start_worker
@@ -62,8 +62,8 @@ def queue_status(
     json_: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Tasks waiting, live workers and what they run, the oldest waiting task's age."""
-    from reports.cli_kit import guard as _guard
-    from reports.cli_kit import load as _config
+    from reports.cli.kit import guard as _guard
+    from reports.cli.kit import load as _config
 
     def body() -> None:
         from reports.errors import BrokerError, UsageError

@@ -76,7 +76,7 @@ def template_tables(
 def expand_catalogues(
     config: Config, patterns: dict[int, str], base: Path, label: str
 ) -> Config:
-    """Each template table replaced by one report per row of its CSV (see reports.catalogue)."""
+    """Each template table replaced by one report per row of its CSV."""
     reports: list[ReportConfig] = []
     names: dict[str, str] = {}
     for index, report in enumerate(config.reports):
@@ -182,9 +182,9 @@ class _RowChecks:
         self._locales = _Cached(ReportConfig._locale)
 
     def row(self, org: str, row: dict[str, str], name_pattern: str) -> dict[str, Any]:
-        from reports.configrules import NAME_RE as _NAME_RE
-        from reports.configrules import addresses as _check_addresses
-        from reports.configrules import header_text as _check_header
+        from reports.config.rules import NAME_RE as _NAME_RE
+        from reports.config.rules import addresses as _check_addresses
+        from reports.config.rules import header_text as _check_header
 
         if not _NAME_RE.match(org):
             raise _Bad("org", f"{org!r} must be 1-100 letters, digits, '.', '_' or '-' and not "

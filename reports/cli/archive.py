@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from reports.cli_kit import JSON_HELP
-from reports.cli_kit import guard as _guard
-from reports.cli_kit import load as _config
-from reports.cli_kit import now as _now
-from reports.cli_kit import table as _table
+from reports.cli.kit import JSON_HELP
+from reports.cli.kit import guard as _guard
+from reports.cli.kit import load as _config
+from reports.cli.kit import now as _now
+from reports.cli.kit import table as _table
 
 archive_app = typer.Typer(help="The archive of generated PDFs.", no_args_is_help=True)
 

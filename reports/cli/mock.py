@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from reports.cli_kit import guard as _guard
-from reports.cli_kit import load as _config
-from reports.cli_kit import parse_day as _date
+from reports.cli.kit import guard as _guard
+from reports.cli.kit import load as _config
+from reports.cli.kit import parse_day as _date
 from reports.errors import UsageError
 
 

@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 
-from reports.cli_archive import archive_app
-from reports.cli_fleet import db_app, queue_app, worker
-from reports.cli_kit import (
+from reports.cli.archive import archive_app
+from reports.cli.fleet import db_app, queue_app, worker
+from reports.cli.kit import (
     CONFIG_HELP,
     JSON_HELP,
     ConfigAnywhere,
@@ -25,12 +25,12 @@ from reports.cli_kit import (
     state,
     utc_minutes,
 )
-from reports.cli_kit import guard as _guard
-from reports.cli_kit import load as _config
-from reports.cli_kit import now as _now
-from reports.cli_kit import parse_day as _date
-from reports.cli_kit import table as _table
-from reports.cli_mock import mock_api
+from reports.cli.kit import guard as _guard
+from reports.cli.kit import load as _config
+from reports.cli.kit import now as _now
+from reports.cli.kit import parse_day as _date
+from reports.cli.kit import table as _table
+from reports.cli.mock import mock_api
 from reports.clip import clip
 from reports.errors import UsageError
 
@@ -361,5 +361,3 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()

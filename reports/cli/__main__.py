@@ -1,0 +1,5 @@
+"""``python -m reports.cli``: the same as the ``ibl-reports`` console script."""
+
+from reports.cli.main import main
+
+main()

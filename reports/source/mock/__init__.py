@@ -7,6 +7,7 @@ runs it with uvicorn for ``ibl-reports mock-api``.
 
 from __future__ import annotations
 
-from reports.source.mock.app import DemoApp, Fault, MockKnobs, ServerStats, create_app, serve
+from reports.source.mock.app import DemoApp, create_app, serve
+from reports.source.mock.knobs import Fault, MockKnobs, ServerStats
 
 __all__ = ["DemoApp", "Fault", "MockKnobs", "ServerStats", "create_app", "serve"]

@@ -235,7 +235,8 @@ def test_prune_deletes_the_period_with_its_superseded_objects(
                                   sha256=written.sha256, size=written.size)
         assert len(archive.store.locations(f"acme/weekly/{old.key}.")) == 2
         removed = archive.prune(ledger, parse_duration("180d"), today=date(2026, 11, 27))
-        assert [e.period_end for e in removed] == [old.end]
+        # The current PDF and the one it superseded (kept as history in the index) both go.
+        assert [e.period_end for e in removed] == [old.end, old.end]
         assert archive.store.locations("acme/weekly/") == [written.location]
         assert [e.period_end for e in ledger.archive_entries()] == [kept.end]
 

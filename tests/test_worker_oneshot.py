@@ -16,7 +16,7 @@ from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
 from reports.execute.oneshot import WarmWorker
 from reports.report.build import render_charts, render_report
 from reports.report.privacy import PSEUDONYMOUS, Policy
-from reports.report.warmup import WARM_DPI, warm_job
+from reports.report.warmup import warm_job
 from tests._tasks import allocate_4gb, fail, sleep_forever
 
 
@@ -88,7 +88,7 @@ def test_charts_drawn_in_another_process_give_the_same_pdf() -> None:
     report = ReportConfig(name="acme-weekly", org="acme-university", period="weekly",
                           schedule="0 6 * * 1", display_name="Acme University")
     job = dataclasses.replace(
-        warm_job(report, None, Policy(PSEUDONYMOUS, 10, True)), chart_dpi=WARM_DPI)
+        warm_job(report, None, Policy(PSEUDONYMOUS, 10, True)), chart_dpi=50)
     charted = render_charts(job)
     split = render_report(dataclasses.replace(job, charts=charted.charts))
     whole = render_report(job)

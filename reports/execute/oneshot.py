@@ -59,16 +59,14 @@ Warm = Callable[[], "Sequence[Callable[[], object]] | None"]
 one by one, only while no job is waiting (a job is never delayed by more than one step)."""
 
 
-def warm_charts(job: Any) -> list[Callable[[], object]]:
-    """Import matplotlib; then, if there is time, draw the charts of ``job`` (a
-    ``warmup.warm_job`` of the same report) at a low resolution: the chain's fonts looked up at
-    the report's sizes and in its language, the Agg and PNG paths."""
+def warm_charts(language: str) -> None:
+    """Import matplotlib and look up the chain's fonts at the charts' sizes (one-time costs that
+    the first charts would pay; drawing a warm-up chart would cost more than it saves)."""
     for name in CHART_MODULES:
         importlib.import_module(name)
-    from reports.report.build import render_charts
-    from reports.report.warmup import WARM_DPI
+    from reports.report.charts import warm_fonts
 
-    return [functools.partial(render_charts, dataclasses.replace(job, chart_dpi=WARM_DPI))]
+    warm_fonts(language)
 
 
 def warm_pdf(job: Any) -> list[Callable[[], object]]:
@@ -210,7 +208,7 @@ class OneShot:
     def __init__(self, *, timeout_s: float, memory_mb: int, warm_job: Any) -> None:
         self.timeout_s = timeout_s
         self.charts = WarmWorker(timeout_s=timeout_s, memory_mb=memory_mb,
-                                 warm=functools.partial(warm_charts, warm_job))
+                                 warm=functools.partial(warm_charts, warm_job.report.lang.code))
         try:
             self.pdf = WarmWorker(timeout_s=timeout_s, memory_mb=memory_mb,
                                   warm=functools.partial(warm_pdf, warm_job))

@@ -31,8 +31,6 @@ from reports.report.model import (
 from reports.report.periods import Period, for_kind
 from reports.report.privacy import Policy
 
-WARM_DPI = 50
-"""Resolution of the warm-up's charts: text and fonts as in the report, few pixels to fill."""
 _AS_OF = date(2026, 1, 5)
 _KEY = b"warm-up only: no learner is ever named with this key"
 _COURSES = ("Introduction to Statistics", "Academic Writing", "Data Structures")

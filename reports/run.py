@@ -247,12 +247,11 @@ def generate_one(
     A batch passes what it shares: ``pool`` (a started ``WorkerPool``) and ``ledger`` (an open
     ``Ledger``, left open); without them this run starts and closes its own.
     """
-    from reports.state.runs import RunState
     from reports.timeline import Laps, process_age_s
 
     laps, startup_s = Laps(), process_age_s() if pool is None else None
     own: Any = None
-    if pool is None:  # one report: two render children, forked now and warmed while we fetch
+    if pool is None:  # one report: two render children, forked first and warmed while we fetch
         from reports.execute.oneshot import OneShot
         from reports.report.warmup import warm_job
 
@@ -260,6 +259,7 @@ def generate_one(
                       warm_job=warm_job(report, config.templates.dir,
                                         policy_for(config.privacy, report)))
         laps.lap("worker_start_s")
+    from reports.state.runs import RunState  # SQLAlchemy: after the fork, the children need none
     period = resolve_period(report, window, clock)
     with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger, \
             own if own is not None else nullcontext():

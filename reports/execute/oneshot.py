@@ -29,6 +29,7 @@ import gc
 import importlib
 import multiprocessing
 import multiprocessing.connection
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,7 +57,8 @@ PDF_MODULES = ("reports.report.weasy", "reports.report.pdf", "reports.report.bui
 
 Warm = Callable[[], "Sequence[Callable[[], object]] | None"]
 """A warm-up: runs before the child says it is ready (imports); the steps it returns run after,
-one by one, only while no job is waiting (a job is never delayed by more than one step)."""
+one by one, only while no job is waiting (a job is never delayed by more than one step) and the
+machine has a core to spare (on a busy machine a step costs more CPU than it saves)."""
 
 
 def warm_charts(language: str) -> None:
@@ -79,11 +81,18 @@ def warm_pdf(job: Any) -> list[Callable[[], object]]:
     return [functools.partial(render_report, dataclasses.replace(job, charts=()))]
 
 
+def cores_busy() -> bool:
+    """Whether the machine has no core to spare: a later warm-up step would then take CPU from
+    the fetch and the charts (1-minute load at twice the cores or more)."""
+    return os.getloadavg()[0] >= 2 * (os.cpu_count() or 1)
+
+
 def no_warm_up() -> None:
     """No warm-up (the job pays for its imports)."""
 
 
-def _warm(conn: multiprocessing.connection.Connection, warm: Warm) -> None:
+def _warm(conn: multiprocessing.connection.Connection, warm: Warm, busy: Callable[[], bool]
+          ) -> None:
     """Run ``warm``, say "ready", then its later steps while no job waits (GC off meanwhile)."""
     gc.freeze()  # the parent's objects: never collected here
     gc.disable()  # imports and warm-up build live objects only (~10% of their CPU)
@@ -93,7 +102,7 @@ def _warm(conn: multiprocessing.connection.Connection, warm: Warm) -> None:
             steps = warm() or ()
         conn.send("ready")
         for step in steps:
-            if conn.poll(0):
+            if conn.poll(0) or busy():
                 break
             with contextlib.suppress(Exception):
                 step()
@@ -101,10 +110,11 @@ def _warm(conn: multiprocessing.connection.Connection, warm: Warm) -> None:
         gc.enable()
 
 
-def _serve_one(conn: multiprocessing.connection.Connection, memory_mb: int, warm: Warm) -> None:
+def _serve_one(conn: multiprocessing.connection.Connection, memory_mb: int, warm: Warm,
+               busy: Callable[[], bool]) -> None:
     """Child side: warm up, say so, then run the one job under the limits."""
     try:
-        _warm(conn, warm)
+        _warm(conn, warm, busy)
         job = conn.recv()
         if job is None:
             return
@@ -128,14 +138,16 @@ class WarmWorker:
     """One limited render child, started now and warmed while the caller does other work."""
 
     def __init__(
-        self, *, timeout_s: float, memory_mb: int, warm: Warm = no_warm_up) -> None:
+        self, *, timeout_s: float, memory_mb: int, warm: Warm = no_warm_up,
+        busy: Callable[[], bool] = cores_busy,
+    ) -> None:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.start_wait_s = 0.0
         context = _start_context()
         self.conn, child_end = context.Pipe(duplex=True)
         self.process = context.Process(  # type: ignore[attr-defined]
-            target=_serve_one, args=(child_end, memory_mb, warm), daemon=True
+            target=_serve_one, args=(child_end, memory_mb, warm, busy), daemon=True
         )
         try:
             self.process.start()

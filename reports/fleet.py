@@ -7,7 +7,8 @@ comes from the ledger, not from Celery: a second copy of the same task (a redeli
 period enqueued twice) finds the run or the deliveries already taken and sends nothing twice.
 
 The config is loaded once, in the worker's main process, before the pool forks; every child
-inherits it and opens its own database connections after the fork.
+inherits it and makes its own database engine after the fork (``worker_process_init``), which
+every task it runs reuses. The worker refuses to start on a state database at another schema.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def start_worker(
     prepare_environment()  # matplotlib and fontconfig caches, once, before the fork
     for module in (*PRELOAD, *WORKER_PRELOAD):  # shared by every pool child (copy-on-write)
         importlib.import_module(module)
+    _check_schema(config)
     _context.config = config
     _context.renderer = InProcessRenderer(
         timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb
@@ -107,8 +109,23 @@ def start_worker(
     run_worker(
         app, config,
         concurrency=concurrency or config.executor.concurrency or default_workers(),
-        queues=queues or config.executor.queue,
+        queues=queues or config.executor.queue, on_child_start=lambda: _child_start(config),
     )
+
+
+def _check_schema(config: Config) -> None:
+    """Refuse to start on a state database at another schema (one line: run db upgrade)."""
+    from reports.state.ledger import Ledger
+
+    with Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s):
+        pass  # opened on an engine of its own, disposed before the pool forks
+
+
+def _child_start(config: Config) -> None:
+    """In each pool child, after the fork: this process's engine, reused by every task."""
+    from reports.state.engine import process_engine
+
+    process_engine(config.state.url)
 
 
 def _worker_logging(config: Config, broker: str, log_format: str) -> None:

@@ -49,8 +49,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def send_period(report: str, as_of: str, force: bool = False) -> dict[str, Any]:
-    """The task body: send ``report`` for the period ``as_of`` selects; never raises ours."""
+def send_period(
+    report: str, as_of: str, force: bool = False, provisional: bool = False,
+) -> dict[str, Any]:
+    """The task body: send ``report`` for the period ``as_of`` selects; never raises ours.
+
+    ``provisional``: despite the freshness gate, marked provisional (``send --provisional``)."""
     from reports import send
 
     config = _context.config
@@ -59,7 +63,7 @@ def send_period(report: str, as_of: str, force: bool = False) -> dict[str, Any]:
     try:
         outcome = send.send_report(
             config, config.report(report), as_of=date.fromisoformat(as_of), force=force,
-            clock=_now, env=os.environ, pool=_context.renderer,
+            provisional=provisional, clock=_now, env=os.environ, pool=_context.renderer,
         )
     except RunBusyError as exc:
         # Another live attempt (a redelivered copy, the same period enqueued twice) holds the
@@ -160,7 +164,7 @@ class CeleryRunner:
     """The scheduler's runner in celery mode: a due report becomes one task, now (no ETA).
 
     The daemon stays the only producer; the task's answer becomes the run's outcome (logged,
-    alerted). A task that does not answer within the task's hard limit plus the broker's
+    alerted). A request to send provisional (``on_stale = "provisional"``) sends the task so. A task that does not answer within the task's hard limit plus the broker's
     visibility timeout, or a lost broker, is a failed run: the next fire or ``send --all``
     finds the period not done and sends it (the ledger keeps it exactly once).
     """
@@ -183,7 +187,8 @@ class CeleryRunner:
                   + self.config.executor.visibility_timeout_s)
         try:
             result = enqueue(self.app, self.config.executor.queue, request.report,
-                             request.as_of.isoformat(), False, time.time())
+                             request.as_of.isoformat(), False, time.time(),
+                             provisional=request.provisional)
             value = result.get(timeout=wait_s, propagate=False)
         except Exception as exc:  # broker errors and timeouts: one line, no URL password
             return RunOutcome(

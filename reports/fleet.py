@@ -164,9 +164,10 @@ class CeleryRunner:
     """The scheduler's runner in celery mode: a due report becomes one task, now (no ETA).
 
     The daemon stays the only producer; the task's answer becomes the run's outcome (logged,
-    alerted). A request to send provisional (``on_stale = "provisional"``) sends the task so. A task that does not answer within the task's hard limit plus the broker's
-    visibility timeout, or a lost broker, is a failed run: the next fire or ``send --all``
-    finds the period not done and sends it (the ledger keeps it exactly once).
+    alerted). A request to send provisional (``on_stale = "provisional"``) sends the task so.
+    A task that does not answer within the task's hard limit plus the broker's visibility
+    timeout, or a lost broker, is a failed run: the next fire or ``send --all`` finds the
+    period not done and sends it (the ledger keeps it exactly once).
     """
 
     def __init__(self, config: Config, env: Any = None) -> None:

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from reports.source.mock import MockKnobs
+from reports.state.schema import SCHEMA_VERSION
 from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
 from tests._e2e import API_KEY
 from tests._fleet import (
@@ -59,25 +60,39 @@ def smtp() -> Iterator[tuple[Recorder, int]]:
         yield server.handler, server.port
 
 
-def test_send_all_on_two_workers_sends_every_recipient_exactly_once(
+def test_send_all_of_30_orgs_on_two_workers_sends_every_recipient_exactly_once(
     tmp_path: Path, redis: Redis, served: RunningApi, smtp: tuple[Recorder, int]
 ) -> None:
+    """The done-when case: 30 demo orgs, 2 workers, `send --all`, the SMTP server's mailbox read.
+    Before `db upgrade` a worker and `send --all` refuse the new database with one line."""
     handler, port = smtp
-    with fleet(tmp_path, redis=redis, api_url=served.url, smtp_port=port, orgs=4) as running:
+    with fleet(tmp_path, redis=redis, api_url=served.url, smtp_port=port, orgs=30,
+               upgrade=False) as running:
+        early = running.start_worker()
+        refused = running.cli("send", "--all", "--as-of", AS_OF)
+        needs = (f"error: state database is at schema 0, this version needs {SCHEMA_VERSION}: run "
+                 "`ibl-reports db upgrade`")
+        assert (refused.returncode, refused.stderr.strip()) == (2, needs)
+        assert early.wait(60) == 2 and needs in running.logs()
+        running.workers.remove(early)
+        upgraded = running.cli("db", "upgrade")
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert f"schema version {SCHEMA_VERSION}" in upgraded.stdout
         running.start_worker()
         running.start_worker()
         running.wait_ready(2)
         result = running.cli("send", "--all", "--as-of", AS_OF)
         assert result.returncode == 0, result.stderr + running.logs()
         lines = result.stdout.strip().splitlines()
-        assert len(lines) == 4
+        assert len(lines) == 30
         assert all(": sent to dean@org-" in line for line in lines), lines
         expected = {r: 1 for rs in running.recipients().values() for r in rs}
+        assert len(expected) == 60
         assert mails_per_recipient(handler.messages) == expected
         again = running.cli("send", "--all", "--as-of", AS_OF)
         assert again.returncode == 0, again.stderr
-        assert all("already delivered to every recipient" in line
-                   for line in again.stdout.strip().splitlines())
+        assert [line.split(": ", 1)[1] for line in again.stdout.strip().splitlines()] == [
+            "already delivered to every recipient"] * 30
         assert mails_per_recipient(handler.messages) == expected
 
 

@@ -178,6 +178,40 @@ def test_a_delivery_is_planned_once_and_skipped_after_it_was_sent(ledger: Ledger
     ]
 
 
+def test_periods_done_answers_period_done_for_many_reports_at_once(ledger: Ledger) -> None:
+    ids = {**IDS, "c@example.org": "<c@example.org>"}
+    # acme: WEEK sent to a and b (c failed permanently); beta: WEEK sent to a only, NEXT_WEEK
+    # to a and b; gamma: WEEK sent as a provisional copy only.
+    for report, period, sent, failed in (
+        ("acme-weekly", WEEK, ["a@example.org", "b@example.org"], ["c@example.org"]),
+        ("beta-weekly", WEEK, ["a@example.org"], []),
+        ("beta-weekly", NEXT_WEEK, ["a@example.org", "b@example.org"], []),
+    ):
+        ledger.plan_deliveries(report, period, [*sent, *failed], ids, force=False)
+        for recipient in sent:
+            ledger.mark_sending(report, period, recipient)
+            ledger.mark_sent(report, period, recipient, "250 ok")
+        for recipient in failed:
+            ledger.mark_sending(report, period, recipient)
+            ledger.mark_failed(report, period, recipient, transient=False, reply="550 no")
+    ledger.plan_deliveries("gamma-weekly", WEEK, ["a@example.org"], ids, force=False,
+                           edition="provisional")
+    ledger.mark_sending("gamma-weekly", WEEK, "a@example.org")
+    ledger.mark_sent("gamma-weekly", WEEK, "a@example.org", "250 ok")
+    for rcpts in (["a@example.org"], ["a@example.org", "b@example.org"], list(ids)):
+        wanted = [(report, period, rcpts)
+                  for report in ("acme-weekly", "beta-weekly", "gamma-weekly", "delta-weekly")
+                  for period in (WEEK, NEXT_WEEK)]
+        assert ledger.periods_done(wanted) == {
+            (r, p) for r, p, _ in wanted if ledger.period_done(r, p, rcpts)}
+        if len(rcpts) == 2:
+            assert ledger.periods_done(wanted) == {("acme-weekly", WEEK),
+                                                   ("beta-weekly", NEXT_WEEK)}
+    assert ledger.periods_done([("gamma-weekly", WEEK, ["a@example.org"])],
+                               edition="provisional") == {("gamma-weekly", WEEK)}
+    assert ledger.periods_done([]) == set()
+
+
 def test_force_makes_sent_deliveries_due_again(ledger: Ledger) -> None:
     ledger.plan_deliveries("acme-weekly", WEEK, ["a@example.org"], IDS, force=False)
     ledger.mark_sending("acme-weekly", WEEK, "a@example.org")

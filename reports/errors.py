@@ -28,7 +28,8 @@ translated at the seam where they happen, with ``raise ... from exc``.
     │   └── MailSecurityError      TLS missing or unverifiable with credentials set
     │       └── MailConfigError        the server lacks what [email] asks for (exit 2)
     ├── StateError             state database problems
-    │   └── RunBusyError           another live attempt holds the period's run (its lease)
+    │   ├── RunBusyError           another live attempt holds the period's run (its lease)
+    │   └── SchemaOutdatedError    PostgreSQL at an older schema: run db upgrade (exit 2)
     ├── BrokerError            the Celery broker: unreachable, lost mid-wait (exit 1)
     └── SchedulerLockError     another scheduler holds the lock (pid)
 
@@ -193,6 +194,12 @@ class StateError(ReportsError):
 
 class RunBusyError(StateError):
     """Another attempt that is still alive (its lease is renewed) runs the same period."""
+
+
+class SchemaOutdatedError(StateError):
+    """A shared (PostgreSQL) state database at an older schema: ``ibl-reports db upgrade``."""
+
+    exit_code = 2
 
 
 class BrokerError(ReportsError):

@@ -158,11 +158,17 @@ def recorded(ledger: Any, run_id: int) -> Iterator[None]:
 
 
 def open_ledger(config: Config) -> Any:
-    """The ledger of ``[state]``: a new engine, closed when the ``with`` block ends."""
+    """The ledger of ``[state]``, for one run (a ``with`` block).
+
+    PostgreSQL: on this process's engine (``process_engine``: one connection pool per process,
+    made after a fork), which stays open for the next run. SQLite: an engine of its own.
+    """
+    from reports.state.engine import process_engine
     from reports.state.ledger import Ledger
 
-    stuck, lease = config.state.stuck_after_s, config.state.lease
-    return Ledger(config.state.url, stuck_after_s=stuck, lease_s=lease)
+    url, stuck, lease = config.state.url, config.state.stuck_after_s, config.state.lease
+    engine = None if url.startswith("sqlite") else process_engine(url)
+    return Ledger(url, stuck_after_s=stuck, lease_s=lease, engine=engine)
 
 
 def lease_wait_s(config: Config) -> float:

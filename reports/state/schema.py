@@ -1,8 +1,10 @@
 """The ledger's versioned schema: its tables and the forward migrations that build them.
 
-The schema is versioned (``schema_version``); forward migrations run when the ledger opens, so
-an upgrade keeps every row. A database written by a newer version is refused. Only portable
-SQLAlchemy Core constructs are used, so the same tables live on SQLite and PostgreSQL.
+The schema is versioned (``schema_version``); forward migrations run when a SQLite ledger opens
+and, on PostgreSQL, by ``ibl-reports db upgrade`` (``check_version`` refuses an older schema
+elsewhere), so an upgrade keeps every row. A database written by a newer version is refused.
+Only portable SQLAlchemy Core constructs are used, so the same tables live on SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from reports.errors import StateError
+from reports.errors import SchemaOutdatedError, StateError
 
 SCHEMA_VERSION = 8
 
@@ -326,6 +328,26 @@ def _migrate_once(engine: Engine, target: int) -> int:
             conn.execute(schema_version.delete())
             conn.execute(schema_version.insert().values(version=version))
     return max(current, target)
+
+
+def check_version(engine: Engine) -> int:
+    """The schema version, if it is this version's; else one line saying what to do.
+
+    PostgreSQL is shared by a fleet: its schema moves only by ``ibl-reports db upgrade`` (one
+    migrator, under a lock), never as a side effect of a worker opening it.
+    """
+    current = _current_version(engine)
+    if current > SCHEMA_VERSION:
+        raise StateError(
+            f"the state database has schema version {current}, newer than this ibl-reports "
+            f"understands ({SCHEMA_VERSION}); upgrade ibl-reports or point [state] url elsewhere"
+        )
+    if current < SCHEMA_VERSION:
+        raise SchemaOutdatedError(
+            f"state database is at schema {current}, this version needs {SCHEMA_VERSION}: run "
+            "`ibl-reports db upgrade`"
+        )
+    return current
 
 
 def _current_version(engine: Engine) -> int:

@@ -402,7 +402,7 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     engine.dispose()
 
     ledger = opened(Ledger(url, upgrade=True, clock=clock))
-    assert ledger.schema_version == SCHEMA_VERSION == 7
+    assert ledger.schema_version == SCHEMA_VERSION == 8
     # Version 5 rebuilt the archive index with the edition in its key; the entry is final.
     [kept] = ledger.archive_entries()
     assert (kept.path, kept.edition) == ("/a/1.pdf", "final")
@@ -415,6 +415,17 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
                           size=12, render_key="k" * 64)
     assert [(e.path, e.current) for e in ledger.archive_files("acme-weekly", WEEK)] == [
         ("/a/1.k.pdf", True), ("/a/1.pdf", False)]
+    # Version 8: the old entry has no HTML (no preview) and no run; new ones keep both, and a
+    # re-render moves them to history with the PDF.
+    assert (kept.html_path, kept.run_id) == (None, None)
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.h.pdf", sha256="3" * 64,
+                          size=13, render_key="h" * 64, html=("/a/1.h.html", "4" * 64, 14),
+                          run_id=7)
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.i.pdf", sha256="5" * 64,
+                          size=15, render_key="i" * 64)
+    kept_h = next(e for e in ledger.archive_entries() if e.path == "/a/1.h.pdf")
+    assert (kept_h.current, kept_h.html_path, kept_h.html_sha256, kept_h.html_size,
+            kept_h.run_id) == (False, "/a/1.h.html", "4" * 64, 14, 7)
     [old] = ledger.deliveries("acme-weekly")
     assert (old.state, old.message_id, old.pdf_sha256, old.run_id) == (
         DeliveryState.SENT, "<a@example.org>", None, None)

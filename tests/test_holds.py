@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -137,7 +138,9 @@ def test_held_rechecked_hourly_then_provisional_then_final(tmp_path: Path) -> No
     assert daemon.recheck() == [] and len(runner.requests) == 9
 
 
-def test_a_restarted_daemon_resumes_the_hold_from_the_first_hold(tmp_path: Path) -> None:
+def test_a_restarted_daemon_resumes_the_hold_from_the_first_hold(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
     daemon, _, now, alerts = daemon_for(tmp_path)
     request = fire(daemon)
     now[0] = T0 + HOUR
@@ -147,10 +150,14 @@ def test_a_restarted_daemon_resumes_the_hold_from_the_first_hold(tmp_path: Path)
     [hold] = daemon.holds.holds()
     assert (hold.since, hold.last_try, hold.rechecks, hold.state) == (
         T0, T0 + HOUR, 1, HoldState.HELD)
-    # The catch-up leaves the held period to the book: no extra run at start-up.
-    [plan] = daemon.plan()
-    assert [r.period for r in plan.due] == [request.period]
-    assert daemon.holds.without_held(plan.due) == []
+    # Started for real: the catch-up plans the held period and leaves it to the book.
+    caplog.set_level(logging.INFO, logger="reports")
+    daemon.start()
+    daemon.stop()
+    [planned] = [dict(getattr(r, "fields", {})) for r in caplog.records
+                 if getattr(r, "event", None) == "catchup.held"]
+    assert planned["period"] == request.period.key and runner.requests == []
+    daemon, runner = restart(daemon, now, alerts)
     assert daemon.recheck() == []  # the next look is an hour after the last one, not now
     now[0] = T0 + 2 * HOUR
     assert [o.kind for o in daemon.recheck()] == [OutcomeKind.HELD]

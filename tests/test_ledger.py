@@ -303,8 +303,11 @@ def test_a_held_run_is_finished_and_keeps_the_gate_verdict(ledger: Ledger) -> No
     assert held.finished_at is not None and held.error == "data for Nov 15 has not arrived"
     with pytest.raises(StateError, match="cannot go from held to rendering"):
         ledger.transition(run_id, RunState.RENDERING)
+    assert not ledger.held_before("acme-weekly", WEEK, run_id)  # the first hold: alerted
     # A held run blocks nothing: the next run of the period starts at once.
     again = ledger.start_run("acme-weekly", "acme", WEEK)
+    assert ledger.held_before("acme-weekly", WEEK, again)  # held before: not alerted again
+    assert not ledger.held_before("acme-weekly", NEXT_WEEK, again)
     ledger.transition(again, RunState.RENDERING, gate=gate, edition="provisional")
     assert ledger.run(again).edition == "provisional"  # type: ignore[union-attr]
 

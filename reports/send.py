@@ -178,7 +178,7 @@ def send_report(
                               edition=edition)
             policy = report_policy(config, report, env)
             pdf, path, reused = _pdf_for(config, ledger, report, period, data, digest, clock,
-                                         verdict if edition else None, policy, pool)
+                                         verdict if edition else None, policy, pool, run_id)
             ledger.transition(
                 run_id, RunState.ARCHIVED, detail=("reused " if reused else "") + str(path)
             )
@@ -234,6 +234,7 @@ def _messages(
 def _pdf_for(
     config: Config, ledger: Any, report: ReportConfig, period: Period, data: ReportData,
     digest: str, clock: Clock, held: Verdict | None, policy: Policy, pool: Any = None,
+    run_id: int | None = None,
 ) -> tuple[bytes, str, bool]:
     """The archived PDF of this edition if it has the same render key (same data, config,
     templates, pseudonym key, version) and is intact, else a new one."""
@@ -255,11 +256,13 @@ def _pdf_for(
                 ledger.record_archive(
                     report.name, report.org, period, path=entry.path, sha256=entry.sha256,
                     size=entry.size, data_hash=digest, edition=edition, render_key=key,
+                    html=(entry.html_path, entry.html_sha256 or "", entry.html_size or 0)
+                    if entry.html_path else None, run_id=entry.run_id,
                 )
             return archive.read(entry), entry.path, True
     rendered = render_limited(config, RenderJob(
         report, data, config.templates.dir, generated_on(report, clock), notice=notice,
         policy=policy), pool)
-    path = archive_pdf(config, ledger, report, period, rendered.pdf, digest, edition=edition,
-                       key=key)
+    path = archive_pdf(config, ledger, report, period, rendered, digest, edition=edition,
+                       key=key, run_id=run_id)
     return rendered.pdf, path, False

@@ -1,7 +1,7 @@
 """Held periods: what the scheduler remembers of them, and whether a period was held before.
 
 The scheduler keeps one row per (report, period) it is holding (``scheduler_holds``, schema
-version 8): when the period was first held, the last look, how many times it was looked at
+version 9): when the period was first held, the last look, how many times it was looked at
 again, and its stage (held, waiting, provisional, given-up). A restarted daemon reads them back,
 so ``hold_for`` keeps counting from the first hold and no stage's alert is sent twice.
 

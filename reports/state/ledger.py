@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy.engine import Engine
+
+from reports.config.executor import default_lease
 from reports.report.periods import Clock
 from reports.state.archive_index import ArchiveIndex
 from reports.state.audit import AuditTrail
@@ -28,10 +31,11 @@ class Ledger(RunLedger, DeliveryLedger, ArchiveIndex, AuditTrail, ReportPauses, 
     def __init__(
         self, url: str = "sqlite:///state.db", *, clock: Clock = utcnow,
         stuck_after_s: float = DEFAULT_STUCK_AFTER_S, lease_s: float | None = None,
+        engine: Engine | None = None, upgrade: bool = False,
     ) -> None:
         self.stuck_after = timedelta(seconds=stuck_after_s)
-        # The run lease ([state] lease_s); by default the smaller of 15 s and stuck_after / 4.
+        # The run lease ([state] lease_s); by default the smaller of 10 s and stuck_after / 4.
         self.lease = timedelta(
-            seconds=lease_s if lease_s is not None else min(15.0, stuck_after_s / 4)
+            seconds=lease_s if lease_s is not None else default_lease(stuck_after_s)
         )
-        super().__init__(url, clock=clock)
+        super().__init__(url, clock=clock, engine=engine, upgrade=upgrade)

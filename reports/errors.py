@@ -19,6 +19,7 @@ translated at the seam where they happen, with ``raise ... from exc``.
     │   └── RenderMemoryError      the render worker ran past its memory limit
     ├── ArchiveError           path                        (exit 1)
     │   ├── ArchivePathError       a name that would escape the archive folder
+    │   ├── ArchiveChangedError    a file no longer has the SHA-256 recorded when archived
     │   └── ArchiveAccessError     S3: the bucket is missing or the credentials refused (exit 2)
     ├── MailError              recipient                   (exit 1)
     │   ├── MailAddressError       an address or header we refuse to send
@@ -137,6 +138,10 @@ class ArchiveError(ReportsError):
 
 class ArchivePathError(ArchiveError):
     """An org or report name would place a file outside the archive folder."""
+
+
+class ArchiveChangedError(ArchiveError):
+    """An archived file's bytes no longer have the SHA-256 the archive index recorded."""
 
 
 class ArchiveAccessError(ArchiveError):

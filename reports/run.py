@@ -215,22 +215,25 @@ def render_key_of(config: Config, report: ReportConfig, policy: Policy, digest: 
 
 
 def archive_pdf(
-    config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str,
-    edition: str = "final", key: str | None = None,
+    config: Config, ledger: Any, report: ReportConfig, period: Period, rendered: Rendered,
+    digest: str, edition: str = "final", key: str | None = None, *, run_id: int | None = None,
 ) -> str:
-    """Write the PDF to the archive (a provisional one beside the final) and index it as the
-    period's current one; an earlier PDF of another render ``key`` stays as history."""
+    """Write the PDF and its HTML to the archive (a provisional one beside the final) and index
+    them as the period's current one (made by ``run_id``); an earlier PDF of another render
+    ``key`` stays as history."""
     from reports.delivery.archive import open_archive
 
     files = ledger.archive_files(report.name, period, edition)
     same = next((f for f in files if key and f.render_key == key), None)
     reuse_plain = same is not None and not same.path.endswith(f".{(key or '')[:12]}.pdf")
     variant = None if not files or reuse_plain or not key else key[:12]
-    archived = open_archive(config.archive).write(report.org, report.name, period, pdf, edition,
-                                                  variant=variant)
+    archived = open_archive(config.archive).write(
+        report.org, report.name, period, rendered.pdf, edition, variant=variant,
+        html=rendered.html.encode("utf-8"))
     ledger.record_archive(
         report.name, report.org, period, path=archived.location, sha256=archived.sha256,
         size=archived.size, data_hash=digest, edition=edition, render_key=key,
+        html=archived.html, run_id=run_id,
     )
     return archived.location
 
@@ -285,7 +288,7 @@ def generate_one(
             rendered = render_limited(
                 config,
                 RenderJob(report, data, config.templates.dir, generated_on(report, clock),
-                          want_html=html_out is not None, notice=notice_for(verdict, report),
+                          notice=notice_for(verdict, report),
                           policy=policy),
                 pool,
             )
@@ -293,12 +296,13 @@ def generate_one(
             laps.laps["worker_start_s"] = laps.laps.get("worker_start_s", 0.0) + (
                 laps.lap("render") - sum(rendered.timings.values()))
             bar.update(RENDER_STAGE, 1, 1)
-            path = archive_pdf(config, ledger, report, period, rendered.pdf, digest,
-                               marked or "final", render_key_of(config, report, policy, digest))
+            path = archive_pdf(config, ledger, report, period, rendered, digest,
+                               marked or "final", render_key_of(config, report, policy, digest),
+                               run_id=run_id)
             ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
             if out is not None:
                 _write_copy(out, rendered.pdf)
-            if html_out is not None and rendered.html is not None:
+            if html_out is not None:
                 _write_copy(html_out, rendered.html.encode("utf-8"))
             ledger.transition(run_id, RunState.DONE, detail="generated (not mailed)")
     laps.lap("archive_s")

@@ -203,7 +203,8 @@ class S3Store:
     def check(self) -> None:
         self._client()
 
-    def put(self, key: str, data: bytes, *, sha256: str, meta: Mapping[str, str]) -> str:
+    def put(self, key: str, data: bytes, *, sha256: str, meta: Mapping[str, str],
+            content_type: str = "application/pdf") -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
         location = self.location(key)
@@ -213,7 +214,7 @@ class S3Store:
         try:
             client.put_object(
                 Bucket=self.bucket, Key=self.prefix + key, Body=data, IfNoneMatch="*",
-                ChecksumSHA256=checksum, ContentType="application/pdf",
+                ChecksumSHA256=checksum, ContentType=content_type,
                 Metadata={**meta, "sha256": sha256},
             )
         except ClientError as exc:
@@ -225,7 +226,7 @@ class S3Store:
                 found = existing.sha256[:12] if existing else "?"
                 raise ArchiveError(
                     f"{location} already exists with different content (sha256 {found}..., "
-                    f"this PDF {sha256[:12]}...); the archive is write-once, so it is not "
+                    f"this file {sha256[:12]}...); the archive is write-once, so it is not "
                     "replaced", path=location,
                 ) from None
         except BotoCoreError as exc:

@@ -30,7 +30,6 @@ class RenderJob:
     data: ReportData
     templates_dir: Path | None
     generated_on: date
-    want_html: bool = False
     notice: Any = None
     """A ``reports.report.render.Notice`` on page 1 (a provisional report), or None."""
     chart_dpi: int | None = None
@@ -46,7 +45,8 @@ class Rendered:
 
     pdf: bytes
     pages: int
-    html: str | None
+    html: str
+    """The HTML the PDF was made from (archived beside it, the web UI's preview)."""
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -85,13 +85,14 @@ def render_report(job: RenderJob) -> Rendered:
     )
     t3 = time.perf_counter()
     label = period_label(data.period, report.locale)
-    marked = "Provisional: " if job.notice is not None and job.notice.kind == "provisional" else ""
+    provisional = job.notice is not None and job.notice.kind == "provisional"
     roots = [TEMPLATES_DIR] + ([job.templates_dir] if job.templates_dir else [])
     if report.logo is not None:
         roots.append(report.logo.parent)
+    title = _("%(org)s: %(title)s, %(period)s") % {
+        "org": report.org_name, "title": report_title(data.period, lang.code), "period": label}
     metadata = PdfMetadata(
-        title=marked + _("%(org)s: %(title)s, %(period)s") % {
-            "org": report.org_name, "title": report_title(data.period, lang.code), "period": label},
+        title=_("Provisional: %(reason)s") % {"reason": title} if provisional else title,
         author="ibl-reports",
         subject=_("Learning activity of %(org)s, %(period)s") % {
             "org": report.org_name, "period": label},
@@ -107,7 +108,7 @@ def render_report(job: RenderJob) -> Rendered:
     t4 = time.perf_counter()
     timings.update(analyse_s=t1 - t0, charts_s=t2 - t1, html_s=t3 - t2, pdf_s=t4 - t3)
     return Rendered(
-        pdf=result.data, pages=result.pages, html=html if job.want_html else None, timings=timings
+        pdf=result.data, pages=result.pages, html=html, timings=timings
     )
 
 

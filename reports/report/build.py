@@ -120,13 +120,14 @@ def render_report(job: RenderJob) -> Rendered:
     )
     t3 = time.perf_counter()
     label = period_label(data.period, report.locale)
-    marked = "Provisional: " if job.notice is not None and job.notice.kind == "provisional" else ""
+    provisional = job.notice is not None and job.notice.kind == "provisional"
     roots = [TEMPLATES_DIR] + ([job.templates_dir] if job.templates_dir else [])
     if report.logo is not None:
         roots.append(report.logo.parent)
+    title = _("%(org)s: %(title)s, %(period)s") % {
+        "org": report.org_name, "title": report_title(data.period, lang.code), "period": label}
     metadata = PdfMetadata(
-        title=marked + _("%(org)s: %(title)s, %(period)s") % {
-            "org": report.org_name, "title": report_title(data.period, lang.code), "period": label},
+        title=_("Provisional: %(reason)s") % {"reason": title} if provisional else title,
         author="ibl-reports",
         subject=_("Learning activity of %(org)s, %(period)s") % {
             "org": report.org_name, "period": label},

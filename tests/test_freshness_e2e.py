@@ -1,6 +1,6 @@
 """The freshness gate end to end: the demo API over HTTP with data that has not arrived (or a
-real drop), the CLI as a subprocess, the file outbox, the archive and the PDFs read back; the
-scheduler's hold, re-check and provisional timeout with a controlled clock."""
+real drop), the CLI (``tests._e2e.run_cli``), the file outbox, the archive and the PDFs read back;
+the scheduler's hold, re-check and provisional timeout with a controlled clock."""
 
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pypdf
 
-from reports.config import load_config
+from reports.config import Config, load_config
 from reports.report.periods import weekly
 from reports.schedule.firetimes import RunRequest
-from reports.schedule.runner import OutcomeKind, SubprocessRunner, send_command
+from reports.schedule.runner import HELD_EXIT_CODE, OutcomeKind, Runner, RunOutcome, send_command
 from reports.schedule.scheduler import Daemon
 from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi, api_server
 
 __all__ = ["api_server"]
-from tests._e2e import API_KEY, cli_env, run_cli, write_config
+from tests._e2e import API_KEY, run_cli, write_config
 from tests._smtp import smtp_server
 
 MONDAY = date(2026, 11, 16)
@@ -57,6 +57,27 @@ def page_one(path: Path) -> str:
     return pypdf.PdfReader(path).pages[0].extract_text() or ""
 
 
+def sends_in_this_process(config: Config) -> Runner:
+    """The scheduler's runs: the ``send`` command line it starts (``send_command``), run by
+    ``run_cli``. Its exit code is the outcome as ``SubprocessRunner`` reads it (0 sent, 3 held);
+    the child process itself (its group, time limit, exit codes, relayed log lines) is tested
+    in tests/test_scheduler.py and the daemon as a process in tests/test_scheduler_e2e.py."""
+    command = send_command(config)
+
+    def run(request: RunRequest) -> RunOutcome:
+        argv = list(command(request))
+        assert argv[1:6] == ["-m", "reports.cli", "--config", str(config.source), "send"], argv
+        proc = run_cli(config.source, *argv[5:])
+        last = (proc.stderr.strip().splitlines() or [""])[-1]
+        if proc.returncode == 0:
+            return RunOutcome(OutcomeKind.OK, 0)
+        if proc.returncode == HELD_EXIT_CODE:
+            return RunOutcome(OutcomeKind.HELD, proc.returncode, last)
+        return RunOutcome(OutcomeKind.FAILED, proc.returncode, last, proc.stderr[-2000:])
+
+    return run
+
+
 def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
     tmp_path: Path, api_server: Server,
 ) -> None:
@@ -83,12 +104,11 @@ def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
     jobs = run_cli(config_path, "jobs", "--json", check=True).stdout
     assert json.loads(jobs)[0]["last_state"] == "held"
 
-    # The scheduler takes over with a controlled clock; its runs are real `send` children.
+    # The scheduler takes over with a controlled clock; its runs are real `send` commands.
     config = load_config(config_path)
     now = [datetime(2026, 11, 16, 6, 0, tzinfo=UTC)]
     alerts: list[str] = []
-    runner = SubprocessRunner(send_command(config), timeout_s=120, env=cli_env())
-    daemon = Daemon(config, clock=lambda: now[0], runner=runner,
+    daemon = Daemon(config, clock=lambda: now[0], runner=sends_in_this_process(config),
                     alerter=lambda subject, _text: alerts.append(subject))
     fired = daemon.execute(RunRequest("acme-weekly", now[0], MONDAY, weekly(MONDAY)))
     assert fired is not None and fired.kind is OutcomeKind.HELD

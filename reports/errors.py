@@ -19,6 +19,7 @@ translated at the seam where they happen, with ``raise ... from exc``.
     │   └── RenderMemoryError      the render worker ran past its memory limit
     ├── ArchiveError           path                        (exit 1)
     │   ├── ArchivePathError       a name that would escape the archive folder
+    │   ├── ArchiveChangedError    a file no longer has the SHA-256 recorded when archived
     │   └── ArchiveAccessError     S3: the bucket is missing or the credentials refused (exit 2)
     ├── MailError              recipient                   (exit 1)
     │   ├── MailAddressError       an address or header we refuse to send
@@ -27,7 +28,8 @@ translated at the seam where they happen, with ``raise ... from exc``.
     │   └── MailSecurityError      TLS missing or unverifiable with credentials set
     │       └── MailConfigError        the server lacks what [email] asks for (exit 2)
     ├── StateError             state database problems
-    │   └── RunBusyError           another live attempt holds the period's run (its lease)
+    │   ├── RunBusyError           another live attempt holds the period's run (its lease)
+    │   └── SchemaOutdatedError    PostgreSQL at an older schema: run db upgrade (exit 2)
     ├── BrokerError            the Celery broker: unreachable, lost mid-wait (exit 1)
     └── SchedulerLockError     another scheduler holds the lock (pid)
 
@@ -138,6 +140,10 @@ class ArchivePathError(ArchiveError):
     """An org or report name would place a file outside the archive folder."""
 
 
+class ArchiveChangedError(ArchiveError):
+    """An archived file's bytes no longer have the SHA-256 the archive index recorded."""
+
+
 class ArchiveAccessError(ArchiveError):
     """The S3 archive's bucket does not exist or its credentials were refused (configuration)."""
 
@@ -188,6 +194,12 @@ class StateError(ReportsError):
 
 class RunBusyError(StateError):
     """Another attempt that is still alive (its lease is renewed) runs the same period."""
+
+
+class SchemaOutdatedError(StateError):
+    """A shared (PostgreSQL) state database at an older schema: ``ibl-reports db upgrade``."""
+
+    exit_code = 2
 
 
 class BrokerError(ReportsError):

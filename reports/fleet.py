@@ -7,7 +7,8 @@ comes from the ledger, not from Celery: a second copy of the same task (a redeli
 period enqueued twice) finds the run or the deliveries already taken and sends nothing twice.
 
 The config is loaded once, in the worker's main process, before the pool forks; every child
-inherits it and opens its own database connections after the fork.
+inherits it and makes its own database engine after the fork (``worker_process_init``), which
+every task it runs reuses. The worker refuses to start on a state database at another schema.
 """
 
 from __future__ import annotations
@@ -48,8 +49,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def send_period(report: str, as_of: str, force: bool = False) -> dict[str, Any]:
-    """The task body: send ``report`` for the period ``as_of`` selects; never raises ours."""
+def send_period(
+    report: str, as_of: str, force: bool = False, provisional: bool = False,
+) -> dict[str, Any]:
+    """The task body: send ``report`` for the period ``as_of`` selects; never raises ours.
+
+    ``provisional``: despite the freshness gate, marked provisional (``send --provisional``)."""
     from reports import send
 
     config = _context.config
@@ -58,7 +63,7 @@ def send_period(report: str, as_of: str, force: bool = False) -> dict[str, Any]:
     try:
         outcome = send.send_report(
             config, config.report(report), as_of=date.fromisoformat(as_of), force=force,
-            clock=_now, env=os.environ, pool=_context.renderer,
+            provisional=provisional, clock=_now, env=os.environ, pool=_context.renderer,
         )
     except RunBusyError as exc:
         # Another live attempt (a redelivered copy, the same period enqueued twice) holds the
@@ -99,6 +104,7 @@ def start_worker(
     prepare_environment()  # matplotlib and fontconfig caches, once, before the fork
     for module in (*PRELOAD, *WORKER_PRELOAD):  # shared by every pool child (copy-on-write)
         importlib.import_module(module)
+    _check_schema(config)
     _context.config = config
     _context.renderer = InProcessRenderer(
         timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb
@@ -107,8 +113,23 @@ def start_worker(
     run_worker(
         app, config,
         concurrency=concurrency or config.executor.concurrency or default_workers(),
-        queues=queues or config.executor.queue,
+        queues=queues or config.executor.queue, on_child_start=lambda: _child_start(config),
     )
+
+
+def _check_schema(config: Config) -> None:
+    """Refuse to start on a state database at another schema (one line: run db upgrade)."""
+    from reports.state.ledger import Ledger
+
+    with Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s):
+        pass  # opened on an engine of its own, disposed before the pool forks
+
+
+def _child_start(config: Config) -> None:
+    """In each pool child, after the fork: this process's engine, reused by every task."""
+    from reports.state.engine import process_engine
+
+    process_engine(config.state.url)
 
 
 def _worker_logging(config: Config, broker: str, log_format: str) -> None:
@@ -143,9 +164,10 @@ class CeleryRunner:
     """The scheduler's runner in celery mode: a due report becomes one task, now (no ETA).
 
     The daemon stays the only producer; the task's answer becomes the run's outcome (logged,
-    alerted). A task that does not answer within the task's hard limit plus the broker's
-    visibility timeout, or a lost broker, is a failed run: the next fire or ``send --all``
-    finds the period not done and sends it (the ledger keeps it exactly once).
+    alerted). A request to send provisional (``on_stale = "provisional"``) sends the task so.
+    A task that does not answer within the task's hard limit plus the broker's visibility
+    timeout, or a lost broker, is a failed run: the next fire or ``send --all`` finds the
+    period not done and sends it (the ledger keeps it exactly once).
     """
 
     def __init__(self, config: Config, env: Any = None) -> None:
@@ -166,7 +188,8 @@ class CeleryRunner:
                   + self.config.executor.visibility_timeout_s)
         try:
             result = enqueue(self.app, self.config.executor.queue, request.report,
-                             request.as_of.isoformat(), False, time.time())
+                             request.as_of.isoformat(), False, time.time(),
+                             provisional=request.provisional)
             value = result.get(timeout=wait_s, propagate=False)
         except Exception as exc:  # broker errors and timeouts: one line, no URL password
             return RunOutcome(

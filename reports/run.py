@@ -158,11 +158,17 @@ def recorded(ledger: Any, run_id: int) -> Iterator[None]:
 
 
 def open_ledger(config: Config) -> Any:
-    """The ledger of ``[state]``: a new engine, closed when the ``with`` block ends."""
+    """The ledger of ``[state]``, for one run (a ``with`` block).
+
+    PostgreSQL: on this process's engine (``process_engine``: one connection pool per process,
+    made after a fork), which stays open for the next run. SQLite: an engine of its own.
+    """
+    from reports.state.engine import process_engine
     from reports.state.ledger import Ledger
 
-    stuck, lease = config.state.stuck_after_s, config.state.lease
-    return Ledger(config.state.url, stuck_after_s=stuck, lease_s=lease)
+    url, stuck, lease = config.state.url, config.state.stuck_after_s, config.state.lease
+    engine = None if url.startswith("sqlite") else process_engine(url)
+    return Ledger(url, stuck_after_s=stuck, lease_s=lease, engine=engine)
 
 
 def lease_wait_s(config: Config) -> float:
@@ -209,22 +215,25 @@ def render_key_of(config: Config, report: ReportConfig, policy: Policy, digest: 
 
 
 def archive_pdf(
-    config: Config, ledger: Any, report: ReportConfig, period: Period, pdf: bytes, digest: str,
-    edition: str = "final", key: str | None = None,
+    config: Config, ledger: Any, report: ReportConfig, period: Period, rendered: Rendered,
+    digest: str, edition: str = "final", key: str | None = None, *, run_id: int | None = None,
 ) -> str:
-    """Write the PDF to the archive (a provisional one beside the final) and index it as the
-    period's current one; an earlier PDF of another render ``key`` stays as history."""
+    """Write the PDF and its HTML to the archive (a provisional one beside the final) and index
+    them as the period's current one (made by ``run_id``); an earlier PDF of another render
+    ``key`` stays as history."""
     from reports.delivery.archive import open_archive
 
     files = ledger.archive_files(report.name, period, edition)
     same = next((f for f in files if key and f.render_key == key), None)
     reuse_plain = same is not None and not same.path.endswith(f".{(key or '')[:12]}.pdf")
     variant = None if not files or reuse_plain or not key else key[:12]
-    archived = open_archive(config.archive).write(report.org, report.name, period, pdf, edition,
-                                                  variant=variant)
+    archived = open_archive(config.archive).write(
+        report.org, report.name, period, rendered.pdf, edition, variant=variant,
+        html=rendered.html.encode("utf-8"))
     ledger.record_archive(
         report.name, report.org, period, path=archived.location, sha256=archived.sha256,
         size=archived.size, data_hash=digest, edition=edition, render_key=key,
+        html=archived.html, run_id=run_id,
     )
     return archived.location
 
@@ -247,17 +256,19 @@ def generate_one(
     A batch passes what it shares: ``pool`` (a started ``WorkerPool``) and ``ledger`` (an open
     ``Ledger``, left open); without them this run starts and closes its own.
     """
-    from reports.state.runs import RunState
     from reports.timeline import Laps, process_age_s
 
     laps, startup_s = Laps(), process_age_s() if pool is None else None
-    own = None
-    if pool is None:  # one report: one render child, forked now and warmed while we fetch
-        from reports.execute.oneshot import WarmWorker
+    own: Any = None
+    if pool is None:  # one report: two render children, forked first and warmed while we fetch
+        from reports.execute.oneshot import OneShot
+        from reports.report.warmup import warm_job
 
-        own = pool = WarmWorker(timeout_s=config.render.timeout_s,
-                                memory_mb=config.render.memory_mb)
+        own = OneShot(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb,
+                      warm_job=warm_job(report, config.templates.dir,
+                                        policy_for(config.privacy, report)))
         laps.lap("worker_start_s")
+    from reports.state.runs import RunState  # SQLAlchemy: after the fork, the children need none
     period = resolve_period(report, window, clock)
     with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger, \
             own if own is not None else nullcontext():
@@ -276,23 +287,20 @@ def generate_one(
             policy = report_policy(config, report, env)
             bar.update(RENDER_STAGE, 0, 1)
             laps.lap("ledger_s")
-            rendered = render_limited(
-                config,
-                RenderJob(report, data, config.templates.dir, generated_on(report, clock),
-                          want_html=html_out is not None, notice=notice_for(verdict, report),
-                          policy=policy),
-                pool,
-            )
+            job = RenderJob(report, data, config.templates.dir, generated_on(report, clock),
+                            notice=notice_for(verdict, report), policy=policy)
+            rendered = own.render(job) if own is not None else render_limited(config, job, pool)
             # the render child's own stages; the rest is its start, the hand-over and the exit
             laps.laps["worker_start_s"] = laps.laps.get("worker_start_s", 0.0) + (
                 laps.lap("render") - sum(rendered.timings.values()))
             bar.update(RENDER_STAGE, 1, 1)
-            path = archive_pdf(config, ledger, report, period, rendered.pdf, digest,
-                               marked or "final", render_key_of(config, report, policy, digest))
+            path = archive_pdf(config, ledger, report, period, rendered, digest,
+                               marked or "final", render_key_of(config, report, policy, digest),
+                               run_id=run_id)
             ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
             if out is not None:
                 _write_copy(out, rendered.pdf)
-            if html_out is not None and rendered.html is not None:
+            if html_out is not None:
                 _write_copy(html_out, rendered.html.encode("utf-8"))
             ledger.transition(run_id, RunState.DONE, detail="generated (not mailed)")
     laps.lap("archive_s")

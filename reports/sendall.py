@@ -51,15 +51,17 @@ def plan(
     config: Config, reports: Sequence[ReportConfig], as_of: date | None, *, force: bool,
     clock: Clock, ledger: Any,
 ) -> tuple[list[Item], list[Item]]:
-    """(to send, already done): the ledger decides, unless ``force``."""
-    todo: list[Item] = []
-    done: list[Item] = []
+    """(to send, already done): the ledger decides (one query for all), unless ``force``."""
+    items = []
     for report in reports:
         day = as_of or today(clock, report.timezone)
-        item = Item(report, day, for_kind(report.period, day))
-        finished = (not force and bool(report.recipients)
-                    and ledger.period_done(report.name, item.period, report.recipients))
-        (done if finished else todo).append(item)
+        items.append(Item(report, day, for_kind(report.period, day)))
+    finished = set() if force else ledger.periods_done(
+        (item.report.name, item.period, item.report.recipients) for item in items
+        if item.report.recipients
+    )
+    todo = [item for item in items if (item.report.name, item.period) not in finished]
+    done = [item for item in items if (item.report.name, item.period) in finished]
     return todo, done
 
 

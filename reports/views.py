@@ -27,7 +27,9 @@ def history(config: Config, *, report: str | None, limit: int) -> list[dict[str,
                 {"recipient": d.recipient, "state": str(d.state), "attempts": d.attempts,
                  "reply": d.smtp_reply, "message_id": d.message_id,
                  "edition": d.edition or "final"}
+                # A held run delivered nothing: the period's deliveries are not its own.
                 for d in ledger.deliveries(run.report, period=run.period)
+                if str(run.state) != "held"
             ]
             out.append({
                 "id": run.id, "report": run.report, "org": run.org,
@@ -61,13 +63,15 @@ def archive_listing(config: Config, *, report: str | None) -> list[dict[str, Any
             {"report": e.report, "org": e.org, "period_start": e.period_start.isoformat(),
              "period_end": e.period_end.isoformat(), "path": e.path, "sha256": e.sha256,
              "size": e.size, "created_at": e.created_at.isoformat(timespec="seconds"),
-             "edition": e.edition, "current": e.current}
+             "edition": e.edition, "current": e.current, "html": e.html_path,
+             "html_sha256": e.html_sha256, "run_id": e.run_id}
             for e in ledger.archive_entries(report)
         ]
 
 
 def archive_verify(config: Config) -> tuple[list[str], int]:
-    """Problems found by re-hashing every archived file, and how many were checked."""
+    """Problems found by re-hashing every archived file (PDFs and their HTML), and how many
+    files were checked."""
     from reports.delivery.archive import open_archive
 
     with _ledger(config) as ledger:
@@ -75,4 +79,4 @@ def archive_verify(config: Config) -> tuple[list[str], int]:
         archive = open_archive(config.archive)
         archive.store.check()  # a missing bucket or refused credentials, even with no entries
         result = archive.verify(entries)
-        return result.lines(), len(entries)
+        return result.lines(), len(entries) + result.html_checked

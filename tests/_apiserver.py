@@ -7,16 +7,15 @@ test is stopped when the test ends.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-import uvicorn
 
-from reports.source.mock import DemoApp, MockKnobs, create_app
+from reports.source.mock import DemoApp, MockKnobs, create_app, listening_socket
+from reports.source.mock.serve import server as uvicorn_server
 
 
 @dataclass(frozen=True)
@@ -30,17 +29,9 @@ class RunningApi:
 class _Server:
     def __init__(self, knobs: MockKnobs) -> None:
         self.app = create_app(knobs)
-        # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (with proto 0
-        # it does not, and Nagle + delayed ACK add 40 ms to every keep-alive answer).
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            self.app, lifespan="off", log_level="warning", ws="none",
-            timeout_graceful_shutdown=1, access_log=False,
-        )
-        self.server = uvicorn.Server(config)
+        # The socket and server mock-api uses (TCP_NODELAY on accepted connections, httptools).
+        self.sock = listening_socket("127.0.0.1", 0)
+        self.server = uvicorn_server(self.app, graceful_shutdown_s=1)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )

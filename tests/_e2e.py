@@ -25,9 +25,11 @@ SMTP_PASSWORD = "smtp-test-pass-8b3d0e6f"
 def write_config(
     folder: Path, *, api_url: str, smtp_port: int | None = None, recipients: tuple[str, ...] = (
         "dean@acme.example", "programs@acme.example",
-    ), extra: str = "", org: str = "acme-university",
+    ), extra: str = "", org: str = "acme-university", lease_s: float | None = None,
 ) -> Path:
-    """A config.toml in ``folder`` using the demo API at ``api_url`` and, if given, SMTP."""
+    """A config.toml in ``folder`` using the demo API at ``api_url`` and, if given, SMTP.
+
+    ``lease_s``: a short run lease, for a test that kills a send and sends again at once."""
     email = (
         f'[email]\nbackend = "smtp"\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp_port}\n'
         'security = "none"\nfrom = "ibl.ai reports <reports@example.org>"\ntimeout_s = 10\n'
@@ -49,6 +51,7 @@ dir = "archive"
 
 [state]
 url = "sqlite:///state.db"
+{f"lease_s = {lease_s}" if lease_s is not None else ""}
 
 [render]
 timeout_s = 120

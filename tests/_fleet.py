@@ -236,10 +236,17 @@ class Fleet:
 def fleet(
     folder: Path, *, redis: Redis, api_url: str, smtp_port: int, orgs: int,
     visibility_s: float = 25, lease_s: float = 2, render_timeout_s: float = 15,
-    run_timeout_s: float = 20,
+    run_timeout_s: float = 20, upgrade: bool = True,
 ) -> Iterator[Fleet]:
-    """A fleet config in ``folder``; every worker it started is killed at the end."""
+    """A fleet config in ``folder``; every worker it started is killed at the end.
+
+    ``upgrade``: the state schema is created as ``ibl-reports db upgrade`` does (in process);
+    False leaves it empty (workers and producers refuse it until the upgrade)."""
     state_url, schema = pg_schema_url()
+    if upgrade:
+        from reports.state.ledger import Ledger
+
+        Ledger(state_url, upgrade=True).close()
     names = [f"org-{i:02d}" for i in range(orgs)]
     rows = ["org,recipients"] + [f"{n},dean@{n}.example;ops@{n}.example" for n in names]
     (folder / "orgs.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")

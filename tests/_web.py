@@ -46,6 +46,10 @@ PDF = (
     b"trailer<</Root 1 0 R>>\n%%EOF\n"
 )
 
+# A 1x1 PNG, as a chart is inlined in a report's HTML.
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5E"
+       "rkJggg==")
+
 _HASHES: dict[str, str] = {}
 
 
@@ -135,19 +139,25 @@ class Seeded:
     provisional_pdf: Path
 
 
+def preview_html(name: str) -> bytes:
+    """A report's HTML as the archive keeps it: inline style, a ``data:`` image, and a script
+    and an outside image that the preview's CSP must block."""
+    return (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Preview of "
+        f"{name}</title><style>h1 {{ color: rgb(0, 114, 178); }}</style></head><body>"
+        f"<h1>{name}</h1><img id=\"chart\" alt=\"chart\" src=\"data:image/png;base64,{PNG}\">"
+        "<img id=\"outside\" alt=\"outside\" src=\"http://127.0.0.1:9/x.png\">"
+        "<script>document.title = 'script ran'</script></body></html>"
+    ).encode()
+
+
 def seed(config: Config) -> Seeded:
-    """Archive two PDFs and record a run of each report (acme's with a failed delivery)."""
+    """Archive PDFs (with their HTML) and record a run of each report (acme's with a failed
+    delivery); an earlier provisional acme PDF has no HTML (archived before previews)."""
     ticks = iter(T0 + timedelta(seconds=i) for i in range(1000))
     archive = Archive(config.archive.dir)
     with Ledger(config.state.url, clock=lambda: next(ticks)) as ledger:
         paths = {}
-        for name, org, period in (("acme-weekly", "acme-university", ACME_PERIOD),
-                                  ("beta-weekly", "beta-college", BETA_PERIOD)):
-            data = PDF + name.encode()
-            written = archive.write(org, name, period, data)
-            ledger.record_archive(name, org, period, path=str(written.path),
-                                  sha256=written.sha256, size=written.size, data_hash="d" * 64)
-            paths[name] = written.path
         # An earlier provisional copy of acme's period, kept beside the final one.
         early = archive.write("acme-university", "acme-weekly", ACME_PERIOD, PDF + b"early",
                               "provisional")
@@ -163,6 +173,12 @@ def seed(config: Config) -> Seeded:
         ):
             run_id = ledger.start_run(name, org, period)
             ledger.transition(run_id, RunState.RENDERING, data_hash="d" * 64)
+            written = archive.write(org, name, period, PDF + name.encode(),
+                                    html=preview_html(name))
+            ledger.record_archive(name, org, period, path=str(written.path),
+                                  sha256=written.sha256, size=written.size, data_hash="d" * 64,
+                                  html=written.html, run_id=run_id)
+            paths[name] = written.path
             ledger.transition(run_id, RunState.ARCHIVED, detail=str(paths[name]))
             ledger.transition(run_id, RunState.DELIVERING)
             ids = {r: f"<{i}.{name}@example.org>" for i, r in enumerate(recipients)}

@@ -116,6 +116,50 @@ def test_prune_deletes_old_files_and_their_entries(archive: Archive, ledger: Led
     assert [e.period_start for e in ledger.archive_entries()] == [WEEK.start]
 
 
+HTML = b"<!doctype html><p>report</p>"
+
+
+def test_the_html_is_kept_beside_its_pdf_verified_read_back_and_pruned_with_it(
+    archive: Archive, ledger: Ledger,
+) -> None:
+    old = Period(date(2025, 1, 6), date(2025, 1, 12))
+    for period in (old, WEEK):
+        written = archive.write("acme", "weekly", period, PDF, html=HTML)
+        ledger.record_archive("weekly", "acme", period, path=str(written.path),
+                              sha256=written.sha256, size=written.size, html=written.html)
+    html = archive.root / "acme" / "weekly" / "2026-11-09_2026-11-15.html"
+    assert written.html == (str(html), hashlib.sha256(HTML).hexdigest(), len(HTML))
+    assert html.read_bytes() == HTML and _leftovers(archive.root) == []
+    entry = ledger.archive_entry("weekly", WEEK)
+    assert entry is not None and archive.read_html(entry) == HTML
+    result = archive.verify(ledger.archive_entries())
+    assert result.clean and result.html_checked == 2
+
+    html.write_bytes(HTML.replace(b"report", b"REPORT"))  # same size, other bytes
+    assert archive.verify(ledger.archive_entries()).lines() == [
+        f"changed: {html} (sha256 differs from the one recorded)"]
+    with pytest.raises(ArchiveError, match="differs from the HTML archived"):
+        archive.read_html(entry)
+    html.unlink()
+    assert archive.verify(ledger.archive_entries()).lines() == [f"missing: {html}"]
+
+    archive.prune(ledger, parse_duration("365d"), today=date(2026, 11, 16))
+    assert sorted(p.name for p in (archive.root / "acme" / "weekly").iterdir()) == [
+        "2026-11-09_2026-11-15.pdf"]
+
+
+def test_a_pdf_archived_before_html_was_kept_has_no_preview(
+    archive: Archive, ledger: Ledger,
+) -> None:
+    written = archive.write("acme", "weekly", WEEK, PDF)
+    ledger.record_archive("weekly", "acme", WEEK, path=str(written.path),
+                          sha256=written.sha256, size=written.size)
+    entry = ledger.archive_entry("weekly", WEEK)
+    assert entry is not None and written.html is None
+    assert archive.read_html(entry) is None
+    assert archive.verify([entry]).clean
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

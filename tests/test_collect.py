@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 
+import httpx
 import pytest
 
 from reports.config import ApiConfig
@@ -14,7 +15,7 @@ from reports.errors import ApiPaginationError, ApiPayloadError, ApiStatusError
 from reports.report.periods import monthly, weekly
 from reports.source.client import IblClient, client_from_config
 from reports.source.collect import COURSE_SERIES, USER_PAGES, collect
-from reports.source.mock import Fault, MockKnobs
+from reports.source.mock import DemoApp, Fault, MockKnobs, create_app
 from tests._apiserver import RunningApi, api_server
 
 __all__ = ["api_server"]
@@ -162,3 +163,56 @@ async def test_the_collected_data_does_not_depend_on_which_answer_came_first(
         async with IblClient(served.url, "k", backoff_scale=0) as client:
             hashes.append(data_hash(await collect(client, "acme", period, page_size=100)))
     assert hashes[0] == hashes[1]
+
+
+def embedded(knobs: MockKnobs, **options: object) -> tuple[IblClient, DemoApp]:
+    """A client of a demo app in this process (no sockets): cheap, and the app's log is ours."""
+    app = create_app(knobs)
+    options.setdefault("backoff_scale", 0.0)
+    client = IblClient("http://demo", "k", transport=httpx.ASGITransport(app=app),
+                       **options)  # type: ignore[arg-type]
+    return client, app
+
+
+async def test_user_pages_and_series_take_turns_once_both_are_known() -> None:
+    client, app = embedded(MockKnobs(latency_s=0.002, courses=15, users=1200),
+                           max_concurrency=3)
+    async with client:
+        data = await collect(client, ORG, WEEK, page_size=50)
+    kinds = [r.kind for r in app.stats.log]
+    assert sorted(kinds[:3]) == ["per-course", "per-course", "users"]
+    pages, series = kinds.count("users") - 1, kinds.count("over-time")
+    assert pages > 10 and series == 2 * len(data.enrollments) > 10
+    # While both kinds are queued they alternate (give or take the answers' order in flight):
+    # neither waits for the other to drain.
+    both = 2 * min(pages, series)
+    for end in range(1, both + 1):
+        prefix = kinds[3:3 + end]
+        assert abs(prefix.count("users") - prefix.count("over-time")) <= 3, (end, prefix)
+
+
+async def test_a_failed_series_fails_the_fetch_while_user_pages_are_in_flight() -> None:
+    knobs = MockKnobs(courses=10, users=900)
+    client, _ = embedded(knobs)
+    async with client:
+        victim = (await client.per_course(ORG, WEEK.start, WEEK.end)).data[2].course_id
+    client, app = embedded(MockKnobs(courses=10, users=900, latency_s=0.01, faults=(
+        Fault("delay", endpoint="users", page=2, delay_s=30.0),
+        Fault("delay", endpoint="users", page=3, delay_s=30.0),
+        Fault("status", endpoint="over-time", course=victim, status=500),
+    )), max_concurrency=4)
+    started = time.monotonic()
+    async with client:
+        with pytest.raises(ApiStatusError) as caught:
+            await collect(client, ORG, WEEK, page_size=50)
+    assert time.monotonic() - started < 10
+    error = caught.value
+    assert error.course == victim and error.status == 500 and error.org == ORG
+    assert f"course {victim!r}" in str(error) and "\n" not in str(error)
+    # The two hanging pages (and any other request in flight) were cancelled, answering
+    # nothing; nothing was sent after the failure: most of the requests were never made.
+    cancelled = {r.query.split("page=")[1].split("&")[0] for r in app.stats.log
+                 if r.status == 0 and r.kind == "users"}
+    assert {"2", "3"} <= cancelled
+    full = 2 + 18 + 2 * 10  # per-course x2, at least 18 pages of 50, two series per course
+    assert client.requests < full

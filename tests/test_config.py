@@ -285,7 +285,7 @@ def test_celery_timeouts_are_ordered_at_load(tmp_path: Path, extra: str, expecte
 
 
 def test_the_lease_is_shorter_than_stuck_after(tmp_path: Path) -> None:
-    assert load_config(write(tmp_path, GOOD)).state.lease == 15
+    assert load_config(write(tmp_path, GOOD)).state.lease == 10
     assert load_config(write(tmp_path, GOOD + "[state]\nstuck_after_s = 2\n")).state.lease == 0.5
     path = write(tmp_path, GOOD + "[state]\nstuck_after_s = 20\nlease_s = 20\n")
     with pytest.raises(ConfigError, match="state.lease_s: 20 s must be shorter than "

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from reports.source.mock import MockKnobs
+from reports.state.schema import SCHEMA_VERSION
 from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
 from tests._e2e import API_KEY
 from tests._fleet import (
@@ -59,25 +60,39 @@ def smtp() -> Iterator[tuple[Recorder, int]]:
         yield server.handler, server.port
 
 
-def test_send_all_on_two_workers_sends_every_recipient_exactly_once(
+def test_send_all_of_30_orgs_on_two_workers_sends_every_recipient_exactly_once(
     tmp_path: Path, redis: Redis, served: RunningApi, smtp: tuple[Recorder, int]
 ) -> None:
+    """The done-when case: 30 demo orgs, 2 workers, `send --all`, the SMTP server's mailbox read.
+    Before `db upgrade` a worker and `send --all` refuse the new database with one line."""
     handler, port = smtp
-    with fleet(tmp_path, redis=redis, api_url=served.url, smtp_port=port, orgs=4) as running:
+    with fleet(tmp_path, redis=redis, api_url=served.url, smtp_port=port, orgs=30,
+               upgrade=False) as running:
+        early = running.start_worker()
+        refused = running.cli("send", "--all", "--as-of", AS_OF)
+        needs = (f"error: state database is at schema 0, this version needs {SCHEMA_VERSION}: run "
+                 "`ibl-reports db upgrade`")
+        assert (refused.returncode, refused.stderr.strip()) == (2, needs)
+        assert early.wait(60) == 2 and needs in running.logs()
+        running.workers.remove(early)
+        upgraded = running.cli("db", "upgrade")
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert f"schema version {SCHEMA_VERSION}" in upgraded.stdout
         running.start_worker()
         running.start_worker()
         running.wait_ready(2)
         result = running.cli("send", "--all", "--as-of", AS_OF)
         assert result.returncode == 0, result.stderr + running.logs()
         lines = result.stdout.strip().splitlines()
-        assert len(lines) == 4
+        assert len(lines) == 30
         assert all(": sent to dean@org-" in line for line in lines), lines
         expected = {r: 1 for rs in running.recipients().values() for r in rs}
+        assert len(expected) == 60
         assert mails_per_recipient(handler.messages) == expected
         again = running.cli("send", "--all", "--as-of", AS_OF)
         assert again.returncode == 0, again.stderr
-        assert all("already delivered to every recipient" in line
-                   for line in again.stdout.strip().splitlines())
+        assert [line.split(": ", 1)[1] for line in again.stdout.strip().splitlines()] == [
+            "already delivered to every recipient"] * 30
         assert mails_per_recipient(handler.messages) == expected
 
 
@@ -264,3 +279,56 @@ def test_queue_status_shows_depth_oldest_task_and_workers(tmp_path: Path, redis:
     assert run.returncode == 1
     assert run.stderr.startswith("error: cannot reach the broker redis://:***@127.0.0.1:1/0")
     assert "broker-secret" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_the_task_retries_a_lost_worker_at_once_and_a_provisional_request_goes_as_such(
+    tmp_path: Path, redis: Redis
+) -> None:
+    """The Celery side without a worker: the task's worker-lost settings as Celery reads them,
+    and the scheduler's runner sending a provisional request (the task answered by hand)."""
+    import base64
+    import threading
+    import warnings
+
+    from reports.config import load_config
+    from reports.execute.celery_app import TASK_NAME, WORKER_LOST_RETRIES, make_app
+    from reports.fleet import CeleryRunner, send_period
+    from reports.report.periods import for_kind
+    from reports.schedule.firetimes import RunRequest
+    from reports.schedule.runner import OutcomeKind
+
+    db = 1 + int.from_bytes(os.urandom(2), "big") % 255
+    (tmp_path / "config.toml").write_text(
+        '[state]\nurl_env = "PG"\n[executor]\nkind = "celery"\nbroker_url_env = "BROKER"\n'
+        f'queue = "prov-{db}"\n[[reports]]\nname = "acme-weekly"\norg = "acme"\n'
+        'period = "weekly"\nschedule = "0 7 * * 1"\nrecipients = ["dean@acme.example"]\n',
+        encoding="utf-8")
+    env = {"PG": "postgresql+psycopg://u:p@127.0.0.1:1/x",
+           "BROKER": f"redis://127.0.0.1:{redis.port}/{db}"}
+    config = load_config(tmp_path / "config.toml", env=env)
+    task = make_app(config, env, task=send_period).tasks[TASK_NAME]
+    assert (task.acks_late, task.reject_on_worker_lost, task.retry_on_worker_lost,
+            task.max_retries, task.default_retry_delay) == (True, True, True,
+                                                              WORKER_LOST_RETRIES, 0)
+
+    runner = CeleryRunner(config, env)
+    day = date.fromisoformat(AS_OF)
+    outcomes: list[Any] = []
+    thread = threading.Thread(target=lambda: outcomes.append(runner(RunRequest(
+        "acme-weekly", datetime.now(UTC), day, for_kind("weekly", day), reason="stale",
+        provisional=True))))
+    thread.start()
+    client = runner.app.connection_for_write().default_channel.client
+    raw = wait_for("the task on the queue", lambda: client.lindex(config.executor.queue, -1))
+    message = json.loads(raw)
+    task_id = message["headers"]["id"]
+    body = json.loads(base64.b64decode(message["body"]))
+    assert body[1] == {"report": "acme-weekly", "as_of": AS_OF, "force": False,
+                       "provisional": True}
+    with warnings.catch_warnings():  # the Redis backend's setex: a worker's own deprecation
+        warnings.simplefilter("ignore", DeprecationWarning)
+        runner.app.backend.store_result(task_id, {"ok": True, "lines": [
+            "acme-weekly: sent to dean@acme.example (provisional)"]}, "SUCCESS")
+    thread.join(30)
+    [outcome] = outcomes
+    assert outcome.kind is OutcomeKind.OK and "provisional" in outcome.output_tail

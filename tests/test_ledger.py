@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from reports.errors import RunBusyError, StateError
+from reports.errors import RunBusyError, SchemaOutdatedError, StateError
 from reports.report.periods import Period, PeriodKind
 from reports.state.deliveries import DeliveryState
 from reports.state.engine import create_state_engine
+from reports.state.holds import HoldRecord
 from reports.state.ledger import Ledger
 from reports.state.runs import RunState
 from reports.state.schema import SCHEMA_VERSION, migrate
@@ -71,7 +73,7 @@ def url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
 
 @pytest.fixture
 def ledger(url: str, clock: FakeClock) -> Iterator[Ledger]:
-    with Ledger(url, clock=clock, stuck_after_s=600) as opened:
+    with Ledger(url, upgrade=True, clock=clock, stuck_after_s=600) as opened:
         yield opened
 
 
@@ -178,6 +180,40 @@ def test_a_delivery_is_planned_once_and_skipped_after_it_was_sent(ledger: Ledger
     ]
 
 
+def test_periods_done_answers_period_done_for_many_reports_at_once(ledger: Ledger) -> None:
+    ids = {**IDS, "c@example.org": "<c@example.org>"}
+    # acme: WEEK sent to a and b (c failed permanently); beta: WEEK sent to a only, NEXT_WEEK
+    # to a and b; gamma: WEEK sent as a provisional copy only.
+    for report, period, sent, failed in (
+        ("acme-weekly", WEEK, ["a@example.org", "b@example.org"], ["c@example.org"]),
+        ("beta-weekly", WEEK, ["a@example.org"], []),
+        ("beta-weekly", NEXT_WEEK, ["a@example.org", "b@example.org"], []),
+    ):
+        ledger.plan_deliveries(report, period, [*sent, *failed], ids, force=False)
+        for recipient in sent:
+            ledger.mark_sending(report, period, recipient)
+            ledger.mark_sent(report, period, recipient, "250 ok")
+        for recipient in failed:
+            ledger.mark_sending(report, period, recipient)
+            ledger.mark_failed(report, period, recipient, transient=False, reply="550 no")
+    ledger.plan_deliveries("gamma-weekly", WEEK, ["a@example.org"], ids, force=False,
+                           edition="provisional")
+    ledger.mark_sending("gamma-weekly", WEEK, "a@example.org")
+    ledger.mark_sent("gamma-weekly", WEEK, "a@example.org", "250 ok")
+    for rcpts in (["a@example.org"], ["a@example.org", "b@example.org"], list(ids)):
+        wanted = [(report, period, rcpts)
+                  for report in ("acme-weekly", "beta-weekly", "gamma-weekly", "delta-weekly")
+                  for period in (WEEK, NEXT_WEEK)]
+        assert ledger.periods_done(wanted) == {
+            (r, p) for r, p, _ in wanted if ledger.period_done(r, p, rcpts)}
+        if len(rcpts) == 2:
+            assert ledger.periods_done(wanted) == {("acme-weekly", WEEK),
+                                                   ("beta-weekly", NEXT_WEEK)}
+    assert ledger.periods_done([("gamma-weekly", WEEK, ["a@example.org"])],
+                               edition="provisional") == {("gamma-weekly", WEEK)}
+    assert ledger.periods_done([]) == set()
+
+
 def test_force_makes_sent_deliveries_due_again(ledger: Ledger) -> None:
     ledger.plan_deliveries("acme-weekly", WEEK, ["a@example.org"], IDS, force=False)
     ledger.mark_sending("acme-weekly", WEEK, "a@example.org")
@@ -208,7 +244,7 @@ def test_transient_failures_are_due_again_permanent_ones_are_not(ledger: Ledger)
 
 
 def test_a_crash_while_sending_resends_with_the_same_message_id(url: str, clock: FakeClock) -> None:
-    first = opened(Ledger(url, clock=clock))
+    first = opened(Ledger(url, upgrade=True, clock=clock))
     first.plan_deliveries("acme-weekly", WEEK, ["a@example.org"], IDS, force=False)
     first.mark_sending("acme-weekly", WEEK, "a@example.org")
     first.close()  # the process dies here, before mark_sent
@@ -301,8 +337,11 @@ def test_a_held_run_is_finished_and_keeps_the_gate_verdict(ledger: Ledger) -> No
     assert held.finished_at is not None and held.error == "data for Nov 15 has not arrived"
     with pytest.raises(StateError, match="cannot go from held to rendering"):
         ledger.transition(run_id, RunState.RENDERING)
+    assert not ledger.held_before("acme-weekly", WEEK, run_id)  # the first hold: alerted
     # A held run blocks nothing: the next run of the period starts at once.
     again = ledger.start_run("acme-weekly", "acme", WEEK)
+    assert ledger.held_before("acme-weekly", WEEK, again)  # held before: not alerted again
+    assert not ledger.held_before("acme-weekly", NEXT_WEEK, again)
     ledger.transition(again, RunState.RENDERING, gate=gate, edition="provisional")
     assert ledger.run(again).edition == "provisional"  # type: ignore[union-attr]
 
@@ -367,8 +406,8 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
         ))
     engine.dispose()
 
-    ledger = opened(Ledger(url, clock=clock))
-    assert ledger.schema_version == SCHEMA_VERSION == 7
+    ledger = opened(Ledger(url, upgrade=True, clock=clock))
+    assert ledger.schema_version == SCHEMA_VERSION == 9
     # Version 5 rebuilt the archive index with the edition in its key; the entry is final.
     [kept] = ledger.archive_entries()
     assert (kept.path, kept.edition) == ("/a/1.pdf", "final")
@@ -381,6 +420,17 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
                           size=12, render_key="k" * 64)
     assert [(e.path, e.current) for e in ledger.archive_files("acme-weekly", WEEK)] == [
         ("/a/1.k.pdf", True), ("/a/1.pdf", False)]
+    # Version 8: the old entry has no HTML (no preview) and no run; new ones keep both, and a
+    # re-render moves them to history with the PDF.
+    assert (kept.html_path, kept.run_id) == (None, None)
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.h.pdf", sha256="3" * 64,
+                          size=13, render_key="h" * 64, html=("/a/1.h.html", "4" * 64, 14),
+                          run_id=7)
+    ledger.record_archive("acme-weekly", "acme", WEEK, path="/a/1.i.pdf", sha256="5" * 64,
+                          size=15, render_key="i" * 64)
+    kept_h = next(e for e in ledger.archive_entries() if e.path == "/a/1.h.pdf")
+    assert (kept_h.current, kept_h.html_path, kept_h.html_sha256, kept_h.html_size,
+            kept_h.run_id) == (False, "/a/1.h.html", "4" * 64, 14, 7)
     [old] = ledger.deliveries("acme-weekly")
     assert (old.state, old.message_id, old.pdf_sha256, old.run_id) == (
         DeliveryState.SENT, "<a@example.org>", None, None)
@@ -398,10 +448,20 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     assert ledger.paused_reports() == {"acme-weekly"}
     # Version 6's run lease exists too.
     assert ledger.renew_lease(run_id) is True
+    # Version 8: the scheduler's held periods, kept across restarts (replaced, then dropped).
+    since = datetime(2026, 11, 16, 7, 0, tzinfo=UTC)
+    hold = HoldRecord("acme-weekly", WEEK, date(2026, 11, 16), since, since, None, 0, "held",
+                      "data for Nov 15 has not arrived")
+    ledger.save_hold(hold)
+    later = replace(hold, last_try=since + timedelta(hours=1), rechecks=1, state="provisional")
+    ledger.save_hold(later)
+    assert ledger.hold_records() == [later]
+    ledger.drop_hold("acme-weekly", WEEK)
+    assert ledger.hold_records() == []
 
 
 def test_a_database_from_a_newer_version_is_refused(url: str) -> None:
-    Ledger(url).close()
+    Ledger(url, upgrade=True).close()
     engine = create_state_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE schema_version SET version = 99"))
@@ -410,8 +470,54 @@ def test_a_database_from_a_newer_version_is_refused(url: str) -> None:
         Ledger(url)
 
 
+def test_postgresql_at_an_older_schema_is_refused_until_db_upgrade_and_sqlite_migrates(
+    url: str,
+) -> None:
+    engine = create_state_engine(url)
+    migrate(engine, target=5)
+    engine.dispose()
+    if url.startswith("sqlite"):  # one machine: migrated on first use
+        assert opened(Ledger(url)).schema_version == SCHEMA_VERSION
+        return
+    with pytest.raises(SchemaOutdatedError) as info:
+        Ledger(url)
+    assert str(info.value) == (f"state database is at schema 5, this version needs "
+                               f"{SCHEMA_VERSION}: run `ibl-reports db upgrade`")
+    assert info.value.exit_code == 2
+    assert opened(Ledger(url, upgrade=True)).schema_version == SCHEMA_VERSION
+    assert opened(Ledger(url)).schema_version == SCHEMA_VERSION
+
+
+def test_one_engine_per_process_and_a_new_one_after_fork(url: str) -> None:
+    import os
+
+    from reports.state.engine import process_engine
+
+    engine = process_engine(url)
+    assert process_engine(url) is engine
+    first = opened(Ledger(url, upgrade=True, engine=engine))
+    first.close()  # a shared engine outlives the store
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the inherited engine is not reused
+        try:
+            child = process_engine(url)
+            ok = child is not engine and opened(Ledger(url, engine=child)).runs() == []
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert process_engine(url) is engine
+    engine.dispose()
+
+
 def test_opening_the_same_database_twice_does_not_migrate_twice(url: str) -> None:
-    Ledger(url).close()
+    Ledger(url, upgrade=True).close()
     ledger = opened(Ledger(url))
     assert ledger.schema_version == SCHEMA_VERSION
 
@@ -445,7 +551,7 @@ def test_the_database_itself_refuses_two_working_runs_of_one_period(
 def test_a_run_whose_lease_ran_out_is_recovered_at_once(url: str, clock: FakeClock) -> None:
     # Its process died (killed, a zombie nobody reaps, another machine gone): the heartbeat
     # stopped, the lease ran out. No stuck_after wait, no process id consulted.
-    ledger = opened(Ledger(url, clock=clock))
+    ledger = opened(Ledger(url, upgrade=True, clock=clock))
     first = ledger.start_run("acme-weekly", "acme", WEEK)
     engine = create_state_engine(url)
     with engine.begin() as conn:
@@ -467,7 +573,7 @@ def test_a_run_whose_lease_ran_out_is_recovered_at_once(url: str, clock: FakeClo
 def test_a_live_lease_is_renewed_and_a_waiting_attempt_takes_over_once_it_stops(
     url: str,
 ) -> None:
-    ledger = opened(Ledger(url, stuck_after_s=60, lease_s=0.3))
+    ledger = opened(Ledger(url, upgrade=True, stuck_after_s=60, lease_s=0.3))
     first = ledger.start_run("acme-weekly", "acme", WEEK)
     with ledger.leased(first) as beat:
         time.sleep(0.5)  # longer than the lease: only the heartbeat keeps it
@@ -483,7 +589,7 @@ def test_a_live_lease_is_renewed_and_a_waiting_attempt_takes_over_once_it_stops(
 
 
 def test_sending_is_fenced_by_the_run_attempt(url: str, clock: FakeClock) -> None:
-    ledger = opened(Ledger(url, clock=clock))
+    ledger = opened(Ledger(url, upgrade=True, clock=clock))
     run = ledger.start_run("acme-weekly", "acme", WEEK)
     for state in (RunState.RENDERING, RunState.ARCHIVED, RunState.DELIVERING):
         ledger.transition(run, state)
@@ -506,7 +612,7 @@ def test_sending_is_fenced_by_the_run_attempt(url: str, clock: FakeClock) -> Non
 
 
 def test_a_run_of_a_live_process_still_blocks(url: str, clock: FakeClock) -> None:
-    ledger = opened(Ledger(url, clock=clock))
+    ledger = opened(Ledger(url, upgrade=True, clock=clock))
     ledger.start_run("acme-weekly", "acme", WEEK)
     with pytest.raises(StateError, match="already has a run in progress"):
         ledger.start_run("acme-weekly", "acme", WEEK)
@@ -519,7 +625,7 @@ def test_processes_opening_a_new_database_at_once_all_succeed(url: str) -> None:
     code = (
         "import sys\n"
         "from reports.state.ledger import Ledger\n"
-        "Ledger(sys.argv[1]).close()\n"
+        "Ledger(sys.argv[1], upgrade=True).close()\n"
     )
     procs = [
         subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True)

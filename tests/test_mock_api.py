@@ -18,7 +18,9 @@ from iblai.models import (  # type: ignore[attr-defined]
     OvertimeWithChangeInfo,
 )
 
-from reports.source.mock import MockKnobs, create_app
+from reports.errors import UsageError
+from reports.source.mock import Fault, MockKnobs, create_app, listening_socket
+from reports.source.mock.answercache import AnswerCache
 from reports.source.mock.dataset import Dataset, default_size
 from tests._apiserver import RunningApi, api_server
 
@@ -277,3 +279,49 @@ def test_a_real_drop_has_complete_days_with_low_figures() -> None:
     assert sum(v is None for v in series.values()) <= 1  # the usual rare null, no gap
     assert dropped.enrollment_total(course, *after, True) < normal.enrollment_total(
         course, *after, True)
+
+
+async def test_a_repeated_request_is_answered_from_the_cache_until_the_knobs_change() -> None:
+    app = create_app(MockKnobs(courses=20, users=900, page_cap=100))
+    users = f"{base()}/active-users/users"
+    params = {**WEEK, "page": "2", "length": "500"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://demo", headers=AUTH) as http:
+        first = await http.get(users, params=params)
+        cached = len(app.answers)
+        again = await http.get(users, params=params)
+        assert again.content == first.content and len(app.answers) == cached > 0
+        assert again.headers["content-type"] == first.headers["content-type"]
+        app.knobs = replace(app.knobs, page_cap=50)  # "the server changed": not the old bytes
+        capped = (await http.get(users, params=params)).json()
+        assert capped["pagination"]["perPage"] == 50 and len(capped["data"]) == 50
+        app.knobs = replace(app.knobs, faults=(Fault("wrong-types", endpoint="users"),))
+        faulty = (await http.get(users, params=params)).json()
+        assert isinstance(faulty["pagination"]["totalItems"], str)  # faults are never cached
+        app.knobs = replace(app.knobs, faults=())
+        assert (await http.get(users, params=params)).json() == capped
+
+
+def test_the_answer_cache_is_bounded_by_its_bytes() -> None:
+    cache = AnswerCache(100)
+    for key in range(5):
+        cache.put(key, bytes(30))
+    assert len(cache) == 3 and cache.size == 90 and cache.get(0) is None
+    assert cache.get(2) is not None  # now the most recently used: 3 goes first
+    cache.put("big", bytes(40))
+    assert cache.get(3) is None and cache.get(2) is not None and cache.size == 100
+    cache.put("huge", bytes(101))
+    assert cache.get("huge") is None and cache.size == 100
+
+
+def test_a_port_in_use_is_one_line_naming_it() -> None:
+    taken = listening_socket("127.0.0.1", 0)
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(UsageError) as caught:
+            listening_socket("127.0.0.1", port)
+    finally:
+        taken.close()
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}" in message and "in use" in message and "\n" not in message

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
 import sqlite3
@@ -92,8 +93,13 @@ def test_the_default_report_names_no_learner_and_counts_no_small_group(
     mails = outbox(tmp_path)
     assert set(mails) == set(RCPTS)
     _check_no_small_count(served, mails[RCPTS[0]])
+    preview = _web_preview(config)
+    assert preview == (tmp_path / "r.html").read_text("utf-8")  # the PDF's own HTML
+    assert "Learner " in preview and "&lt;10" in preview  # pseudonyms, suppressed counts
     for where, text in [
-        ("PDF", pdf.everything()), ("--html", (tmp_path / "r.html").read_text("utf-8")),
+        ("PDF", pdf.everything()),
+        ("--html", html.unescape((tmp_path / "r.html").read_text("utf-8"))),
+        ("the web UI's preview", html.unescape(preview)),  # names as a browser shows them
         ("--json and logs", proc.stdout + proc.stderr + logs),
         *[(f"mail to {r}", m.everything()) for r, m in mails.items()],
     ]:
@@ -105,6 +111,22 @@ def test_the_default_report_names_no_learner_and_counts_no_small_group(
     assert secret not in pdf.everything() + proc.stdout + proc.stderr + logs
     with sqlite3.connect(tmp_path / "state.db") as db:
         assert secret not in "".join(str(row) for row in db.iterdump())
+
+
+def _web_preview(config: Path) -> str:
+    """The archived HTML of the week as the web UI previews it (the real app on loopback)."""
+    from reports.config import load_config
+    from reports.state.ledger import Ledger
+    from reports.web.app import create_app
+    from tests._web import RecordingRunner, serving
+
+    loaded = load_config(config)
+    with Ledger(loaded.state.url) as ledger, serving(create_app(
+        loaded, secret="k" * 40, ledger=ledger, runner=RecordingRunner(),
+    )) as url:
+        answer = httpx.get(f"{url}/reports/acme-weekly/html/{WEEK[0]}_{WEEK[1]}")
+    assert answer.status_code == 200, answer.text[:200]
+    return answer.text
 
 
 def _listed(pdf: bytes) -> set[str]:

@@ -160,6 +160,13 @@ def test_send_archives_on_s3_and_mails_those_bytes_then_list_verify_prune(
     location = entry["path"]
     assert location.startswith(f"s3://{s3_bucket}/reports/acme-university/acme-weekly/"
                                f"{WEEK.key}.")
+    # The HTML beside it, write-once under its own hash, as the index records it.
+    html_key = entry["html"].split("/", 3)[3]
+    assert html_key == f"reports/acme-university/acme-weekly/{WEEK.key}." \
+        f"{entry['html_sha256'][:16]}.html"
+    html = seaweed.client().get_object(Bucket=s3_bucket, Key=html_key)
+    assert html["ContentType"] == "text/html; charset=utf-8"
+    assert hashlib.sha256(html["Body"].read()).hexdigest() == entry["html_sha256"]
     key = location.split("/", 3)[3]
     stored = seaweed.client().get_object(Bucket=s3_bucket, Key=key)["Body"].read()
     assert hashlib.sha256(stored).hexdigest() == entry["sha256"]
@@ -180,7 +187,8 @@ def test_send_archives_on_s3_and_mails_those_bytes_then_list_verify_prune(
     assert part.get_payload(decode=True) == stored
 
     clean = run_cli(config, "archive", "verify", env=aws)
-    assert (clean.returncode, clean.stdout.strip()) == (0, "1 files checked, 0 problems")
+    # the PDF and its HTML
+    assert (clean.returncode, clean.stdout.strip()) == (0, "2 files checked, 0 problems")
     put_raw(seaweed, s3_bucket, key, stored[:-10] + b"0123456789")
     changed = run_cli(config, "archive", "verify", env=aws)
     assert changed.returncode == 1
@@ -190,6 +198,7 @@ def test_send_archives_on_s3_and_mails_those_bytes_then_list_verify_prune(
     pruned = run_cli(config, "archive", "prune", "--older-than", "0d", "--yes", env=aws)
     assert pruned.returncode == 0, pruned.stderr
     assert f"removed {location}" in pruned.stdout
+    assert f"removed {entry['html']} (its HTML)" in pruned.stdout
     left = seaweed.client().list_objects_v2(Bucket=s3_bucket, Prefix="reports/")
     assert left.get("KeyCount", 0) == 0
 
@@ -204,21 +213,27 @@ def test_the_web_ui_serves_and_verifies_pdfs_from_the_s3_archive(
 
     config = load_config(s3_config(tmp_path, env, s3_bucket))
     archive = Archive(S3Store.from_config(config.archive))
-    data = PDF + b"%web"
-    written = archive.write("acme-university", "acme-weekly", WEEK, data)
+    data, html = PDF + b"%web", b"<!doctype html><p>the report</p>"
+    written = archive.write("acme-university", "acme-weekly", WEEK, data, html=html)
+    assert written.html is not None
     with Ledger(config.state.url) as ledger:
         ledger.record_archive("acme-weekly", "acme-university", WEEK, path=written.location,
-                              sha256=written.sha256, size=written.size)
+                              sha256=written.sha256, size=written.size, html=written.html)
         viewer = Principal("viewer", "viewer", None)
         scoped = Scoped(config, ledger, viewer, clock=lambda: datetime.now(UTC))
         entry, served = scoped.archive_file("acme-weekly", WEEK.key)
         assert (entry.path, served) == (written.location, data)
-        assert scoped.verify()[0].clean
-        env.client().delete_object(Bucket=s3_bucket, Key=written.location.split("/", 3)[3])
-        with pytest.raises(NotFound):
-            scoped.archive_file("acme-weekly", WEEK.key)
+        assert scoped.archive_html("acme-weekly", WEEK.key)[1] == html
+        result, _ = scoped.verify()
+        assert result.clean and result.html_checked == 1
+        for location in (written.location, written.html[0]):
+            env.client().delete_object(Bucket=s3_bucket, Key=location.split("/", 3)[3])
+        for read in (scoped.archive_file, scoped.archive_html):
+            with pytest.raises(NotFound):
+                read("acme-weekly", WEEK.key)
         result, checked = scoped.verify()
         assert checked == 1 and [e.path for e in result.missing] == [written.location]
+        assert result.lines()[-1] == f"missing: {written.html[0]}"
 
 
 def test_prune_deletes_the_period_with_its_superseded_objects(
@@ -231,14 +246,16 @@ def test_prune_deletes_the_period_with_its_superseded_objects(
     old, kept = Period(date(2025, 11, 17), date(2025, 11, 23)), WEEK
     with Ledger(f"sqlite:///{tmp_path / 'state.db'}") as ledger:
         for period, data in ((old, PDF), (old, PDF + b"regenerated"), (kept, PDF)):
-            written = archive.write("acme", "weekly", period, data)
+            written = archive.write("acme", "weekly", period, data, html=b"<p>" + data)
             ledger.record_archive("weekly", "acme", period, path=written.location,
-                                  sha256=written.sha256, size=written.size)
-        assert len(archive.store.locations(f"acme/weekly/{old.key}.")) == 2
+                                  sha256=written.sha256, size=written.size, html=written.html)
+        assert len(archive.store.locations(f"acme/weekly/{old.key}.")) == 4  # 2 PDFs, 2 HTML
         removed = archive.prune(ledger, parse_duration("180d"), today=date(2026, 11, 27))
         # The current PDF and the one it superseded (kept as history in the index) both go.
         assert [e.period_end for e in removed] == [old.end, old.end]
-        assert archive.store.locations("acme/weekly/") == [written.location]
+        assert written.html is not None
+        assert archive.store.locations("acme/weekly/") == sorted(
+            [written.location, written.html[0]])
         assert [e.period_end for e in ledger.archive_entries()] == [kept.end]
 
 
@@ -259,3 +276,33 @@ def test_a_bad_archive_key_is_one_line_naming_it(tmp_path: Path, line: str, mess
         load_config(path)
     text = str(refused.value)
     assert message in text and "\n" not in text and "hunter2secret" not in text
+
+
+def test_one_boto3_client_per_process_endpoint_and_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from reports.delivery.s3store import process_client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-one")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-one")
+    client = process_client("http://127.0.0.1:1", "us-east-1")
+    assert process_client("http://127.0.0.1:1", "us-east-1") is client  # every run reuses it
+    assert process_client("http://127.0.0.1:2", "us-east-1") is not client
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-two")  # new credentials, new client
+    assert process_client("http://127.0.0.1:1", "us-east-1") is not client
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-one")
+    assert process_client("http://127.0.0.1:1", "us-east-1") is client
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a forked child makes its own
+        try:
+            fresh = process_client("http://127.0.0.1:1", "us-east-1")
+            os.write(write, b"1" if fresh is not client else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.waitpid(pid, 0)
+    os.close(read)

@@ -475,7 +475,7 @@ def test_list_jobs_without_a_state_db(tmp_path: Path) -> None:
     assert w.next_local.strftime("%H:%M %Z") == "07:00 CET"
     assert m.next_utc == utc(2026, 11, 1, 12)
     assert w.cells() == ["w", "0 7 * * 1 (Europe/Berlin)", "2026-10-26 07:00 CET",
-                         "2026-10-26 06:00 UTC", "never"]
+                         "2026-10-26 06:00 UTC", "-", "never"]
     assert json.loads(json.dumps(m.as_json()))["next_local"] == "2026-11-01T07:00:00-05:00"
 
 
@@ -487,7 +487,7 @@ def test_list_jobs_with_an_unreadable_state_db(tmp_path: Path) -> None:
     assert rows[0].next_utc == utc(2026, 4, 27, 5)
 
 
-def test_list_jobs_shows_the_last_run_from_the_ledger(tmp_path: Path) -> None:
+def test_list_jobs_shows_the_last_run_and_the_pause_from_the_ledger(tmp_path: Path) -> None:
     from reports.state.ledger import Ledger
 
     config = weekly_config(tmp_path)
@@ -496,6 +496,11 @@ def test_list_jobs_shows_the_last_run_from_the_ledger(tmp_path: Path) -> None:
     (row,) = list_jobs(config, clock=lambda: BACK_UP)
     assert row.last_period == MISSED[-1].key
     assert row.last_state is not None and row.last_state != "unknown"
+    assert not row.paused and row.cells()[4] == "-"
+    with Ledger(config.state.url) as ledger:  # the web UI's pause
+        ledger.set_paused("acme-weekly", True, by="op")
+    (row,) = list_jobs(config, clock=lambda: BACK_UP)
+    assert row.paused and row.cells()[4] == "paused" and row.as_json()["paused"] is True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ def test_sigkill_mid_smtp_then_resume_sends_each_recipient_once(
 ) -> None:
     handler, port = smtp
     handler.hold.add(held)
-    config = make_config(tmp_path, served, port)
+    config = make_config(tmp_path, served, port, lease_s=1)  # resumed 1 s after the kill
     proc = popen_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF)
     _wait_for(lambda: bool(handler.held))
     sigkill_cli(proc)
@@ -214,7 +214,7 @@ def test_sigkill_while_collecting_leaves_nothing_then_resume_completes(
 ) -> None:
     handler, port = smtp
     slow = api_server(MockKnobs(token=API_KEY, courses=8, users=120, latency_s=2.0))
-    config = make_config(tmp_path, slow, port)
+    config = make_config(tmp_path, slow, port, lease_s=1)
     proc = popen_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF)
     _wait_for(lambda: slow.app.stats.requests > 0 or slow.app.stats.in_flight > 0)
     sigkill_cli(proc)

@@ -1,5 +1,6 @@
 """The web UI in Debian's Chromium (Playwright): sign in with the keyboard, read the reports,
-download a PDF byte for byte, and the phone-width layout of a viewer limited to one org.
+download a PDF byte for byte, open its HTML preview (the CSP holds: no script, no outside
+request), and the phone-width layout of a viewer limited to one org.
 
 One browser for the session, a handful of page loads. Set IBL_WEB_SCREENSHOTS=DIR to keep
 screenshots of what the tests saw (desktop 1280 px and phone 390 px wide).
@@ -70,6 +71,10 @@ def test_sign_in_list_and_download(browser: Any, web_site: WebSite) -> None:
         download = caught.value
         assert download.suggested_filename == "acme-weekly_2026-11-16_2026-11-22.pdf"
         assert Path(download.path()).read_bytes() == web_site.seeded.acme_pdf.read_bytes()
+        _check_preview(page)
+        page.goto(web_site.url + "/audit")
+        assert "download" in page.locator("main").inner_text()
+        _shot(page, "audit-desktop")
         page.goto(web_site.url + "/")
         rows = page.locator("tbody tr")
         assert rows.count() == 2
@@ -80,6 +85,19 @@ def test_sign_in_list_and_download(browser: Any, web_site: WebSite) -> None:
         _shot(page, "run-desktop")
     finally:
         context.close()
+
+
+def _check_preview(page: Any) -> None:
+    """The preview under its CSP: inline styles and data: images shown; no script runs and
+    nothing is fetched from elsewhere."""
+    with page.expect_navigation():
+        page.get_by_role("link", name="Preview 2026-11-16_2026-11-22", exact=True).click()
+    assert page.locator("h1").inner_text() == "acme-weekly"
+    assert page.title() == "Preview of acme-weekly"  # the page's script did not run
+    assert page.locator("h1").evaluate("e => getComputedStyle(e).color") == "rgb(0, 114, 178)"
+    assert page.locator("#chart").evaluate("e => e.naturalWidth") == 1
+    assert page.locator("#outside").evaluate("e => e.naturalWidth") == 0
+    page.go_back()
 
 
 def test_a_viewer_at_phone_width_sees_only_their_org(browser: Any, web_site: WebSite) -> None:
@@ -93,7 +111,12 @@ def test_a_viewer_at_phone_width_sees_only_their_org(browser: Any, web_site: Web
         wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
         assert not wide, "the reports page scrolls sideways at 390 px"
         _shot(page, "reports-phone")
+        page.goto(web_site.url + "/reports/acme-weekly")
+        assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        _shot(page, "report-phone")
         answer = page.goto(web_site.url + "/reports/beta-weekly")
+        assert answer is not None and answer.status == 404
+        answer = page.goto(web_site.url + "/reports/beta-weekly/html/2026-11-09_2026-11-15")
         assert answer is not None and answer.status == 404
         page.goto(f"{web_site.url}/runs/{web_site.seeded.acme_run}")
         assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth")

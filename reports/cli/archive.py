@@ -1,4 +1,4 @@
-"""``ibl-reports archive``: list, verify and prune the archived PDFs."""
+"""``ibl-reports archive``: list, verify and prune the archived PDFs (and the HTML beside them)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def archive_list(
 
 @archive_app.command("verify")
 def archive_verify() -> None:
-    """Re-hash every archived file; exit 1 if any is missing or changed."""
+    """Re-hash every archived file (PDFs and their HTML); exit 1 if any is missing or changed."""
 
     def body() -> int:
         from reports import views
@@ -74,7 +74,8 @@ def archive_prune(
         "--yes", help="confirm a prune that deletes every archived file (or --older-than 0d)",
     )] = False,
 ) -> None:
-    """Delete archived PDFs (and their index rows) whose period ended more than AGE ago."""
+    """Delete archived PDFs (with their HTML and index rows) whose period ended more than AGE
+    ago."""
 
     def body() -> None:
         from reports.delivery.archive import prune_archive
@@ -86,6 +87,10 @@ def archive_prune(
         for entry in removed:
             typer.echo(f"{verb} {entry.path} ({entry.report}, "
                        f"{entry.period_start.isoformat()}..{entry.period_end.isoformat()})")
-        typer.echo(f"{len(removed)} archived files {'would be ' if dry_run else ''}removed")
+            if entry.html_path:
+                typer.echo(f"{verb} {entry.html_path} (its HTML)")
+        html = sum(1 for e in removed if e.html_path)
+        typer.echo(f"{len(removed)} archived files {'would be ' if dry_run else ''}removed"
+                   + (f" (PDFs, with the HTML of {html})" if html else ""))
 
     _guard(body)

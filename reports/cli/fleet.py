@@ -26,7 +26,8 @@ def db_upgrade() -> None:
         from reports.state.ledger import Ledger
 
         config = _config()
-        with Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s) as ledger:
+        with Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s,
+                    upgrade=True) as ledger:
             typer.echo(f"state database {ledger.url}: schema version {ledger.schema_version}")
 
     _guard(body)

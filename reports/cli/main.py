@@ -262,7 +262,7 @@ def schedule(
 
 @app.command()
 def jobs(json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
-    """Every report, its next fire time (local and UTC) and its last run state."""
+    """Every report, its next fire time (local and UTC), whether it is paused, its last run."""
 
     def body() -> None:
         from reports.schedule import joblist
@@ -272,7 +272,7 @@ def jobs(json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False)
             typer.echo(json.dumps([r.as_json() for r in rows], sort_keys=True))
             return
         _table(
-            ["report", "schedule", "next (local)", "next (UTC)", "last run"],
+            ["report", "schedule", "next (local)", "next (UTC)", "paused", "last run"],
             [r.cells() for r in rows],
         )
 

@@ -35,6 +35,8 @@ def mock_api(
     ] = 0.2,
     small_courses: Annotated[int, typer.Option(
         metavar="N", help="the last N courses have only 3 members (small groups)")] = 0,
+    page_cap: Annotated[int, typer.Option(
+        metavar="N", help="users per page at most, whatever length is asked for")] = 100,
 ) -> None:
     """Serve the built-in demo API over HTTP (any org name works; any Api-Token is accepted)."""
 
@@ -43,12 +45,15 @@ def mock_api(
 
         if late_days < 0:
             raise UsageError(f"--late-days must be 0 or more, not {late_days}")
+        if page_cap < 1:
+            raise UsageError(f"--page-cap must be 1 or more, not {page_cap}")
         if not 0 <= drop_factor <= 1:
             raise UsageError(f"--drop-factor must be between 0 and 1, not {drop_factor}")
         knobs = MockKnobs(
             latency_s=latency_ms / 1000, courses=courses, users=users, late_days=late_days,
             today=_date(today, "--today"), drop_from=_date(drop_from, "--drop-from"),
             drop_factor=drop_factor if drop_from else 1.0, small_courses=small_courses,
+            page_cap=page_cap,
         )
 
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"

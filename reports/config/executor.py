@@ -25,6 +25,17 @@ if TYPE_CHECKING:
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
+DEFAULT_LEASE_S = 10.0
+"""A run's lease when ``[state] lease_s`` is not set (at most a quarter of ``stuck_after_s``):
+renewed every third of it, so a killed run is taken over within 10 s, whatever reaps its
+process, while a busy worker has three chances to renew before it loses its run."""
+
+
+def default_lease(stuck_after_s: float) -> float:
+    """The lease (s) when none is configured: ``DEFAULT_LEASE_S``, at most stuck_after_s / 4."""
+    return min(DEFAULT_LEASE_S, stuck_after_s / 4)
+
+
 TASK_KILL_GRACE_S = 15.0
 """A Celery task gets SoftTimeLimitExceeded at run_timeout_s and is killed up to this much later
 (a tenth of run_timeout_s, at least 1 s)."""

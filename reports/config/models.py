@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from reports.config import rules
 from reports.config.archive import ArchiveConfig
-from reports.config.executor import ExecutorConfig, check_timeouts
+from reports.config.executor import ExecutorConfig, check_timeouts, default_lease
 from reports.config.freshness import FreshnessConfig, FreshnessOverride, effective
 from reports.config.privacy import Learners, PrivacyConfig, check_group_size
 from reports.config.web import WebConfig
@@ -136,7 +136,7 @@ class StateConfig(_Table):
     lease_s: float | None = Field(
         None, gt=0,
         description="A run's lease: renewed every lease_s / 3 while it works; once expired "
-        "(its process died) the run is recoverable. Default: the smaller of 15 s and "
+        "(its process died) the run is recoverable. Default: the smaller of 10 s and "
         "stuck_after_s / 4.",
     )
 
@@ -150,7 +150,7 @@ class StateConfig(_Table):
     @property
     def lease(self) -> float:
         """The lease in seconds (the default worked out)."""
-        return self.lease_s if self.lease_s is not None else min(15.0, self.stuck_after_s / 4)
+        return self.lease_s if self.lease_s is not None else default_lease(self.stuck_after_s)
 
 
 class TemplatesConfig(_Table):

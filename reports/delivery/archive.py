@@ -8,6 +8,11 @@ render key (the report's config, the templates or the data changed) gets a furth
 ``<start>_<end>.<key12>.pdf``; the earlier one stays as history either way, so the archive
 still holds the PDF an earlier recipient got.
 
+Beside each PDF the archive keeps the report's HTML, the very document the PDF was made from
+(its charts and logo inlined as ``data:`` URIs, so it needs nothing else): the same key ending
+``.html`` (on a write-once store with the HTML's own hash prefix). The web UI serves it as a
+preview; ``verify`` checks it and ``prune`` deletes it with its PDF.
+
 The bytes live in an archive store (``reports.delivery.store``: a local folder, written
 atomically, or an S3 bucket, write-once). Org and report names are checked before they become
 key components: nothing can escape the root. The ledger's ``archive_entries`` table is the
@@ -28,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from reports.config import Config
 from reports.delivery.store import ArchiveStore, FolderStore, open_store
-from reports.errors import ArchivePathError, UsageError
+from reports.errors import ArchiveChangedError, ArchivePathError, UsageError
 from reports.report.periods import Clock, Period
 from reports.state.archive_index import ArchiveRecord
 
@@ -41,12 +46,14 @@ _DURATION_RE = re.compile(r"^\s*(\d{1,5})\s*([dw])\s*$")
 
 @dataclass(frozen=True)
 class ArchivedFile:
-    """A PDF written to the archive."""
+    """A PDF written to the archive (and the report's HTML beside it, if given)."""
 
     location: str
     """A file path, or an ``s3://`` URL: what the archive index records."""
     sha256: str
     size: int
+    html: tuple[str, str, int] | None = None
+    """The HTML's location, SHA-256 and size (what the archive index records of it)."""
 
     @property
     def path(self) -> Path:
@@ -61,17 +68,23 @@ class VerifyResult:
     ok: tuple[ArchiveRecord, ...]
     missing: tuple[ArchiveRecord, ...]
     changed: tuple[ArchiveRecord, ...]
+    html_missing: tuple[ArchiveRecord, ...] = ()
+    """Entries whose PDF is intact but whose recorded HTML is gone."""
+    html_changed: tuple[ArchiveRecord, ...] = ()
+    html_checked: int = 0
 
     @property
     def clean(self) -> bool:
-        """Every listed file is present with the recorded hash."""
-        return not self.missing and not self.changed
+        """Every listed file (PDF and HTML) is present with the recorded hash."""
+        return not (self.missing or self.changed or self.html_missing or self.html_changed)
 
     def lines(self) -> list[str]:
         """One line per problem, for the CLI."""
-        return [f"missing: {e.path}" for e in self.missing] + [
-            f"changed: {e.path} (sha256 differs from the one recorded)" for e in self.changed
-        ]
+        changed = "(sha256 differs from the one recorded)"
+        return ([f"missing: {e.path}" for e in self.missing]
+                + [f"changed: {e.path} {changed}" for e in self.changed]
+                + [f"missing: {e.html_path}" for e in self.html_missing]
+                + [f"changed: {e.html_path} {changed}" for e in self.html_changed])
 
 
 class ArchiveIndex(Protocol):
@@ -154,6 +167,12 @@ class Archive:
             suffix += f".{sha256[:16]}"
         return f"{org}/{report}/{period.key}{suffix}.pdf"
 
+    @staticmethod
+    def html_key(pdf_key: str) -> str:
+        """The key of the HTML kept beside the PDF at ``pdf_key`` (made with the HTML's hash on
+        a write-once store)."""
+        return pdf_key.removesuffix(".pdf") + ".html"
+
     def path_for(self, org: str, report: str, period: Period, edition: str = "final") -> Path:
         """Where a folder archive keeps the PDF; refuses names that escape the root."""
         if not isinstance(self.store, FolderStore):
@@ -161,38 +180,76 @@ class Archive:
         return self.store.path(self.key_for(org, report, period, edition))
 
     def write(self, org: str, report: str, period: Period, pdf: bytes, edition: str = "final",
-              *, variant: str | None = None) -> ArchivedFile:
-        """Store the PDF; returns its location, SHA-256 and size."""
+              *, variant: str | None = None, html: bytes | None = None) -> ArchivedFile:
+        """Store the PDF (and the report's HTML beside it); returns location, SHA-256, size.
+
+        The HTML goes first: a crash between the two leaves an HTML file no index row names
+        (pruned with its period), never an indexed PDF whose preview was lost.
+        """
+        meta = {"report": report, "org": org, "period": period.key, "edition": edition}
+        kept = None
+        if html is not None:
+            html_digest = hashlib.sha256(html).hexdigest()
+            html_key = self.html_key(self.key_for(
+                org, report, period, edition,
+                html_digest if self.store.write_once else None, variant))
+            html_location = self.store.put(html_key, html, sha256=html_digest, meta=meta,
+                                           content_type="text/html; charset=utf-8")
+            kept = (html_location, html_digest, len(html))
         digest = hashlib.sha256(pdf).hexdigest()
         key = self.key_for(org, report, period, edition,
                            digest if self.store.write_once else None, variant)
-        meta = {"report": report, "org": org, "period": period.key, "edition": edition}
         location = self.store.put(key, pdf, sha256=digest, meta=meta)
-        return ArchivedFile(location=location, sha256=digest, size=len(pdf))
+        return ArchivedFile(location=location, sha256=digest, size=len(pdf), html=kept)
 
     def read(self, entry: ArchiveRecord) -> bytes:
         """The bytes of an archived PDF."""
         return self.store.get(entry.path)
+
+    def read_html(self, entry: ArchiveRecord) -> bytes | None:
+        """The archived HTML of an entry, checked against its recorded SHA-256 (None: the
+        entry has none, archived before HTML was kept)."""
+        if entry.html_path is None:
+            return None
+        data = self.store.get(entry.html_path)
+        if hashlib.sha256(data).hexdigest() != entry.html_sha256:
+            raise ArchiveChangedError(
+                f"{entry.html_path} differs from the HTML archived (its sha256 is not the one "
+                "recorded)", path=entry.html_path)
+        return data
 
     def verify(self, entries: Iterable[ArchiveRecord]) -> VerifyResult:
         """Check every listed object's SHA-256 and size; report the missing and changed ones."""
         ok: list[ArchiveRecord] = []
         missing: list[ArchiveRecord] = []
         changed: list[ArchiveRecord] = []
+        html_missing: list[ArchiveRecord] = []
+        html_changed: list[ArchiveRecord] = []
+        html_checked = 0
         for entry in entries:
+            if entry.html_path is not None:
+                html_checked += 1
+                html = self.store.stat(entry.html_path)
+                if html is None:
+                    html_missing.append(entry)
+                elif (html.sha256, html.size) != (entry.html_sha256, entry.html_size):
+                    html_changed.append(entry)
             found = self.store.stat(entry.path)
             if found is None:
                 missing.append(entry)
                 continue
             (ok if (found.sha256, found.size) == (entry.sha256, entry.size) else changed
              ).append(entry)
-        return VerifyResult(ok=tuple(ok), missing=tuple(missing), changed=tuple(changed))
+        return VerifyResult(ok=tuple(ok), missing=tuple(missing), changed=tuple(changed),
+                            html_missing=tuple(html_missing), html_changed=tuple(html_changed),
+                            html_checked=html_checked)
 
     def prune(
         self, index: ArchiveIndex, older_than: timedelta, *, today: date, dry_run: bool = False,
         confirm_all: bool = False,
     ) -> list[ArchiveRecord]:
-        """Delete objects and entries whose period ended more than ``older_than`` before today.
+        """Delete objects (each PDF with its HTML) and entries whose period ended more than
+        ``older_than`` before today.
 
         ``dry_run`` only returns what would go. Without ``confirm_all``, an age of zero or a
         prune that would delete every archived file is refused (UsageError, nothing deleted).
@@ -214,6 +271,8 @@ class Archive:
         for entry in doomed:
             period = Period(entry.period_start, entry.period_end)
             self.store.delete(entry.path)
+            if entry.html_path is not None:
+                self.store.delete(entry.html_path)
             if self.store.write_once:
                 stem = self.key_for(entry.org, entry.report, period, entry.edition)
                 for location in self.store.locations(stem.removesuffix("pdf")):

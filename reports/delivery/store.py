@@ -1,4 +1,5 @@
-"""Where archived PDFs are kept: the archive-store protocol and the local-folder store.
+"""Where archived PDFs (and their HTML) are kept: the archive-store protocol and the local
+folder store.
 
 A store holds objects under keys like ``<org>/<report>/<start>_<end>.pdf`` and answers with a
 *location* (what the archive index records: a file path, or an ``s3://`` URL). Everything that
@@ -50,7 +51,8 @@ class ArchiveStore(Protocol):
         """Fail now (one line) if the store cannot be used: a missing bucket, bad credentials."""
         ...
 
-    def put(self, key: str, data: bytes, *, sha256: str, meta: Mapping[str, str]) -> str:
+    def put(self, key: str, data: bytes, *, sha256: str, meta: Mapping[str, str],
+            content_type: str = "application/pdf") -> str:
         """Store ``data`` under ``key`` (``sha256`` is its hash); returns its location."""
         ...
 
@@ -112,7 +114,8 @@ class FolderStore:
             )
         return path
 
-    def put(self, key: str, data: bytes, *, sha256: str, meta: Mapping[str, str]) -> str:
+    def put(self, key: str, data: bytes, *, sha256: str, meta: Mapping[str, str],
+            content_type: str = "application/pdf") -> str:
         path = self.path(key)
         try:
             write_atomic(path, data)

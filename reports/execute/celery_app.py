@@ -3,9 +3,12 @@
 Celery only carries the work; exactly-once lives in the ledger (a run's lease, fenced
 deliveries), so a task delivered twice sends nothing twice. The settings that matter:
 
-- ``task_acks_late`` + ``task_reject_on_worker_lost``: a task whose pool child was killed goes
-  back on the queue at once instead of being lost; a whole worker killed leaves it unacked, and
-  Redis hands it out again after ``visibility_timeout_s``.
+- ``task_acks_late`` + ``task_retry_on_worker_lost`` (Celery 5.7): a task whose pool child was
+  killed is sent again at once (no countdown, so no ETA) instead of being lost, at most
+  ``WORKER_LOST_RETRIES`` times: a report that keeps killing its child (a crash in a native
+  library) then fails instead of looping. ``task_reject_on_worker_lost`` requeues it if that
+  retry cannot be sent. A whole worker killed leaves its task unacked, and Redis hands it out
+  again after ``visibility_timeout_s``.
 - ``worker_prefetch_multiplier = 1`` and ``-O fair``: a worker holds no more tasks than it runs,
   so a long report does not keep others waiting behind it.
 - time limits: soft ``[scheduler] run_timeout_s`` (the run is marked failed and cleaned up),
@@ -37,6 +40,8 @@ from reports.config.executor import task_hard_limit
 from reports.errors import ConfigError
 
 TASK_NAME = "ibl_reports.send_period"
+WORKER_LOST_RETRIES = 3
+"""How often a task whose pool child died (SIGKILL, OOM killer, segfault) is sent again."""
 MiB = 1024 * 1024
 
 
@@ -85,6 +90,7 @@ def settings(config: Config, url: str) -> dict[str, Any]:
         "result_expires": 7 * 24 * 3600,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        "task_retry_on_worker_lost": True,
         "task_track_started": True,
         "worker_prefetch_multiplier": 1,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
@@ -111,16 +117,25 @@ def make_app(
     app = Celery("ibl_reports", set_as_current=False)
     app.conf.update(settings(config, url))
     if task is not None:
-        app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)(task)
+        app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True,
+                 retry_on_worker_lost=True, max_retries=WORKER_LOST_RETRIES,
+                 default_retry_delay=0)(task)
     return app
 
 
-def enqueue(app: Any, queue: str, report: str, as_of: str, force: bool, enqueued_at: float) -> Any:
-    """Send one ``send_period`` task now (never with an ETA); returns its AsyncResult."""
-    return app.send_task(
-        TASK_NAME, kwargs={"report": report, "as_of": as_of, "force": force}, queue=queue,
-        headers={"enqueued_at": enqueued_at},
-    )
+def enqueue(
+    app: Any, queue: str, report: str, as_of: str, force: bool, enqueued_at: float, *,
+    provisional: bool = False,
+) -> Any:
+    """Send one ``send_period`` task now (never with an ETA); returns its AsyncResult.
+
+    ``provisional``: send despite the freshness gate, marked provisional (the scheduler's
+    ``on_stale = "provisional"``)."""
+    kwargs: dict[str, Any] = {"report": report, "as_of": as_of, "force": force}
+    if provisional:
+        kwargs["provisional"] = True
+    return app.send_task(TASK_NAME, kwargs=kwargs, queue=queue,
+                         headers={"enqueued_at": enqueued_at})
 
 
 @dataclass(frozen=True)

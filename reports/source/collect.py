@@ -1,18 +1,20 @@
 """Collect one report's data from the API: both periods' courses, the user list, the series.
 
-Requests start as soon as their inputs are known: the over-time series of a course as soon as
-either per-course answer names it, the remaining user pages as soon as the first page tells how
-many there are. All of them share the client's one semaphore. Any failure cancels everything
-else and fails the collection: a report is never built from partial data.
+Every request goes through one queue (``source.requestqueue``) served by as many workers as the
+client may have requests in flight: first both periods' per-course answers and the first user
+page; the over-time series of a course as soon as either per-course answer names it, the
+remaining user pages as soon as the first page tells how many there are. User pages and series
+take turns, so the series do not wait for the user list (or the other way round). Any failure
+cancels everything else and fails the collection: a report is never built from partial data.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
 from reports.errors import ApiPaginationError, ApiPayloadError, ReportsError
 from reports.report.model import (
@@ -25,6 +27,7 @@ from reports.report.model import (
 from reports.report.periods import Period
 from reports.source.client import USERS, IblClient
 from reports.source.payloads import OverTimeAnswer, PerCourseAnswer, UserRow, UsersPage
+from reports.source.requestqueue import RequestQueue
 
 Progress = Callable[[str, int, int], None]
 """``on_progress(stage, done, total)``; stages are USER_PAGES and COURSE_SERIES."""
@@ -63,14 +66,14 @@ async def collect(
     on_progress: Progress | None = None,
 ) -> ReportData:
     """Everything one report needs, or an ApiError naming what failed (never partial data)."""
-    run = _Collection(client, org, period, page_size, _Progress(on_progress))
+    queue = RequestQueue(client.max_concurrency, (USER_PAGES, COURSE_SERIES))
+    run = _Collection(client, org, period, page_size, _Progress(on_progress), queue)
     requests_before = client.requests
+    queue.put(COURSE_SERIES, lambda: run.courses(current=True))
+    queue.put(USER_PAGES, run.users)
+    queue.put(COURSE_SERIES, lambda: run.courses(current=False))
     try:
-        async with asyncio.TaskGroup() as group:
-            run.group = group
-            group.create_task(run.courses(current=True))
-            group.create_task(run.courses(current=False))
-            group.create_task(run.users())
+        await queue.run()
     except BaseExceptionGroup as errors:
         raise _first_reports_error(errors) from None
     return run.result(client.requests - requests_before)
@@ -80,18 +83,21 @@ class _Collection:
     """The state of one collection while its tasks run."""
 
     def __init__(self, client: IblClient, org: str, period: Period, page_size: int,
-                 progress: _Progress) -> None:
+                 progress: _Progress, queue: RequestQueue) -> None:
         self.client = client
         self.org = org
         self.period = period
         self.previous = period.previous()
         self.page_size = page_size
         self.progress = progress
-        self.group: asyncio.TaskGroup | None = None
+        self.queue = queue
         self.answers: dict[bool, PerCourseAnswer] = {}
-        self.series: dict[tuple[str, bool], OverTimeAnswer] = {}
+        self.days = Period(self.previous.start, period.end).dates()
+        # Answers are turned into the report's model as they arrive, while other requests are
+        # in flight, rather than all at the end.
+        self.series: dict[tuple[str, bool], DailySeries] = {}
         self.course_order: list[str] = []
-        self.pages: dict[int, list[UserRow]] = {}
+        self.pages: dict[int, list[ActiveUser]] = {}
         self.seen_users: dict[str, int] = {}
 
     # -- per-course answers and the series they call for -----------------------------------
@@ -105,19 +111,19 @@ class _Collection:
             raise ApiPayloadError(f"the course {duplicate!r} is listed twice",
                                   endpoint="active-users/per-course", org=self.org)
         self.answers[current] = answer
-        new = [i for i in ids if i not in set(self.course_order)]
+        known = set(self.course_order)
+        new = [i for i in ids if i not in known]
         self.course_order.extend(new)
         self.progress.grow(COURSE_SERIES, 2 * len(new))
-        assert self.group is not None
         for course_id in new:
             for active in (True, False):
-                self.group.create_task(self.course_series(course_id, active))
+                self.queue.put(COURSE_SERIES, partial(self.course_series, course_id, active))
 
     async def course_series(self, course_id: str, active: bool) -> None:
         answer = await self.client.over_time(
             self.org, course_id, self.previous.start, self.period.end, active
         )
-        self.series[course_id, active] = answer
+        self.series[course_id, active] = _series(answer, self.days)
         self.progress.step(COURSE_SERIES)
 
     # -- the paginated user list ------------------------------------------------------------
@@ -146,10 +152,9 @@ class _Collection:
         self._check_rows(1, first, expected=min(per_page, total))
         self.progress.grow(USER_PAGES, pages)
         self.progress.step(USER_PAGES)
-        assert self.group is not None
         for number in range(2, pages + 1):
             expected = per_page if number < pages else total - per_page * (pages - 1)
-            self.group.create_task(self._later_page(number, first, expected))
+            self.queue.put(USER_PAGES, partial(self._later_page, number, first, expected))
 
     async def _later_page(self, number: int, first: UsersPage, expected: int) -> None:
         page = await self._page(number)
@@ -188,7 +193,7 @@ class _Collection:
                     f"page {number} repeats user {row.username!r} already on page {earlier}"
                 )
             self.seen_users[row.username] = number
-        self.pages[number] = list(page.data)
+        self.pages[number] = [_user(row) for row in page.data]
 
     def _pagination_error(self, message: str) -> ApiPaginationError:
         return ApiPaginationError(f"the user list is inconsistent: {message}",
@@ -198,7 +203,6 @@ class _Collection:
 
     def result(self, requests: int) -> ReportData:
         current, previous = self.answers[True], self.answers[False]
-        days = Period(self.previous.start, self.period.end).dates()
         return ReportData(
             org=self.org,
             period=self.period,
@@ -207,16 +211,12 @@ class _Collection:
             total_active=current.total,
             previous_courses=_activities(previous),
             previous_total_active=previous.total,
-            users=tuple(
-                ActiveUser(r.username, _name(r.name), _num(r.engagement_index),
-                           _num(r.performance_index))
-                for number in sorted(self.pages) for r in self.pages[number]
-            ),
+            users=tuple(user for number in sorted(self.pages) for user in self.pages[number]),
             enrollments=tuple(
                 CourseEnrollments(
                     course_id,
-                    _series(self.series[course_id, True], days),
-                    _series(self.series[course_id, False], days),
+                    self.series[course_id, True],
+                    self.series[course_id, False],
                 )
                 # Sorted: course_order depends on which per-course answer came first, and
                 # the data (and its hash, which decides whether an archived PDF is reused)
@@ -240,6 +240,11 @@ def _name(text: str) -> str:
     """A printable name: control characters (NUL, CR, LF...) dropped, cut at MAX_NAME."""
     text = text.translate(_CONTROL)
     return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "\u2026"
+
+
+def _user(row: UserRow) -> ActiveUser:
+    return ActiveUser(row.username, _name(row.name), _num(row.engagement_index),
+                      _num(row.performance_index))
 
 
 def _series(answer: OverTimeAnswer, days: list[date]) -> DailySeries:

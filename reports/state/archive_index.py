@@ -1,4 +1,6 @@
-"""The archive index: one row per archived PDF (path, SHA-256, size, the data it was made from).
+"""The archive index: one row per archived PDF (path, SHA-256, size, the data it was made from,
+the run that archived it) and the report's HTML kept beside it (location, SHA-256, size; none
+for PDFs archived before schema version 8).
 
 Keyed by (report, period, edition): regenerating a period replaces its entry of that edition;
 a provisional PDF (made despite the freshness gate) is kept beside the final one. An entry
@@ -45,6 +47,12 @@ class ArchiveRecord:
     """Hash of everything that shaped the PDF (data, report config, templates, version)."""
     current: bool = True
     """False for an earlier PDF of the period, kept as history after a re-render."""
+    html_path: str | None = None
+    """The report's HTML (the PDF's source, self-contained), or None (archived before v8)."""
+    html_sha256: str | None = None
+    html_size: int | None = None
+    run_id: int | None = None
+    """The run that archived it (None before v8)."""
 
 
 class ArchiveIndex(LedgerStore):
@@ -53,15 +61,20 @@ class ArchiveIndex(LedgerStore):
     def record_archive(
         self, report: str, org: str, period: Period, *, path: str, sha256: str, size: int,
         data_hash: str | None = None, edition: str = FINAL, render_key: str | None = None,
+        html: tuple[str, str, int] | None = None, run_id: int | None = None,
     ) -> ArchiveRecord:
         """Remember an archived PDF as the period's current one (of ``edition``).
 
         The previous current PDF, if it lives at another path, is kept as history (its file
-        stays in the archive); a history row at ``path`` becomes current again.
+        stays in the archive); a history row at ``path`` becomes current again. ``html`` is the
+        location, SHA-256 and size of the report's HTML kept beside it.
         """
         now = self._now()
+        html_path, html_sha256, html_size = html or (None, None, None)
         values = {"org": org, "path": path, "sha256": sha256, "size": size,
-                  "data_hash": data_hash, "created_at": now, "render_key": render_key}
+                  "data_hash": data_hash, "created_at": now, "render_key": render_key,
+                  "html_path": html_path, "html_sha256": html_sha256, "html_size": html_size,
+                  "run_id": run_id}
         try:
             with self._begin() as conn:
                 key = _archive_key(report, period, edition)
@@ -144,5 +157,6 @@ def _archive(row: sa.RowMapping, *, current: bool = True) -> ArchiveRecord:
         report=row["report"], org=row["org"], period_start=row["period_start"],
         period_end=row["period_end"], path=row["path"], sha256=row["sha256"], size=row["size"],
         data_hash=row["data_hash"], created_at=row["created_at"], edition=row["edition"],
-        render_key=row["render_key"], current=current,
+        render_key=row["render_key"], current=current, html_path=row["html_path"],
+        html_sha256=row["html_sha256"], html_size=row["html_size"], run_id=row["run_id"],
     )

@@ -1,11 +1,14 @@
-"""The audit trail: who did what in the web UI, and when (every PDF download, every action).
+"""The audit trail: who did what in the web UI, and when (every PDF download and preview, every
+action, every failed login).
 
-Rows are only ever added. They name the user, the action, the report and run it concerned and a
-short detail (an address, a file name); never a password, hash or secret.
+Rows are only ever added. They name the user (for a failed login: the name tried), the action,
+the report and run it concerned and a short detail (an address, a file name, the client
+address of a login); never a password, hash or secret.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,11 +55,15 @@ class AuditTrail(LedgerStore):
 
     def audit_rows(
         self, *, report: str | None = None, run_id: int | None = None, limit: int = 50,
+        reports: Collection[str] | None = None,
     ) -> list[AuditRecord]:
-        """The latest audit rows (of one report or run), newest first."""
+        """The latest audit rows (of one report or run, or of any of ``reports``), newest
+        first."""
         query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if report is not None:
             query = query.where(audit_log.c.report == report)
+        if reports is not None:
+            query = query.where(audit_log.c.report.in_(list(reports)))
         if run_id is not None:
             query = query.where(audit_log.c.run_id == run_id)
         return [

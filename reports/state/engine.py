@@ -1,12 +1,18 @@
 """The ledger's database: the engine for a ``[state] url`` and the base every ledger part shares.
 
-The same code runs on SQLite (WAL, busy_timeout, foreign keys on) and PostgreSQL. Opening the
-store migrates the schema (see ``reports.state.schema``). The URL is only ever shown with its
+The same code runs on SQLite (WAL, busy_timeout, foreign keys on) and PostgreSQL. Opening a
+SQLite store migrates its schema (see ``reports.state.schema``); a PostgreSQL one, shared by a
+fleet, is migrated only by ``ibl-reports db upgrade`` (``upgrade=True``), and opening it at an
+older schema is refused with one line saying so. ``process_engine`` keeps one engine per process
+and URL, made anew in a forked child (a pool child must not share its parent's connections), so
+a worker opens its connection pool once, not once per run. The URL is only ever shown with its
 password hidden; secrets are never written here.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -16,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reports.errors import StateError
 from reports.report.periods import Clock
-from reports.state.schema import migrate
+from reports.state.schema import check_version, migrate
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -26,10 +32,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_state_engine(url: str) -> Engine:
+def create_state_engine(url: str, **pool: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, **pool)
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         # from None: the library's message may repeat the URL, password included.
         raise StateError(
@@ -49,6 +55,31 @@ def create_state_engine(url: str) -> Engine:
     return engine
 
 
+_process_engines: dict[str, tuple[int, Engine]] = {}
+_process_lock = threading.Lock()
+
+
+def process_engine(url: str) -> Engine:
+    """This process's engine for ``url``: made on first use, and again after a fork.
+
+    A child forked with its parent's engine drops the inherited pool without closing its
+    connections (they are the parent's) and makes its own (call it in Celery's
+    ``worker_process_init`` so the child connects before its first task).
+    """
+    with _process_lock:
+        held = _process_engines.get(url)
+        if held is not None:
+            pid, engine = held
+            if pid == os.getpid():
+                return engine
+            engine.dispose(close=False)
+        # Every run of the process (a local send --all runs several at once, each with its
+        # heartbeat) shares this pool: past its 5 kept connections it opens more, never waits.
+        engine = create_state_engine(url, max_overflow=-1)
+        _process_engines[url] = (os.getpid(), engine)
+        return engine
+
+
 def _safe_url(url: str) -> str:
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
@@ -59,24 +90,33 @@ def _safe_url(url: str) -> str:
 class LedgerStore:
     """One open state database: the engine, the clock and the helpers every ledger part uses.
 
-    Opening it migrates the schema; a database it cannot open or migrate raises StateError and
-    leaves no connection behind.
+    Opening it migrates a SQLite schema; a PostgreSQL one is migrated only with ``upgrade``
+    (``ibl-reports db upgrade``), else an older schema raises SchemaOutdatedError. ``engine``:
+    a shared engine (``process_engine``), left open by ``close``. A database it cannot open or
+    migrate raises StateError and leaves no connection of its own behind.
     """
 
-    def __init__(self, url: str, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, url: str, *, clock: Clock = utcnow, engine: Engine | None = None,
+        upgrade: bool = False,
+    ) -> None:
         self.url = _safe_url(url)
         self._clock = clock
         # The attempt token of every run this store started: its writes are fenced by it.
         self._attempts: dict[int, str] = {}
-        self._engine = create_state_engine(url)
+        self._owned = engine is None
+        self._engine = create_state_engine(url) if engine is None else engine
         try:
-            self.schema_version = migrate(self._engine)
+            if upgrade or self._engine.dialect.name == "sqlite":
+                self.schema_version = migrate(self._engine)
+            else:
+                self.schema_version = check_version(self._engine)
         except StateError:
-            self._engine.dispose()
+            self.close()
             raise
         except SQLAlchemyError as exc:
-            self._engine.dispose()
-            reason = getattr(exc, "orig", None) or exc
+            self.close()
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise StateError(f"cannot open the state database {self.url}: "
                              f"{exc.__class__.__name__}: {reason}") from exc
 
@@ -84,8 +124,9 @@ class LedgerStore:
         return f"{type(self).__name__}({self.url!r})"
 
     def close(self) -> None:
-        """Release the database connections."""
-        self._engine.dispose()
+        """Release the database connections (a shared engine stays open for the next store)."""
+        if self._owned:
+            self._engine.dispose()
 
     def __enter__(self) -> Self:
         return self

@@ -1,8 +1,10 @@
 """The ledger's versioned schema: its tables and the forward migrations that build them.
 
-The schema is versioned (``schema_version``); forward migrations run when the ledger opens, so
-an upgrade keeps every row. A database written by a newer version is refused. Only portable
-SQLAlchemy Core constructs are used, so the same tables live on SQLite and PostgreSQL.
+The schema is versioned (``schema_version``); forward migrations run when a SQLite ledger opens
+and, on PostgreSQL, by ``ibl-reports db upgrade`` (``check_version`` refuses an older schema
+elsewhere), so an upgrade keeps every row. A database written by a newer version is refused.
+Only portable SQLAlchemy Core constructs are used, so the same tables live on SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from reports.errors import StateError
+from reports.errors import SchemaOutdatedError, StateError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 9
 
 
 class _UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -140,6 +142,9 @@ def _archive_columns(*, version: int) -> list[sa.Column[Any]]:
                                  server_default="final"))
     if version >= 7:
         columns.append(sa.Column("render_key", sa.String(64)))
+    if version >= 8:
+        columns += [sa.Column("html_path", sa.Text), sa.Column("html_sha256", sa.String(64)),
+                    sa.Column("html_size", sa.BigInteger), sa.Column("run_id", sa.Integer)]
     return columns
 
 
@@ -176,6 +181,24 @@ report_pauses = sa.Table(
     sa.Column("report", sa.String(100), primary_key=True),
     sa.Column("paused_at", _UtcDateTime, nullable=False),
     sa.Column("paused_by", sa.String(100), nullable=False),
+)
+
+# Version 9: the scheduler's held periods (the freshness gate), so a restart resumes them: when
+# the period was first held, the last look, how often it was looked at again, and the stage it
+# is in (held, waiting, provisional, given-up), which also says which alert went out.
+scheduler_holds = sa.Table(
+    "scheduler_holds", _metadata,
+    sa.Column("report", sa.String(100), primary_key=True),
+    sa.Column("period_start", sa.Date, primary_key=True),
+    sa.Column("period_end", sa.Date, primary_key=True),
+    sa.Column("period_kind", sa.String(16), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("since", _UtcDateTime, nullable=False),
+    sa.Column("last_try", _UtcDateTime, nullable=False),
+    sa.Column("until", _UtcDateTime),
+    sa.Column("rechecks", sa.Integer, nullable=False, default=0),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),
 )
 
 
@@ -256,12 +279,30 @@ def _migrate_6(conn: Connection) -> None:
 def _migrate_7(conn: Connection) -> None:
     """Archive entries remember their render key; earlier PDFs of a period are kept as history."""
     conn.execute(sa.text("ALTER TABLE archive_entries ADD COLUMN render_key VARCHAR(64)"))
-    archive_history.create(conn)
+    sa.Table(
+        "archive_history", sa.MetaData(), *_archive_columns(version=7),
+        sa.UniqueConstraint("path", name="ux_archive_history_path"),
+    ).create(conn)
+
+
+def _migrate_8(conn: Connection) -> None:
+    """Archive entries keep the report's HTML beside the PDF (its location, SHA-256 and size;
+    NULL for PDFs archived before: no preview) and the run that archived them."""
+    for table in ("archive_entries", "archive_history"):
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN html_path TEXT"))
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN html_sha256 VARCHAR(64)"))
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN html_size BIGINT"))
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN run_id INTEGER"))
+
+
+def _migrate_9(conn: Connection) -> None:
+    """The scheduler's held periods are remembered across restarts."""
+    scheduler_holds.create(conn)
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5,
-    6: _migrate_6, 7: _migrate_7,
+    6: _migrate_6, 7: _migrate_7, 8: _migrate_8, 9: _migrate_9,
 }
 
 
@@ -310,6 +351,26 @@ def _migrate_once(engine: Engine, target: int) -> int:
             conn.execute(schema_version.delete())
             conn.execute(schema_version.insert().values(version=version))
     return max(current, target)
+
+
+def check_version(engine: Engine) -> int:
+    """The schema version, if it is this version's; else one line saying what to do.
+
+    PostgreSQL is shared by a fleet: its schema moves only by ``ibl-reports db upgrade`` (one
+    migrator, under a lock), never as a side effect of a worker opening it.
+    """
+    current = _current_version(engine)
+    if current > SCHEMA_VERSION:
+        raise StateError(
+            f"the state database has schema version {current}, newer than this ibl-reports "
+            f"understands ({SCHEMA_VERSION}); upgrade ibl-reports or point [state] url elsewhere"
+        )
+    if current < SCHEMA_VERSION:
+        raise SchemaOutdatedError(
+            f"state database is at schema {current}, this version needs {SCHEMA_VERSION}: run "
+            "`ibl-reports db upgrade`"
+        )
+    return current
 
 
 def _current_version(engine: Engine) -> int:

@@ -32,6 +32,7 @@ from reports.web.serve import is_loopback
 
 _log = logging.getLogger("reports.web")
 SESSION_COOKIE = "ibl_reports_session"
+LOGIN_FAILED = "login-failed"
 _HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
@@ -139,6 +140,9 @@ async def login_page(request: Request) -> Response:
             await run_in_threadpool(ctx.passwords.verify, None, password)
         ctx.throttle.failed(keys)
         log_event(_log, "web.login.failed", level=logging.WARNING, user=name, client=client)
+        # Who tried which name from where (never the password): the operators' audit page.
+        await run_in_threadpool(ctx.ledger.audit, name or "(empty)", LOGIN_FAILED,
+                                detail=f"from {client}")
         return ctx.render(request, "login.html.j2", None, status=401, next=target,
                           error="Wrong name or password.")
     ctx.throttle.succeeded(keys[:1])  # the name's count; the address keeps its own
@@ -179,8 +183,13 @@ def routes() -> list[Route | Mount]:
         Route("/logout", logout, methods=post),
         Route("/archive/verify", pages.verify_page),
         Route("/reports/{name}", pages.report_page),
+        Route("/audit", pages.audit_page),
         Route("/reports/{name}/pdf/{period}", pages.download_pdf),
         Route("/reports/{name}/pdf/{period}/{edition}", pages.download_pdf),
+        Route("/reports/{name}/pdf/{period}/{edition}/{ref}", pages.download_pdf),
+        Route("/reports/{name}/html/{period}", pages.preview_html),
+        Route("/reports/{name}/html/{period}/{edition}", pages.preview_html),
+        Route("/reports/{name}/html/{period}/{edition}/{ref}", pages.preview_html),
         Route("/reports/{name}/test-copy", actions.test_copy, methods=post),
         Route("/reports/{name}/run", actions.run_now, methods=post),
         Route("/reports/{name}/pause", actions.pause, methods=post),

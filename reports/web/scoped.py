@@ -2,22 +2,26 @@
 
 Every lookup goes through the principal's org scope: a report, run or archived PDF of an org the
 principal may not see is ``NotFound`` (a 404, the same answer as for one that does not exist),
-so guessing URLs reveals nothing. Archived files are found through the archive index only and
-read through the archive store (folder or S3); a location the index lists outside the archive
-(another folder, bucket or prefix) is refused too.
+so guessing URLs reveals nothing. Archived files (a PDF, the HTML kept beside it) are found
+through the archive index only and read through the archive store (folder or S3); a location
+the index lists outside the archive (another folder, bucket or prefix) is refused too. A URL
+names a report, a period key, an edition and, for a PDF kept as history after a re-render, a
+reference to it: the first 16 hex digits of the SHA-256 of its location (unique, where two renders
+may give the same PDF bytes with different HTML).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from reports.config import Config, ReportConfig
 from reports.delivery.archive import Archive, VerifyResult, open_archive
-from reports.errors import ArchiveAccessError, ArchiveError, ArchivePathError
+from reports.errors import ArchiveAccessError, ArchiveChangedError, ArchiveError
 from reports.report.periods import Period
 from reports.state.archive_index import FINAL, ArchiveRecord
 from reports.state.deliveries import DeliveryRecord
@@ -26,6 +30,10 @@ from reports.web.auth import Principal
 from reports.web.pdfinfo import archived_pages
 
 _PERIOD_KEY = re.compile(r"^(\d{4}-\d{2}-\d{2})_(\d{4}-\d{2}-\d{2})$")
+_REF = re.compile(r"^[0-9a-f]{16}$")
+
+
+_T = TypeVar("_T")
 
 
 class NotFound(Exception):
@@ -57,11 +65,28 @@ class ArchiveRow:
         """The period key that names it in URLs."""
         return f"{self.entry.period_start.isoformat()}_{self.entry.period_end.isoformat()}"
 
+    def _url(self, kind: str) -> str:
+        entry = self.entry
+        tail = "" if entry.edition == FINAL and entry.current else f"/{entry.edition}"
+        if not entry.current:
+            tail += f"/{file_ref(entry)}"
+        return f"/reports/{entry.report}/{kind}/{self.key}{tail}"
+
     @property
     def href(self) -> str:
-        """Its download URL (the edition is a path segment for a provisional PDF)."""
-        tail = "" if self.entry.edition == FINAL else f"/{self.entry.edition}"
-        return f"/reports/{self.entry.report}/pdf/{self.key}{tail}"
+        """Its download URL (a provisional PDF's names its edition, a kept one its hash too)."""
+        return self._url("pdf")
+
+    @property
+    def preview_href(self) -> str | None:
+        """The URL of its HTML preview; None when it was archived before HTML was kept."""
+        return self._url("html") if self.entry.html_path else None
+
+
+def file_ref(entry: ArchiveRecord) -> str:
+    """How a URL names one archived PDF among a period's renders: 16 hex digits of the SHA-256
+    of its location."""
+    return hashlib.sha256(entry.path.encode("utf-8")).hexdigest()[:16]
 
 
 def parse_period_key(key: str) -> Period:
@@ -112,10 +137,10 @@ class Scoped:
             last[name] = self.ledger.last_run(name)
             return last[name]
 
-        jobs = list_jobs(scoped, clock=self._clock, last_run=last_run)
+        jobs = list_jobs(scoped, clock=self._clock, last_run=last_run, paused=paused)
         return [
             ReportRow(by_name[job.report], job.next_local, job.last_state, job.last_period,
-                      job.last_error, job.report in paused, last.get(job.report))
+                      job.last_error, job.paused, last.get(job.report))
             for job in jobs
         ]
 
@@ -168,32 +193,74 @@ class Scoped:
     # -- archive ---------------------------------------------------------------------------
 
     def archive(self, name: str) -> list[ArchiveRow]:
-        """The archived PDFs of a visible report, newest period first."""
+        """The archived PDFs of a visible report: newest period first; in a period the final
+        edition, then the provisional one, each current PDF before the earlier renders kept."""
         report = self.report(name)
         entries = [e for e in self.ledger.archive_entries(name) if e.org == report.org]
-        return [ArchiveRow(e, archived_pages(e.sha256, self._reader(e))) for e in reversed(entries)]
+        entries.sort(key=lambda e: e.created_at, reverse=True)
+        entries.sort(key=lambda e: (-e.period_end.toordinal(), -e.period_start.toordinal(),
+                                    e.edition != FINAL, not e.current))
+        return [ArchiveRow(e, archived_pages(e.sha256, self._reader(e))) for e in entries]
 
     def _reader(self, entry: ArchiveRecord) -> Callable[[], bytes]:
         return lambda: self.store.read(entry)
 
-    def archive_file(
-        self, name: str, period_key: str, edition: str = FINAL,
-    ) -> tuple[ArchiveRecord, bytes]:
-        """The index entry and the bytes of one archived PDF; NotFound unless safe to serve."""
+    def archive_entry(
+        self, name: str, period_key: str, edition: str = FINAL, ref: str | None = None,
+    ) -> ArchiveRecord:
+        """One archived PDF's index entry (the period's current one, or the one ``ref`` names
+        (``file_ref``), history included); NotFound unless this principal may see it."""
         report = self.report(name)
-        if edition not in (FINAL, PROVISIONAL):
+        if edition not in (FINAL, PROVISIONAL) or (ref is not None and not _REF.match(ref)):
             raise NotFound(edition)
-        entry = self.ledger.archive_entry(name, parse_period_key(period_key), edition)
+        period = parse_period_key(period_key)
+        entry: ArchiveRecord | None
+        if ref is None:
+            entry = self.ledger.archive_entry(name, period, edition)
+        else:
+            entry = next((e for e in self.ledger.archive_files(name, period, edition)
+                          if file_ref(e) == ref), None)
         if entry is None or entry.org != report.org:
             raise NotFound(period_key)
+        return entry
+
+    def archive_file(
+        self, name: str, period_key: str, edition: str = FINAL, ref: str | None = None,
+    ) -> tuple[ArchiveRecord, bytes]:
+        """The index entry and the bytes of one archived PDF; NotFound unless safe to serve."""
+        entry = self.archive_entry(name, period_key, edition, ref)
+        return entry, self._read(lambda: self.store.read(entry), period_key)
+
+    def archive_html(
+        self, name: str, period_key: str, edition: str = FINAL, ref: str | None = None,
+    ) -> tuple[ArchiveRecord, bytes]:
+        """The index entry and the HTML kept beside one archived PDF, checked against its
+        recorded SHA-256 (ArchiveChangedError if it differs); NotFound if there is none."""
+        entry = self.archive_entry(name, period_key, edition, ref)
+        data = self._read(lambda: self.store.read_html(entry), period_key)
+        if data is None:  # archived before the HTML was kept beside the PDF
+            raise NotFound(period_key)
+        return entry, data
+
+    @staticmethod
+    def _read(read: Callable[[], _T], what: str) -> _T:
         try:
-            return entry, self.store.read(entry)
-        except ArchivePathError:
-            raise NotFound(period_key) from None
-        except ArchiveAccessError:
+            return read()
+        except (ArchiveAccessError, ArchiveChangedError):
             raise
-        except ArchiveError:
-            raise NotFound(period_key) from None
+        except ArchiveError:  # missing, or a location outside the archive
+            raise NotFound(what) from None
+
+    def run_of(self, entry: ArchiveRecord) -> int | None:
+        """The run that archived ``entry`` (for one archived before runs were recorded with
+        it: the latest run of its period and edition), or None."""
+        if entry.run_id is not None:
+            return entry.run_id
+        for run in self.runs_of(entry.report, limit=100):
+            if ((run.period_start, run.period_end) == (entry.period_start, entry.period_end)
+                    and (run.edition or FINAL) == entry.edition):
+                return run.id
+        return None
 
     def verify(self) -> tuple[VerifyResult, int]:
         """Re-hash every archived file this principal may see; returns the result and count."""

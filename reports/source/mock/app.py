@@ -7,6 +7,8 @@ types, nulls, a repeated page, inflated totalPages, a delay) for the hostile tes
 not arrived yet (``late_days``) and a sudden real drop (``drop_from``/``drop_factor``) for the
 freshness gate; ``stats`` on the app counts requests and the most seen in flight at once. The
 knobs may be replaced while the server runs (``app.knobs = replace(...)``): "the data arrived".
+A well-formed answer is kept as JSON bytes and given again to the same request under the same
+data knobs (``answers``); an answer a fault bends is never kept.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from reports.source.mock.answercache import ANSWER_CACHE_BYTES, AnswerCache
 from reports.source.mock.dataset import Course, Dataset, previous_range
 from reports.source.mock.knobs import (
     Fault,
@@ -60,16 +63,26 @@ class DemoApp(Starlette):
         self.stats = ServerStats()
         self._random = random.Random(knobs.seed)
         self._datasets: OrderedDict[tuple[Any, ...], Dataset] = OrderedDict()
+        self.answers = AnswerCache(ANSWER_CACHE_BYTES)
+        """The JSON bytes of well-formed answers already given (``mock.answercache``)."""
 
     def dataset(self, org: str) -> Dataset:
         """The (cached) synthetic data of ``org`` under the current knobs."""
+        return self._dataset(self._data_key(org))
+
+    def _data_key(self, org: str) -> tuple[Any, ...]:
+        """Everything the data of ``org`` depends on (the knobs may change while serving)."""
         knobs = self.knobs
-        arrived = knobs.arrived_until()
         drop = (knobs.drop_from, knobs.drop_factor) if knobs.drop_from is not None else None
-        key = (org, knobs.courses, knobs.users, knobs.seed, knobs.launched, arrived, drop,
-               knobs.small_courses, knobs.small_course_size)
+        return (org, knobs.courses, knobs.users, knobs.seed, knobs.launched,
+                knobs.arrived_until(), drop, knobs.small_courses, knobs.small_course_size,
+                knobs.course_names, knobs.user_names)
+
+    def _dataset(self, key: tuple[Any, ...]) -> Dataset:
         ds = self._datasets.get(key)
         if ds is None:
+            knobs = self.knobs
+            org, arrived, drop = key[0], key[5], key[6]
             ds = Dataset(org, courses=knobs.courses, users=knobs.users, seed=knobs.seed,
                          launched=knobs.launched, arrived_until=arrived, drop=drop,
                          small_courses=knobs.small_courses,
@@ -185,14 +198,25 @@ class DemoApp(Starlette):
             if early is not None:
                 return early
             transforms.append(fault)
-        ds = self.dataset(org)
+        data_key = self._data_key(org)
+        # A well-formed answer depends only on the data, the page cap, the URL and (for a
+        # missing end_date) today: the same request is answered from the cache.
+        answer_key = (data_key, knobs.page_cap, date.today(),
+                      request.scope["path"], request.scope["query_string"])
+        cached = None if transforms else self.answers.get(answer_key)
+        if cached is not None:
+            return Response(cached, media_type="application/json")
+        ds = self._dataset(data_key)
         try:
             payload = body(request, ds)
             for fault in transforms:
                 payload = self._transform(fault, payload, request, ds)
         except _BadRequest as exc:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-        return JSONResponse(payload)
+        response = JSONResponse(payload)
+        if not transforms:
+            self.answers.put(answer_key, bytes(response.body))
+        return response
 
     def _transform(self, fault: Fault, payload: dict[str, Any], request: Request, ds: Dataset
                    ) -> dict[str, Any]:
@@ -317,9 +341,3 @@ def create_app(knobs: MockKnobs | None = None) -> DemoApp:
     """The demo API as an ASGI app."""
     return DemoApp(knobs or MockKnobs())
 
-
-def serve(host: str, port: int, knobs: MockKnobs | None = None) -> None:
-    """Run the demo API with uvicorn until interrupted (``ibl-reports mock-api``)."""
-    import uvicorn
-
-    uvicorn.run(create_app(knobs), host=host, port=port, log_level="warning")

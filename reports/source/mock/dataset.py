@@ -266,16 +266,20 @@ class Dataset:
     def enrollments(self, course: int, start: date, end: date, active: bool
                     ) -> dict[str, int | None]:
         """Daily (un)enrollments of one course; about 1% of days are null."""
-        out: dict[str, int | None] = {}
-        for ordinal in range(start.toordinal(), end.toordinal() + 1):
-            out[date.fromordinal(ordinal).isoformat()] = self._day_enrollments(ordinal, active)[
-                course
-            ]
-        return out
+        return {
+            _iso_day(ordinal): self._day_enrollments(ordinal, active)[course]
+            for ordinal in range(start.toordinal(), end.toordinal() + 1)
+        }
 
     def enrollment_total(self, course: int, start: date, end: date, active: bool) -> int:
         """Sum of the known days of ``enrollments``."""
-        return sum(v for v in self.enrollments(course, start, end, active).values() if v)
+        days = range(start.toordinal(), end.toordinal() + 1)
+        return sum(v for o in days if (v := self._day_enrollments(o, active)[course]))
+
+
+@lru_cache(maxsize=8192)
+def _iso_day(ordinal: int) -> str:
+    return date.fromordinal(ordinal).isoformat()
 
 
 def previous_range(start: date, end: date) -> tuple[date, date]:

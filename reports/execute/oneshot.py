@@ -101,13 +101,17 @@ def _warm(conn: multiprocessing.connection.Connection, warm: Warm, busy: Callabl
         with contextlib.suppress(Exception):  # the job itself will say what is wrong
             steps = warm() or ()
         conn.send("ready")
+        ran = False
         for step in steps:
             if conn.poll(0) or busy():
                 break
             with contextlib.suppress(Exception):
                 step()
+            ran = True
     finally:
         gc.enable()
+    if ran and not conn.poll(0):  # the warm-up report's garbage, not the job's memory
+        gc.collect()
 
 
 def _serve_one(conn: multiprocessing.connection.Connection, memory_mb: int, warm: Warm,

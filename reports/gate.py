@@ -3,14 +3,15 @@
 ``send`` refuses a period that has not ended (exit 2, nothing written), then collects and judges
 the data (``reports.report.freshness``, with the older periods from
 ``reports.source.history`` only when the ratio rule needs them) before anything is rendered.
-``generate`` judges the same way but never holds: it marks the PDF provisional instead.
+``generate`` judges the same way but never holds: it marks the PDF provisional instead. The
+first send that holds a period alerts ``[alerts] recipients`` (once per period, whoever sends).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from reports.config import Config, ReportConfig
@@ -82,10 +83,41 @@ def verdict_line(report: str, period: Period, verdict: Verdict) -> str:
             "provisional")
 
 
+def alert_first_hold(
+    config: Config, report: ReportConfig, period: Period, verdict: Verdict, env: Mapping[str, str],
+    *, backend: Any, now: datetime,
+) -> None:
+    """Tell ``[alerts] recipients`` that ``period`` is held (the send that holds it first)."""
+    from reports.schedule.alerts import alert_hold, mail_alerter
+    from reports.schedule.firetimes import RunRequest
+
+    request = RunRequest(report.name, now, period.end + timedelta(days=1), period, reason="send")
+    alert_hold(mail_alerter(config, env, backend), config, request, "held", verdict.reason())
+
+
+def banner_for(verdict: Verdict, report: ReportConfig) -> str:
+    """The provisional banner in the report's language, dates and numbers in its locale."""
+    return verdict.banner(report.locale, report.lang.code)
+
+
 def notice_for(verdict: Verdict, report: ReportConfig) -> Any:
     """The provisional banner of page 1 (a ``reports.report.render.Notice``), or None."""
     if verdict.ok:
         return None
     from reports.report.render import Notice
 
-    return Notice("provisional", verdict.banner(report.locale))
+    return Notice("provisional", banner_for(verdict, report))
+
+
+def replaces_line(report: ReportConfig, period: Period, sent_at: datetime) -> str:
+    """The first line of a final report that replaces the provisional one sent at ``sent_at``
+    (on page 1 of its PDF and first in its mail), in the report's language."""
+    from reports.lang import translations
+    from reports.report.fmt import long_date, period_label
+    from reports.report.periods import local_date
+
+    _ = translations(report.lang.code).gettext
+    return _("This final report replaces the provisional report of %(period)s sent on "
+             "%(date)s.") % {"period": period_label(period, report.locale),
+                             "date": long_date(local_date(sent_at, report.timezone),
+                                               report.locale)}

@@ -256,17 +256,19 @@ def generate_one(
     A batch passes what it shares: ``pool`` (a started ``WorkerPool``) and ``ledger`` (an open
     ``Ledger``, left open); without them this run starts and closes its own.
     """
-    from reports.state.runs import RunState
     from reports.timeline import Laps, process_age_s
 
     laps, startup_s = Laps(), process_age_s() if pool is None else None
-    own = None
-    if pool is None:  # one report: one render child, forked now and warmed while we fetch
-        from reports.execute.oneshot import WarmWorker
+    own: Any = None
+    if pool is None:  # one report: two render children, forked first and warmed while we fetch
+        from reports.execute.oneshot import OneShot
+        from reports.report.warmup import warm_job
 
-        own = pool = WarmWorker(timeout_s=config.render.timeout_s,
-                                memory_mb=config.render.memory_mb)
+        own = OneShot(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb,
+                      warm_job=warm_job(report, config.templates.dir,
+                                        policy_for(config.privacy, report)))
         laps.lap("worker_start_s")
+    from reports.state.runs import RunState  # SQLAlchemy: after the fork, the children need none
     period = resolve_period(report, window, clock)
     with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger, \
             own if own is not None else nullcontext():
@@ -285,13 +287,9 @@ def generate_one(
             policy = report_policy(config, report, env)
             bar.update(RENDER_STAGE, 0, 1)
             laps.lap("ledger_s")
-            rendered = render_limited(
-                config,
-                RenderJob(report, data, config.templates.dir, generated_on(report, clock),
-                          notice=notice_for(verdict, report),
-                          policy=policy),
-                pool,
-            )
+            job = RenderJob(report, data, config.templates.dir, generated_on(report, clock),
+                            notice=notice_for(verdict, report), policy=policy)
+            rendered = own.render(job) if own is not None else render_limited(config, job, pool)
             # the render child's own stages; the rest is its start, the hand-over and the exit
             laps.laps["worker_start_s"] = laps.laps.get("worker_start_s", 0.0) + (
                 laps.lap("render") - sum(rendered.timings.values()))

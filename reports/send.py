@@ -1,7 +1,8 @@
 """``send``: one report's period, judged by the freshness gate, delivered exactly once.
 
     refuse an unended period (exit 2, nothing written)
-    -> collect + judge (``reports.gate``) -> held (exit 3, the run recorded held, nothing else)
+    -> collect + judge (``reports.gate``) -> held (exit 3, the run recorded held, the first hold
+       of the period alerted, nothing else)
     -> render (or reuse the archived PDF) -> archive -> mail (via the ledger)
 
 ``--provisional`` sends a period the gate holds, marked provisional: a banner on page 1,
@@ -22,11 +23,20 @@ from typing import Any
 
 from reports.config import Config, ReportConfig
 from reports.errors import ConfigError
-from reports.gate import PROVISIONAL, collect_judged, head, held_line, refuse_unended
+from reports.gate import (
+    PROVISIONAL,
+    alert_first_hold,
+    banner_for,
+    collect_judged,
+    head,
+    held_line,
+    refuse_unended,
+    replaces_line,
+)
 from reports.report.build import RenderJob
 from reports.report.freshness import Verdict
 from reports.report.model import ReportData
-from reports.report.periods import Clock, Period, local_date, today
+from reports.report.periods import Clock, Period, today
 from reports.report.privacy import Policy
 from reports.run import (
     Window,
@@ -151,6 +161,9 @@ def send_report(
             gate = json.dumps(verdict.as_json(), sort_keys=True)
             if not verdict.ok and not provisional:
                 ledger.transition(run_id, RunState.HELD, error=verdict.reason(), gate=gate)
+                if not to and not ledger.held_before(report.name, period, run_id):
+                    alert_first_hold(config, report, period, verdict, env, backend=backend,
+                                     now=clock())
                 return SendOutcome(report.name, period, held=verdict)
             edition = None if verdict.ok else PROVISIONAL
             if edition and not to and not force and ledger.period_done(
@@ -201,20 +214,17 @@ def _messages(
 ) -> dict[str, Any]:
     """The messages of this send: provisional ones, or the final one (replacing for some)."""
     from reports.delivery.messages import report_messages
-    from reports.report.fmt import long_date, period_label
 
     if held is not None:
         return report_messages(config, report, period, data, pdf, recipients, clock(),
-                               edition=PROVISIONAL, notice=held.banner(report.locale),
+                               edition=PROVISIONAL, notice=banner_for(held, report),
                                policy=policy)
     replacing = ledger.provisional_recipients(report.name, period)
     plain = [r for r in recipients if r not in replacing]
     messages = report_messages(config, report, period, data, pdf, plain, clock(), policy=policy)
     for recipient in recipients:
         if recipient in replacing:
-            when = long_date(local_date(replacing[recipient], report.timezone), report.locale)
-            notice = (f"This final report replaces the provisional report of "
-                      f"{period_label(period, report.locale)} sent on {when}.")
+            notice = replaces_line(report, period, replacing[recipient])
             messages.update(report_messages(config, report, period, data, pdf, [recipient],
                                             clock(), edition="replacement", notice=notice,
                                             policy=policy))
@@ -232,7 +242,13 @@ def _pdf_for(
     from reports.report.render import Notice
 
     edition = PROVISIONAL if held is not None else "final"
-    key = render_key_of(config, report, policy, digest)
+    notice = Notice("provisional", banner_for(held, report)) if held is not None else None
+    if held is None and (replacing := ledger.provisional_recipients(report.name, period)):
+        # The final PDF says itself that it replaces the provisional one (first sent then).
+        notice = Notice("replaces", replaces_line(report, period, min(replacing.values())))
+    # The notice comes from the ledger, not the data: it is part of what the PDF is.
+    key = render_key_of(config, report, policy,
+                        digest if notice is None else f"{digest}|{notice.kind}|{notice.text}")
     archive = open_archive(config.archive)
     for entry in ledger.archive_files(report.name, period, edition):
         if entry.render_key == key and archive.verify([entry]).clean:
@@ -244,7 +260,6 @@ def _pdf_for(
                     if entry.html_path else None, run_id=entry.run_id,
                 )
             return archive.read(entry), entry.path, True
-    notice = Notice("provisional", held.banner(report.locale)) if held is not None else None
     rendered = render_limited(config, RenderJob(
         report, data, config.templates.dir, generated_on(report, clock), notice=notice,
         policy=policy), pool)

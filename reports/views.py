@@ -27,7 +27,9 @@ def history(config: Config, *, report: str | None, limit: int) -> list[dict[str,
                 {"recipient": d.recipient, "state": str(d.state), "attempts": d.attempts,
                  "reply": d.smtp_reply, "message_id": d.message_id,
                  "edition": d.edition or "final"}
+                # A held run delivered nothing: the period's deliveries are not its own.
                 for d in ledger.deliveries(run.report, period=run.period)
+                if str(run.state) != "held"
             ]
             out.append({
                 "id": run.id, "report": run.report, "org": run.org,

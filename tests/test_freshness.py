@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
+from reports.config import ReportConfig
+from reports.gate import banner_for, replaces_line
+from reports.lang import SHIPPED
 from reports.report.freshness import (
     DAY_COVERAGE,
     LAST_DAY,
@@ -12,6 +17,7 @@ from reports.report.freshness import (
     RATIO,
     GateSettings,
     PeriodFigures,
+    RuleFailure,
     Verdict,
     figures,
     history_periods,
@@ -20,7 +26,7 @@ from reports.report.freshness import (
     unended,
 )
 from reports.report.model import CourseEnrollments, DailySeries, ReportData
-from reports.report.periods import Period, PeriodKind, monthly
+from reports.report.periods import Period, PeriodKind, monthly, weekly
 from tests._sample import empty, realistic
 
 ON = GateSettings()
@@ -187,3 +193,71 @@ def test_settings_come_from_the_defaults_table_and_the_report_override() -> None
     for bad in ("1 week", "0h", "h", "-1h"):
         with pytest.raises(ValueError, match="is not a duration"):
             parse_duration(bad)
+
+
+COVERAGE = {"missing": 12, "courses": 1320, "min_day_coverage": 0.5}
+
+
+def _days(n: int) -> list[str]:
+    end = date(2026, 11, 15)
+    return [(end - timedelta(days=n - 1 - i)).isoformat() for i in range(n)]
+
+
+@pytest.mark.parametrize(("locale", "language", "days", "banner"), [
+    pytest.param("en", "en", 1, "Provisional: data for Nov 15 has not arrived for 12 of 1,320 "
+                 "courses", id="en"),
+    pytest.param("de_DE", "de", 1, "Vorläufig: Daten vom 15. Nov. sind für 12 von 1.320 Kursen "
+                 "noch nicht eingetroffen", id="de"),
+    pytest.param("fr_FR", "fr", 2, "Provisoire : les données des 2 jours (du 14 nov. au 15 nov.) "
+                 "ne sont pas encore arrivées pour 12 cours sur 1\u202f320", id="fr"),
+    pytest.param("ar_EG", "ar", 2, "مؤقت: لم تصل بعد بيانات يومين (من 14 نوفمبر إلى 15 نوفمبر) "
+                 "لـ \u206612\u2069 من المقررات البالغ عددها \u20661,320\u2069", id="ar-two-days"),
+    pytest.param("ar_EG", "ar", 3, "مؤقت: لم تصل بعد بيانات \u20663\u2069 أيام (من 13 نوفمبر إلى "
+                 "15 نوفمبر) لـ \u206612\u2069 من المقررات البالغ عددها \u20661,320\u2069",
+                 id="ar-few-days"),
+    pytest.param("ja_JP", "ja", 1, "暫定版\uff1a1,320 コース中 12 コースで 11月15日 のデータが"
+                 "まだ届いていません", id="ja"),
+])
+def test_the_rule_sentences_speak_the_reports_language(
+    locale: str, language: str, days: int, banner: str,
+) -> None:
+    verdict = Verdict((RuleFailure(DAY_COVERAGE, {"days": _days(days), **COVERAGE}),))
+    assert verdict.banner(locale, language) == banner
+    # The ledger, the command line and the alerts keep English.
+    assert verdict.reason().startswith("data for ")
+
+
+def test_every_rule_has_a_sentence_in_every_shipped_language() -> None:
+    failures = Verdict((
+        RuleFailure(PERIOD_ENDED, {"end": "2026-11-29", "today": "2026-11-27"}),
+        RuleFailure(RATIO, {"metric": "active users", "value": 126, "previous": 1320,
+                            "median": 1327.5, "periods": 4, "min_ratio": 0.5}),
+        RuleFailure(RATIO, {"metric": "enrollments", "value": 20, "previous": 74,
+                            "median": None, "periods": 1, "min_ratio": 0.5}),
+        RuleFailure(LAST_DAY, {"day": "2026-11-15", "usual": 8}),
+    ))
+    english = failures.reason()
+    assert english == (
+        "the period has not ended yet (its last day is November 29, 2026); active users (126) "
+        "are below 50% of the previous period (1,320) and the median of the last 4 periods "
+        "(1,328); enrollments (20) are below 50% of the previous period (74); Sun, Nov 15 has "
+        "no enrollments or unenrollments at all (usually 8)")
+    for language in SHIPPED:
+        text = failures.reason(language, language)
+        assert text.count("; ") == 3 and "%(" not in text
+        for word in ("active users", "enrollments", "period", "usually"):
+            assert word not in text, (language, text)
+        assert "1,320" in text or "1.320" in text or "1\u202f320" in text or "1 320" in text
+
+
+def test_the_replacement_line_and_the_banner_follow_the_reports_language() -> None:
+    report = ReportConfig(name="acme-weekly", org="acme", period="weekly", schedule="0 7 * * 1",
+                          locale="de_CH", timezone="Europe/Berlin")
+    sent = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)  # already 23 Nov in Berlin
+    assert replaces_line(report, weekly(date(2026, 11, 16)), sent) == (
+        "Dieser endgültige Bericht ersetzt den vorläufigen Bericht für 9.\u201315. Nov. 2026, "
+        "versandt am 23. November 2026.")
+    late = Verdict((RuleFailure(DAY_COVERAGE, {"days": ["2026-11-15"], "missing": 1,
+                                               "courses": 1, "min_day_coverage": 0.5}),))
+    assert banner_for(late, report) == (
+        "Vorläufig: Daten vom 15. Nov. sind für 1 von 1 Kurs noch nicht eingetroffen")

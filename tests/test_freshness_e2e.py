@@ -1,10 +1,12 @@
 """The freshness gate end to end: the demo API over HTTP with data that has not arrived (or a
-real drop), the CLI as a subprocess, the file outbox, the archive and the PDFs read back; the
-scheduler's hold, re-check and provisional timeout with a controlled clock."""
+real drop), the CLI (``tests._e2e.run_cli``), the file outbox, the archive and the PDFs read back;
+the scheduler's hold, re-check and provisional timeout with a controlled clock."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -14,30 +16,34 @@ from pathlib import Path
 
 import pypdf
 
-from reports.config import load_config
+from reports.config import Config, load_config
 from reports.report.periods import weekly
 from reports.schedule.firetimes import RunRequest
-from reports.schedule.runner import OutcomeKind, SubprocessRunner, send_command
+from reports.schedule.runner import HELD_EXIT_CODE, OutcomeKind, Runner, RunOutcome, send_command
 from reports.schedule.scheduler import Daemon
 from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi, api_server
 
 __all__ = ["api_server"]
-from tests._e2e import API_KEY, cli_env, run_cli, write_config
+from tests._e2e import API_KEY, run_cli, write_config
+from tests._smtp import smtp_server
 
 MONDAY = date(2026, 11, 16)
 WEEK = "2026-11-09..2026-11-15"
 ARCHIVE = Path("archive/acme-university/acme-weekly")
 LATE = MockKnobs(token=API_KEY, courses=12, users=300, today=MONDAY, late_days=2)
 Server = Callable[..., RunningApi]
+OPS = "ops@acme.example"
 
 
-def mails(folder: Path) -> dict[str, EmailMessage]:
+def mails(folder: Path, *, alerts: bool = False) -> dict[str, EmailMessage]:
+    """The reports in the file outbox (or, with ``alerts``, the alerts to ops@)."""
     out = {}
     for path in sorted((folder / "outbox").glob("*.eml")):
         message = message_from_bytes(path.read_bytes(), policy=policy.default)
         assert isinstance(message, EmailMessage)
-        out[path.name] = message
+        if (message["To"] == OPS) is alerts:
+            out[path.name] = message
     return out
 
 
@@ -49,6 +55,27 @@ def first_line(message: EmailMessage) -> str:
 
 def page_one(path: Path) -> str:
     return pypdf.PdfReader(path).pages[0].extract_text() or ""
+
+
+def sends_in_this_process(config: Config) -> Runner:
+    """The scheduler's runs: the ``send`` command line it starts (``send_command``), run by
+    ``run_cli``. Its exit code is the outcome as ``SubprocessRunner`` reads it (0 sent, 3 held);
+    the child process itself (its group, time limit, exit codes, relayed log lines) is tested
+    in tests/test_scheduler.py and the daemon as a process in tests/test_scheduler_e2e.py."""
+    command = send_command(config)
+
+    def run(request: RunRequest) -> RunOutcome:
+        argv = list(command(request))
+        assert argv[1:6] == ["-m", "reports.cli", "--config", str(config.source), "send"], argv
+        proc = run_cli(config.source, *argv[5:])
+        last = (proc.stderr.strip().splitlines() or [""])[-1]
+        if proc.returncode == 0:
+            return RunOutcome(OutcomeKind.OK, 0)
+        if proc.returncode == HELD_EXIT_CODE:
+            return RunOutcome(OutcomeKind.HELD, proc.returncode, last)
+        return RunOutcome(OutcomeKind.FAILED, proc.returncode, last, proc.stderr[-2000:])
+
+    return run
 
 
 def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
@@ -67,6 +94,9 @@ def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
         f"acme-weekly {WEEK}: held: data for Nov 15 has not arrived for 12 of 12 courses "
         "(send --provisional to send it now, marked provisional)")
     assert mails(tmp_path) == {} and not (tmp_path / ARCHIVE).exists()
+    # The send that first holds the period alerts the ops recipients, once.
+    assert [m["Subject"] for m in mails(tmp_path, alerts=True).values()] == [
+        "ibl-reports: acme-weekly held for 2026-11-09_2026-11-15"]
     runs = json.loads(run_cli(config_path, "runs", "--json", check=True).stdout)
     assert [(r["state"], r["reason"]) for r in runs] == [
         ("held", "data for Nov 15 has not arrived for 12 of 12 courses")]
@@ -74,21 +104,20 @@ def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
     jobs = run_cli(config_path, "jobs", "--json", check=True).stdout
     assert json.loads(jobs)[0]["last_state"] == "held"
 
-    # The scheduler takes over with a controlled clock; its runs are real `send` children.
+    # The scheduler takes over with a controlled clock; its runs are real `send` commands.
     config = load_config(config_path)
     now = [datetime(2026, 11, 16, 6, 0, tzinfo=UTC)]
     alerts: list[str] = []
-    runner = SubprocessRunner(send_command(config), timeout_s=120, env=cli_env())
-    daemon = Daemon(config, clock=lambda: now[0], runner=runner,
+    daemon = Daemon(config, clock=lambda: now[0], runner=sends_in_this_process(config),
                     alerter=lambda subject, _text: alerts.append(subject))
     fired = daemon.execute(RunRequest("acme-weekly", now[0], MONDAY, weekly(MONDAY)))
     assert fired is not None and fired.kind is OutcomeKind.HELD
-    assert alerts == ["ibl-reports: acme-weekly held for 2026-11-09_2026-11-15"]
+    assert alerts == [] and len(mails(tmp_path, alerts=True)) == 1  # held before: no new alert
     now[0] += timedelta(hours=1)
     assert [o.kind for o in daemon.recheck()] == [OutcomeKind.HELD]
     now[0] += timedelta(hours=1)  # hold_for: sent marked provisional
     assert [o.kind for o in daemon.recheck()] == [OutcomeKind.OK]
-    assert alerts[-1] == "ibl-reports: acme-weekly sent provisional for 2026-11-09_2026-11-15"
+    assert alerts == ["ibl-reports: acme-weekly sent provisional for 2026-11-09_2026-11-15"]
     sent = mails(tmp_path)
     assert len(sent) == 2 and all(
         m["Subject"].startswith("[Provisional] ") for m in sent.values())
@@ -102,7 +131,8 @@ def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
     api.app.knobs = replace(LATE, late_days=0)
     now[0] += timedelta(hours=1)
     assert [o.kind for o in daemon.recheck()] == [OutcomeKind.OK]
-    assert daemon.holds.holds() == [] and len(alerts) == 2
+    assert daemon.holds.holds() == [] and len(alerts) == 1
+    assert len(mails(tmp_path, alerts=True)) == 1
     finals = {k: m for k, m in mails(tmp_path).items() if k not in sent}
     assert len(finals) == 2
     for message in finals.values():
@@ -112,6 +142,11 @@ def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
                                                "report of Nov 9")
     final_pdf = tmp_path / ARCHIVE / "2026-11-09_2026-11-15.pdf"
     assert "Provisional" not in page_one(final_pdf) and provisional_pdf.exists()
+    # The final PDF says itself, on page 1, which provisional report it replaces.
+    text = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(final_pdf), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^This final report replaces the provisional report of Nov 9 \u2013 15, 2026 "
+                     r"sent on \w+ \d+, \d{4}\. Acme University", " ".join(text.split()))
     again = run_cli(config_path, "send", "--report", "acme-weekly", "--as-of", "2026-11-16",
                     check=True)
     assert "nothing to send" in again.stdout and len(mails(tmp_path)) == 4
@@ -144,20 +179,32 @@ def test_an_unended_period_is_refused_by_send_and_marked_by_generate(
     assert "Provisional: the period has not ended yet" in page_one(tmp_path / "preview.pdf")
 
 
-def test_a_real_drop_is_held_by_the_ratio_rule_and_released_by_config(
+def test_a_real_drop_is_held_by_the_ratio_rule_alerted_once_and_released_by_config(
     tmp_path: Path, api_server: Server,
 ) -> None:
     api = api_server(MockKnobs(token=API_KEY, courses=20, users=600,
                                drop_from=date(2026, 11, 9), drop_factor=0.2))
-    config = write_config(tmp_path, api_url=api.url)
-    held = run_cli(config, "send", "--report", "acme-weekly", "--as-of", "2026-11-16")
-    assert held.returncode == 3, held.stderr
-    assert "active users (" in held.stderr and "are below 50% of the previous period" in (
-        held.stderr)
-    assert mails(tmp_path) == {}
-    # The figures are real: the ratio rule is turned off for this report, and it goes out final.
-    config.write_text(config.read_text() + "\n[reports.freshness]\nratio = false\n")
-    sent = run_cli(config, "send", "--report", "acme-weekly", "--as-of", "2026-11-16",
-                   check=True)
-    assert "sent to" in sent.stdout
-    assert all(not m["Subject"].startswith("[Provisional]") for m in mails(tmp_path).values())
+    with smtp_server() as smtp:
+        config = write_config(tmp_path, api_url=api.url, smtp_port=smtp.port)
+        config.write_text(config.read_text().replace(
+            "[[reports]]", f'[alerts]\nrecipients = ["{OPS}"]\n\n[[reports]]'))
+        held = run_cli(config, "send", "--report", "acme-weekly", "--as-of", "2026-11-16")
+        assert held.returncode == 3, held.stderr
+        assert "active users (" in held.stderr and "are below 50% of the previous period" in (
+            held.stderr)
+        # The ops recipients hear of it (once per period: the first test sends a held period
+        # again and checks that no second alert goes out).
+        [alert] = smtp.handler.messages
+        assert alert.rcpt_tos == (OPS,)
+        assert alert.message["Subject"] == (
+            "ibl-reports: acme-weekly held for 2026-11-09_2026-11-15")
+        text = alert.message.get_content()
+        assert "Reason: active users (" in text and "--provisional" in text
+        # The figures are real: the ratio rule is turned off for this report; it goes out final.
+        config.write_text(config.read_text() + "\n[reports.freshness]\nratio = false\n")
+        sent = run_cli(config, "send", "--report", "acme-weekly", "--as-of", "2026-11-16",
+                       check=True)
+        assert "sent to" in sent.stdout
+        reports = [m.message for m in smtp.handler.messages[1:]]
+        assert len(reports) == 2 and all(
+            not m["Subject"].startswith("[Provisional]") for m in reports)

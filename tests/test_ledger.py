@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from reports.errors import RunBusyError, SchemaOutdatedError, StateError
 from reports.report.periods import Period, PeriodKind
 from reports.state.deliveries import DeliveryState
 from reports.state.engine import create_state_engine
+from reports.state.holds import HoldRecord
 from reports.state.ledger import Ledger
 from reports.state.runs import RunState
 from reports.state.schema import SCHEMA_VERSION, migrate
@@ -335,8 +337,11 @@ def test_a_held_run_is_finished_and_keeps_the_gate_verdict(ledger: Ledger) -> No
     assert held.finished_at is not None and held.error == "data for Nov 15 has not arrived"
     with pytest.raises(StateError, match="cannot go from held to rendering"):
         ledger.transition(run_id, RunState.RENDERING)
+    assert not ledger.held_before("acme-weekly", WEEK, run_id)  # the first hold: alerted
     # A held run blocks nothing: the next run of the period starts at once.
     again = ledger.start_run("acme-weekly", "acme", WEEK)
+    assert ledger.held_before("acme-weekly", WEEK, again)  # held before: not alerted again
+    assert not ledger.held_before("acme-weekly", NEXT_WEEK, again)
     ledger.transition(again, RunState.RENDERING, gate=gate, edition="provisional")
     assert ledger.run(again).edition == "provisional"  # type: ignore[union-attr]
 
@@ -402,7 +407,7 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     engine.dispose()
 
     ledger = opened(Ledger(url, upgrade=True, clock=clock))
-    assert ledger.schema_version == SCHEMA_VERSION == 8
+    assert ledger.schema_version == SCHEMA_VERSION == 9
     # Version 5 rebuilt the archive index with the edition in its key; the entry is final.
     [kept] = ledger.archive_entries()
     assert (kept.path, kept.edition) == ("/a/1.pdf", "final")
@@ -443,6 +448,16 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     assert ledger.paused_reports() == {"acme-weekly"}
     # Version 6's run lease exists too.
     assert ledger.renew_lease(run_id) is True
+    # Version 8: the scheduler's held periods, kept across restarts (replaced, then dropped).
+    since = datetime(2026, 11, 16, 7, 0, tzinfo=UTC)
+    hold = HoldRecord("acme-weekly", WEEK, date(2026, 11, 16), since, since, None, 0, "held",
+                      "data for Nov 15 has not arrived")
+    ledger.save_hold(hold)
+    later = replace(hold, last_try=since + timedelta(hours=1), rechecks=1, state="provisional")
+    ledger.save_hold(later)
+    assert ledger.hold_records() == [later]
+    ledger.drop_hold("acme-weekly", WEEK)
+    assert ledger.hold_records() == []
 
 
 def test_a_database_from_a_newer_version_is_refused(url: str) -> None:

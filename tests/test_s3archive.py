@@ -17,7 +17,7 @@ from reports.report.periods import Period
 from reports.source.mock import MockKnobs
 from reports.state.archive_index import ArchiveRecord
 from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
-from tests._e2e import API_KEY, run_cli, write_config
+from tests._e2e import API_KEY, run_cli, run_cli_process, write_config
 from tests._fleet import free_port
 from tests._s3 import SECRET_KEY, Seaweed, put_raw, s3_bucket, seaweed  # noqa: F401  (fixtures)
 from tests._smtp import HOST, Recorder, _FreePortController
@@ -131,7 +131,8 @@ def test_a_wrong_secret_is_refused_in_one_line_without_the_secret(
 ) -> None:
     config = s3_config(tmp_path, seaweed, s3_bucket)
     wrong = "wrong-" + SECRET_KEY[::-1]
-    result = run_cli(config, "archive", "verify", env=seaweed.env(secret=wrong))
+    # A process of its own: boto3's default session keeps the first credentials it read.
+    result = run_cli_process(config, "archive", "verify", env=seaweed.env(secret=wrong))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -275,3 +276,33 @@ def test_a_bad_archive_key_is_one_line_naming_it(tmp_path: Path, line: str, mess
         load_config(path)
     text = str(refused.value)
     assert message in text and "\n" not in text and "hunter2secret" not in text
+
+
+def test_one_boto3_client_per_process_endpoint_and_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from reports.delivery.s3store import process_client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-one")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-one")
+    client = process_client("http://127.0.0.1:1", "us-east-1")
+    assert process_client("http://127.0.0.1:1", "us-east-1") is client  # every run reuses it
+    assert process_client("http://127.0.0.1:2", "us-east-1") is not client
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-two")  # new credentials, new client
+    assert process_client("http://127.0.0.1:1", "us-east-1") is not client
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-one")
+    assert process_client("http://127.0.0.1:1", "us-east-1") is client
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a forked child makes its own
+        try:
+            fresh = process_client("http://127.0.0.1:1", "us-east-1")
+            os.write(write, b"1" if fresh is not client else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.waitpid(pid, 0)
+    os.close(read)

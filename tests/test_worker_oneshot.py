@@ -1,11 +1,22 @@
-"""The one-report render worker (``WarmWorker``): forked early, same limits and errors."""
+"""The one-report render workers (``WarmWorker``, ``OneShot``): forked early, warmed while the
+parent fetches, same limits and errors; two children give the PDF one process gives."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
+from reports.config import ReportConfig
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
 from reports.execute.oneshot import WarmWorker
+from reports.report.build import render_charts, render_report
+from reports.report.privacy import PSEUDONYMOUS, Policy
+from reports.report.warmup import warm_job
 from tests._tasks import allocate_4gb, fail, sleep_forever
 
 
@@ -47,3 +58,44 @@ def test_a_worker_never_given_a_job_is_stopped_on_close() -> None:
     worker = WarmWorker(timeout_s=60, memory_mb=1500, warm=no_warm_up)
     worker.close()
     assert not worker.process.is_alive()
+
+
+def _slow_steps(marks: Path) -> list[Callable[[], object]]:
+    """A warm-up whose 50 later steps would take 50 s: one marker file each."""
+    return [functools.partial(_step, marks / f"step{i}") for i in range(50)]
+
+
+def _step(mark: Path) -> None:
+    mark.touch()
+    time.sleep(1.0)
+
+
+def never_busy() -> bool:
+    """A machine with cores to spare (the real check reads the load average)."""
+    return False
+
+
+def test_warm_up_steps_stop_once_the_job_waits(tmp_path: Path) -> None:
+    with WarmWorker(timeout_s=60, memory_mb=1500, busy=never_busy,
+                    warm=functools.partial(_slow_steps, tmp_path)) as worker:
+        for _ in range(600):  # no job yet: the steps run
+            if any(tmp_path.iterdir()):
+                break
+            time.sleep(0.05)
+        assert worker.run(add, 2, 3) == 5
+    assert 0 < len(list(tmp_path.iterdir())) < 50  # the job ran after the step under way
+
+
+def test_charts_drawn_in_another_process_give_the_same_pdf() -> None:
+    """``OneShot`` draws the charts in one child (``render_charts``) and hands them to the
+    other's ``render_report``: the same bytes as one render (the warm-up report at a low
+    resolution stands in for a real one; in-process, the plumbing is the e2e tests')."""
+    report = ReportConfig(name="acme-weekly", org="acme-university", period="weekly",
+                          schedule="0 6 * * 1", display_name="Acme University")
+    job = dataclasses.replace(
+        warm_job(report, None, Policy(PSEUDONYMOUS, 10, True)), chart_dpi=50)
+    charted = render_charts(job)
+    split = render_report(dataclasses.replace(job, charts=charted.charts))
+    whole = render_report(job)
+    assert len(charted.charts) == 3 and set(charted.timings) == {"analyse_s", "charts_s"}
+    assert split.pdf == whole.pdf and split.pages == whole.pages >= 3

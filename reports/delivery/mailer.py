@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
@@ -166,7 +167,8 @@ def send_alert(
     failed: list[DeliveryFailure] = []
     for recipient in recipients:
         try:
-            message = EmailMessage()
+            # CRLF line ends, as SMTP wants them (bare LFs made one over-long line).
+            message = EmailMessage(policy=policy.SMTP)
             message["From"] = from_addr
             message["To"] = parse_address(recipient, what="alert recipient")
             message["Subject"] = subject

@@ -12,13 +12,16 @@
   a profile, an instance role), never from config.toml; no error message carries them.
 - A missing bucket or refused credentials is an ArchiveAccessError (exit 2) and an unreachable
   endpoint an ArchiveError (exit 1), each one line naming the bucket and endpoint. The bucket is
-  checked once per store, on first use, with a one-key listing of the prefix.
+  checked once per process, on first use, with a one-key listing of the prefix.
+- One boto3 client per process (``process_client``: per endpoint, region and credentials), made
+  anew in a forked child, so a worker builds it (and its connection pool) once, not once per run.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -36,6 +39,39 @@ _DENIED = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "403",
            "InvalidToken", "ExpiredToken", "AuthorizationHeaderMalformed"}
 _MISSING_BUCKET = {"NoSuchBucket"}
 _MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
+
+
+_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                    "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+_clients: dict[tuple[str | None, str | None, str], tuple[int, S3Client]] = {}
+_checked: set[tuple[int, int, str, str]] = set()
+_clients_lock = threading.Lock()
+
+
+def process_client(endpoint_url: str | None, region: str | None) -> S3Client:
+    """This process's boto3 client for the endpoint, region and the credentials in the
+    environment: made on first use and again in a forked child (clients are not fork-safe)."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    # The credentials only as a digest: a changed key gets a new client, nothing is kept.
+    creds = hashlib.sha256("\0".join(os.environ.get(v, "") for v in _CREDENTIAL_VARS)
+                           .encode()).hexdigest()
+    key = (endpoint_url, region, creds)
+    with _clients_lock:
+        held = _clients.get(key)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        client = boto3.client(
+            "s3", endpoint_url=endpoint_url, region_name=region,
+            config=BotoConfig(
+                connect_timeout=5, read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
+                s3={"addressing_style": "path"} if endpoint_url else None,
+            ),
+        )
+        _clients[key] = (os.getpid(), client)
+        return client
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -99,23 +135,13 @@ class S3Store:
 
     def _client(self) -> S3Client:
         with self._lock:
-            if self._client_obj is None:
-                import boto3
-                from botocore.config import Config as BotoConfig
-
-                self._client_obj = boto3.client(
-                    "s3", endpoint_url=self.endpoint_url, region_name=self.region,
-                    config=BotoConfig(
-                        connect_timeout=5, read_timeout=60,
-                        retries={"max_attempts": 3, "mode": "standard"},
-                        s3={"addressing_style": "path"} if self.endpoint_url else None,
-                    ),
-                )
-            client = self._client_obj
-            if not self._checked:
+            client = self._client_obj or process_client(self.endpoint_url, self.region)
+            checked = (os.getpid(), id(client), self.bucket, self.prefix)
+            if not self._checked and checked not in _checked:
                 self._call(client.list_objects_v2, "listing", f"s3://{self.bucket}/{self.prefix}",
                            Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
-                self._checked = True
+                _checked.add(checked)
+            self._checked = True
             return client
 
     def _call(self, method: Any, action: str, target: str, **kwargs: Any) -> Any:

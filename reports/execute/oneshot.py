@@ -1,4 +1,4 @@
-"""One render worker for one report (``generate --report``), forked early and warmed meanwhile.
+"""Render workers for one report (``generate --report``), forked early and warmed meanwhile.
 
 A single report need not pay for a fork server: the fork server is a fresh interpreter that
 re-imports everything, and a child forked from it still renders cold (fonts, matplotlib's font
@@ -12,24 +12,33 @@ the group when the job runs past ``timeout_s``. Same errors (``RenderTimeoutErro
 A plain ``fork`` is only used while this process has a single thread (the CLI, before the fetch);
 with other threads running (a test runner, a daemon) the child comes from the fork server.
 ``start_wait_s`` is how long ``run`` waited for the child to finish warming up.
+
+``OneShot`` is the pair a single report uses, so that both cores work: one child imports
+matplotlib and draws the charts, the other imports WeasyPrint and renders a tiny report of the
+same look (``report.warmup``) meanwhile, then lays out the HTML and the PDF around those charts.
+One child doing both imported ~1.3 s of libraries, rendered a generic page, then drew and laid out
+the report cold, all in sequence, while the other core sat idle after the fetch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
+import gc
 import importlib
 import multiprocessing
 import multiprocessing.connection
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
 from reports.errors import RenderError, RenderTimeoutError
 from reports.execute.worker import (
     _KILL_GRACE_S,
-    PRELOAD,
     _call,
     _context,
     _kill_group,
@@ -41,35 +50,75 @@ from reports.execute.worker import (
 T = TypeVar("T")
 
 
-def warm_up() -> None:
-    """Import the render modules and pay the first-use costs: fonts, a chart, a page."""
-    for name in PRELOAD:
+CHART_MODULES = ("reports.report.build", "reports.report.charts", "matplotlib.figure",
+                 "matplotlib.backends.backend_agg")
+PDF_MODULES = ("reports.report.weasy", "reports.report.pdf", "reports.report.build",
+               "reports.report.render", "reports.report.csvdata", "reports.report.analysis")
+
+Warm = Callable[[], "Sequence[Callable[[], object]] | None"]
+"""A warm-up: runs before the child says it is ready (imports); the steps it returns run after,
+one by one, only while no job is waiting (a job is never delayed by more than one step) and the
+machine has a core to spare (on a busy machine a step costs more CPU than it saves)."""
+
+
+def warm_charts(language: str) -> None:
+    """Import matplotlib and look up the chain's fonts at the charts' sizes (one-time costs that
+    the first charts would pay; drawing a warm-up chart would cost more than it saves)."""
+    for name in CHART_MODULES:
         importlib.import_module(name)
-    import io
+    from reports.report.charts import warm_fonts
 
-    import matplotlib.pyplot as plt
-    import weasyprint
-
-    from reports.report.pdf import _font_config
-
-    figure, axes = plt.subplots(figsize=(2, 1))
-    axes.bar([0, 1], [1, 2])
-    axes.set_title("warm")
-    figure.savefig(io.BytesIO(), format="png")
-    plt.close(figure)
-    weasyprint.HTML(string="<p style='font-family: sans-serif'>warm <b>up</b></p>").write_pdf(
-        font_config=_font_config()
-    )
+    warm_fonts(language)
 
 
-def _serve_one(
-    conn: multiprocessing.connection.Connection, memory_mb: int, warm: Callable[[], None]
-) -> None:
+def warm_pdf(job: Any) -> list[Callable[[], object]]:
+    """Import WeasyPrint; then, if there is time, render ``job`` (a ``warmup.warm_job`` of the
+    same report, no charts): its fonts, hyphenation dictionary, stylesheets, table layout."""
+    for name in PDF_MODULES:
+        importlib.import_module(name)
+    from reports.report.build import render_report
+
+    return [functools.partial(render_report, dataclasses.replace(job, charts=()))]
+
+
+def cores_busy() -> bool:
+    """Whether the machine has no core to spare: a later warm-up step would then take CPU from
+    the fetch and the charts (1-minute load at twice the cores or more)."""
+    return os.getloadavg()[0] >= 2 * (os.cpu_count() or 1)
+
+
+def no_warm_up() -> None:
+    """No warm-up (the job pays for its imports)."""
+
+
+def _warm(conn: multiprocessing.connection.Connection, warm: Warm, busy: Callable[[], bool]
+          ) -> None:
+    """Run ``warm``, say "ready", then its later steps while no job waits (GC off meanwhile)."""
+    gc.freeze()  # the parent's objects: never collected here
+    gc.disable()  # imports and warm-up build live objects only (~10% of their CPU)
+    try:
+        steps: Sequence[Callable[[], object]] = ()
+        with contextlib.suppress(Exception):  # the job itself will say what is wrong
+            steps = warm() or ()
+        conn.send("ready")
+        ran = False
+        for step in steps:
+            if conn.poll(0) or busy():
+                break
+            with contextlib.suppress(Exception):
+                step()
+            ran = True
+    finally:
+        gc.enable()
+    if ran and not conn.poll(0):  # the warm-up report's garbage, not the job's memory
+        gc.collect()
+
+
+def _serve_one(conn: multiprocessing.connection.Connection, memory_mb: int, warm: Warm,
+               busy: Callable[[], bool]) -> None:
     """Child side: warm up, say so, then run the one job under the limits."""
     try:
-        with contextlib.suppress(Exception):  # the job itself will say what is wrong
-            warm()
-        conn.send("ready")
+        _warm(conn, warm, busy)
         job = conn.recv()
         if job is None:
             return
@@ -93,7 +142,8 @@ class WarmWorker:
     """One limited render child, started now and warmed while the caller does other work."""
 
     def __init__(
-        self, *, timeout_s: float, memory_mb: int, warm: Callable[[], None] = warm_up
+        self, *, timeout_s: float, memory_mb: int, warm: Warm = no_warm_up,
+        busy: Callable[[], bool] = cores_busy,
     ) -> None:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
@@ -101,7 +151,7 @@ class WarmWorker:
         context = _start_context()
         self.conn, child_end = context.Pipe(duplex=True)
         self.process = context.Process(  # type: ignore[attr-defined]
-            target=_serve_one, args=(child_end, memory_mb, warm), daemon=True
+            target=_serve_one, args=(child_end, memory_mb, warm, busy), daemon=True
         )
         try:
             self.process.start()
@@ -161,3 +211,51 @@ class WarmWorker:
         """Kill the child's process group now."""
         self.conn.close()
         _kill_group(self.process)
+
+
+class OneShot:
+    """Two warm children for one report: charts in one, HTML and PDF in the other.
+
+    ``render(job)`` returns what ``render_report(job)`` would, with the stages of both children
+    in its timings (``analyse_s`` counts both analyses); the time limit covers both, one after
+    the other. ``start_wait_s``: how long the two were waited for, hand-overs included.
+    """
+
+    def __init__(self, *, timeout_s: float, memory_mb: int, warm_job: Any) -> None:
+        self.timeout_s = timeout_s
+        self.charts = WarmWorker(timeout_s=timeout_s, memory_mb=memory_mb,
+                                 warm=functools.partial(warm_charts, warm_job.report.lang.code))
+        try:
+            self.pdf = WarmWorker(timeout_s=timeout_s, memory_mb=memory_mb,
+                                  warm=functools.partial(warm_pdf, warm_job))
+        except BaseException:
+            self.charts.close()
+            raise
+        self.start_wait_s = 0.0
+
+    def __enter__(self) -> OneShot:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop both children."""
+        self.charts.close()
+        self.pdf.close()
+
+    def render(self, job: Any) -> Any:
+        """``render_report(job)`` across the two children (raises like ``run_limited``)."""
+        from reports.report.build import render_charts, render_report
+
+        t0 = time.perf_counter()
+        charted = self.charts.run(render_charts, job)
+        self.charts.close()  # done: its memory goes back before the PDF is laid out
+        self.pdf.timeout_s = max(0.1, self.timeout_s - (time.perf_counter() - t0))
+        rendered = self.pdf.run(render_report, dataclasses.replace(job, charts=charted.charts))
+        timings = dict(rendered.timings)
+        for key, value in charted.timings.items():
+            timings[key] = timings.get(key, 0.0) + value
+        spent = time.perf_counter() - t0
+        self.start_wait_s = max(0.0, spent - sum(timings.values()))
+        return dataclasses.replace(rendered, timings=timings)

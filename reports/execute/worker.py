@@ -48,7 +48,7 @@ T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
 
 PRELOAD = (
-    "reports.report.pdf", "weasyprint", "matplotlib", "matplotlib.pyplot",
+    "reports.report.weasy", "reports.report.pdf", "matplotlib", "matplotlib.pyplot",
     "reports.report.build", "reports.report.analysis", "reports.report.charts",
     "reports.report.render", "reports.report.csvdata",
 )

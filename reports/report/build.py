@@ -37,6 +37,9 @@ class RenderJob:
     does not depend on it."""
     policy: Policy = NAMED_POLICY
     """The learners' form and small-group suppression (see privacy.py, suppress.py)."""
+    charts: tuple[Any, ...] | None = None
+    """The report's ``charts.Chart`` list when another process drew it already
+    (``render_charts``); None: ``render_report`` draws them."""
 
 
 @dataclass(frozen=True)
@@ -50,29 +53,61 @@ class Rendered:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def render_report(job: RenderJob) -> Rendered:
-    """analyse -> charts -> HTML -> PDF; runs in a worker process with time and memory limits."""
-    from reports.lang import translations
+@dataclass(frozen=True)
+class Charted:
+    """What a charts worker returns: the charts of a job and the time they took."""
+
+    charts: tuple[Any, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _analysed(job: RenderJob) -> tuple[ReportData, Any, Any]:
     from reports.report.analysis import analyse
+    from reports.report.suppress import plan
+
+    data = apply_learners(job.data, job.policy)
+    hide = plan(data, job.policy.min_group_size)
+    return data, hide, analyse(data, top_n=job.report.top_n, suppression=hide)
+
+
+def _charts_of(job: RenderJob, analysis: Any) -> tuple[Any, ...]:
     from reports.report.charts import make_charts
+
+    report = job.report
+    return tuple(make_charts(
+        analysis, accent=report.accent_color, locale=report.locale, language=report.lang.code,
+        **({"dpi": job.chart_dpi} if job.chart_dpi else {})))
+
+
+def render_charts(job: RenderJob) -> Charted:
+    """Only the charts of ``job`` (for a process that draws while another warms up the PDF)."""
+    t0 = time.perf_counter()
+    _data, _hide, analysis = _analysed(job)
+    t1 = time.perf_counter()
+    charts = _charts_of(job, analysis)
+    return Charted(charts, {"analyse_s": t1 - t0, "charts_s": time.perf_counter() - t1})
+
+
+def render_report(job: RenderJob) -> Rendered:
+    """analyse -> charts -> HTML -> PDF; runs in a worker process with time and memory limits.
+
+    With ``job.charts`` given (drawn by ``render_charts`` elsewhere) it draws none and its
+    ``charts_s`` is 0."""
+    from reports.lang import translations
     from reports.report.csvdata import csv_attachments
     from reports.report.fmt import period_label, report_title
     from reports.report.pdf import PdfMetadata, html_to_pdf
     from reports.report.privacy import engagement_bands
     from reports.report.render import Branding, render_html
-    from reports.report.suppress import plan
 
     report, policy = job.report, job.policy
-    data = apply_learners(job.data, policy)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    hide = plan(data, policy.min_group_size)
-    analysis = analyse(data, top_n=report.top_n, suppression=hide)
+    data, hide, analysis = _analysed(job)
     t1 = time.perf_counter()
     lang = report.lang
     _ = translations(lang.code).gettext
-    charts = make_charts(analysis, accent=report.accent_color, locale=report.locale,
-                         language=lang.code, **({"dpi": job.chart_dpi} if job.chart_dpi else {}))
+    charts = list(job.charts if job.charts is not None else _charts_of(job, analysis))
     t2 = time.perf_counter()
     branding = Branding(
         org_name=report.org_name, logo=report.logo, accent_color=report.accent_color
@@ -85,13 +120,14 @@ def render_report(job: RenderJob) -> Rendered:
     )
     t3 = time.perf_counter()
     label = period_label(data.period, report.locale)
-    marked = "Provisional: " if job.notice is not None and job.notice.kind == "provisional" else ""
+    provisional = job.notice is not None and job.notice.kind == "provisional"
     roots = [TEMPLATES_DIR] + ([job.templates_dir] if job.templates_dir else [])
     if report.logo is not None:
         roots.append(report.logo.parent)
+    title = _("%(org)s: %(title)s, %(period)s") % {
+        "org": report.org_name, "title": report_title(data.period, lang.code), "period": label}
     metadata = PdfMetadata(
-        title=marked + _("%(org)s: %(title)s, %(period)s") % {
-            "org": report.org_name, "title": report_title(data.period, lang.code), "period": label},
+        title=_("Provisional: %(reason)s") % {"reason": title} if provisional else title,
         author="ibl-reports",
         subject=_("Learning activity of %(org)s, %(period)s") % {
             "org": report.org_name, "period": label},

@@ -28,7 +28,7 @@ from datetime import date
 from typing import Any
 
 from reports.config.freshness import FreshnessConfig
-from reports.lang import translations
+from reports.lang import Catalog, number, translations
 from reports.report import fmt
 from reports.report.model import ReportData
 from reports.report.periods import Period
@@ -84,36 +84,70 @@ class RuleFailure:
     rule: str
     figures: dict[str, Any] = field(default_factory=dict)
 
-    def describe(self, locale: str = "en") -> str:
-        """One plain sentence, e.g. ``data for Nov 15 has not arrived for 12 of 12 courses``."""
+    def describe(self, locale: str = "en", language: str = "en") -> str:
+        """One plain sentence in ``language``, its dates and numbers in ``locale``, e.g. ``data
+        for Nov 15 has not arrived for 12 of 12 courses``."""
+        t = translations(language)
+        _, ngettext = t.gettext, t.ngettext
         f = self.figures
+
+        def num(value: float) -> str:
+            return number(fmt.integer(round(value), locale), language)
+
         if self.rule == PERIOD_ENDED:
             end = date.fromisoformat(f["end"])
-            return f"the period has not ended yet (its last day is {fmt.long_date(end, locale)})"
+            return _("the period has not ended yet (its last day is %(date)s)") % {
+                "date": fmt.long_date(end, locale)}
         if self.rule == DAY_COVERAGE:
             days = [date.fromisoformat(d) for d in f["days"]]
-            when = fmt.short_day(days[0], locale) if len(days) == 1 else (
-                f"{len(days)} days ({fmt.short_day(days[0], locale)} to "
-                f"{fmt.short_day(days[-1], locale)})"
-            )
-            return (f"data for {when} has not arrived for {fmt.integer(f['missing'], locale)} "
-                    f"of {fmt.integer(f['courses'], locale)} courses")
+            # "for Nov 15" or "for 2 days (Nov 14 to Nov 15)": each language its preposition.
+            when = t.pgettext("missing data", "for %(day)s") % {
+                "day": fmt.short_day(days[0], locale)} if len(days) == 1 else ngettext(
+                "for %(num)s day (%(first)s to %(last)s)",
+                "for %(num)s days (%(first)s to %(last)s)",
+                len(days)) % {"num": num(len(days)), "first": fmt.short_day(days[0], locale),
+                              "last": fmt.short_day(days[-1], locale)}
+            return ngettext(
+                "data %(days)s has not arrived for %(missing)s of %(courses)s course",
+                "data %(days)s has not arrived for %(missing)s of %(courses)s courses",
+                f["courses"]) % {"days": when, "missing": num(f["missing"]),
+                                 "courses": num(f["courses"])}
         if self.rule == RATIO:
-            refs = [f"the previous period ({fmt.integer(f['previous'], locale)})"]
-            if f.get("median") is not None:
-                refs.append(f"the median of the last {f['periods']} periods "
-                            f"({fmt.integer(round(f['median']), locale)})")
-            return (f"{f['metric']} ({fmt.integer(f['value'], locale)}) are below "
-                    f"{fmt.percent(100 * f['min_ratio'], locale)} of " + " and ".join(refs))
+            words = {"value": num(f["value"]), "previous": num(f["previous"]),
+                     "ratio": number(fmt.percent(100 * f["min_ratio"], locale), language),
+                     "median": num(f["median"] or 0), "periods": num(f["periods"])}
+            return _ratio_sentence(t, f["metric"], f.get("median") is not None,
+                                   f["periods"]) % words
         if self.rule == LAST_DAY:
             day = date.fromisoformat(f["day"])
-            return (f"{fmt.weekday_day(day, locale)} has no enrollments or unenrollments at all "
-                    f"(usually {fmt.integer(round(f['usual']), locale)})")
+            return _("%(day)s has no enrollments or unenrollments at all (usually %(usual)s)") % {
+                "day": fmt.weekday_day(day, locale), "usual": num(f["usual"])}
         return self.rule
 
     def as_json(self) -> dict[str, Any]:
         """``{"rule": ..., <figures>, "reason": ...}``."""
         return {"rule": self.rule, **self.figures, "reason": self.describe()}
+
+
+def _ratio_sentence(t: Catalog, metric: str, with_median: bool, periods: int) -> str:
+    """The ratio rule's sentence for ``metric``, before its figures are put in."""
+    if metric == ACTIVE_USERS:
+        if not with_median:
+            return t.gettext("active users (%(value)s) are below %(ratio)s of the previous period "
+                             "(%(previous)s)")
+        return t.ngettext(
+            "active users (%(value)s) are below %(ratio)s of the previous period (%(previous)s) "
+            "and the median of the last %(periods)s period (%(median)s)",
+            "active users (%(value)s) are below %(ratio)s of the previous period (%(previous)s) "
+            "and the median of the last %(periods)s periods (%(median)s)", periods)
+    if not with_median:
+        return t.gettext("enrollments (%(value)s) are below %(ratio)s of the previous period "
+                         "(%(previous)s)")
+    return t.ngettext(
+        "enrollments (%(value)s) are below %(ratio)s of the previous period (%(previous)s) "
+        "and the median of the last %(periods)s period (%(median)s)",
+        "enrollments (%(value)s) are below %(ratio)s of the previous period (%(previous)s) "
+        "and the median of the last %(periods)s periods (%(median)s)", periods)
 
 
 @dataclass(frozen=True)
@@ -128,18 +162,19 @@ class Verdict:
         """True when no rule failed."""
         return not self.failed
 
-    def reason(self, locale: str = "en") -> str:
-        """One line: every failed rule's sentence, or that the data is complete."""
+    def reason(self, locale: str = "en", language: str = "en") -> str:
+        """One line: every failed rule's sentence in ``language`` (dates and numbers in
+        ``locale``), or, in English for the command line, that the data is complete."""
         if self.ok:
             return "data complete (" + ", ".join(self.checked) + ")" if self.checked else (
                 "not judged (the gate is off)")
-        return "; ".join(f.describe(locale) for f in self.failed)
+        return "; ".join(f.describe(locale, language) for f in self.failed)
 
     def banner(self, locale: str = "en", language: str = "en") -> str:
-        """The line printed on page 1 of a provisional report (its first word in the report's
-        ``language``; the rules' sentences are in English)."""
+        """The line printed on page 1 of a provisional report and first in its mail, in the
+        report's ``language`` (dates and numbers in its ``locale``)."""
         return translations(language).gettext("Provisional: %(reason)s") % {
-            "reason": self.reason(locale)}
+            "reason": self.reason(locale, language)}
 
     def as_json(self) -> dict[str, Any]:
         """``{"ok": bool, "failed": [...]}`` (for ``generate --json`` and the ledger)."""

@@ -158,6 +158,9 @@ class UrlGuard:
 @functools.cache
 def _fetcher_classes() -> tuple[type[Any], type[Any]]:
     """A WeasyPrint ``URLFetcher`` subclass built on first use (keeps the import lazy)."""
+    from reports.report import weasy
+
+    assert weasy.weasyprint  # imported the quick way (see weasy.py) before the names below
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class GuardedFetcher(URLFetcher):  # type: ignore[misc]
@@ -197,9 +200,9 @@ def _font_config() -> Any:
     """One ``FontConfiguration`` per process: each new one leaks its native font map
     (~0.25 MB per render, measured over 80 renders by bench/longrun.py's method), so a
     long-lived worker rendering hundreds of reports grew without bound."""
-    from weasyprint.text.fonts import FontConfiguration
+    from reports.report.weasy import weasyprint
 
-    return FontConfiguration()
+    return weasyprint.text.fonts.FontConfiguration()
 
 
 def _identifier(html: str, metadata: PdfMetadata) -> bytes:
@@ -219,7 +222,7 @@ def html_to_pdf(
     url_fetcher_spy: Callable[[str], None] | None = None,
 ) -> PdfResult:
     """Render ``html`` to a PDF/UA-1 file with ``attachments`` embedded; see the module doc."""
-    import weasyprint  # lazy: importing WeasyPrint costs ~0.5 s of start-up
+    from reports.report.weasy import weasyprint  # lazy: importing it costs ~0.5 s of start-up
 
     guard = UrlGuard(allowed_roots, url_fetcher_spy)
     guarded_class, memory_class = _fetcher_classes()

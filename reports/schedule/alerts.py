@@ -1,9 +1,12 @@
-"""Alerts: the one message sent to ``[alerts] recipients`` when a scheduled run fails."""
+"""Alerts: the one message sent to ``[alerts] recipients`` when a scheduled run fails, or when
+a period is held by the freshness gate, sent provisional, goes stale or is given up."""
 
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from reports.config import Config
 from reports.errors import MailError
@@ -18,8 +21,9 @@ Alerter = Callable[[str, str], None]
 """Sends one alert message: (subject, text)."""
 
 
-def mail_alerter(config: Config, env: Mapping[str, str]) -> Alerter | None:
-    """The default Alerter: mail ``[alerts] recipients`` (None when there are none)."""
+def mail_alerter(config: Config, env: Mapping[str, str], backend: Any = None) -> Alerter | None:
+    """The default Alerter: mail ``[alerts] recipients`` (None when there are none), through
+    ``backend`` or the one ``[email]`` configures."""
     recipients = list(config.alerts.recipients)
     if not recipients:
         return None
@@ -28,8 +32,8 @@ def mail_alerter(config: Config, env: Mapping[str, str]) -> Alerter | None:
         from reports.delivery.backends import backend_from_config
         from reports.delivery.mailer import send_alert
 
-        backend = backend_from_config(config.email, env)
-        report = send_alert(backend, config.email.from_, recipients, subject, text)
+        report = send_alert(backend or backend_from_config(config.email, env),
+                            config.email.from_, recipients, subject, text)
         if report.failed:
             raise MailError("the alert was not delivered: " + "; ".join(report.lines()))
 
@@ -85,8 +89,9 @@ def alert_message(config: Config, request: RunRequest, outcome: RunOutcome) -> t
 
 _HOLD_TEXT = {
     "held": ("held", "was held by the freshness gate: its data is not complete yet. The "
-             "scheduler checks again every hold_retry_every and applies on_stale after "
-             "hold_for."),
+             "scheduler checks a scheduled period again every hold_retry_every and applies "
+             "on_stale after hold_for; a period held by a manual send goes out when it is "
+             "sent again after the data has arrived. You get this message once per period."),
     "provisional": ("sent provisional", "was sent marked provisional: its data was still not "
                     "complete after hold_for. The final report follows, once, when it is."),
     "stale": ("still held", "is still held after hold_for (on_stale = \"alert\"); the scheduler "
@@ -106,7 +111,7 @@ def alert_hold(alerter: Alerter | None, config: Config, request: RunRequest, kin
     base = (f"ibl-reports --config {config.source} send --report {request.report} "
             f"--as-of {request.as_of.isoformat()}")
     text = "\n".join([
-        f"The report {request.report!r} for the period {period} {what}",
+        textwrap.fill(f"The report {request.report!r} for the period {period} {what}", 72),
         "",
         f"Reason: {reason or 'see the scheduler log'}",
         "",

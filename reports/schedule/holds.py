@@ -12,6 +12,9 @@ daemon keeps one ``Hold`` per (report, period) and asks ``decide`` on every tick
 
 Looking again stops at the report's next fire time (``until``): the next period's run takes
 over, and ``send --report R --as-of D`` still finishes an older period by hand.
+
+Every hold is also stored (``reports.schedule.rechecks``), so these decisions resume after a
+restart with the same ``since``, ``last_try`` and state.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class Hold:
     """Stop looking again at this instant (the report's next fire time)."""
     state: HoldState = HoldState.HELD
     reason: str = ""
+    rechecks: int = 0
+    """How many times the period was held again after the first hold."""
 
 
 def decide(hold: Hold, policy: HoldPolicy, now: datetime) -> Action | None:

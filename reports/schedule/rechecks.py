@@ -3,19 +3,26 @@
 A scheduled ``send`` that exits 3 (held by the freshness gate) leaves its period here. On every
 tick ``due`` asks ``reports.schedule.holds.decide`` what each one needs now and returns the runs
 to make: a plain send again (the data may have arrived; after a provisional send it delivers the
-final report), or a send marked provisional once ``hold_for`` has passed (``on_stale``). The
-alert recipients hear once when a period is first held, once when it is sent provisional and
-once when it goes stale without a send (``skip``, ``alert``).
+final report), or a send marked provisional once ``hold_for`` has passed (``on_stale``).
 
-Kept in memory: after a restart the catch-up sends the latest period again, which is held again
-if its data is still incomplete (``hold_for`` counts from then).
+The first hold of a period is alerted by the ``send`` that was held (it alerts once per period,
+manual or scheduled); the book alerts once when a period is sent provisional and once when it
+goes stale without a send (``skip``, ``alert``).
+
+Every change is stored in the state database (``reports.state.holds``, through the ``HoldStore``
+seam) before its alert goes out. A restarted daemon reads the holds back on first use: the
+catch-up leaves held periods to the book, ``hold_for`` counts from the first hold, re-checks
+resume ``hold_retry_every`` after the last one, and no stage is alerted twice. A state database
+that cannot be written is logged; the book goes on in memory.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Protocol
 
 from reports.config import Config
 from reports.logs import log_event
@@ -25,8 +32,13 @@ from reports.schedule.firetimes import RunRequest, next_fire_time
 from reports.schedule.holds import Action, Hold, HoldPolicy, HoldState, after, decide
 from reports.schedule.runner import OutcomeKind, RunOutcome
 
+if TYPE_CHECKING:
+    from reports.state.ledger import Ledger
+
 # The daemon's events keep one logger name, whichever module of the stage logs them.
 log = logging.getLogger("reports.schedule.scheduler")
+
+Key = tuple[str, Period]
 
 
 def policy_for(config: Config, report_name: str) -> HoldPolicy:
@@ -37,52 +49,135 @@ def policy_for(config: Config, report_name: str) -> HoldPolicy:
                       settings.on_stale)
 
 
+class HoldStore(Protocol):
+    """Where the book keeps its holds across restarts."""
+
+    def load(self) -> list[Hold]: ...
+
+    def save(self, hold: Hold) -> None: ...
+
+    def drop(self, report: str, period: Period) -> None: ...
+
+
+class LedgerHoldStore:
+    """The holds in the state database (opened for each change: holds change rarely)."""
+
+    def __init__(self, config: Config) -> None:
+        self._state = config.state
+
+    def _open(self) -> Ledger:
+        from reports.state.ledger import Ledger
+
+        return Ledger(self._state.url, stuck_after_s=self._state.stuck_after_s)
+
+    def load(self) -> list[Hold]:
+        with self._open() as ledger:
+            return [Hold(r.report, r.period, r.as_of, r.since, r.last_try, r.until,
+                         HoldState(r.state), r.reason, r.rechecks)
+                    for r in ledger.hold_records()]
+
+    def save(self, hold: Hold) -> None:
+        from reports.state.holds import HoldRecord
+
+        with self._open() as ledger:
+            ledger.save_hold(HoldRecord(
+                hold.report, hold.period, hold.as_of, hold.since, hold.last_try, hold.until,
+                hold.rechecks, hold.state.value, hold.reason))
+
+    def drop(self, report: str, period: Period) -> None:
+        with self._open() as ledger:
+            ledger.drop_hold(report, period)
+
+
 class HoldBook:
     """Held and provisional periods of every report, as the daemon sees them."""
 
-    def __init__(self, config: Config, clock: Clock, alerter: Alerter | None) -> None:
+    def __init__(self, config: Config, clock: Clock, alerter: Alerter | None,
+                 store: HoldStore | None = None) -> None:
         self.config = config
         self.clock = clock
         self.alerter = alerter
-        self._holds: dict[tuple[str, Period], Hold] = {}
+        self.store: HoldStore = store or LedgerHoldStore(config)
+        self._holds: dict[Key, Hold] | None = None
         self._lock = threading.Lock()
 
+    def _book(self) -> dict[Key, Hold]:
+        """The holds (under ``_lock``), read from the store on first use."""
+        if self._holds is None:
+            try:
+                loaded = self.store.load()
+            except Exception as exc:  # an unreadable state database must not stop the daemon
+                log_event(log, "holds.unreadable", level=logging.WARNING,
+                          error=f"{type(exc).__name__}: {exc}")
+                loaded = []
+            names = {r.name for r in self.config.reports}
+            self._holds = {(h.report, h.period): h for h in loaded if h.report in names}
+            for hold in self._holds.values():
+                if hold.state is HoldState.GIVEN_UP:
+                    continue
+                log_event(log, "hold.resumed", report=hold.report, period=hold.period.key,
+                          state=hold.state.value, since=hold.since.isoformat(),
+                          rechecks=hold.rechecks)
+        return self._holds
+
+    def _put(self, hold: Hold) -> None:
+        """Keep ``hold`` (under ``_lock``), in memory and in the store."""
+        self._book()[(hold.report, hold.period)] = hold
+        self._write(self.store.save, hold)
+
+    def _write(self, how: Callable[..., None], *args: object) -> None:
+        try:
+            how(*args)
+        except Exception as exc:  # logged; the book goes on in memory
+            log_event(log, "holds.unsaved", level=logging.WARNING,
+                      error=f"{type(exc).__name__}: {exc}")
+
     def holds(self) -> list[Hold]:
-        """Every period being held or awaiting its final report."""
+        """Every period being held or awaiting its final report (not the given-up ones)."""
         with self._lock:
-            return list(self._holds.values())
+            return [h for h in self._book().values() if h.state is not HoldState.GIVEN_UP]
+
+    def without_held(self, requests: Sequence[RunRequest]) -> list[RunRequest]:
+        """The catch-up's requests minus the periods this book looks after (or gave up)."""
+        with self._lock:
+            book = self._book()
+            keep = [r for r in requests if (r.report, r.period) not in book]
+        for request in requests:
+            if request not in keep:
+                log_event(log, "catchup.held", report=request.report,
+                          period=request.period.key, reason="the hold book looks after it")
+        return keep
 
     def record(self, request: RunRequest, outcome: RunOutcome) -> None:
         """Update the book with how a run of ``request`` ended."""
         key = (request.report, request.period)
         now = self.clock()
+        notify = ""
         with self._lock:
-            hold = self._holds.get(key)
+            hold = self._book().get(key)
             if outcome.kind is OutcomeKind.HELD:
                 if hold is None:
                     report = self.config.report(request.report)
-                    self._holds[key] = Hold(
+                    self._put(Hold(
                         request.report, request.period, request.as_of, since=now, last_try=now,
                         until=next_fire_time(report, request.fire_time), reason=outcome.error,
-                    )
-                    notify = "held"
+                    ))
+                    log_event(log, "hold.started", level=logging.WARNING, report=request.report,
+                              period=request.period.key, reason=outcome.error)
                 else:
-                    self._holds[key] = replace(hold, last_try=now, reason=outcome.error)
-                    notify = ""
+                    self._put(replace(hold, last_try=now, reason=outcome.error,
+                                      rechecks=hold.rechecks + 1))
             elif outcome.ok and request.provisional:
                 base = hold or Hold(request.report, request.period, request.as_of, now, now, None)
-                self._holds[key] = replace(base, state=HoldState.PROVISIONAL, last_try=now)
+                self._put(replace(base, state=HoldState.PROVISIONAL, last_try=now))
                 notify = "provisional"
             elif outcome.ok and hold is not None:
-                del self._holds[key]  # the final report went out (or nothing was left to send)
+                # The final report went out (or nothing was left to send).
+                del self._book()[key]
+                self._write(self.store.drop, request.report, request.period)
                 log_event(log, "hold.released", report=request.report,
-                          period=request.period.key, was=hold.state.value)
-                notify = ""
-            else:
-                notify = ""
-        if notify == "held":
-            log_event(log, "hold.started", level=logging.WARNING, report=request.report,
-                      period=request.period.key, reason=outcome.error)
+                          period=request.period.key, was=hold.state.value,
+                          rechecks=hold.rechecks)
         if notify:
             alert_hold(self.alerter, self.config, request, notify, outcome.error)
 
@@ -92,12 +187,12 @@ class HoldBook:
         runs: list[RunRequest] = []
         stale: list[tuple[Hold, Action]] = []
         with self._lock:
-            for key, hold in list(self._holds.items()):
+            for hold in list(self._book().values()):
                 policy = policy_for(self.config, hold.report)
                 action = decide(hold, policy, now)
                 if action is None:
                     continue
-                self._holds[key] = after(hold, action, now)
+                self._put(after(hold, action, now))
                 if action in (Action.RETRY, Action.PROVISIONAL):
                     runs.append(RunRequest(
                         hold.report, now, hold.as_of, hold.period,
@@ -106,8 +201,6 @@ class HoldBook:
                     ))
                 else:
                     stale.append((hold, action))
-                    if action is Action.SKIP:
-                        del self._holds[key]
         for hold, action in stale:
             log_event(log, "hold.stale", level=logging.WARNING, report=hold.report,
                       period=hold.period.key, action=action.value, state=hold.state.value)

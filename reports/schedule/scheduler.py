@@ -12,7 +12,8 @@ Start-up, top to bottom (``Daemon.start``):
   3. plan the catch-up of periods missed while down (``reports.schedule.catchup``, pure) and send
      them oldest first, one run at a time per report;
   4. tick: rewrite the health file (``reports.schedule.health``) and look again at held periods
-     (``reports.schedule.rechecks``) every ``tick_s`` until SIGTERM/SIGINT.
+     (``reports.schedule.rechecks``, kept in the state database) every ``tick_s`` until
+     SIGTERM/SIGINT.
 
 Shutdown stops taking new runs, lets the current ones finish within ``shutdown_grace_s``, then
 terminates their process groups (``reports.schedule.runner``). A run that fails (non-zero exit,
@@ -232,10 +233,9 @@ class Daemon:
         return plans
 
     def _start_catch_up(self) -> None:
-        for plan in self.plan():
-            if plan.due:
-                self._start_thread(functools.partial(self._run_all, plan.due),
-                                   f"catch-up-{plan.report}")
+        for plan in self.plan():  # a held period is the hold book's (it resumes its clock)
+            if due := self.holds.without_held(plan.due):
+                self._start_thread(functools.partial(self._run_all, due), f"catch-up-{plan.report}")
 
     def _start_thread(self, target: Callable[[], object], name: str) -> None:
         self._threads = [t for t in self._threads if t.is_alive()]
@@ -311,19 +311,16 @@ class Daemon:
         self.holds.record(request, outcome)
         if outcome.ok:
             log_event(log, "run.finished", **done, provisional=request.provisional)
-        elif outcome.kind is OutcomeKind.HELD:  # alerted once by the hold book
+        elif outcome.kind is OutcomeKind.HELD:  # alerted once, by the send that was held
             log_event(log, "run.held", level=logging.WARNING, **done, error=outcome.error)
         elif outcome.kind is OutcomeKind.INTERRUPTED:
             log_event(log, "run.interrupted", level=logging.WARNING, **done,
                       error=outcome.error)
         else:
             log_event(log, "run.failed", level=logging.ERROR, **done, error=outcome.error)
-            self._alert(request, outcome)
+            alert_failed_run(self.alerter, self.config, request, outcome)
         jobstore.log_next_fire(self.reports[request.report], self.clock())
         return outcome
-
-    def _alert(self, request: RunRequest, outcome: RunOutcome) -> None:
-        alert_failed_run(self.alerter, self.config, request, outcome)
 
     # ---- health ------------------------------------------------------------------------
 

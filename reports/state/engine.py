@@ -32,10 +32,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_state_engine(url: str) -> Engine:
+def create_state_engine(url: str, **pool: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, **pool)
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         # from None: the library's message may repeat the URL, password included.
         raise StateError(
@@ -73,7 +73,9 @@ def process_engine(url: str) -> Engine:
             if pid == os.getpid():
                 return engine
             engine.dispose(close=False)
-        engine = create_state_engine(url)
+        # Every run of the process (a local send --all runs several at once, each with its
+        # heartbeat) shares this pool: past its 5 kept connections it opens more, never waits.
+        engine = create_state_engine(url, max_overflow=-1)
         _process_engines[url] = (os.getpid(), engine)
         return engine
 

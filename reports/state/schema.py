@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reports.errors import SchemaOutdatedError, StateError
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class _UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -183,6 +183,24 @@ report_pauses = sa.Table(
     sa.Column("paused_by", sa.String(100), nullable=False),
 )
 
+# Version 9: the scheduler's held periods (the freshness gate), so a restart resumes them: when
+# the period was first held, the last look, how often it was looked at again, and the stage it
+# is in (held, waiting, provisional, given-up), which also says which alert went out.
+scheduler_holds = sa.Table(
+    "scheduler_holds", _metadata,
+    sa.Column("report", sa.String(100), primary_key=True),
+    sa.Column("period_start", sa.Date, primary_key=True),
+    sa.Column("period_end", sa.Date, primary_key=True),
+    sa.Column("period_kind", sa.String(16), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("since", _UtcDateTime, nullable=False),
+    sa.Column("last_try", _UtcDateTime, nullable=False),
+    sa.Column("until", _UtcDateTime),
+    sa.Column("rechecks", sa.Integer, nullable=False, default=0),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),
+)
+
 
 def _migrate_1(conn: Connection) -> None:
     """The first schema: every table; deliveries without run_id and pdf_sha256."""
@@ -277,9 +295,14 @@ def _migrate_8(conn: Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN run_id INTEGER"))
 
 
+def _migrate_9(conn: Connection) -> None:
+    """The scheduler's held periods are remembered across restarts."""
+    scheduler_holds.create(conn)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5,
-    6: _migrate_6, 7: _migrate_7, 8: _migrate_8,
+    6: _migrate_6, 7: _migrate_7, 8: _migrate_8, 9: _migrate_9,
 }
 
 

@@ -240,10 +240,11 @@ def test_a_failed_run_leaves_an_older_archive_untouched(
     good = api_server(knobs())
     config = hostile_config(tmp_path, api_url=good.url)
     assert generate(config).returncode == 0
-    before = (tmp_path / ARCHIVED).read_bytes()
+    html = (tmp_path / ARCHIVED).with_suffix(".html")  # the PDF's HTML, kept beside it
+    before = [(tmp_path / ARCHIVED).read_bytes(), html.read_bytes()]
     bad = api_server(knobs(Fault("html", endpoint="users")))
     config = hostile_config(tmp_path, api_url=bad.url)
     proc = generate(config)
     assert proc.returncode == 1
-    assert archived_files(tmp_path) == [tmp_path / ARCHIVED]
-    assert (tmp_path / ARCHIVED).read_bytes() == before
+    assert archived_files(tmp_path) == [html, tmp_path / ARCHIVED]
+    assert [(tmp_path / ARCHIVED).read_bytes(), html.read_bytes()] == before

@@ -1,0 +1,80 @@
+"""WeasyPrint, imported without running the C compiler: ``reports.report.weasy.weasyprint``.
+
+WeasyPrint opens Pango, HarfBuzz and fontconfig with cffi's ``dlopen``, trying several names per
+library (``libgobject-2.0-0``, ``gobject-2.0-0``, ``gobject-2.0``, ...). cffi resolves every name
+that is not a file with ``ctypes.util.find_library``, which on Linux runs ``/sbin/ldconfig -p``
+and, when ldconfig does not know the name, ``gcc`` and ``ld``: one ``import weasyprint`` ran 102
+processes (22 ldconfig, 16 gcc with its collect2 and two ld each), ~0.2 s of CPU and ~0.4 s of
+wall time at the start of every cold render child.
+
+Here ``find_library`` answers from ONE ``ldconfig -p`` listing, with the standard library's own
+first step (the same pattern, the same ABI), and only while WeasyPrint is imported; it is restored
+right after. A name ldconfig does not know is then not found at all; should the import fail for
+that reason, it is imported again with the standard lookup, so a library that only gcc or ld can
+find still loads (slowly, as before).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+_ABI = {"x86_64-64": "libc6,x86-64", "ppc64-64": "libc6,64bit", "sparc64-64": "libc6,64bit",
+        "s390x-64": "libc6,64bit", "ia64-64": "libc6,IA-64"}
+"""``ctypes.util``'s ABI names for ``ldconfig -p`` (machine-bits), libc6 otherwise."""
+
+
+def _ldconfig_listing() -> bytes:
+    try:
+        return subprocess.run(
+            ["/sbin/ldconfig", "-p"], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, env={"LC_ALL": "C", "LANG": "C"}, check=False,
+        ).stdout
+    except OSError:
+        return b""
+
+
+def soname_finder(listing: bytes) -> Any:
+    """A ``find_library(name)`` that looks ``name`` up in one ``ldconfig -p`` listing only."""
+    bits = "64" if ctypes.sizeof(ctypes.c_void_p) == 8 else "32"
+    abi = _ABI.get(f"{os.uname().machine}-{bits}", "libc6")
+
+    def find_library(name: str) -> str | None:
+        pattern = os.fsencode(rf"\s+(lib{re.escape(name)}\.[^\s]+)\s+\({abi}")
+        found = re.search(pattern, listing)
+        return os.fsdecode(found.group(1)) if found else None
+
+    return find_library
+
+
+@contextlib.contextmanager
+def ldconfig_lookup() -> Iterator[None]:
+    """``ctypes.util.find_library`` answers from one ldconfig listing inside the block."""
+    original = ctypes.util.find_library
+    ctypes.util.find_library = soname_finder(_ldconfig_listing())
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = original
+
+
+def _import() -> Any:
+    if os.name != "posix" or not os.path.exists("/sbin/ldconfig"):
+        import weasyprint as module  # macOS, Windows: find_library spawns nothing there
+
+        return module
+    try:
+        with ldconfig_lookup():
+            import weasyprint as module
+    except OSError:  # a library only gcc or ld could find: the standard lookup
+        import weasyprint as module
+    return module
+
+
+weasyprint = _import()

@@ -1,12 +1,21 @@
-"""Helpers for end-to-end tests: a config file pointing at real loopback servers, and the CLI
-run as a subprocess (the way a user or cron runs it)."""
+"""Helpers for end-to-end tests: a config file pointing at real loopback servers, and the CLI.
+
+``run_cli`` runs the CLI in this process through typer's runner: the same command line, a clean
+environment (``cli_env``), the config's folder as the working directory, stdout and stderr apart
+and the exit code; a renderer's fork server started once serves every later run (a subprocess
+paid ~2-4 s of imports and fork-server start for each). ``run_cli_process`` and ``popen_cli``
+start ``python -m reports.cli`` as a process: for what only a process shows (a SIGKILL, its
+exit, structured logs set up once per process).
+"""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 API_KEY = "ibl-test-key-4f1e9c2a7d"
@@ -70,6 +79,43 @@ def cli_env() -> dict[str, str]:
 
 
 def run_cli(
+    config: Path, *args: str, timeout: float = 180, check: bool = False,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``ibl-reports --config CONFIG ARGS...`` in this process (``env`` adds variables).
+
+    As a subprocess would: the environment is ``cli_env()`` plus ``env`` (nothing else of this
+    process's ``IBL_*``), the working directory the config's folder, stdin empty; an exception
+    that escapes the CLI appears as a traceback on stderr with exit 1. A run past ``timeout``
+    dumps every thread's stack and ends this test process (xdist reports it).
+    """
+    from typer.testing import CliRunner
+
+    from reports.cli import app
+
+    argv = ["--config", str(config), *args]
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("IBL_")}
+    overrides.update({k: v for k, v in cli_env().items() if k.startswith("IBL_")})
+    overrides.update(env or {})
+    previous = os.getcwd()
+    os.chdir(config.parent)
+    faulthandler.dump_traceback_later(timeout, exit=True)
+    try:
+        result = CliRunner().invoke(app, argv, env=overrides)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        os.chdir(previous)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    proc = subprocess.CompletedProcess(["ibl-reports", *argv], result.exit_code,
+                                       result.stdout, stderr)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def run_cli_process(
     config: Path, *args: str, timeout: float = 180, check: bool = False,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:

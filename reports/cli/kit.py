@@ -9,6 +9,7 @@ added here to every subcommand and subgroup, also of each command
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -28,7 +29,7 @@ JSON_HELP = "print JSON (one array on stdout) instead of a table"
 
 class _State:
     config_path: str | None = None
-    logging = False
+    logging: logging.Handler | None = None  # the command's structured-log handler
     noticed = False
 
 
@@ -105,19 +106,28 @@ def load(*, logs: bool = True) -> Any:
             typer.echo(f"warning: {line}", err=True)
         state.noticed = True
     fmt = os.environ.get(LOG_FORMAT_ENV)
-    if logs and fmt and not state.logging:
+    if logs and fmt and state.logging is None:
         from reports.logs import configure_logging, secrets_from_env
 
         if fmt not in ("text", "json"):
             raise UsageError(f"{LOG_FORMAT_ENV}={fmt!r}: use text or json")
-        configure_logging("json" if fmt == "json" else "text", secrets=secrets_from_env(
+        handler = configure_logging("json" if fmt == "json" else "text", secrets=secrets_from_env(
             os.environ,
             [config.api.api_key_env, config.email.password_env, config.executor.broker_url_env,
              config.privacy.pseudonym_key_env],
             [config.state.url, os.environ.get(config.executor.broker_url_env, "")],
         ))
-        state.logging = True
+        state.logging = handler
     return config
+
+
+def end_command() -> None:
+    """Undo what the command set up in this process (its log handler): the app may run again."""
+    if state.logging is not None:
+        from reports.logs import remove_handler
+
+        remove_handler(state.logging)
+        state.logging = None
 
 
 def utc_minutes(iso: str) -> str:

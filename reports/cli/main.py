@@ -21,6 +21,7 @@ from reports.cli.kit import (
     CONFIG_HELP,
     JSON_HELP,
     ConfigAnywhere,
+    end_command,
     set_config_path,
     state,
     utc_minutes,
@@ -53,6 +54,7 @@ app.add_typer(web_app, name="web")
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     config: Annotated[
         str | None,
         typer.Option("--config", metavar="PATH", help=CONFIG_HELP),
@@ -60,6 +62,7 @@ def _main(
 ) -> None:
     state.config_path = None
     state.noticed = False
+    ctx.call_on_close(end_command)
     set_config_path(config)
 
 

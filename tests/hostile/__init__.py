@@ -1,8 +1,8 @@
 """Hostile inputs and faults: every failure is loud, named, and leaves nothing half-done.
 
-Helpers shared by the hostile suite: a config with small retry/time limits, the CLI run as a
-subprocess (optionally with extra environment, e.g. the SMTP password), and the checks that a
-failed run left no PDF, no temporary file and no mail behind.
+Helpers shared by the hostile suite: a config with small retry/time limits, the CLI run in-process
+or, with ``process=True``, as a subprocess (optionally with extra environment, e.g. the SMTP
+password), and the checks that a failed run left no PDF, no temporary file and no mail behind.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests._e2e import run_cli
+from tests._e2e import run_cli, run_cli_process
 
 AS_OF = "2026-11-26"
 ORG = "acme-university"
@@ -93,16 +93,19 @@ def _toml(value: object) -> str:
 
 def cli(
     config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
+    process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """``ibl-reports --config CONFIG ARGS...`` as a subprocess, with extra environment."""
-    return run_cli(config, *args, env=env, timeout=timeout)
+    """``ibl-reports --config CONFIG ARGS...`` in-process (a subprocess with ``process``)."""
+    run = run_cli_process if process else run_cli
+    return run(config, *args, env=env, timeout=timeout)
 
 
 def generate(
-    config: Path, *args: str, env: dict[str, str] | None = None
+    config: Path, *args: str, env: dict[str, str] | None = None, process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """``generate --report acme-weekly --as-of AS_OF``."""
-    return cli(config, "generate", "--report", "acme-weekly", "--as-of", AS_OF, *args, env=env)
+    return cli(config, "generate", "--report", "acme-weekly", "--as-of", AS_OF, *args, env=env,
+               process=process)
 
 
 def send(

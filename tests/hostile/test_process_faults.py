@@ -98,7 +98,8 @@ def test_generate_works_with_an_unwritable_home(
     else:  # root writes anywhere: a HOME that is a file cannot hold a cache either
         home.write_bytes(b"")
     env = {"HOME": str(home), "XDG_CACHE_HOME": "", "MPLCONFIGDIR": ""}
-    proc = generate(hostile_config(tmp_path, api_url=api.url), env=env)
+    # A process of its own: the HOME it starts with decides where its fork server's caches go.
+    proc = generate(hostile_config(tmp_path, api_url=api.url), env=env, process=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # no "Matplotlib created a temporary cache directory" warning
     assert (tmp_path / ARCHIVED).is_file()

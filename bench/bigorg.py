@@ -39,14 +39,11 @@ AS_OF = date(2026, 11, 18)
 
 
 def serve(sock: socket.socket, courses: int, users: int) -> None:
-    """The demo API process: uvicorn on an already bound socket."""
-    import uvicorn
+    """The demo API process, as ``mock-api`` serves it, on an already bound socket."""
+    from reports.source.mock import MockKnobs
+    from reports.source.mock import serve as serve_demo
 
-    from reports.source.mock import MockKnobs, create_app
-
-    app = create_app(MockKnobs(courses=courses, users=users))
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    serve_demo("127.0.0.1", 0, MockKnobs(courses=courses, users=users), sock=sock)
 
 
 def render_measured(job: RenderJob) -> tuple[Rendered, float]:
@@ -77,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--courses", type=int, default=2000)
     parser.add_argument("--users", type=int, default=100_000)
     args = parser.parse_args(argv)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
+    from reports.source.mock import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = multiprocessing.get_context("spawn").Process(
         target=serve, args=(sock, args.courses, args.users), daemon=True

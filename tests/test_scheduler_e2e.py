@@ -8,16 +8,23 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reports.config import Config
 from reports.schedule.firetimes import last_fire_time, period_for_fire
+from reports.source.mock import MockKnobs
 from reports.state.ledger import Ledger
+from tests._apiserver import RunningApi, api_server
+from tests._e2e import API_KEY
 from tests._sched import ChildDaemon, write_config
 from tests._smtp import HOST, Recorder, _FreePortController
 
+__all__ = ["api_server"]
 RECIPIENTS = ["dean@acme.example", "programs@acme.example", "ops@acme.example"]
 
 
@@ -34,8 +41,9 @@ class SlowSecondRecipient(Recorder):
         return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
 
-def _config(tmp_path: Path, port: int) -> Config:
+def _config(tmp_path: Path, port: int, api: RunningApi) -> Config:
     email = (
+        f"[api]\nbase_url = \"{api.url}\"\napi_key_env = \"IBL_TEST_KEY\"\n\n"
         "[email]\nbackend = \"smtp\"\n"
         f"smtp_host = \"{HOST}\"\nsmtp_port = {port}\nsecurity = \"none\"\ntimeout_s = 10\n"
         "from = \"ibl.ai reports <reports@example.org>\"\n\n"
@@ -56,12 +64,18 @@ def _schedule(config: Config) -> ChildDaemon:
     ])
 
 
-def test_sigkill_mid_delivery_then_restart_delivers_each_recipient_once(tmp_path: Path) -> None:
+def test_sigkill_mid_delivery_then_restart_delivers_each_recipient_once(
+    tmp_path: Path, api_server: Callable[..., RunningApi], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A small org on a loopback demo API (the embedded one has 20-60 courses and 500-3000
+    # users: each send child fetched it for seconds); the daemon and its sends inherit the key.
+    api = api_server(MockKnobs(token=API_KEY, courses=6, users=80))
+    monkeypatch.setenv("IBL_TEST_KEY", API_KEY)
     handler = SlowSecondRecipient()
     controller = _FreePortController(handler, hostname=HOST, port=0)
     controller.start()
     try:
-        config = _config(tmp_path, controller.port)
+        config = _config(tmp_path, controller.port, api)
         report = config.reports[0]
         fired = last_fire_time(report, datetime.now(UTC))
         assert fired is not None

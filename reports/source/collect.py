@@ -238,6 +238,8 @@ _CONTROL = dict.fromkeys([*range(0x20), 0x7F], None)
 
 def _name(text: str) -> str:
     """A printable name: control characters (NUL, CR, LF...) dropped, cut at MAX_NAME."""
+    if len(text) <= MAX_NAME and text.isprintable():  # the usual name: nothing to drop or cut
+        return text
     text = text.translate(_CONTROL)
     return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "\u2026"
 

@@ -31,7 +31,8 @@ from tests._smtp import smtp_server
 MONDAY = date(2026, 11, 16)
 WEEK = "2026-11-09..2026-11-15"
 ARCHIVE = Path("archive/acme-university/acme-weekly")
-LATE = MockKnobs(token=API_KEY, courses=12, users=300, today=MONDAY, late_days=2)
+# 8 courses, 7 with activity that week
+LATE = MockKnobs(token=API_KEY, courses=8, users=120, today=MONDAY, late_days=2)
 Server = Callable[..., RunningApi]
 OPS = "ops@acme.example"
 
@@ -91,7 +92,7 @@ def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
     held = run_cli(config_path, "send", "--report", "acme-weekly", "--as-of", "2026-11-16")
     assert held.returncode == 3, held.stderr
     assert held.stderr.strip() == (
-        f"acme-weekly {WEEK}: held: data for Nov 15 has not arrived for 12 of 12 courses "
+        f"acme-weekly {WEEK}: held: data for Nov 15 has not arrived for 7 of 7 courses "
         "(send --provisional to send it now, marked provisional)")
     assert mails(tmp_path) == {} and not (tmp_path / ARCHIVE).exists()
     # The send that first holds the period alerts the ops recipients, once.
@@ -99,7 +100,7 @@ def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
         "ibl-reports: acme-weekly held for 2026-11-09_2026-11-15"]
     runs = json.loads(run_cli(config_path, "runs", "--json", check=True).stdout)
     assert [(r["state"], r["reason"]) for r in runs] == [
-        ("held", "data for Nov 15 has not arrived for 12 of 12 courses")]
+        ("held", "data for Nov 15 has not arrived for 7 of 7 courses")]
     assert runs[0]["gate"]["failed"][0]["rule"] == "day_coverage"
     jobs = run_cli(config_path, "jobs", "--json", check=True).stdout
     assert json.loads(jobs)[0]["last_state"] == "held"
@@ -121,7 +122,7 @@ def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
     sent = mails(tmp_path)
     assert len(sent) == 2 and all(
         m["Subject"].startswith("[Provisional] ") for m in sent.values())
-    banner = "Provisional: data for Nov 15 has not arrived for 12 of 12 courses"
+    banner = "Provisional: data for Nov 15 has not arrived for 7 of 7 courses"
     assert all(first_line(m) == banner for m in sent.values())
     provisional_pdf = tmp_path / ARCHIVE / "2026-11-09_2026-11-15.provisional.pdf"
     assert banner in page_one(provisional_pdf)

@@ -1,4 +1,4 @@
-"""`ibl-reports generate` end to end: demo API over loopback HTTP, the CLI as a subprocess, and
+"""`ibl-reports generate` end to end: demo API over loopback HTTP, the CLI (``run_cli``), and
 the PDF read back and checked against what the API says."""
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def pdf_text(path: Path) -> str:
 
 @pytest.fixture
 def served(api_server: Callable[..., RunningApi]) -> RunningApi:  # noqa: F811
-    return api_server(MockKnobs(token=API_KEY))
+    # A mid-sized org (the default is 20-60 courses and 500-3000 users: seconds of fetching)
+    return api_server(MockKnobs(token=API_KEY, courses=12, users=300))
 
 
 def test_generate_makes_a_pdf_whose_numbers_match_the_api(

@@ -11,7 +11,6 @@ import io
 import logging
 import re
 import subprocess
-from collections.abc import Callable
 from datetime import date
 
 import pdfplumber
@@ -57,22 +56,46 @@ def _data() -> ReportData:
                                previous_courses=rename(data.previous_courses))
 
 
-@pytest.fixture(scope="session")
-def rendered() -> Callable[[str], Rendered]:
-    """Render the demo report in a locale once per test process."""
-    cache: dict[str, Rendered] = {}
-    data = _data()
+class Renders:
+    """The demo report rendered in a locale once per test process, with the warnings the
+    ``reports`` loggers gave while it was drawn (charts included)."""
 
-    def get(locale: str) -> Rendered:
-        if locale not in cache:
+    def __init__(self) -> None:
+        self._cache: dict[str, Rendered] = {}
+        self.warnings: dict[str, list[str]] = {}
+        self._data = _data()
+
+    def __call__(self, locale: str) -> Rendered:
+        if locale not in self._cache:
             report = ReportConfig(name="acme-weekly", org="acme-university", period="weekly",
                                   schedule="0 6 * * 1", locale=locale,
                                   display_name="Acme University")
-            job = RenderJob(report, data, None, date(2026, 11, 16), chart_dpi=40)
-            cache[locale] = render_report(job)
-        return cache[locale]
+            job = RenderJob(report, self._data, None, date(2026, 11, 16), chart_dpi=40)
+            logger, seen = logging.getLogger("reports"), _Collect()
+            level = logger.level
+            logger.setLevel(logging.WARNING)
+            logger.addHandler(seen)
+            try:
+                self._cache[locale] = render_report(job)
+            finally:
+                logger.removeHandler(seen)
+                logger.setLevel(level)
+            self.warnings[locale] = seen.messages
+        return self._cache[locale]
 
-    return get
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(scope="session")
+def rendered() -> Renders:
+    return Renders()
 
 
 def _text(pdf: bytes) -> str:
@@ -81,7 +104,7 @@ def _text(pdf: bytes) -> str:
 
 @pytest.mark.parametrize("language", list(LOCALES))
 def test_the_report_speaks_its_language(
-    language: str, rendered: Callable[[str], Rendered]
+    language: str, rendered: Renders
 ) -> None:
     locale, tag, key_figures = LOCALES[language]
     result = rendered(locale)
@@ -97,18 +120,15 @@ def test_the_report_speaks_its_language(
     assert result.pages == rendered("en").pages
 
 
-def test_the_english_report_says_en(rendered: Callable[[str], Rendered]) -> None:
+def test_the_english_report_says_en(rendered: Renders) -> None:
     result = rendered("en")
     assert pypdf.PdfReader(io.BytesIO(result.pdf)).trailer["/Root"]["/Lang"] == "en"
     assert all(heading in _text(result.pdf) for heading in ENGLISH_HEADINGS)
 
 
-def test_every_script_is_drawn_with_a_font_that_has_it(
-    rendered: Callable[[str], Rendered], caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.WARNING, logger="reports")
-    result = rendered("en-GB")  # a locale of its own: the charts are drawn inside this test
-    assert not [r for r in caplog.records if "missing_glyphs" in r.getMessage()]
+def test_every_script_is_drawn_with_a_font_that_has_it(rendered: Renders) -> None:
+    result = rendered("en")  # the warnings are those logged while it was drawn
+    assert not [m for m in rendered.warnings["en"] if "missing_glyphs" in m]
     fonts: dict[str, set[str]] = {}
     with pdfplumber.open(io.BytesIO(result.pdf)) as pdf:
         for page in pdf.pages:
@@ -124,7 +144,7 @@ def test_every_script_is_drawn_with_a_font_that_has_it(
     assert "Noto-Sans-CJK" in embedded and "DejaVu-Sans" in embedded
 
 
-def test_an_arabic_report_reads_right_to_left(rendered: Callable[[str], Rendered]) -> None:
+def test_an_arabic_report_reads_right_to_left(rendered: Renders) -> None:
     result = rendered("ar_EG")
     heading = "الأرقام الرئيسية"
     with pdfplumber.open(io.BytesIO(result.pdf)) as pdf:

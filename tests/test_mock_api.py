@@ -12,11 +12,6 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from iblai.models import (  # type: ignore[attr-defined]
-    ActiveUsersList,
-    ActiveUsersPerCourse,
-    OvertimeWithChangeInfo,
-)
 
 from reports.errors import UsageError
 from reports.source.mock import Fault, MockKnobs, create_app, listening_socket
@@ -54,6 +49,14 @@ def http(api_server: Server) -> Any:
 
 
 def test_answers_parse_with_the_official_sdk_models(http: httpx.Client) -> None:
+    # Imported here: the SDK's package imports all its APIs and models (~7 s of CPU), which
+    # every xdist worker paid while collecting.
+    from iblai.models import (  # type: ignore[attr-defined]
+        ActiveUsersList,
+        ActiveUsersPerCourse,
+        OvertimeWithChangeInfo,
+    )
+
     per_course = ActiveUsersPerCourse.from_dict(get(http, f"{base()}/active-users/per-course",
                                                     **WEEK))
     assert per_course is not None and per_course.total > 0

@@ -23,9 +23,14 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium for this module.
+
+    Not for the session: while Playwright's sync API is open it keeps an asyncio loop marked
+    running on the main thread, and every later test that runs the CLI in-process (its
+    ``asyncio.run``) would fail with "cannot be called from a running event loop".
+    """
     executable = require_chromium()
     from playwright.sync_api import sync_playwright
 

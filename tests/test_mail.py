@@ -315,8 +315,10 @@ def test_the_body_says_what_the_figures_are_compared_with_and_shows_the_kpi_card
         assert absent not in html, absent
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser() -> Any:
+    # Per test: an open Playwright keeps an asyncio loop marked running on the main thread
+    # (see tests/test_web_browser.py's browser fixture).
     path = "/usr/bin/chromium"
     if not os.path.exists(path):
         if os.environ.get("IBL_TEST_REQUIRE_SERVICES") == "1":

@@ -23,13 +23,15 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser() -> Iterator[Any]:
-    """One headless Chromium for this module.
+    """A headless Chromium for one test.
 
-    Not for the session: while Playwright's sync API is open it keeps an asyncio loop marked
-    running on the main thread, and every later test that runs the CLI in-process (its
-    ``asyncio.run``) would fail with "cannot be called from a running event loop".
+    Not shared across tests: while Playwright's sync API is open it keeps an asyncio loop marked
+    running on the main thread, and a test that runs the CLI in-process (its ``asyncio.run``)
+    after it on the same xdist worker fails with "cannot be called from a running event loop".
+    A module-scoped browser is not enough: xdist may run another module's test before the
+    module's teardown.
     """
     executable = require_chromium()
     from playwright.sync_api import sync_playwright

@@ -4,7 +4,8 @@
 the data (``reports.report.freshness``, with the older periods from
 ``reports.source.history`` only when the ratio rule needs them) before anything is rendered.
 ``generate`` judges the same way but never holds: it marks the PDF provisional instead. The
-first send that holds a period alerts ``[alerts] recipients`` (once per period, whoever sends).
+first send that holds a period alerts ``[alerts] recipients``, and so does the first send that
+delivers a provisional report of it (each once per period, by hand or run by the scheduler).
 """
 
 from __future__ import annotations
@@ -83,16 +84,20 @@ def verdict_line(report: str, period: Period, verdict: Verdict) -> str:
             "provisional")
 
 
-def alert_first_hold(
+def alert_gate(
     config: Config, report: ReportConfig, period: Period, verdict: Verdict, env: Mapping[str, str],
-    *, backend: Any, now: datetime,
+    *, backend: Any, now: datetime, recipients: int | None = None,
 ) -> None:
-    """Tell ``[alerts] recipients`` that ``period`` is held (the send that holds it first)."""
+    """Tell ``[alerts] recipients`` that ``period`` is held (the send that holds it first), or,
+    with ``recipients``, that it was sent provisional to that many (the first provisional
+    delivery of the period): the report, the period, the failed rules and their reason."""
     from reports.schedule.alerts import alert_hold, mail_alerter
     from reports.schedule.firetimes import RunRequest
 
     request = RunRequest(report.name, now, period.end + timedelta(days=1), period, reason="send")
-    alert_hold(mail_alerter(config, env, backend), config, request, "held", verdict.reason())
+    alert_hold(mail_alerter(config, env, backend), config, request,
+               "held" if recipients is None else PROVISIONAL, verdict.reason(),
+               rules=list(dict.fromkeys(f.rule for f in verdict.failed)), recipients=recipients)
 
 
 def banner_for(verdict: Verdict, report: ReportConfig) -> str:

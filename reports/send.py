@@ -3,7 +3,8 @@
     refuse an unended period (exit 2, nothing written)
     -> collect + judge (``reports.gate``) -> held (exit 3, the run recorded held, the first hold
        of the period alerted, nothing else)
-    -> render (or reuse the archived PDF) -> archive -> mail (via the ledger)
+    -> render (or reuse the archived PDF) -> archive -> mail (via the ledger; the first
+       provisional delivery of the period alerted)
 
 ``--provisional`` sends a period the gate holds, marked provisional: a banner on page 1,
 "[Provisional]" in the subject, its own Message-ID, the PDF archived beside the final one. When
@@ -25,7 +26,7 @@ from reports.config import Config, ReportConfig
 from reports.errors import ConfigError
 from reports.gate import (
     PROVISIONAL,
-    alert_first_hold,
+    alert_gate,
     banner_for,
     collect_judged,
     head,
@@ -162,8 +163,8 @@ def send_report(
             if not verdict.ok and not provisional:
                 ledger.transition(run_id, RunState.HELD, error=verdict.reason(), gate=gate)
                 if not to and not ledger.held_before(report.name, period, run_id):
-                    alert_first_hold(config, report, period, verdict, env, backend=backend,
-                                     now=clock())
+                    alert_gate(config, report, period, verdict, env, backend=backend,
+                               now=clock())
                 return SendOutcome(report.name, period, held=verdict)
             edition = None if verdict.ok else PROVISIONAL
             if edition and not to and not force and ledger.period_done(
@@ -192,6 +193,7 @@ def send_report(
                 ledger.transition(run_id, RunState.DONE, detail=f"test copy to {to}")
                 return SendOutcome(report.name, period, sent=(to,), pdf=path, reused=reused,
                                    test_reply=receipt.reply, edition=edition)
+            told = bool(edition) and bool(ledger.provisional_recipients(report.name, period))
             result = deliver(
                 ledger, backend, report.name, period, messages,
                 max_attempts=config.email.max_attempts, backoff_s=config.email.retry_backoff_s,
@@ -202,6 +204,9 @@ def send_report(
                                   + (" provisional" if edition else ""))
             else:
                 ledger.transition(run_id, RunState.FAILED, error="; ".join(result.lines()))
+            if edition and result.sent and not told:  # the period's first provisional delivery
+                alert_gate(config, report, period, verdict, env, backend=backend, now=clock(),
+                           recipients=len(result.sent))
     return SendOutcome(
         report.name, period, sent=result.sent, skipped=result.skipped,
         failures=tuple(result.lines()), pdf=path, reused=reused, note=note, edition=edition,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reports.config import Config
@@ -92,8 +92,9 @@ _HOLD_TEXT = {
              "scheduler checks a scheduled period again every hold_retry_every and applies "
              "on_stale after hold_for; a period held by a manual send goes out when it is "
              "sent again after the data has arrived. You get this message once per period."),
-    "provisional": ("sent provisional", "was sent marked provisional: its data was still not "
-                    "complete after hold_for. The final report follows, once, when it is."),
+    "provisional": ("sent provisional", "was sent marked provisional{to}, although the "
+                    "freshness gate found its data not complete yet (by send --provisional, or "
+                    "by the scheduler after hold_for). You get this message once per period."),
     "stale": ("still held", "is still held after hold_for (on_stale = \"alert\"); the scheduler "
               "keeps checking and sends it when the data is complete."),
     "skipped": ("skipped", "was not sent: its data was still not complete when it was given "
@@ -102,28 +103,48 @@ _HOLD_TEXT = {
 
 
 def alert_hold(alerter: Alerter | None, config: Config, request: RunRequest, kind: str,
-               reason: str) -> None:
-    """The one alert for a period that was held, sent provisional, went stale or was skipped."""
+               reason: str, *, rules: Sequence[str] = (), recipients: int | None = None) -> None:
+    """The one alert for a period that was held, sent provisional, went stale or was skipped.
+
+    ``rules`` names the gate's failed rules (when the sender knows them); ``recipients`` is how
+    many got a provisional report.
+    """
     if alerter is None:
         return
     title, what = _HOLD_TEXT[kind]
+    count = "" if recipients is None else (
+        f" to {recipients} recipient" + ("" if recipients == 1 else "s"))
     period = f"{request.period.start.isoformat()} to {request.period.end.isoformat()}"
     base = (f"ibl-reports --config {config.source} send --report {request.report} "
             f"--as-of {request.as_of.isoformat()}")
-    text = "\n".join([
-        textwrap.fill(f"The report {request.report!r} for the period {period} {what}", 72),
+    lines = [
+        textwrap.fill(f"The report {request.report!r} for the period {period} "
+                      + what.format(to=count), 72),
         "",
-        f"Reason: {reason or 'see the scheduler log'}",
-        "",
-        "To send it now anyway, marked provisional:",
-        f"       {base} --provisional",
-        "If the figures are real (a true drop), turn the rule off for this report in",
-        "[reports.freshness] (or lower its threshold) and send again:",
-        f"       {base}",
-    ])
+    ]
+    if rules:
+        lines.append("Failed rules: " + ", ".join(rules))
+    lines += [f"Reason: {reason or 'see the scheduler log'}", ""]
+    if kind == "provisional":
+        lines += [
+            "The final report follows, once, to everyone who got the provisional one:",
+            "when the data has arrived (a scheduled period is checked again every",
+            "hold_retry_every), or when the figures are real (a true drop) and the rule",
+            "is turned off for this report in [reports.freshness] (or its threshold",
+            "lowered). To send it by hand:",
+            f"       {base}",
+        ]
+    else:
+        lines += [
+            "To send it now anyway, marked provisional:",
+            f"       {base} --provisional",
+            "If the figures are real (a true drop), turn the rule off for this report in",
+            "[reports.freshness] (or lower its threshold) and send again:",
+            f"       {base}",
+        ]
     subject = f"ibl-reports: {request.report} {title} for {request.period.key}"
     try:
-        alerter(subject, text)
+        alerter(subject, "\n".join(lines))
     except Exception as exc:  # an alert that cannot be sent is logged, never fatal
         log_event(log, "alert.failed", level=logging.ERROR, report=request.report,
                   period=request.period.key, error=f"{type(exc).__name__}: {exc}")

@@ -5,9 +5,9 @@ tick ``due`` asks ``reports.schedule.holds.decide`` what each one needs now and 
 to make: a plain send again (the data may have arrived; after a provisional send it delivers the
 final report), or a send marked provisional once ``hold_for`` has passed (``on_stale``).
 
-The first hold of a period is alerted by the ``send`` that was held (it alerts once per period,
-manual or scheduled); the book alerts once when a period is sent provisional and once when it
-goes stale without a send (``skip``, ``alert``).
+The first hold of a period and its first provisional delivery are alerted by the ``send`` itself
+(once per period each, manual or scheduled); the book alerts only once when a period goes stale
+without a send (``skip``, ``alert``).
 
 Every change is stored in the state database (``reports.state.holds``, through the ``HoldStore``
 seam) before its alert goes out. A restarted daemon reads the holds back on first use: the
@@ -152,7 +152,6 @@ class HoldBook:
         """Update the book with how a run of ``request`` ended."""
         key = (request.report, request.period)
         now = self.clock()
-        notify = ""
         with self._lock:
             hold = self._book().get(key)
             if outcome.kind is OutcomeKind.HELD:
@@ -169,8 +168,8 @@ class HoldBook:
                                       rechecks=hold.rechecks + 1))
             elif outcome.ok and request.provisional:
                 base = hold or Hold(request.report, request.period, request.as_of, now, now, None)
+                # The send alerted (its first provisional delivery of the period), not the book.
                 self._put(replace(base, state=HoldState.PROVISIONAL, last_try=now))
-                notify = "provisional"
             elif outcome.ok and hold is not None:
                 # The final report went out (or nothing was left to send).
                 del self._book()[key]
@@ -178,8 +177,6 @@ class HoldBook:
                 log_event(log, "hold.released", report=request.report,
                           period=request.period.key, was=hold.state.value,
                           rechecks=hold.rechecks)
-        if notify:
-            alert_hold(self.alerter, self.config, request, notify, outcome.error)
 
     def due(self) -> list[RunRequest]:
         """The runs to make now; stale periods that are skipped or alerted are handled here."""

@@ -17,7 +17,7 @@ from reports.report.periods import Period
 from reports.source.mock import MockKnobs
 from reports.state.archive_index import ArchiveRecord
 from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
-from tests._e2e import API_KEY, run_cli, run_cli_process, write_config
+from tests._e2e import API_KEY, run_cli, write_config
 from tests._fleet import free_port
 from tests._s3 import SECRET_KEY, Seaweed, put_raw, s3_bucket, seaweed  # noqa: F401  (fixtures)
 from tests._smtp import HOST, Recorder, _FreePortController
@@ -131,8 +131,11 @@ def test_a_wrong_secret_is_refused_in_one_line_without_the_secret(
 ) -> None:
     config = s3_config(tmp_path, seaweed, s3_bucket)
     wrong = "wrong-" + SECRET_KEY[::-1]
-    # A process of its own: boto3's default session keeps the first credentials it read.
-    result = run_cli_process(config, "archive", "verify", env=seaweed.env(secret=wrong))
+    # The right key first, in this same process: the wrong one must still be used after it
+    # (boto3's default session would keep signing with the first credentials it read).
+    right = run_cli(config, "archive", "verify", env=seaweed.env())
+    assert right.returncode == 0, right.stderr
+    result = run_cli(config, "archive", "verify", env=seaweed.env(secret=wrong))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

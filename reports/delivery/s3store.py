@@ -62,7 +62,9 @@ def process_client(endpoint_url: str | None, region: str | None) -> S3Client:
         held = _clients.get(key)
         if held is not None and held[0] == os.getpid():
             return held[1]
-        client = boto3.client(
+        # A session of its own: boto3's default session keeps the first credentials it read,
+        # so a changed key would get a new client that still signs with the old one.
+        client = boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url, region_name=region,
             config=BotoConfig(
                 connect_timeout=5, read_timeout=60,

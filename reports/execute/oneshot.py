@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
-from reports.errors import RenderError, RenderTimeoutError
+from reports.errors import RenderTimeoutError
 from reports.execute.worker import (
     _KILL_GRACE_S,
     _call,
@@ -45,6 +45,7 @@ from reports.execute.worker import (
     _limit_self,
     _result,
     prepare_environment,
+    start_child,
 )
 
 T = TypeVar("T")
@@ -148,18 +149,7 @@ class WarmWorker:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.start_wait_s = 0.0
-        context = _start_context()
-        self.conn, child_end = context.Pipe(duplex=True)
-        self.process = context.Process(  # type: ignore[attr-defined]
-            target=_serve_one, args=(child_end, memory_mb, warm, busy), daemon=True
-        )
-        try:
-            self.process.start()
-        except OSError as exc:
-            self.conn.close()
-            raise RenderError(f"the render worker could not be started: {exc}") from exc
-        finally:
-            child_end.close()
+        self.conn, self.process = start_child(_start_context(), _serve_one, memory_mb, warm, busy)
 
     def __enter__(self) -> WarmWorker:
         return self

@@ -175,6 +175,25 @@ def _serve(conn: multiprocessing.connection.Connection, memory_mb: int) -> None:
         conn.close()
 
 
+def start_child(
+    context: BaseContext, target: Callable[..., None], *args: Any
+) -> tuple[multiprocessing.connection.Connection, multiprocessing.process.BaseProcess]:
+    """Start ``target(child_end, *args)`` in a daemon child; our end of a duplex pipe and the
+    child. A child that cannot be started is a ``RenderError`` (e.g. the fork server died)."""
+    conn, child_end = context.Pipe(duplex=True)
+    process = context.Process(  # type: ignore[attr-defined]
+        target=target, args=(child_end, *args), daemon=True
+    )
+    try:
+        process.start()
+    except OSError as exc:
+        conn.close()
+        raise RenderError(f"the render worker could not be started: {exc}") from exc
+    finally:
+        child_end.close()
+    return conn, process
+
+
 def _kill_group(process: multiprocessing.process.BaseProcess) -> None:
     pid = process.pid
     if pid is None:
@@ -268,17 +287,7 @@ class _PoolWorker:
     """One long-lived worker process and the parent's end of its pipe."""
 
     def __init__(self, context: BaseContext, memory_mb: int) -> None:
-        self.conn, child_end = context.Pipe(duplex=True)
-        self.process = context.Process(  # type: ignore[attr-defined]
-            target=_serve, args=(child_end, memory_mb), daemon=True
-        )
-        try:
-            self.process.start()
-        except OSError as exc:
-            self.conn.close()
-            raise RenderError(f"the render worker could not be started: {exc}") from exc
-        finally:
-            child_end.close()
+        self.conn, self.process = start_child(context, _serve, memory_mb)
         self.jobs = 0
 
     def call(self, func: Callable[..., Any], args: tuple[Any, ...], timeout_s: float) -> Any:

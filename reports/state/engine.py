@@ -7,8 +7,8 @@ older schema is refused with one line saying so. ``process_engine`` keeps one en
 and URL, made anew in a forked child (a pool child must not share its parent's connections), so
 a worker opens its connection pool once, not once per run; a PostgreSQL schema found current
 through that engine is not checked again by the process (a newer schema installed meanwhile is
-seen when the process restarts: run ``db upgrade`` with the workers stopped). The URL is only ever shown with its
-password hidden; secrets are never written here.
+seen when the process restarts: run ``db upgrade`` with the workers stopped). The URL is only
+ever shown with its password hidden; secrets are never written here.
 """
 
 from __future__ import annotations

@@ -99,3 +99,28 @@ def test_charts_drawn_in_another_process_give_the_same_pdf() -> None:
     whole = render_report(job)
     assert len(charted.charts) == 3 and set(charted.timings) == {"analyse_s", "charts_s"}
     assert split.pdf == whole.pdf and split.pages == whole.pages >= 3
+
+
+def test_artist_docstrings_are_skipped_only_inside_the_block() -> None:
+    """The charts child imports matplotlib without writing every ``set`` docstring (CPU);
+    the classes keep their ``set`` signature, and ``kwdoc`` is itself again afterwards."""
+    import inspect
+
+    import matplotlib.artist
+
+    from reports.execute.oneshot import artist_docstrings_skipped
+
+    original = matplotlib.artist.kwdoc
+    with artist_docstrings_skipped():
+        class Quiet(matplotlib.artist.Artist):
+            def set_shade(self, shade: float) -> None:
+                """Set the shade."""
+
+    class Loud(matplotlib.artist.Artist):
+        def set_shade(self, shade: float) -> None:
+            """Set the shade."""
+
+    assert matplotlib.artist.kwdoc is original
+    assert "shade" in inspect.signature(Quiet.set).parameters
+    assert "shade" not in (Quiet.set.__doc__ or "")
+    assert "shade: unknown" in (Loud.set.__doc__ or "")

@@ -32,7 +32,7 @@ import multiprocessing.connection
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
@@ -65,11 +65,34 @@ machine has a core to spare (on a busy machine a step costs more CPU than it sav
 def warm_charts(language: str) -> None:
     """Import matplotlib and look up the chain's fonts at the charts' sizes (one-time costs that
     the first charts would pay; drawing a warm-up chart would cost more than it saves)."""
-    for name in CHART_MODULES:
-        importlib.import_module(name)
+    with artist_docstrings_skipped():
+        for name in CHART_MODULES:
+            importlib.import_module(name)
     from reports.report.charts import warm_fonts
 
     warm_fonts(language)
+
+
+@contextlib.contextmanager
+def artist_docstrings_skipped() -> Iterator[None]:
+    """Inside the block, matplotlib's classes get no property list in their ``set`` docstring.
+
+    Defining an ``Artist`` subclass writes one (``matplotlib.artist.kwdoc``: every setter's
+    docstring, cleaned), ~40% of the CPU of importing ``matplotlib.figure``; a render child
+    never reads a docstring. Nothing else changes: ``set`` keeps its signature.
+    """
+    import matplotlib.artist
+
+    original = matplotlib.artist.kwdoc
+    matplotlib.artist.kwdoc = _no_kwdoc
+    try:
+        yield
+    finally:
+        matplotlib.artist.kwdoc = original
+
+
+def _no_kwdoc(artist: object) -> str:
+    return ""
 
 
 def warm_pdf(job: Any) -> list[Callable[[], object]]:

@@ -166,11 +166,11 @@ def installed_families(chain: tuple[str, ...]) -> list[str]:
     return [family for family in chain if family in names] or ["DejaVu Sans"]
 
 
-def _figure(height_in: float) -> Figure:
+def _figure(height_in: float, dpi: float = 100) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(COLUMN_WIDTH_IN, height_in))
+    fig = Figure(figsize=(COLUMN_WIDTH_IN, height_in), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
@@ -217,7 +217,7 @@ def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str, language: st
     t = translations(language)
     _ = t.gettext
     rows = a.top_courses
-    fig = _figure(0.8 + 0.28 * len(rows))
+    fig = _figure(0.8 + 0.28 * len(rows), dpi)
     ax = fig.add_subplot()
     positions = list(range(len(rows)))
     hide = a.suppression
@@ -257,7 +257,7 @@ def _daily_chart(a: Analysis, dpi: int, locale: str, language: str) -> Chart:
     t = translations(language)
     _ = t.gettext
     points = a.daily
-    fig = _figure(2.3)  # its numbers are in the table under it
+    fig = _figure(2.3, dpi)  # its numbers are in the table under it
     ax = fig.add_subplot()
     xs = list(range(len(points)))
     enroll = [p.enrollments for p in points]
@@ -327,7 +327,7 @@ def comparison_measures(a: Analysis, language: str = "en") -> tuple[tuple[str, D
 def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str, language: str) -> Chart:
     _ = translations(language).gettext
     measures = comparison_measures(a, language)
-    fig = _figure(2.1)
+    fig = _figure(2.1, dpi)
     axes = fig.subplots(1, len(measures))
     now, before = fmt.now_label(a.period, language), fmt.previous_label(a.period, language)
     for ax, (label, delta) in zip(axes, measures, strict=True):

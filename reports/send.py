@@ -68,7 +68,8 @@ class SendOutcome:
     reused: bool = False
     note: str = ""
     test_reply: str | None = None
-    """The server's reply to a test copy (``send --to``); None for a real send."""
+    """What became of a test copy (``send --to``): the server's reply, or the outbox file;
+    None for a real send."""
     held: Verdict | None = None
     """The gate's verdict when it held the period (nothing was sent)."""
     edition: str | None = None
@@ -89,8 +90,8 @@ class SendOutcome:
             out.append(f"{head_}: {how} {self.pdf}")
         what = "sent provisional to" if self.edition == PROVISIONAL else "sent to"
         if self.test_reply is not None:
-            out.append(f"{head_}: test copy sent to {', '.join(self.sent)} (server replied "
-                       f"{self.test_reply}); no delivery recorded")
+            out.append(f"{head_}: test copy sent to {', '.join(self.sent)} ({self.test_reply}); "
+                       "no delivery recorded")
         elif self.sent:
             out.append(f"{head_}: {what} {', '.join(self.sent)}")
         if self.skipped:
@@ -196,7 +197,7 @@ def send_report(
                 receipt = backend.send(messages[to], to)
                 ledger.transition(run_id, RunState.DONE, detail=f"test copy to {to}")
                 return SendOutcome(report.name, period, sent=(to,), pdf=path, reused=reused,
-                                   test_reply=receipt.reply, edition=edition)
+                                   test_reply=receipt.said(), edition=edition)
             result = deliver(
                 ledger, backend, report.name, period, messages,
                 max_attempts=config.email.max_attempts, backoff_s=config.email.retry_backoff_s,

@@ -124,3 +124,28 @@ def test_artist_docstrings_are_skipped_only_inside_the_block() -> None:
     assert "shade" in inspect.signature(Quiet.set).parameters
     assert "shade" not in (Quiet.set.__doc__ or "")
     assert "shade: unknown" in (Loud.set.__doc__ or "")
+
+
+@pytest.mark.parametrize("language", ["ja", "ar"])
+def test_charts_drawn_among_the_chain_fonts_only_are_the_same(language: str) -> None:
+    """The charts child lets matplotlib score only the chains' fonts (CPU): the same fonts win,
+    in a CJK-first and an Arabic-first chain."""
+    from matplotlib import font_manager
+
+    from reports.execute.oneshot import chain_fonts_only
+
+    report = ReportConfig(name="r", org="o", period="weekly", schedule="0 6 * * 1",
+                          language=language)
+    job = dataclasses.replace(
+        warm_job(report, None, Policy(PSEUDONYMOUS, 10, True)), chart_dpi=50)
+    manager = font_manager.fontManager
+    manager._findfont_cached.cache_clear()
+    everything = render_charts(job).charts
+    full = chain_fonts_only()
+    try:
+        manager._findfont_cached.cache_clear()
+        assert len(manager.ttflist) < len(full) / 4
+        assert render_charts(job).charts == everything
+    finally:
+        manager.ttflist = full
+        manager._findfont_cached.cache_clear()

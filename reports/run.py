@@ -284,7 +284,6 @@ def generate_one(
             data, verdict = asyncio.run(collect_judged(
                 config, report, period, env, day=today(clock, report.timezone),
                 on_progress=bar.update))
-            digest = data_hash(data)
             marked = None if verdict.ok else PROVISIONAL  # generate never holds: it marks
             policy = report_policy(config, report, env)
         laps.lap("fetch_s")
@@ -295,6 +294,7 @@ def generate_one(
         # the render before leaving, whatever happens).
         with ThreadPoolExecutor(1, thread_name_prefix="render") as background:
             rendering = background.submit(_timed_render, config, job, own, pool)
+            digest = data_hash(data)
             with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger:
                 from reports.state.runs import RunState
 

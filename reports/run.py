@@ -290,11 +290,13 @@ def generate_one(
         bar.update(RENDER_STAGE, 0, 1)
         job = RenderJob(report, data, config.templates.dir, generated_on(report, clock),
                         notice=notice_for(verdict, report), policy=policy)
-        # The render runs in the children while this thread writes the ledger (and waits for
-        # the render before leaving, whatever happens).
+        # The render runs in the children while this thread writes the ledger, once the charts
+        # are drawn (and waits for the render before leaving, whatever happens).
         with ThreadPoolExecutor(1, thread_name_prefix="render") as background:
             rendering = background.submit(_timed_render, config, job, own, pool)
             digest = data_hash(data)
+            if own is not None:
+                own.charts_drawn.wait()
             with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger:
                 from reports.state.runs import RunState
 

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -253,9 +254,13 @@ def generate_one(
 ) -> GenerateResult:
     """Collect, render and archive one report; mail nothing.
 
+    The run is recorded in the ledger once the data is in (a failed fetch is recorded as a
+    failed run): the ledger's writes then overlap the render instead of delaying the fetch.
     A batch passes what it shares: ``pool`` (a started ``WorkerPool``) and ``ledger`` (an open
     ``Ledger``, left open); without them this run starts and closes its own.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from reports.timeline import Laps, process_age_s
 
     laps, startup_s = Laps(), process_age_s() if pool is None else None
@@ -268,41 +273,46 @@ def generate_one(
                       warm_job=warm_job(report, config.templates.dir,
                                         policy_for(config.privacy, report)))
         laps.lap("worker_start_s")
-    from reports.state.runs import RunState  # SQLAlchemy: after the fork, the children need none
     period = resolve_period(report, window, clock)
-    with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger, \
-            own if own is not None else nullcontext():
-        run_id = ledger.start_run(report.name, report.org, period,
-                                  wait_s=lease_wait_s(config))
-        with recorded(ledger, run_id), StageProgress(progress) as bar:
-            laps.lap("ledger_s")
+    with own if own is not None else nullcontext(), StageProgress(progress) as bar:
+        with _failure_recorded(config, ledger, report, period):
             data, verdict = asyncio.run(collect_judged(
                 config, report, period, env, day=today(clock, report.timezone),
                 on_progress=bar.update))
-            laps.lap("fetch_s")
             digest = data_hash(data)
             marked = None if verdict.ok else PROVISIONAL  # generate never holds: it marks
-            ledger.transition(run_id, RunState.RENDERING, data_hash=digest, edition=marked,
-                              gate=json.dumps(verdict.as_json(), sort_keys=True))
             policy = report_policy(config, report, env)
-            bar.update(RENDER_STAGE, 0, 1)
-            laps.lap("ledger_s")
-            job = RenderJob(report, data, config.templates.dir, generated_on(report, clock),
-                            notice=notice_for(verdict, report), policy=policy)
-            rendered = own.render(job) if own is not None else render_limited(config, job, pool)
-            # the render child's own stages; the rest is its start, the hand-over and the exit
-            laps.laps["worker_start_s"] = laps.laps.get("worker_start_s", 0.0) + (
-                laps.lap("render") - sum(rendered.timings.values()))
-            bar.update(RENDER_STAGE, 1, 1)
-            path = archive_pdf(config, ledger, report, period, rendered, digest,
-                               marked or "final", render_key_of(config, report, policy, digest),
-                               run_id=run_id)
-            ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
-            if out is not None:
-                _write_copy(out, rendered.pdf)
-            if html_out is not None:
-                _write_copy(html_out, rendered.html.encode("utf-8"))
-            ledger.transition(run_id, RunState.DONE, detail="generated (not mailed)")
+        laps.lap("fetch_s")
+        bar.update(RENDER_STAGE, 0, 1)
+        job = RenderJob(report, data, config.templates.dir, generated_on(report, clock),
+                        notice=notice_for(verdict, report), policy=policy)
+        # The render runs in the children while this thread writes the ledger (and waits for
+        # the render before leaving, whatever happens).
+        with ThreadPoolExecutor(1, thread_name_prefix="render") as background:
+            rendering = background.submit(_timed_render, config, job, own, pool)
+            with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger:
+                from reports.state.runs import RunState
+
+                run_id = ledger.start_run(report.name, report.org, period,
+                                          wait_s=lease_wait_s(config))
+                with recorded(ledger, run_id):
+                    ledger.transition(run_id, RunState.RENDERING, data_hash=digest,
+                                      edition=marked,
+                                      gate=json.dumps(verdict.as_json(), sort_keys=True))
+                    laps.lap("ledger_s")
+                    rendered, render_s = rendering.result()
+                    _charge_render(laps, render_s, rendered)
+                    bar.update(RENDER_STAGE, 1, 1)
+                    path = archive_pdf(config, ledger, report, period, rendered, digest,
+                                       marked or "final",
+                                       render_key_of(config, report, policy, digest),
+                                       run_id=run_id)
+                    ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
+                    if out is not None:
+                        _write_copy(out, rendered.pdf)
+                    if html_out is not None:
+                        _write_copy(html_out, rendered.html.encode("utf-8"))
+                    ledger.transition(run_id, RunState.DONE, detail="generated (not mailed)")
     laps.lap("archive_s")
     timings = {**{k: v for k, v in laps.laps.items() if k != "render"}, **rendered.timings}
     timings["total_s"] = laps.total() + (startup_s or 0.0)
@@ -313,6 +323,43 @@ def generate_one(
         period=period, requests=data.requests, timings=timings,
         sha256=hashlib.sha256(rendered.pdf).hexdigest(), gate=verdict,
     )
+
+
+@contextmanager
+def _failure_recorded(config: Config, ledger: Any, report: ReportConfig, period: Period
+                      ) -> Iterator[None]:
+    """A failure before the run is recorded (the fetch) is still a failed run in the ledger."""
+    try:
+        yield
+    except BaseException as exc:
+        error = str(exc) if isinstance(exc, ReportsError) else f"interrupted: {exc!r}"[:500]
+        # Best effort: a ledger that cannot be written, or a live run of the same period,
+        # must not hide the error the user needs.
+        with contextlib.suppress(ReportsError), \
+                nullcontext(ledger) if ledger is not None else open_ledger(config) as opened:
+            from reports.state.runs import RunState
+
+            run_id = opened.start_run(report.name, report.org, period)
+            opened.transition(run_id, RunState.FAILED, error=error)
+        raise
+
+
+def _timed_render(config: Config, job: RenderJob, own: Any, pool: Any
+                  ) -> tuple[Rendered, float]:
+    """The render (in the one-shot's children or the pool) and its wall time."""
+    t0 = time.perf_counter()
+    rendered = own.render(job) if own is not None else render_limited(config, job, pool)
+    return rendered, time.perf_counter() - t0
+
+
+def _charge_render(laps: Any, render_s: float, rendered: Rendered) -> None:
+    """Split the time since the fetch between the ledger and the render, so that the laps still
+    add up: the ledger's share is what it took beyond the render it overlapped; of the render,
+    the children's own stages are theirs, the rest (starts, hand-overs, exits) the worker's."""
+    since_fetch = laps.laps["ledger_s"] + laps.lap("render")
+    laps.laps["ledger_s"] = max(0.0, since_fetch - render_s)
+    laps.laps["worker_start_s"] = laps.laps.get("worker_start_s", 0.0) + (
+        min(render_s, since_fetch) - sum(rendered.timings.values()))
 
 
 def _write_copy(path: Path, data: bytes) -> None:

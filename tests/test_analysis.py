@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reports.report import fmt
 from reports.report.analysis import Delta, analyse
 from reports.report.highlights import describe_delta, highlights
 from reports.report.model import ActiveUser, CourseActivity, CourseEnrollments, ReportData
@@ -135,7 +136,19 @@ def test_highlights_in_another_locale_format_numbers_there() -> None:
     data = golden()
     big = ReportData(**{**data.__dict__, "total_active": 12345, "previous_total_active": 10100})
     first = highlights(analyse(big, top_n=5), locale="de")[0]
-    assert first == "Active users rose 22,2% to 12.345 (from 10.100 the week before)."
+    assert first == "Active users rose 22,2\u00a0% to 12.345 (from 10.100 the week before)."
+
+
+@pytest.mark.parametrize(("locale", "half", "change"), [
+    pytest.param("en", "50%", "\u221212.3%", id="en"),
+    pytest.param("de", "50\u00a0%", "\u221212,3\u00a0%", id="de"),
+    pytest.param("fr", "50\u00a0%", "\u221212,3\u00a0%", id="fr"),
+    pytest.param("ar", "50%", "\u221212.3%", id="ar"),
+])
+def test_percentages_take_the_locales_own_form(locale: str, half: str, change: str) -> None:
+    # CLDR: German and French put a no-break space before the sign; English and Arabic do not.
+    assert fmt.percent(50, locale) == half
+    assert fmt.signed_percent(-12.34, locale) == change
 
 
 def test_new_org_without_any_data_reads_sensibly() -> None:

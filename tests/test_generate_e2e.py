@@ -141,6 +141,10 @@ def test_wrong_api_key_fails_with_exit_1_naming_endpoint_and_org(
     assert "org 'acme-university'" in line and "401" in line
     assert API_KEY not in proc.stderr + proc.stdout
     assert not (tmp_path / "archive").exists() or not any((tmp_path / "archive").rglob("*.pdf"))
+    # The run is recorded once the data is in; a failed fetch is still a failed run.
+    runs = json.loads(run_cli(config, "runs", "--json", check=True).stdout)
+    assert [(r["state"], r["period_start"]) for r in runs] == [("failed", "2026-11-16")]
+    assert line == f"error: acme-weekly: {runs[0]['error']}"
 
 
 def test_missing_key_names_the_env_var(tmp_path: Path, served: RunningApi) -> None:

@@ -516,6 +516,44 @@ def test_one_engine_per_process_and_a_new_one_after_fork(url: str) -> None:
     engine.dispose()
 
 
+def test_postgresql_checks_its_schema_once_per_engine_and_refuses_an_older_one_each_time(
+) -> None:
+    """One engine per process and URL (``process_engine``): after the first open finds the
+    schema current, later opens send no statement; an older schema is refused on every open
+    (exit 2) until ``db upgrade``, and only then remembered."""
+    url = pg_url()
+    engine = create_state_engine(url)
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda _c, _cur, statement, *_a: statements.append(statement))
+    try:
+        migrate(engine, target=5)
+        for _ in range(2):
+            with pytest.raises(SchemaOutdatedError) as info:
+                Ledger(url, engine=engine)
+            assert info.value.exit_code == 2
+            assert str(info.value) == (f"state database is at schema 5, this version needs "
+                                       f"{SCHEMA_VERSION}: run `ibl-reports db upgrade`")
+        Ledger(url, engine=engine, upgrade=True).close()
+        statements.clear()
+        assert opened(Ledger(url, engine=engine)).schema_version == SCHEMA_VERSION
+        assert any("schema_version" in s for s in statements), statements
+        statements.clear()
+        for _ in range(3):
+            assert opened(Ledger(url, engine=engine)).schema_version == SCHEMA_VERSION
+        assert statements == []
+        other = create_state_engine(url)  # another process's engine: checks for itself
+        try:
+            with other.begin() as conn:
+                conn.execute(sa.text("UPDATE schema_version SET version = 99"))
+            with pytest.raises(StateError, match="schema version 99, newer"):
+                Ledger(url, engine=other)
+        finally:
+            other.dispose()
+    finally:
+        engine.dispose()
+
+
 def test_opening_the_same_database_twice_does_not_migrate_twice(url: str) -> None:
     Ledger(url, upgrade=True).close()
     ledger = opened(Ledger(url))

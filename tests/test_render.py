@@ -103,6 +103,25 @@ def test_same_input_same_html(weekly: tuple[Analysis, list[Chart]]) -> None:
     assert render(analysis, charts) == render(analysis, charts)
 
 
+def test_a_left_to_right_report_isolates_only_right_to_left_text() -> None:
+    """A ``<bdi>`` changes nothing around Latin names and numbers in a left-to-right page but
+    costs WeasyPrint a box each: only text that could reorder gets one; a right-to-left page
+    isolates every name and number."""
+    base = realistic()
+    data = ReportData(**{
+        **base.__dict__,
+        "courses": (CourseActivity("ar-1", "\u0645\u0642\u062f\u0645\u0629 101", 999),
+                    *base.courses),
+    })
+    analysis = analyse(data, top_n=5)
+    html = render(analysis)
+    isolated = '<bdi dir="rtl">\u0645\u0642\u062f\u0645\u0629 101</bdi>'
+    assert isolated in html and html.count("<bdi") == html.count(isolated)
+    assert '<td class="num">999</td>' in html  # numbers are only escaped
+    arabic = render(analysis, locale="ar")
+    assert arabic.count('<bdi dir="ltr">') > 20  # numbers keep their order in an RTL table
+
+
 def test_locale_formats_numbers_and_dates(weekly: tuple[Analysis, list[Chart]]) -> None:
     html = render(weekly[0], locale="de")
     assert ">1.160<" in html and "9.\u201315. Nov. 2026" in html

@@ -15,7 +15,26 @@ from typing import Any
 
 import pytest
 
-from tests._web import PASSWORDS, WebSite, require_chromium, web_site
+from reports.config import load_config
+from reports.delivery.archive import Archive
+from reports.report.analysis import analyse
+from reports.report.render import Branding, render_html
+from reports.state.ledger import Ledger
+from reports.web.app import create_app
+from tests._sample import realistic
+from tests._web import (
+    BETA_PERIOD,
+    PASSWORDS,
+    PDF,
+    SECRET,
+    T0,
+    RecordingRunner,
+    WebSite,
+    require_chromium,
+    serving,
+    web_site,
+    write_web_config,
+)
 
 __all__ = ["web_site"]
 
@@ -89,9 +108,22 @@ def test_sign_in_list_and_download(browser: Any, web_site: WebSite) -> None:
         _shot(page, "reports-desktop")
         page.goto(f"{web_site.url}/runs/{web_site.seeded.acme_run}")
         assert "550 5.1.1 mailbox unavailable" in page.locator("main").inner_text()
+        _check_archived_transition(page, web_site)
         _shot(page, "run-desktop")
     finally:
         context.close()
+
+
+def _check_archived_transition(page: Any, web_site: WebSite) -> None:
+    """The "archived" transition names the archive key and links to that PDF; the server's
+    archive folder appears nowhere on the page."""
+    key = "acme-university/acme-weekly/2026-11-16_2026-11-22.pdf"
+    row = page.locator("tr", has=page.locator(".s-archived"))
+    assert row.locator("td").nth(3).inner_text() == key
+    assert str(web_site.seeded.acme_pdf.parents[2]) not in page.content()
+    with page.expect_download() as caught:
+        row.get_by_role("link", name=key, exact=True).click()
+    assert Path(caught.value.path()).read_bytes() == web_site.seeded.acme_pdf.read_bytes()
 
 
 def _check_preview(page: Any) -> None:
@@ -127,6 +159,59 @@ def test_a_viewer_at_phone_width_sees_only_their_org(browser: Any, web_site: Web
         assert answer is not None and answer.status == 404
         page.goto(f"{web_site.url}/runs/{web_site.seeded.acme_run}")
         assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        assert str(web_site.seeded.acme_pdf.parents[2]) not in page.content()
         _shot(page, "run-phone")
     finally:
         context.close()
+
+
+def _real_report_site(folder: Path) -> tuple[Any, Ledger]:
+    """A site whose one archived edition has a real report's HTML (cards, highlights, tables;
+    no charts, which are images of the text width and cost a matplotlib import here)."""
+    config = load_config(write_web_config(folder))
+    html = render_html(analyse(realistic(), top_n=15), [], Branding("Beta College"),
+                       templates_dir=None, generated_on=BETA_PERIOD.end, locale="en")
+    written = Archive(config.archive.dir).write("beta-college", "beta-weekly", BETA_PERIOD, PDF,
+                                                html=html.encode())
+    ledger = Ledger(config.state.url)
+    ledger.record_archive("beta-weekly", "beta-college", BETA_PERIOD, path=str(written.path),
+                          sha256=written.sha256, size=written.size, html=written.html)
+    app = create_app(config, secret=SECRET, ledger=ledger, runner=RecordingRunner(),
+                     clock=lambda: T0)
+    return app, ledger
+
+
+_LAYOUT = ("[window.innerWidth, document.documentElement.scrollWidth, window.visualViewport.scale,"
+           " document.body.offsetWidth,"
+           " parseFloat(getComputedStyle(document.querySelector('.kpi-value')).fontSize)]")
+
+
+def test_the_preview_of_a_real_report_reads_at_phone_width(browser: Any, tmp_path: Path) -> None:
+    """At 390 px the preview is laid out for the phone (not the A4 sheet zoomed out to fit):
+    page scale 1, nothing scrolls sideways, the key figures at a readable size; at desktop
+    width it is the A4 sheet."""
+    app, ledger = _real_report_site(tmp_path)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    try:
+        with serving(app) as url:
+            page.goto(url + "/login")
+            _sign_in(page, "beta-viewer", PASSWORDS["beta-viewer"])
+            page.goto(url + "/reports/beta-weekly")
+            with page.expect_navigation():
+                page.get_by_role("link", name="Preview 2026-11-09_2026-11-15",
+                                 exact=True).click()
+            assert page.title().startswith("Beta College: Weekly report")
+            inner, scroll, scale, body, kpi = layout = page.evaluate(_LAYOUT)
+            assert (inner, scale, body) == (390, 1, 390), layout
+            assert scroll <= inner, f"the preview scrolls sideways at 390 px: {layout}"
+            assert kpi >= 18, f"the key figures are drawn at {kpi} px"
+            _shot(page, "preview-phone")
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.reload()
+            inner, scroll, scale, body, kpi = layout = page.evaluate(_LAYOUT)
+            assert inner == 1280 and body >= round(210 / 25.4 * 96), layout  # the A4 sheet
+            _shot(page, "preview-desktop")
+    finally:
+        context.close()
+        ledger.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from markupsafe import Markup
@@ -39,6 +40,34 @@ def isolate(text: str) -> Markup:
     signed number keeps its order inside a sentence or table of the other direction
     (``+11`` does not become ``11+`` in an Arabic table)."""
     return Markup('<bdi dir="{}">{}</bdi>').format(direction_of(text), text)
+
+
+_RTL_OR_EMBEDDING = frozenset(
+    ("R", "AL", "AN", "LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"))
+"""Bidi classes that can reorder text in a left-to-right page: right-to-left letters, Arabic
+digits and explicit embeddings or isolates."""
+
+
+def needs_isolation(text: str) -> bool:
+    """Whether ``text`` could move its neighbours (or be moved) in a left-to-right page."""
+    return any(unicodedata.bidirectional(ch) in _RTL_OR_EMBEDDING for ch in text)
+
+
+def isolator(direction: str) -> Callable[[str], Markup]:
+    """``isolate`` for a page of ``direction``.
+
+    In a right-to-left page every name and number is isolated. In a left-to-right page a text
+    without right-to-left characters or embeddings is laid out exactly the same with or without
+    a ``<bdi>`` (every character resolves to the page's level), so it is only escaped: an
+    English report had ~200 such ``<bdi>`` boxes, about 15% of WeasyPrint's time.
+    """
+    if direction == "rtl":
+        return isolate
+
+    def isolate_if_needed(text: str) -> Markup:
+        return isolate(text) if needs_isolation(text) else Markup("{}").format(text)
+
+    return isolate_if_needed
 
 
 _PLACEHOLDER_RE = re.compile(r"%\((\w+)\)s")

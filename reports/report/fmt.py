@@ -7,7 +7,9 @@ Every figure printed in a report, a chart label or a highlight goes through thes
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
+from babel import Locale
 from babel.dates import format_date, format_interval, format_skeleton
 from babel.numbers import format_decimal, format_percent
 
@@ -37,9 +39,19 @@ def decimal(value: float, locale: str = "en", *, decimals: int = 1) -> str:
     return str(format_decimal(value, format=pattern, locale=locale))
 
 
+@cache
+def _percent_pattern(locale: str) -> str:
+    """The locale's own percent pattern (``#,##0%`` in English, ``#,##0\u00a0%`` in German and
+    French) with one optional decimal."""
+    pattern = str(Locale.parse(locale).percent_formats[None].pattern).split(";")[0]
+    last = pattern.rindex("0")
+    return pattern[:last + 1] + ".#" + pattern[last + 1:]
+
+
 def percent(pct: float, locale: str = "en") -> str:
-    """A percentage given in percent points (``12.3`` -> ``12.3%``), without a sign."""
-    return str(format_percent(abs(pct) / 100, format="#,##0.#%", locale=locale))
+    """A percentage given in percent points, without a sign, in the locale's form (``12.3`` ->
+    ``12.3%``; German ``12,3\u00a0%``)."""
+    return str(format_percent(abs(pct) / 100, format=_percent_pattern(locale), locale=locale))
 
 
 def signed_percent(pct: float, locale: str = "en") -> str:

@@ -33,7 +33,7 @@ from reports.errors import RenderError
 from reports.lang import name, number, resolve, translations
 from reports.report import fmt
 from reports.report.analysis import Analysis, Delta
-from reports.report.bidi import css_content, css_string, isolate
+from reports.report.bidi import css_content, css_string, isolator
 from reports.report.charts import Chart
 from reports.report.daygrid import day_grid
 from reports.report.highlights import describe_delta, highlights, too_small_sentence
@@ -298,6 +298,9 @@ def _context(
     a: Analysis, charts: Sequence[Chart], branding: Branding, generated_on: date, locale: str,
     language: str = "en", policy: Policy = NAMED_POLICY, bands: Sequence[Band] = (),
 ) -> dict[str, Any]:
+    lang = resolve(locale, language)
+    isolate = isolator(lang.direction)
+
     def num(value: int | float | None) -> Markup:
         if value is None:
             return isolate("\u2013")
@@ -324,7 +327,6 @@ def _context(
         return signed(row.change)
 
     _ = translations(language).gettext
-    lang = resolve(locale, language)
     return {
         "analysis": a,
         "lang": lang.tag,

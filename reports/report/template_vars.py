@@ -74,7 +74,8 @@ REPORT_VARIABLES: tuple[Variable, ...] = (
     Variable("signed", "Function: a signed integer formatted in the locale."),
     Variable("index", "Function: an engagement/performance index formatted in the locale."),
     Variable("isolate", "Function: a name or number in a `<bdi>` with its own direction "
-             "(`+11` stays `+11` in an Arabic table)."),
+             "(`+11` stays `+11` in an Arabic table); in a left-to-right report only a text "
+             "with right-to-left characters gets one, others are just escaped."),
     Variable("page_footer", "The CSS `content` value of the page count (`\"Page \" "
              "counter(page) ...`), in the report's language."),
     Variable("cell", "Function: a per-course count, or `<k` when it is a small group (or its "

@@ -5,14 +5,17 @@ SQLite store migrates its schema (see ``reports.state.schema``); a PostgreSQL on
 fleet, is migrated only by ``ibl-reports db upgrade`` (``upgrade=True``), and opening it at an
 older schema is refused with one line saying so. ``process_engine`` keeps one engine per process
 and URL, made anew in a forked child (a pool child must not share its parent's connections), so
-a worker opens its connection pool once, not once per run. The URL is only ever shown with its
-password hidden; secrets are never written here.
+a worker opens its connection pool once, not once per run; a PostgreSQL schema found current
+through that engine is not checked again by the process (a newer schema installed meanwhile is
+seen when the process restarts: run ``db upgrade`` with the workers stopped). The URL is only
+ever shown with its password hidden; secrets are never written here.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import weakref
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -80,6 +83,24 @@ def process_engine(url: str) -> Engine:
         return engine
 
 
+_current_schema: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+"""The engines (so: URL and process) whose PostgreSQL schema was found current."""
+
+
+def checked_version(engine: Engine) -> int:
+    """``check_version`` once per engine: with ``process_engine``'s, once per process and URL
+    (two small queries saved on every later open, a worker's every task). Only a current schema
+    is remembered: an older one is refused, and looked at again on the next open."""
+    with _process_lock:
+        seen = _current_schema.get(engine)
+    if seen is not None:
+        return seen
+    version = check_version(engine)
+    with _process_lock:
+        _current_schema[engine] = version
+    return version
+
+
 def _safe_url(url: str) -> str:
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
@@ -110,7 +131,7 @@ class LedgerStore:
             if upgrade or self._engine.dialect.name == "sqlite":
                 self.schema_version = migrate(self._engine)
             else:
-                self.schema_version = check_version(self._engine)
+                self.schema_version = checked_version(self._engine)
         except StateError:
             self.close()
             raise

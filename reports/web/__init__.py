@@ -9,6 +9,8 @@ Server-rendered pages (Starlette + Jinja2, no JavaScript build), made of:
 - ``scoped``: the read-only lookups a page needs, scoped to the principal (404 for another
   org's report, run or PDF);
 - ``pages``: the GET pages; ``actions``: the operator's POST actions, each confirmed first;
+- ``transitions``: a run's state transitions as its page shows them (the archive key of its
+  PDF, never the server's path);
 - ``pdfinfo``: the page count of an archived PDF; ``serve``: the command that runs uvicorn.
 
 It reads the ledger and the archive and starts ``ibl-reports send`` children for actions; it

@@ -24,6 +24,7 @@ from reports.state.deliveries import DeliveryState
 from reports.web.auth import Principal
 from reports.web.context import WebContext, page, web
 from reports.web.scoped import NotFound, file_ref
+from reports.web.transitions import transitions
 
 RUN_LIMIT = 30
 AUDIT_LIMIT = 200
@@ -72,10 +73,11 @@ async def run_page(request: Request, principal: Principal) -> Response:
             report = None  # a report no longer in config.toml: its history stays readable
         failed = [d for d in deliveries if d.state in (DeliveryState.FAILED_TRANSIENT,
                                                        DeliveryState.FAILED_PERMANENT)]
-        archived = [row for row in scoped.archive(run.report)
-                    if scoped.run_of(row.entry) == run.id] if report else []
+        kept = scoped.archive(run.report) if report else []
+        archived = [row for row in kept if scoped.run_of(row.entry) == run.id]
         return {
-            "run": run, "events": scoped.events(run), "deliveries": deliveries,
+            "run": run, "events": transitions(scoped.events(run), kept),
+            "deliveries": deliveries,
             "gate": scoped.gate_reason(run), "archived": archived,
             "report": report, "failed": failed,
             "audit": ctx.ledger.audit_rows(run_id=run.id, limit=100),

@@ -21,6 +21,10 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 
+class NeverFiresError(ValueError):
+    """A valid cron expression that no date matches (the message says why, whole)."""
+
+
 class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]
     """A cron trigger that fires once per wall-clock time, also when DST repeats an hour.
 
@@ -110,7 +114,7 @@ def _cron(minute: str, hour: str, dom: str, month: str, dow: str, timezone: str)
 
 def _check_fires(schedule: str, dom: str, month: str) -> None:
     if not _ever_fires(dom, month):
-        raise ValueError(
+        raise NeverFiresError(
             f"{schedule!r} never fires: no month has that day (day {dom}, month {month})"
         )
 

@@ -5,11 +5,14 @@ the data (``reports.report.freshness``, with the older periods from
 ``reports.source.history`` only when the ratio rule needs them) before anything is rendered.
 ``generate`` judges the same way but never holds: it marks the PDF provisional instead. The
 first send that holds a period alerts ``[alerts] recipients``, and so does the first send that
-delivers a provisional report of it (each once per period, by hand or run by the scheduler).
+delivers a provisional report of it (each once per period, by hand or run by the scheduler,
+recorded in the ledger when the alert went out). A send that holds a period, or sends it
+provisional, notes it for the scheduler's re-checks.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -87,17 +90,67 @@ def verdict_line(report: str, period: Period, verdict: Verdict) -> str:
 def alert_gate(
     config: Config, report: ReportConfig, period: Period, verdict: Verdict, env: Mapping[str, str],
     *, backend: Any, now: datetime, recipients: int | None = None,
-) -> None:
-    """Tell ``[alerts] recipients`` that ``period`` is held (the send that holds it first), or,
-    with ``recipients``, that it was sent provisional to that many (the first provisional
-    delivery of the period): the report, the period, the failed rules and their reason."""
+) -> bool:
+    """Tell ``[alerts] recipients`` that ``period`` is held, or, with ``recipients``, that it was
+    sent provisional to that many: the report, the period, the failed rules and their reason.
+    Whether the alert went out."""
     from reports.schedule.alerts import alert_hold, mail_alerter
     from reports.schedule.firetimes import RunRequest
 
     request = RunRequest(report.name, now, period.end + timedelta(days=1), period, reason="send")
-    alert_hold(mail_alerter(config, env, backend), config, request,
-               "held" if recipients is None else PROVISIONAL, verdict.reason(),
-               rules=list(dict.fromkeys(f.rule for f in verdict.failed)), recipients=recipients)
+    return alert_hold(
+        mail_alerter(config, env, backend), config, request,
+        "held" if recipients is None else PROVISIONAL, verdict.reason(),
+        rules=list(dict.fromkeys(f.rule for f in verdict.failed)), recipients=recipients)
+
+
+def tell_alerts(
+    config: Config, ledger: Any, report: ReportConfig, period: Period, verdict: Verdict,
+    env: Mapping[str, str], *, backend: Any, clock: Clock, held: bool,
+) -> None:
+    """The gate's alerts a send owes ``[alerts]``, each once per period and recorded when it
+    went out (``reports.state.gatealerts``): the held alert when this send ``held`` the period,
+    and the provisional alert once anyone has a provisional copy, whichever send of the period
+    finds it untold (a send that stopped between its deliveries and the alert leaves it to the
+    next one)."""
+    from reports.state.gatealerts import HELD
+
+    if held and ledger.alerted_at(report.name, period, HELD) is None and alert_gate(
+            config, report, period, verdict, env, backend=backend, now=clock()):
+        ledger.record_alerted(report.name, period, HELD)
+    got = ledger.provisional_recipients(report.name, period)
+    if got and ledger.alerted_at(report.name, period, PROVISIONAL) is None and alert_gate(
+            config, report, period, _provisional_verdict(ledger, report, period, verdict), env,
+            backend=backend, now=clock(), recipients=len(got)):
+        ledger.record_alerted(report.name, period, PROVISIONAL)
+
+
+def _provisional_verdict(ledger: Any, report: ReportConfig, period: Period,
+                         verdict: Verdict) -> Verdict:
+    """The verdict a provisional copy was sent under: this send's, or, when its data is complete
+    (the final report), the latest provisional run's, as the ledger kept it."""
+    if not verdict.ok:
+        return verdict
+    for run in ledger.runs(report.name, limit=50):
+        if run.period == period and run.edition == PROVISIONAL and run.gate:
+            return Verdict.from_json(json.loads(run.gate))
+    return verdict
+
+
+def note_hold(ledger: Any, report: ReportConfig, period: Period, verdict: Verdict, clock: Clock,
+              *, state: str) -> None:
+    """Note that a send held ``period`` (``state`` held) or sent it provisional, so the
+    scheduler looks again at it like at its own holds, until the report's next fire time after
+    the period's (a period past it is left alone: ``send`` finishes it by hand)."""
+    from reports.schedule.firetimes import hold_until
+    from reports.state.holds import HoldRecord
+
+    now = clock()
+    until = hold_until(report, period)
+    if until is not None and until <= now:
+        return
+    ledger.note_hold(HoldRecord(report.name, period, period.end + timedelta(days=1), now, now,
+                                until, 0, state, verdict.reason()))
 
 
 def banner_for(verdict: Verdict, report: ReportConfig) -> str:

@@ -64,7 +64,8 @@ def parse_locale(value: str) -> Any:
     try:
         return Locale.parse(text)
     except (UnknownLocaleError, ValueError, TypeError):
-        raise ValueError(f"unknown locale {value!r}") from None
+        raise ValueError(f"unknown locale {value!r} (write a language and region Babel knows, "
+                         "BCP 47 or POSIX: de-DE, de_DE, pt-BR, zh-Hans-CN)") from None
 
 
 def posix(value: str) -> str:

@@ -34,6 +34,7 @@ from reports.gate import PROVISIONAL, collect_judged, notice_for, verdict_line
 from reports.progress import StageProgress
 from reports.report.build import Rendered, RenderJob, render_report
 from reports.report.freshness import Verdict
+from reports.report.gcpause import paused
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, custom, for_kind, today
 from reports.report.privacy import PSEUDONYMOUS, Policy, policy_for
@@ -164,12 +165,13 @@ def open_ledger(config: Config) -> Any:
     PostgreSQL: on this process's engine (``process_engine``: one connection pool per process,
     made after a fork), which stays open for the next run. SQLite: an engine of its own.
     """
-    from reports.state.engine import process_engine
-    from reports.state.ledger import Ledger
-
     url, stuck, lease = config.state.url, config.state.stuck_after_s, config.state.lease
-    engine = None if url.startswith("sqlite") else process_engine(url)
-    return Ledger(url, stuck_after_s=stuck, lease_s=lease, engine=engine)
+    with paused():  # SQLAlchemy's import (and a new database's schema): live objects only
+        from reports.state.engine import process_engine
+        from reports.state.ledger import Ledger
+
+        engine = None if url.startswith("sqlite") else process_engine(url)
+        return Ledger(url, stuck_after_s=stuck, lease_s=lease, engine=engine)
 
 
 def lease_wait_s(config: Config) -> float:
@@ -269,9 +271,12 @@ def generate_one(
         from reports.execute.oneshot import OneShot
         from reports.report.warmup import warm_job
 
-        own = OneShot(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb,
-                      warm_job=warm_job(report, config.templates.dir,
-                                        policy_for(config.privacy, report)))
+        with paused():  # imports build live objects only: collecting meanwhile is wasted CPU
+            _import_fetch(config)
+            laps.lap("fetch_s")
+            own = OneShot(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb,
+                          warm_job=warm_job(report, config.templates.dir,
+                                            policy_for(config.privacy, report)))
         laps.lap("worker_start_s")
     period = resolve_period(report, window, clock)
     with own if own is not None else nullcontext(), StageProgress(progress) as bar:
@@ -342,6 +347,20 @@ def _failure_recorded(config: Config, ledger: Any, report: ReportConfig, period:
             run_id = opened.start_run(report.name, report.org, period)
             opened.transition(run_id, RunState.FAILED, error=error)
         raise
+
+
+def _import_fetch(config: Config) -> None:
+    """Import what the fetch needs, before the fork: the demo API's dataset needs NumPy, as the
+    charts child does, which then inherits it instead of importing it again. httpx's own
+    command line (click, rich and pygments, ~0.05 s), which this process never runs, is left
+    out: httpx imports it only if it can."""
+    import sys
+
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    import reports.source.client
+
+    if config.api.base_url == reports.source.client.EMBEDDED:
+        import reports.source.mock.app
 
 
 def _timed_render(config: Config, job: RenderJob, own: Any, pool: Any

@@ -1,10 +1,10 @@
 """``send``: one report's period, judged by the freshness gate, delivered exactly once.
 
     refuse an unended period (exit 2, nothing written)
-    -> collect + judge (``reports.gate``) -> held (exit 3, the run recorded held, the first hold
-       of the period alerted, nothing else)
-    -> render (or reuse the archived PDF) -> archive -> mail (via the ledger; the first
-       provisional delivery of the period alerted)
+    -> collect + judge (``reports.gate``) -> held (exit 3, the run recorded held, the period
+       noted for the scheduler's re-checks, the first hold of the period alerted, nothing else)
+    -> render (or reuse the archived PDF) -> archive -> mail (via the ledger; a provisional
+       delivery noted for the re-checks and alerted once per period, a final one ends them)
 
 ``--provisional`` sends a period the gate holds, marked provisional: a banner on page 1,
 "[Provisional]" in the subject, its own Message-ID, the PDF archived beside the final one. When
@@ -26,13 +26,14 @@ from reports.config import Config, ReportConfig
 from reports.errors import ConfigError
 from reports.gate import (
     PROVISIONAL,
-    alert_gate,
     banner_for,
     collect_judged,
     head,
     held_line,
+    note_hold,
     refuse_unended,
     replaces_line,
+    tell_alerts,
 )
 from reports.report.build import RenderJob
 from reports.report.freshness import Verdict
@@ -67,7 +68,8 @@ class SendOutcome:
     reused: bool = False
     note: str = ""
     test_reply: str | None = None
-    """The server's reply to a test copy (``send --to``); None for a real send."""
+    """What became of a test copy (``send --to``): the server's reply, or the outbox file;
+    None for a real send."""
     held: Verdict | None = None
     """The gate's verdict when it held the period (nothing was sent)."""
     edition: str | None = None
@@ -88,8 +90,8 @@ class SendOutcome:
             out.append(f"{head_}: {how} {self.pdf}")
         what = "sent provisional to" if self.edition == PROVISIONAL else "sent to"
         if self.test_reply is not None:
-            out.append(f"{head_}: test copy sent to {', '.join(self.sent)} (server replied "
-                       f"{self.test_reply}); no delivery recorded")
+            out.append(f"{head_}: test copy sent to {', '.join(self.sent)} ({self.test_reply}); "
+                       "no delivery recorded")
         elif self.sent:
             out.append(f"{head_}: {what} {', '.join(self.sent)}")
         if self.skipped:
@@ -162,14 +164,17 @@ def send_report(
             gate = json.dumps(verdict.as_json(), sort_keys=True)
             if not verdict.ok and not provisional:
                 ledger.transition(run_id, RunState.HELD, error=verdict.reason(), gate=gate)
-                if not to and not ledger.held_before(report.name, period, run_id):
-                    alert_gate(config, report, period, verdict, env, backend=backend,
-                               now=clock())
+                if not to:
+                    note_hold(ledger, report, period, verdict, clock, state="held")
+                    tell_alerts(config, ledger, report, period, verdict, env, backend=backend,
+                                clock=clock, held=True)
                 return SendOutcome(report.name, period, held=verdict)
             edition = None if verdict.ok else PROVISIONAL
             if edition and not to and not force and ledger.period_done(
                     report.name, period, recipients, edition=PROVISIONAL):
                 ledger.transition(run_id, RunState.HELD, error=verdict.reason(), gate=gate)
+                tell_alerts(config, ledger, report, period, verdict, env, backend=backend,
+                            clock=clock, held=False)
                 return SendOutcome(
                     report.name, period, skipped=tuple(recipients),
                     note="nothing to send: every recipient has the provisional report, and the "
@@ -192,8 +197,7 @@ def send_report(
                 receipt = backend.send(messages[to], to)
                 ledger.transition(run_id, RunState.DONE, detail=f"test copy to {to}")
                 return SendOutcome(report.name, period, sent=(to,), pdf=path, reused=reused,
-                                   test_reply=receipt.reply, edition=edition)
-            told = bool(edition) and bool(ledger.provisional_recipients(report.name, period))
+                                   test_reply=receipt.said(), edition=edition)
             result = deliver(
                 ledger, backend, report.name, period, messages,
                 max_attempts=config.email.max_attempts, backoff_s=config.email.retry_backoff_s,
@@ -204,9 +208,12 @@ def send_report(
                                   + (" provisional" if edition else ""))
             else:
                 ledger.transition(run_id, RunState.FAILED, error="; ".join(result.lines()))
-            if edition and result.sent and not told:  # the period's first provisional delivery
-                alert_gate(config, report, period, verdict, env, backend=backend, now=clock(),
-                           recipients=len(result.sent))
+            if edition and result.sent:  # the scheduler sends the final report when it can
+                note_hold(ledger, report, period, verdict, clock, state=PROVISIONAL)
+            elif not edition and result.ok:  # the final report went out: nothing to look after
+                ledger.drop_hold(report.name, period)
+            tell_alerts(config, ledger, report, period, verdict, env, backend=backend,
+                        clock=clock, held=False)
     return SendOutcome(
         report.name, period, sent=result.sent, skipped=result.skipped,
         failures=tuple(result.lines()), pdf=path, reused=reused, note=note, edition=edition,

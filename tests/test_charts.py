@@ -100,6 +100,17 @@ def test_accent_and_dpi_change_the_image(weekly: Analysis) -> None:
     assert small.width_px == 680 and _png_size(small.png)[0] == 680
 
 
+@pytest.mark.parametrize(("top_n", "dpi"), [(3, 20), (15, 33), (15, 72)])
+def test_any_resolution_gives_whole_charts(top_n: int, dpi: int) -> None:
+    """The PNG is the canvas as drawn: matplotlib truncates inches x dpi (the course chart of
+    3 rows is 1.64 in, 32 px at 20 dpi), so a rounded size asked for a pixel row too many."""
+    charts = make_charts(analyse(realistic(), top_n=top_n), accent="#0072B2", dpi=dpi)
+    assert len(charts) == 3
+    for chart in charts:
+        assert _png_size(chart.png) == (chart.width_px, chart.height_px)
+        assert chart.width_px == int(6.8 * dpi)
+
+
 def test_dollar_signs_and_tex_in_names_are_drawn_literally(weekly: Analysis) -> None:
     # With mathtext on, "$\notacommand$" raises while drawing; literal text just draws.
     row = replace(weekly.top_courses[0], name=r"Finance $\notacommand{x}$ & $5 fees $")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -15,6 +16,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pypdf
+import time_machine
 
 from reports.config import Config, load_config
 from reports.report.periods import weekly
@@ -25,8 +27,9 @@ from reports.source.mock import MockKnobs
 from tests._apiserver import RunningApi, api_server
 
 __all__ = ["api_server"]
-from tests._e2e import API_KEY, run_cli, write_config
-from tests._smtp import smtp_server
+from tests._e2e import API_KEY, popen_cli, run_cli, sigkill_cli, write_config
+from tests._smtp import HOST, _FreePortController, smtp_server
+from tests.test_send_e2e import HoldingRecorder
 
 MONDAY = date(2026, 11, 16)
 WEEK = "2026-11-09..2026-11-15"
@@ -223,3 +226,71 @@ def test_a_real_drop_is_held_by_the_ratio_rule_alerted_once_and_released_by_conf
         reports = [m.message for m in smtp.handler.messages[1:]]
         assert len(reports) == 2 and all(
             not m["Subject"].startswith("[Provisional]") for m in reports)
+
+
+def test_a_period_held_by_a_manual_send_is_looked_after_by_the_scheduler(
+    tmp_path: Path, api_server: Server,
+) -> None:
+    api = api_server(LATE)
+    config_path = write_config(tmp_path, api_url=api.url, org="acme-university")
+    start = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)  # Monday morning, Sunday not loaded yet
+    with time_machine.travel(start, tick=False) as clock:
+        held = run_cli(config_path, "send", "--report", "acme-weekly")  # by hand
+        assert held.returncode == 3, held.stderr
+        config = load_config(config_path)
+        now = [start + timedelta(minutes=30)]
+        daemon = Daemon(config, clock=lambda: now[0], runner=sends_in_this_process(config),
+                        alerter=lambda subject, _text: None)
+        assert daemon.recheck() == []  # the next look is hold_retry_every after the send
+        [hold] = daemon.holds.holds()
+        # hold_for (6 h) counts from the manual hold; looking again stops at the next fire.
+        assert (hold.period, hold.since, hold.until) == (
+            weekly(MONDAY), start, datetime(2026, 11, 23, 6, 0, tzinfo=UTC))  # 07:00 Berlin
+
+        def tick(hours: float) -> list[OutcomeKind]:
+            now[0] = start + timedelta(hours=hours)
+            clock.move_to(now[0])
+            return [o.kind for o in daemon.recheck()]
+
+        assert tick(1) == [OutcomeKind.HELD]
+        assert daemon.holds.holds()[0].rechecks == 1 and mails(tmp_path) == {}
+        api.app.knobs = replace(LATE, late_days=0)
+        assert tick(2) == [OutcomeKind.OK]  # the data arrived: sent on the next look, once
+        assert daemon.holds.holds() == [] and len(mails(tmp_path)) == 2
+        assert tick(4) == []
+
+
+def test_a_send_killed_between_its_provisional_delivery_and_the_alert_alerts_next_time(
+    tmp_path: Path, api_server: Server,
+) -> None:
+    api = api_server(LATE)
+    handler = HoldingRecorder()
+    handler.hold.add(OPS)  # the alert's RCPT TO hangs: the reports went out, the alert not yet
+    controller = _FreePortController(handler, hostname=HOST, port=0)
+    controller.start()
+    try:
+        config = write_config(tmp_path, api_url=api.url, smtp_port=controller.port, lease_s=1,
+                              org="acme-university")
+        config.write_text(config.read_text().replace(
+            "[[reports]]", f'[alerts]\nrecipients = ["{OPS}"]\n\n[[reports]]'))
+        send = ("send", "--report", "acme-weekly", "--as-of", "2026-11-16", "--provisional")
+        proc = popen_cli(config, *send)
+        deadline = time.monotonic() + 60
+        while not handler.held:
+            assert time.monotonic() < deadline and proc.poll() is None, "no alert was tried"
+            time.sleep(0.05)
+        sigkill_cli(proc)
+        reports = [m for m in handler.messages if OPS not in m.rcpt_tos]
+        assert len(reports) == 2 and len(handler.messages) == 2  # delivered, not alerted
+        handler.hold.clear()
+        again = run_cli(config, *send, check=True)  # nothing new to send; the alert goes now
+        assert "nothing to send: every recipient has the provisional report" in again.stdout
+        alerts = [m.message for m in handler.messages if OPS in m.rcpt_tos]
+        assert [m["Subject"] for m in alerts] == [
+            "ibl-reports: acme-weekly sent provisional for 2026-11-09_2026-11-15"]
+        assert "was sent marked provisional to 2 recipients" in " ".join(
+            alerts[0].get_content().split())
+        run_cli(config, *send, check=True)  # told: exactly once
+        assert len(handler.messages) == 3
+    finally:
+        controller.stop()

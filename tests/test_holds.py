@@ -82,11 +82,11 @@ class GateRunner:
         return RunOutcome(OutcomeKind.HELD, 3, REASON)
 
 
-def daemon_for(tmp_path: Path, on_stale: str = "provisional") -> tuple[
+def daemon_for(tmp_path: Path, on_stale: str = "provisional", **report: object) -> tuple[
         Daemon, GateRunner, list[datetime], list[str]]:
     config = write_config(
         tmp_path, [{"name": "acme-weekly", "period": "weekly", "schedule": "0 7 * * 1",
-                    "timezone": "UTC"}],
+                    "timezone": "UTC", **report}],
         alerts=["ops@acme.example"], extra=f'[freshness]\non_stale = "{on_stale}"\n')
     now = [T0]
     runner = GateRunner()
@@ -198,3 +198,43 @@ def test_stale_without_provisional(tmp_path: Path, on_stale: str) -> None:
         assert [o.kind for o in daemon.recheck()] == [OutcomeKind.OK]
         assert not any(r.provisional for r in runner.requests)
     assert len(alerts) == 1
+
+
+@pytest.mark.parametrize(("catch_up", "kept"), [
+    pytest.param({}, 1, id="latest"),
+    pytest.param({"catch_up": "all", "catch_up_max_periods": 2}, 2, id="all-2"),
+])
+def test_a_given_up_hold_is_pruned_once_the_catch_up_cannot_send_its_period(
+    tmp_path: Path, catch_up: dict[str, object], kept: int,
+) -> None:
+    daemon, _, now, alerts = daemon_for(tmp_path, "skip", **catch_up)
+    request = fire(daemon)
+    now[0] = T0 + 6 * HOUR
+    assert daemon.recheck() == [] and len(alerts) == 1  # given up, told once
+
+    def stored() -> list[HoldState]:
+        return [h.state for h in daemon.holds.store.load()]
+
+    week = timedelta(days=7)
+    now[0] = T0 + week - timedelta(minutes=1)
+    assert daemon.recheck() == [] and stored() == [HoldState.GIVEN_UP]
+    # Kept while a restart's catch-up would still send the period (the latest fire's period,
+    # or the last catch_up_max_periods): the restarted daemon leaves it alone.
+    for weeks in range(1, kept):
+        now[0] = T0 + weeks * week
+        assert daemon.recheck() == [] and stored() == [HoldState.GIVEN_UP]
+        assert restart(daemon, now, alerts)[0].holds.without_held([request]) == []
+    now[0] = T0 + kept * week  # out of the catch-up's reach: the row goes
+    assert daemon.recheck() == [] and stored() == []
+    again, _ = restart(daemon, now, alerts)
+    assert again.holds.holds() == [] and again.recheck() == [] and len(alerts) == 1
+
+
+def test_the_holds_of_a_report_removed_from_config_are_deleted_at_start(tmp_path: Path) -> None:
+    daemon, _, now, alerts = daemon_for(tmp_path)
+    fire(daemon)
+    other = write_config(tmp_path, [{"name": "acme-monthly", "period": "monthly",
+                                     "schedule": "0 7 1 * *", "timezone": "UTC"}])
+    restarted = Daemon(other, clock=lambda: now[0], runner=GateRunner(),
+                       is_done=lambda r, p: False, alerter=lambda s, t: alerts.append(s))
+    assert restarted.holds.holds() == [] and restarted.holds.store.load() == []

@@ -17,8 +17,9 @@ from reports.state.deliveries import DeliveryState
 from reports.state.engine import create_state_engine
 from reports.state.holds import HoldRecord
 from reports.state.ledger import Ledger
+from reports.state.migrations import migrate
 from reports.state.runs import RunState
-from reports.state.schema import SCHEMA_VERSION, migrate
+from reports.state.schema import SCHEMA_VERSION
 from tests._pg import pg_url
 
 WEEK = Period(date(2026, 11, 9), date(2026, 11, 15), PeriodKind.WEEKLY)
@@ -337,13 +338,38 @@ def test_a_held_run_is_finished_and_keeps_the_gate_verdict(ledger: Ledger) -> No
     assert held.finished_at is not None and held.error == "data for Nov 15 has not arrived"
     with pytest.raises(StateError, match="cannot go from held to rendering"):
         ledger.transition(run_id, RunState.RENDERING)
-    assert not ledger.held_before("acme-weekly", WEEK, run_id)  # the first hold: alerted
     # A held run blocks nothing: the next run of the period starts at once.
     again = ledger.start_run("acme-weekly", "acme", WEEK)
-    assert ledger.held_before("acme-weekly", WEEK, again)  # held before: not alerted again
-    assert not ledger.held_before("acme-weekly", NEXT_WEEK, again)
     ledger.transition(again, RunState.RENDERING, gate=gate, edition="provisional")
     assert ledger.run(again).edition == "provisional"  # type: ignore[union-attr]
+
+
+def test_a_gate_alert_is_recorded_once_per_period_and_stage(ledger: Ledger) -> None:
+    assert ledger.alerted_at("acme-weekly", WEEK, "held") is None
+    ledger.record_alerted("acme-weekly", WEEK, "held")
+    first = ledger.alerted_at("acme-weekly", WEEK, "held")
+    assert first is not None
+    ledger.record_alerted("acme-weekly", WEEK, "held")  # another run of the period: kept
+    assert ledger.alerted_at("acme-weekly", WEEK, "held") == first
+    assert ledger.alerted_at("acme-weekly", WEEK, "provisional") is None
+    assert ledger.alerted_at("acme-weekly", NEXT_WEEK, "held") is None
+
+
+def test_a_send_notes_its_hold_and_never_changes_the_schedulers(ledger: Ledger) -> None:
+    since = datetime(2026, 11, 16, 7, 0, tzinfo=UTC)
+    mine = HoldRecord("acme-weekly", WEEK, date(2026, 11, 16), since, since, None, 0, "held",
+                      "data for Nov 15 has not arrived")
+    ledger.note_hold(mine)
+    assert ledger.hold_records() == [mine]
+    later = replace(mine, since=since + timedelta(hours=1), last_try=since + timedelta(hours=1))
+    ledger.note_hold(later)  # held again by hand: the first hold stays
+    assert ledger.hold_records() == [mine]
+    ledger.note_hold(replace(later, state="provisional"))  # sent provisional: it moves on
+    assert [(h.since, h.state) for h in ledger.hold_records()] == [(since, "provisional")]
+    given_up = replace(mine, state="given-up", rechecks=3)
+    ledger.save_hold(given_up)  # the scheduler's own word is not changed by a send
+    ledger.note_hold(replace(later, state="provisional"))
+    assert ledger.hold_records() == [given_up]
 
 
 def test_the_final_report_replaces_a_provisional_copy_once(
@@ -407,7 +433,7 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     engine.dispose()
 
     ledger = opened(Ledger(url, upgrade=True, clock=clock))
-    assert ledger.schema_version == SCHEMA_VERSION == 9
+    assert ledger.schema_version == SCHEMA_VERSION == 10
     # Version 5 rebuilt the archive index with the edition in its key; the entry is final.
     [kept] = ledger.archive_entries()
     assert (kept.path, kept.edition) == ("/a/1.pdf", "final")
@@ -458,6 +484,36 @@ def test_an_old_database_is_migrated_without_losing_history(url: str, clock: Fak
     assert ledger.hold_records() == [later]
     ledger.drop_hold("acme-weekly", WEEK)
     assert ledger.hold_records() == []
+
+
+def test_version_10_counts_the_alerts_of_version_9_as_sent(url: str) -> None:
+    # Version 9 inferred "already told" from a held run and from provisional deliveries; the
+    # upgrade records those periods as alerted, so it sends no old alert again.
+    engine = create_state_engine(url)
+    assert migrate(engine, target=9) == 9
+    with engine.begin() as conn:
+        for state in ("held", "held", "done"):
+            conn.execute(sa.text(
+                "INSERT INTO runs (report, org, period_start, period_end, period_kind, state, "
+                "started_at, updated_at) VALUES ('acme-weekly', 'acme', '2026-11-09', "
+                f"'2026-11-15', 'weekly', '{state}', '2026-11-16 07:00:00', "
+                "'2026-11-16 07:00:00')"))
+        conn.execute(sa.text(
+            "INSERT INTO deliveries (report, period_start, period_end, recipient, state, "
+            "attempts, message_id, created_at, updated_at, sent_at, edition, "
+            "provisional_sent_at) VALUES ('acme-weekly', '2026-11-16', '2026-11-22', "
+            "'a@example.org', 'sent', 1, '<a@example.org>', '2026-11-23 13:00:00', "
+            "'2026-11-23 13:00:00', '2026-11-23 13:00:00', 'provisional', "
+            "'2026-11-23 13:00:00')"))
+    engine.dispose()
+    ledger = opened(Ledger(url, upgrade=True))
+    assert ledger.schema_version == 10
+    assert ledger.alerted_at("acme-weekly", WEEK, "held") == datetime(
+        2026, 11, 16, 7, 0, tzinfo=UTC)
+    assert ledger.alerted_at("acme-weekly", WEEK, "provisional") is None
+    assert ledger.alerted_at("acme-weekly", NEXT_WEEK, "provisional") == datetime(
+        2026, 11, 23, 13, 0, tzinfo=UTC)
+    assert ledger.alerted_at("acme-weekly", NEXT_WEEK, "held") is None
 
 
 def test_a_database_from_a_newer_version_is_refused(url: str) -> None:

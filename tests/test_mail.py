@@ -24,6 +24,7 @@ from reports.delivery.mail import (
 from reports.delivery.mailer import deliver, send_alert
 from reports.errors import ConfigError, MailAddressError
 from reports.report.periods import Period, PeriodKind
+from reports.send import SendOutcome
 from reports.state.deliveries import DeliveryState
 from reports.state.ledger import Ledger
 
@@ -227,6 +228,11 @@ def test_the_file_outbox_writes_one_eml_per_recipient(tmp_path: Path) -> None:
     parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
     assert parsed["To"] == "dean@acme.example"
     assert [p.name for p in (tmp_path / "outbox").iterdir()] == [path.name]
+    # what `send --to` then prints: where the copy went, not a "server reply"
+    line = SendOutcome("acme-weekly", WEEK, sent=("dean@acme.example",),
+                       test_reply=receipt.said()).lines()
+    assert line == [f"acme-weekly 2026-11-09..2026-11-15: test copy sent to dean@acme.example "
+                    f"(written to {path}); no delivery recorded"]
 
 
 def test_delivering_to_the_outbox_twice_writes_each_message_once(tmp_path: Path) -> None:

@@ -200,7 +200,7 @@ def test_prune_dry_run_lists_and_keeps_and_deleting_everything_needs_yes(
                        "--dry-run")
     assert code == 0
     assert f"would remove {old_pdf}" in out and str(recent_pdf) not in out
-    assert "1 archived files would be removed" in out
+    assert "1 archived PDF would be removed\n" in out
     assert old_pdf.exists()
 
     for age in ("0d", "0w"):
@@ -210,14 +210,14 @@ def test_prune_dry_run_lists_and_keeps_and_deleting_everything_needs_yes(
     assert old_pdf.exists() and recent_pdf.exists()
 
     code, out, _ = cli("--config", config, "archive", "prune", "--older-than", "365d")
-    assert code == 0 and "1 archived files removed" in out
+    assert code == 0 and "1 archived PDF removed\n" in out
     assert not old_pdf.exists() and recent_pdf.exists()
 
     # the last file left: pruning it would empty the archive, so it needs --yes too
     code, _, err = cli("--config", config, "archive", "prune", "--older-than", "1d")
     assert code == 2 and "--yes" in err and recent_pdf.exists()
     code, out, _ = cli("--config", config, "archive", "prune", "--older-than", "0d", "--yes")
-    assert code == 0 and "1 archived files removed" in out and not recent_pdf.exists()
+    assert code == 0 and "1 archived PDF removed\n" in out and not recent_pdf.exists()
 
 
 # ---------------------------------------------------------------- schedules
@@ -243,7 +243,8 @@ def test_a_schedule_that_never_fires_is_refused_at_load(tmp_path: Path) -> None:
     config = str(config_file(tmp_path, schedule="0 8 31 2 *"))
     code, _, err = cli("--config", config, "jobs")
     assert code == 2 and len(error_lines(err)) == 1
-    assert "reports[1].schedule" in err and "never fires" in err
+    assert err.endswith(": reports[1].schedule: '0 8 31 2 *' never fires: no month has that "
+                        "day (day 31, month 2)\n"), err
 
 
 # ---------------------------------------------------------------- mock-api

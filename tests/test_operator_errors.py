@@ -120,14 +120,24 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.parametrize("case", ["refused", "tls"])
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that takes connections (the kernel's backlog) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield int(listener.getsockname()[1])
+
+
+@pytest.mark.parametrize("case", ["refused", "tls", "timeout"])
 def test_an_unreachable_api_is_named_with_the_cause_and_host(
-    tmp_path: Path, case: str, plain_http_port: int
+    tmp_path: Path, case: str, plain_http_port: int, silent_port: int
 ) -> None:
-    port = closed_port() if case == "refused" else plain_http_port
+    port = {"refused": closed_port(), "tls": plain_http_port, "timeout": silent_port}[case]
     url, expected = {
         "refused": (f"http://127.0.0.1:{port}", f"127.0.0.1:{port} refused the connection"),
         "tls": (f"https://127.0.0.1:{port}", f"TLS with 127.0.0.1:{port} failed"),
+        "timeout": (f"http://127.0.0.1:{port}", f"127.0.0.1:{port} sent no answer within 0.3 s"),
     }[case]
     config = tmp_path / "config.toml"
     config.write_text(
@@ -135,7 +145,8 @@ def test_an_unreachable_api_is_named_with_the_cause_and_host(
         # and asyncio leaves their sockets to the garbage collector, whose ResourceWarning
         # (an error under pytest) lands in whichever test runs next on a loaded machine.
         CONFIG.replace('base_url = "embedded"',
-                       f'base_url = "{url}"\nmax_retries = 0\nmax_concurrency = 1')
+                       f'base_url = "{url}"\nmax_retries = 0\nmax_concurrency = 1\n'
+                       "timeout_s = 0.3")
         .replace('[templates]\ndir = "my-templates"\n', ""), encoding="utf-8",
     )
     code, _, err = cli("--config", str(config), "generate", "--report", "acme-weekly",
@@ -170,6 +181,34 @@ def test_a_templates_dir_that_does_not_exist_is_refused_at_load(tmp_path: Path) 
         "does not exist"
     ]
     assert not (tmp_path / "state.db").exists()  # nothing was fetched or recorded
+
+
+# ---------------------------------------------------------------- locales
+
+
+@pytest.mark.parametrize("locale", ["de-DE", "de_DE", "de_DE.UTF-8", "pt-BR", "zh-Hans-CN"])
+def test_bcp47_and_posix_locales_are_accepted_on_the_command_line(
+    tmp_path: Path, locale: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.replace('[templates]\ndir = "my-templates"\n', "").replace(
+        'timezone = "Europe/Berlin"', f'timezone = "Europe/Berlin"\nlocale = "{locale}"'),
+        encoding="utf-8")
+    code, out, err = cli("--config", str(config), "jobs", "--json")
+    assert code == 0 and err == "", err
+    assert out.startswith("[")
+
+
+def test_an_unknown_locale_is_refused_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.replace('[templates]\ndir = "my-templates"\n', "").replace(
+        'timezone = "Europe/Berlin"', 'timezone = "Europe/Berlin"\nlocale = "zz-QQ"'),
+        encoding="utf-8")
+    code, _, err = cli("--config", str(config), "jobs")
+    assert code == 2
+    assert error_lines(err) == [
+        f"error: {config}: reports[1].locale: unknown locale 'zz-QQ' (write a language and "
+        "region Babel knows, BCP 47 or POSIX: de-DE, de_DE, pt-BR, zh-Hans-CN)"]
 
 
 # ---------------------------------------------------------------- addresses

@@ -134,6 +134,18 @@ def test_weekday_field_uses_crontab_numbering(dow: str, weekdays: set[int]) -> N
     assert {t.weekday() for t in fires} == weekdays
 
 
+def test_day_of_month_and_weekday_both_restricted_fire_on_either_as_in_crontab() -> None:
+    # "0 7 1 * 1": the 1st of the month OR every Monday (APScheduler alone: Mondays that are
+    # the 1st, which in December 2026 is never).
+    r = report(schedule="0 7 1 * 1")
+    fires = list(fire_times(r, utc(2026, 11, 30), utc(2027, 1, 5)))
+    assert [t.date() for t in fires] == [
+        date(2026, 11, 30), date(2026, 12, 1), date(2026, 12, 7), date(2026, 12, 14),
+        date(2026, 12, 21), date(2026, 12, 28), date(2027, 1, 1), date(2027, 1, 4),
+    ]
+    assert {t.strftime("%H:%M") for t in fires} == {"07:00"}
+
+
 def test_a_monthly_report_on_the_1st_sends_the_previous_month() -> None:
     r = report(name="m", period="monthly", schedule="0 7 1 * *", timezone="America/New_York")
     fired = last_fire_time(r, utc(2026, 11, 1, 12, 0, 5))

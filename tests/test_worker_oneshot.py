@@ -99,3 +99,53 @@ def test_charts_drawn_in_another_process_give_the_same_pdf() -> None:
     whole = render_report(job)
     assert len(charted.charts) == 3 and set(charted.timings) == {"analyse_s", "charts_s"}
     assert split.pdf == whole.pdf and split.pages == whole.pages >= 3
+
+
+def test_artist_docstrings_are_skipped_only_inside_the_block() -> None:
+    """The charts child imports matplotlib without writing every ``set`` docstring (CPU);
+    the classes keep their ``set`` signature, and ``kwdoc`` is itself again afterwards."""
+    import inspect
+
+    import matplotlib.artist
+
+    from reports.execute.oneshot import artist_docstrings_skipped
+
+    original = matplotlib.artist.kwdoc
+    with artist_docstrings_skipped():
+        class Quiet(matplotlib.artist.Artist):
+            def set_shade(self, shade: float) -> None:
+                """Set the shade."""
+
+    class Loud(matplotlib.artist.Artist):
+        def set_shade(self, shade: float) -> None:
+            """Set the shade."""
+
+    assert matplotlib.artist.kwdoc is original
+    assert "shade" in inspect.signature(Quiet.set).parameters
+    assert "shade" not in (Quiet.set.__doc__ or "")
+    assert "shade: unknown" in (Loud.set.__doc__ or "")
+
+
+@pytest.mark.parametrize("language", ["ja", "ar"])
+def test_charts_drawn_among_the_chain_fonts_only_are_the_same(language: str) -> None:
+    """The charts child lets matplotlib score only the chains' fonts (CPU): the same fonts win,
+    in a CJK-first and an Arabic-first chain."""
+    from matplotlib import font_manager
+
+    from reports.execute.oneshot import chain_fonts_only
+
+    report = ReportConfig(name="r", org="o", period="weekly", schedule="0 6 * * 1",
+                          language=language)
+    job = dataclasses.replace(
+        warm_job(report, None, Policy(PSEUDONYMOUS, 10, True)), chart_dpi=50)
+    manager = font_manager.fontManager
+    manager._findfont_cached.cache_clear()
+    everything = render_charts(job).charts
+    full = chain_fonts_only()
+    try:
+        manager._findfont_cached.cache_clear()
+        assert len(manager.ttflist) < len(full) / 4
+        assert render_charts(job).charts == everything
+    finally:
+        manager.ttflist = full
+        manager._findfont_cached.cache_clear()

@@ -89,8 +89,9 @@ def archive_prune(
                        f"{entry.period_start.isoformat()}..{entry.period_end.isoformat()})")
             if entry.html_path:
                 typer.echo(f"{verb} {entry.html_path} (its HTML)")
-        html = sum(1 for e in removed if e.html_path)
-        typer.echo(f"{len(removed)} archived files {'would be ' if dry_run else ''}removed"
-                   + (f" (PDFs, with the HTML of {html})" if html else ""))
+        pdfs, html = len(removed), sum(1 for e in removed if e.html_path)
+        typer.echo(f"{pdfs} archived PDF{'' if pdfs == 1 else 's'} "
+                   f"{'would be ' if dry_run else ''}removed"
+                   + (f", with {html} HTML file{'' if html == 1 else 's'}" if html else ""))
 
     _guard(body)

@@ -98,9 +98,12 @@ def generate(
     """Make a report PDF now (archived; nothing is mailed)."""
 
     def body() -> int:
-        from reports import batch, run
+        from reports.report.gcpause import paused
 
-        config = _config()
+        with paused():  # imports and the config: live objects only, nothing to collect
+            from reports import batch, run
+
+            config = _config()
         chosen = sum(x for x in (report is not None, all_, org is not None))
         if chosen != 1:
             raise UsageError("choose exactly one of --report NAME, --all, --org ORG --period P")

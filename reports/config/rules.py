@@ -82,10 +82,12 @@ def cron(value: str) -> str:
         raise ValueError(f"{value!r} is not a 5-field cron expression (minute hour day "
                          "month weekday)")
     # Import lazily: APScheduler is not needed to read a config file otherwise.
-    from reports.cron import trigger
+    from reports.cron import NeverFiresError, trigger
 
     try:
         trigger(value, "UTC")
+    except NeverFiresError:
+        raise
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
     return value

@@ -46,6 +46,12 @@ class Receipt:
     """What the backend said when it accepted a message."""
 
     reply: str
+    by_server: bool = True
+    """False for the file outbox: ``reply`` says where the message was written."""
+
+    def said(self) -> str:
+        """For a person: what the mail server replied, or where the message was written."""
+        return f"server replied {self.reply}" if self.by_server else self.reply
 
 
 class MailBackend(Protocol):
@@ -88,7 +94,7 @@ class FileOutbox:
             # A full disk or an unwritable folder may heal by the next run.
             raise MailTransientError(f"cannot write {path}: {exc.strerror or exc}",
                                      recipient=recipient) from exc
-        return Receipt(reply=f"written to {path}")
+        return Receipt(reply=f"written to {path}", by_server=False)
 
 
 class SmtpMailer:

@@ -176,16 +176,24 @@ def _figure(height_in: float) -> Figure:
 
 
 def _png(fig: Figure, dpi: int) -> tuple[bytes, int, int]:
-    """An opaque RGB PNG: WeasyPrint re-encodes every PNG and splits an RGBA one into an image
-    and a soft mask, so dropping the (always opaque) alpha channel saves one encode per chart.
-    The compression level is low because WeasyPrint decodes and recompresses it anyway."""
+    """An opaque RGB PNG of ``fig`` drawn once at ``dpi``.
+
+    - Drawn straight on its Agg canvas, not through ``savefig``: after ``tight_layout`` the
+      figure keeps a placeholder layout engine, and ``savefig`` then draws the whole figure an
+      extra time before the real draw (about a fifth of the charts' time, same pixels).
+    - The size is the canvas buffer's own (matplotlib truncates ``inches * dpi``; computing it
+      with ``round`` broke at low resolutions, e.g. 2.3 in at 20 dpi is 45 px, not 46).
+    - Opaque RGB: WeasyPrint re-encodes every PNG and splits an RGBA one into an image and a
+      soft mask, so dropping the (always opaque) alpha channel saves one encode per chart.
+    - A low compression level because WeasyPrint decodes and recompresses it anyway.
+    """
     from PIL import Image
 
-    raw = io.BytesIO()
-    fig.savefig(raw, format="rgba", dpi=dpi)
-    width_in, height_in = fig.get_size_inches()
-    width, height = round(width_in * dpi), round(height_in * dpi)
-    image = Image.frombuffer("RGBA", (width, height), raw.getvalue(), "raw", "RGBA", 0, 1)
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    rgba = fig.canvas.buffer_rgba()  # type: ignore[attr-defined]
+    height, width = rgba.shape[:2]
+    image = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1)
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue(), width, height

@@ -103,14 +103,15 @@ _HOLD_TEXT = {
 
 
 def alert_hold(alerter: Alerter | None, config: Config, request: RunRequest, kind: str,
-               reason: str, *, rules: Sequence[str] = (), recipients: int | None = None) -> None:
-    """The one alert for a period that was held, sent provisional, went stale or was skipped.
+               reason: str, *, rules: Sequence[str] = (), recipients: int | None = None) -> bool:
+    """The one alert for a period that was held, sent provisional, went stale or was skipped;
+    whether it went out.
 
     ``rules`` names the gate's failed rules (when the sender knows them); ``recipients`` is how
     many got a provisional report.
     """
     if alerter is None:
-        return
+        return False
     title, what = _HOLD_TEXT[kind]
     count = "" if recipients is None else (
         f" to {recipients} recipient" + ("" if recipients == 1 else "s"))
@@ -148,6 +149,7 @@ def alert_hold(alerter: Alerter | None, config: Config, request: RunRequest, kin
     except Exception as exc:  # an alert that cannot be sent is logged, never fatal
         log_event(log, "alert.failed", level=logging.ERROR, report=request.report,
                   period=request.period.key, error=f"{type(exc).__name__}: {exc}")
-    else:
-        log_event(log, "alert.sent", report=request.report, period=request.period.key,
-                  kind=kind, recipients=len(config.alerts.recipients))
+        return False
+    log_event(log, "alert.sent", report=request.report, period=request.period.key,
+              kind=kind, recipients=len(config.alerts.recipients))
+    return True

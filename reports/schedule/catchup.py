@@ -45,6 +45,21 @@ def _lookback(report: ReportConfig, periods: int) -> timedelta:
     return timedelta(days=per * (periods + 1) + 2)
 
 
+def _first_fires(report: ReportConfig, now: datetime) -> dict[Period, tuple[datetime, date]]:
+    """The periods the catch-up looks at, with the earliest fire time (and as_of) of each."""
+    horizon = 1 if report.catch_up == "latest" else report.catch_up_max_periods
+    first_fire: dict[Period, tuple[datetime, date]] = {}
+    for t in fire_times(report, now - _lookback(report, horizon), now):
+        as_of, period = period_for_fire(report, t)
+        first_fire.setdefault(period, (t, as_of))
+    return {p: first_fire[p] for p in sorted(first_fire)[-horizon:]}
+
+
+def in_reach(report: ReportConfig, now: datetime) -> set[Period]:
+    """The periods a start at ``now`` would send if they are not done (none for ``none``)."""
+    return set() if report.catch_up == "none" else set(_first_fires(report, now))
+
+
 def plan_catch_up(
     report: ReportConfig, now: datetime, is_done: Callable[[Period], bool]
 ) -> CatchUpPlan:
@@ -53,16 +68,10 @@ def plan_catch_up(
     ``latest`` considers only the most recent fire time's period, ``all`` the last
     ``catch_up_max_periods`` periods, ``none`` sends nothing (the pending ones are ``skipped``).
     """
-    horizon = 1 if report.catch_up == "latest" else report.catch_up_max_periods
-    # The earliest fire time of each period seen in the look-back window.
-    first_fire: dict[Period, tuple[datetime, date]] = {}
-    for t in fire_times(report, now - _lookback(report, horizon), now):
-        as_of, period = period_for_fire(report, t)
-        first_fire.setdefault(period, (t, as_of))
-    periods = sorted(first_fire)[-horizon:]
+    first_fire = _first_fires(report, now)
     pending = tuple(
         RunRequest(report.name, first_fire[p][0], first_fire[p][1], p, reason="catch-up")
-        for p in periods
+        for p in sorted(first_fire)
         if not is_done(p)
     )
     if report.catch_up == "none":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -77,3 +77,14 @@ def period_for_fire(report: ReportConfig, fire_time: datetime) -> tuple[date, Pe
     """(as_of, period) a fire at ``fire_time`` sends: the period completed before that day."""
     as_of = local_date(fire_time, report.timezone)
     return as_of, for_kind(report.period, as_of)
+
+
+def hold_until(report: ReportConfig, period: Period) -> datetime | None:
+    """When the scheduler stops looking again at ``period`` held: the report's next fire time
+    after the fire that sends it (the first one after the period's end whose period it is)."""
+    zone = ZoneInfo(report.timezone)
+    start = datetime.combine(period.end + timedelta(days=1), time(), zone)
+    for t in fire_times(report, start, start + timedelta(days=40)):
+        if period_for_fire(report, t)[1] == period:
+            return next_fire_time(report, t)
+    return None

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-MAX_SCHEMA = 9
+MAX_SCHEMA = 10
 """The newest ledger schema whose ``runs`` table this module knows how to read."""
 
 

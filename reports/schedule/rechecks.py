@@ -1,19 +1,28 @@
 """The daemon's held and provisional periods: recorded from run outcomes, looked at every tick.
 
-A scheduled ``send`` that exits 3 (held by the freshness gate) leaves its period here. On every
-tick ``due`` asks ``reports.schedule.holds.decide`` what each one needs now and returns the runs
-to make: a plain send again (the data may have arrived; after a provisional send it delivers the
-final report), or a send marked provisional once ``hold_for`` has passed (``on_stale``).
+A scheduled ``send`` that exits 3 (held by the freshness gate) leaves its period here, and so
+does a ``send`` run by hand: every send that holds a period, or sends it provisional, notes it
+in the state database (``reports.gate.note_hold``), and the book reads the store again on every
+tick, so it looks after those periods as after its own. On every tick ``due`` asks
+``reports.schedule.holds.decide`` what each one needs now and returns the runs to make: a plain
+send again (the data may have arrived; after a provisional send it delivers the final report),
+or a send marked provisional once ``hold_for`` has passed (``on_stale``).
 
 The first hold of a period and its first provisional delivery are alerted by the ``send`` itself
-(once per period each, manual or scheduled); the book alerts only once when a period goes stale
-without a send (``skip``, ``alert``).
+(once per period each, manual or scheduled; ``reports.state.gatealerts`` records them); the book
+alerts only once when a period goes stale without a send (``skip``, ``alert``).
 
 Every change is stored in the state database (``reports.state.holds``, through the ``HoldStore``
-seam) before its alert goes out. A restarted daemon reads the holds back on first use: the
-catch-up leaves held periods to the book, ``hold_for`` counts from the first hold, re-checks
-resume ``hold_retry_every`` after the last one, and no stage is alerted twice. A state database
-that cannot be written is logged; the book goes on in memory.
+seam) before its alert goes out. A restarted daemon reads the holds back: the catch-up leaves
+held periods to the book, ``hold_for`` counts from the first hold, re-checks resume
+``hold_retry_every`` after the last one, and no stage is alerted twice. A state database that
+cannot be written is logged; the book goes on in memory.
+
+Pruning: a row goes when the final report has gone out; a given-up row (``skip``, or past the
+report's next fire time) stays while the catch-up could still send its period after a restart
+(``catchup.in_reach``: the latest fire's period, or the last ``catch_up_max_periods``) and is
+deleted on the first tick after that; the rows of a report no longer in config.toml are deleted
+when the daemon starts.
 """
 
 from __future__ import annotations
@@ -22,12 +31,14 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reports.config import Config
 from reports.logs import log_event
 from reports.report.periods import Clock, Period
 from reports.schedule.alerts import Alerter, alert_hold
+from reports.schedule.catchup import in_reach
 from reports.schedule.firetimes import RunRequest, next_fire_time
 from reports.schedule.holds import Action, Hold, HoldPolicy, HoldState, after, decide
 from reports.schedule.runner import OutcomeKind, RunOutcome
@@ -99,38 +110,85 @@ class HoldBook:
         self.alerter = alerter
         self.store: HoldStore = store or LedgerHoldStore(config)
         self._holds: dict[Key, Hold] | None = None
+        self._unsaved: set[Key] = set()
         self._lock = threading.Lock()
 
     def _book(self) -> dict[Key, Hold]:
         """The holds (under ``_lock``), read from the store on first use."""
         if self._holds is None:
-            try:
-                loaded = self.store.load()
-            except Exception as exc:  # an unreadable state database must not stop the daemon
-                log_event(log, "holds.unreadable", level=logging.WARNING,
-                          error=f"{type(exc).__name__}: {exc}")
-                loaded = []
-            names = {r.name for r in self.config.reports}
-            self._holds = {(h.report, h.period): h for h in loaded if h.report in names}
-            for hold in self._holds.values():
-                if hold.state is HoldState.GIVEN_UP:
-                    continue
-                log_event(log, "hold.resumed", report=hold.report, period=hold.period.key,
-                          state=hold.state.value, since=hold.since.isoformat(),
-                          rechecks=hold.rechecks)
+            self._holds = {}
+            self._refresh(first=True)
         return self._holds
+
+    def _refresh(self, *, first: bool = False) -> None:
+        """Read the store again (under ``_lock``): a ``send`` notes the periods it holds or sends
+        provisional, and drops the ones whose final report it delivered. A change the store
+        could not take stays as it is in memory."""
+        try:
+            loaded = self.store.load()
+        except Exception as exc:  # an unreadable state database must not stop the daemon
+            log_event(log, "holds.unreadable", level=logging.WARNING,
+                      error=f"{type(exc).__name__}: {exc}")
+            return
+        names = {r.name for r in self.config.reports}
+        before = self._holds if self._holds is not None else {}
+        fresh: dict[Key, Hold] = {}
+        for hold in loaded:
+            key = (hold.report, hold.period)
+            if hold.report not in names:
+                if first:  # its job left the job store with it
+                    self._write(self.store.drop, hold.report, hold.period)
+                    log_event(log, "hold.pruned", report=hold.report, period=hold.period.key,
+                              reason="the report is not in config.toml")
+                continue
+            fresh[key] = hold
+            if key not in before and hold.state is not HoldState.GIVEN_UP:
+                log_event(log, "hold.resumed" if first else "hold.noted", report=hold.report,
+                          period=hold.period.key, state=hold.state.value,
+                          since=hold.since.isoformat(), rechecks=hold.rechecks)
+        for key in self._unsaved:
+            if key in before:
+                fresh[key] = before[key]
+        self._holds = fresh
 
     def _put(self, hold: Hold) -> None:
         """Keep ``hold`` (under ``_lock``), in memory and in the store."""
-        self._book()[(hold.report, hold.period)] = hold
-        self._write(self.store.save, hold)
+        key = (hold.report, hold.period)
+        self._book()[key] = hold
+        if self._write(self.store.save, hold):
+            self._unsaved.discard(key)
+        else:
+            self._unsaved.add(key)
 
-    def _write(self, how: Callable[..., None], *args: object) -> None:
+    def _drop(self, hold: Hold, event: str, reason: str = "") -> None:
+        """Forget ``hold`` (under ``_lock``), in memory and in the store."""
+        key = (hold.report, hold.period)
+        self._book().pop(key, None)
+        self._unsaved.discard(key)
+        self._write(self.store.drop, hold.report, hold.period)
+        fields: dict[str, Any] = {"reason": reason} if reason else {}
+        log_event(log, event, report=hold.report, period=hold.period.key, was=hold.state.value,
+                  rechecks=hold.rechecks, **fields)
+
+    def _write(self, how: Callable[..., None], *args: object) -> bool:
         try:
             how(*args)
         except Exception as exc:  # logged; the book goes on in memory
             log_event(log, "holds.unsaved", level=logging.WARNING,
                       error=f"{type(exc).__name__}: {exc}")
+            return False
+        return True
+
+    def _prune(self, now: datetime) -> None:
+        """Delete the given-up holds (under ``_lock``) whose period the catch-up can no longer
+        send: kept until then, so a restart does not send a period the scheduler gave up."""
+        for hold in list(self._book().values()):
+            if hold.state is not HoldState.GIVEN_UP:
+                continue
+            if hold.until is not None and now < hold.until:
+                continue
+            if hold.period not in in_reach(self.config.report(hold.report), now):
+                self._drop(hold, "hold.pruned", "given up, out of the catch-up's reach")
 
     def holds(self) -> list[Hold]:
         """Every period being held or awaiting its final report (not the given-up ones)."""
@@ -153,9 +211,11 @@ class HoldBook:
         key = (request.report, request.period)
         now = self.clock()
         with self._lock:
+            known = key in self._book()
+            self._refresh()  # the send noted its hold (or provisional delivery) itself
             hold = self._book().get(key)
             if outcome.kind is OutcomeKind.HELD:
-                if hold is None:
+                if hold is None or not known:
                     report = self.config.report(request.report)
                     self._put(Hold(
                         request.report, request.period, request.as_of, since=now, last_try=now,
@@ -163,20 +223,16 @@ class HoldBook:
                     ))
                     log_event(log, "hold.started", level=logging.WARNING, report=request.report,
                               period=request.period.key, reason=outcome.error)
-                else:
+                else:  # a scheduled run of a period held by hand is not a re-check
                     self._put(replace(hold, last_try=now, reason=outcome.error,
-                                      rechecks=hold.rechecks + 1))
+                                      rechecks=hold.rechecks + (request.reason == "recheck")))
             elif outcome.ok and request.provisional:
                 base = hold or Hold(request.report, request.period, request.as_of, now, now, None)
                 # The send alerted (its first provisional delivery of the period), not the book.
                 self._put(replace(base, state=HoldState.PROVISIONAL, last_try=now))
             elif outcome.ok and hold is not None:
                 # The final report went out (or nothing was left to send).
-                del self._book()[key]
-                self._write(self.store.drop, request.report, request.period)
-                log_event(log, "hold.released", report=request.report,
-                          period=request.period.key, was=hold.state.value,
-                          rechecks=hold.rechecks)
+                self._drop(hold, "hold.released")
 
     def due(self) -> list[RunRequest]:
         """The runs to make now; stale periods that are skipped or alerted are handled here."""
@@ -184,6 +240,8 @@ class HoldBook:
         runs: list[RunRequest] = []
         stale: list[tuple[Hold, Action]] = []
         with self._lock:
+            self._refresh()
+            self._prune(now)
             for hold in list(self._book().values()):
                 policy = policy_for(self.config, hold.report)
                 action = decide(hold, policy, now)

@@ -1,7 +1,7 @@
 """The ledger's database: the engine for a ``[state] url`` and the base every ledger part shares.
 
 The same code runs on SQLite (WAL, busy_timeout, foreign keys on) and PostgreSQL. Opening a
-SQLite store migrates its schema (see ``reports.state.schema``); a PostgreSQL one, shared by a
+SQLite store migrates its schema (see ``reports.state.migrations``); a PostgreSQL one, shared by a
 fleet, is migrated only by ``ibl-reports db upgrade`` (``upgrade=True``), and opening it at an
 older schema is refused with one line saying so. ``process_engine`` keeps one engine per process
 and URL, made anew in a forked child (a pool child must not share its parent's connections), so
@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reports.errors import StateError
 from reports.report.periods import Clock
-from reports.state.schema import check_version, migrate
+from reports.state.migrations import check_version, migrate
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 

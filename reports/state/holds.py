@@ -1,12 +1,14 @@
-"""Held periods: what the scheduler remembers of them, and whether a period was held before.
+"""Held periods: what the scheduler looks after, kept across restarts and written by ``send``.
 
-The scheduler keeps one row per (report, period) it is holding (``scheduler_holds``, schema
-version 9): when the period was first held, the last look, how many times it was looked at
-again, and its stage (held, waiting, provisional, given-up). A restarted daemon reads them back,
-so ``hold_for`` keeps counting from the first hold and no stage's alert is sent twice.
+One row per (report, period) being held (``scheduler_holds``, schema version 9): when the
+period was first held, the last look, how many times it was looked at again, the scheduler's
+stop (``until``) and its stage (held, waiting, provisional, given-up). A restarted daemon reads
+them back, so ``hold_for`` keeps counting from the first hold.
 
-``held_before`` answers a manual ``send`` from the runs themselves: a period with an earlier
-held run has had its one alert.
+The daemon writes its own holds (``save_hold``: it is the only one that changes a row it
+looks after). A ``send`` notes the periods it holds or sends provisional (``note_hold``: a new
+row, or a held one moved to provisional), so the scheduler looks after a period held by hand
+as it does its own; the send that delivers the final report drops the row.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from reports.report.periods import Period, PeriodKind
 from reports.state.engine import LedgerStore
-from reports.state.schema import runs, scheduler_holds
+from reports.state.schema import scheduler_holds
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,16 @@ def _key(report: str, period: Period) -> tuple[sa.ColumnElement[bool], ...]:
             scheduler_holds.c.period_end == period.end)
 
 
+def _values(hold: HoldRecord) -> dict[str, object]:
+    return {
+        "report": hold.report, "period_start": hold.period.start,
+        "period_end": hold.period.end, "period_kind": hold.period.kind.value,
+        "as_of": hold.as_of, "since": hold.since, "last_try": hold.last_try,
+        "until": hold.until, "rechecks": hold.rechecks, "state": hold.state,
+        "reason": hold.reason,
+    }
+
+
 class HoldLedger(LedgerStore):
     """The scheduler's held periods, kept across restarts."""
 
@@ -59,13 +71,7 @@ class HoldLedger(LedgerStore):
 
     def save_hold(self, hold: HoldRecord) -> None:
         """Insert or replace the stored hold of ``hold``'s report and period."""
-        values = {
-            "report": hold.report, "period_start": hold.period.start,
-            "period_end": hold.period.end, "period_kind": hold.period.kind.value,
-            "as_of": hold.as_of, "since": hold.since, "last_try": hold.last_try,
-            "until": hold.until, "rechecks": hold.rechecks, "state": hold.state,
-            "reason": hold.reason,
-        }
+        values = _values(hold)
         try:
             with self._begin() as conn:
                 # Delete then insert: portable (no dialect upsert), and the daemon is the only
@@ -76,17 +82,28 @@ class HoldLedger(LedgerStore):
             raise self._fail(f"saving the hold of {hold.report} {hold.period.key}", exc) from exc
 
     def drop_hold(self, report: str, period: Period) -> None:
-        """Forget the hold of ``report``'s ``period`` (its final report went out)."""
+        """Forget the hold of ``report``'s ``period`` (its final report went out, or the
+        scheduler gave it up and its catch-up can no longer send it)."""
         try:
             with self._begin() as conn:
                 conn.execute(scheduler_holds.delete().where(*_key(report, period)))
         except SQLAlchemyError as exc:
             raise self._fail(f"dropping the hold of {report} {period.key}", exc) from exc
 
-    def held_before(self, report: str, period: Period, run_id: int) -> bool:
-        """Whether a run of ``report``'s ``period`` other than ``run_id`` was held."""
-        query = sa.select(runs.c.id).where(
-            runs.c.report == report, runs.c.period_start == period.start,
-            runs.c.period_end == period.end, runs.c.state == "held", runs.c.id != run_id,
-        ).limit(1)
-        return bool(self._select(query))
+    def note_hold(self, hold: HoldRecord) -> None:
+        """A ``send`` held ``hold``'s period (state ``held``: a new row unless there is one) or
+        sent it provisional (state ``provisional``: a held or waiting row moves to it)."""
+        try:
+            with self._begin() as conn:
+                if hold.state == "provisional":
+                    conn.execute(scheduler_holds.update().where(
+                        *_key(hold.report, hold.period),
+                        scheduler_holds.c.state.in_(("held", "waiting")),
+                    ).values(state="provisional", last_try=hold.last_try))
+                if conn.execute(sa.select(scheduler_holds.c.report).where(
+                        *_key(hold.report, hold.period))).first() is None:
+                    conn.execute(scheduler_holds.insert().values(**_values(hold)))
+        except IntegrityError:
+            return  # the scheduler wrote the row meanwhile: it looks after the period
+        except SQLAlchemyError as exc:
+            raise self._fail(f"noting the hold of {hold.report} {hold.period.key}", exc) from exc

@@ -2,7 +2,8 @@
 
 It is the sum of its parts, each in its own module: ``runs`` (run states, events, stuck-run
 recovery), ``deliveries`` (planning, states, attempts), ``archive_index``, and the web UI's
-``audit`` trail and schedule ``pauses``, and the scheduler's ``holds``, all on one
+``audit`` trail and schedule ``pauses``, the held periods (``holds``) and the gate's alerts
+(``gatealerts``), all on one
 ``engine.LedgerStore`` (one engine, the schema migrated on open, see ``schema``). The ledger is
 what makes "each stakeholder gets each period's report exactly once" checkable.
 """
@@ -19,14 +20,16 @@ from reports.state.archive_index import ArchiveIndex
 from reports.state.audit import AuditTrail
 from reports.state.deliveries import DeliveryLedger
 from reports.state.engine import utcnow
+from reports.state.gatealerts import GateAlerts
 from reports.state.holds import HoldLedger
 from reports.state.pauses import ReportPauses
 from reports.state.runs import DEFAULT_STUCK_AFTER_S, RunLedger
 
 
-class Ledger(RunLedger, DeliveryLedger, ArchiveIndex, AuditTrail, ReportPauses, HoldLedger):
-    """Runs, deliveries, archive entries, the audit trail, pauses and the scheduler's held
-    periods in one database."""
+class Ledger(RunLedger, DeliveryLedger, ArchiveIndex, AuditTrail, ReportPauses, HoldLedger,
+             GateAlerts):
+    """Runs, deliveries, archive entries, the audit trail, pauses, the held periods and the
+    freshness gate's alerts in one database."""
 
     def __init__(
         self, url: str = "sqlite:///state.db", *, clock: Clock = utcnow,

@@ -1,26 +1,20 @@
-"""The ledger's versioned schema: its tables and the forward migrations that build them.
+"""The ledger's versioned schema: its tables, as of ``SCHEMA_VERSION``.
 
-The schema is versioned (``schema_version``); forward migrations run when a SQLite ledger opens
-and, on PostgreSQL, by ``ibl-reports db upgrade`` (``check_version`` refuses an older schema
-elsewhere), so an upgrade keeps every row. A database written by a newer version is refused.
-Only portable SQLAlchemy Core constructs are used, so the same tables live on SQLite and
-PostgreSQL.
+The forward migrations that build them, and the version check, are in
+``reports.state.migrations``. Only portable SQLAlchemy Core constructs are used, so the same
+tables live on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from reports.errors import SchemaOutdatedError, StateError
+from reports.errors import StateError
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 class _UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -51,7 +45,7 @@ schema_version = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
-def _run_columns(*, version: int) -> list[sa.Column[Any]]:
+def run_columns(*, version: int) -> list[sa.Column[Any]]:
     columns: list[sa.Column[Any]] = [
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("report", sa.String(100), nullable=False),
@@ -75,12 +69,12 @@ def _run_columns(*, version: int) -> list[sa.Column[Any]]:
     return columns
 
 
-runs = sa.Table("runs", _metadata, *_run_columns(version=SCHEMA_VERSION))
+runs = sa.Table("runs", _metadata, *run_columns(version=SCHEMA_VERSION))
 # At most one working run per (report, period): two processes cannot both start one.
-_working = sa.text("state IN ('collecting', 'rendering', 'archived', 'delivering')")
+WORKING = sa.text("state IN ('collecting', 'rendering', 'archived', 'delivering')")
 sa.Index(
     "ux_runs_working", runs.c.report, runs.c.period_start, runs.c.period_end, unique=True,
-    sqlite_where=_working, postgresql_where=_working,
+    sqlite_where=WORKING, postgresql_where=WORKING,
 )
 
 run_events = sa.Table(
@@ -94,7 +88,7 @@ run_events = sa.Table(
     sa.Column("detail", sa.Text),
 )
 
-def _delivery_columns(*, version: int) -> list[sa.Column[Any]]:
+def delivery_columns(*, version: int) -> list[sa.Column[Any]]:
     columns: list[sa.Column[Any]] = [
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("report", sa.String(100), nullable=False),
@@ -119,12 +113,12 @@ def _delivery_columns(*, version: int) -> list[sa.Column[Any]]:
 
 deliveries = sa.Table(
     "deliveries", _metadata,
-    *_delivery_columns(version=SCHEMA_VERSION),
+    *delivery_columns(version=SCHEMA_VERSION),
     sa.UniqueConstraint("report", "period_start", "period_end", "recipient",
                         name="ux_deliveries_key"),
 )
 
-def _archive_columns(*, version: int) -> list[sa.Column[Any]]:
+def archive_columns(*, version: int) -> list[sa.Column[Any]]:
     columns: list[sa.Column[Any]] = [
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("report", sa.String(100), nullable=False),
@@ -151,7 +145,7 @@ def _archive_columns(*, version: int) -> list[sa.Column[Any]]:
 # A provisional PDF is kept beside the final one of the same period (version 5).
 archive_entries = sa.Table(
     "archive_entries", _metadata,
-    *_archive_columns(version=SCHEMA_VERSION),
+    *archive_columns(version=SCHEMA_VERSION),
     sa.UniqueConstraint("report", "period_start", "period_end", "edition",
                         name="ux_archive_edition_key"),
 )
@@ -160,7 +154,7 @@ archive_entries = sa.Table(
 # config, templates or data): kept so the archive still holds what each recipient got.
 archive_history = sa.Table(
     "archive_history", _metadata,
-    *_archive_columns(version=SCHEMA_VERSION),
+    *archive_columns(version=SCHEMA_VERSION),
     sa.UniqueConstraint("path", name="ux_archive_history_path"),
 )
 
@@ -183,9 +177,12 @@ report_pauses = sa.Table(
     sa.Column("paused_by", sa.String(100), nullable=False),
 )
 
-# Version 9: the scheduler's held periods (the freshness gate), so a restart resumes them: when
-# the period was first held, the last look, how often it was looked at again, and the stage it
-# is in (held, waiting, provisional, given-up), which also says which alert went out.
+# Version 9: the held periods the scheduler looks after (the freshness gate), so a restart
+# resumes them: when the period was first held, the last look, how often it was looked at again
+# (``rechecks``), the scheduler's stop (``until``: the report's next fire time) and the stage it
+# is in (held, waiting, provisional, given-up). A ``send`` that holds a period (or sends it
+# provisional) writes its row too, so the scheduler also looks after a period held by hand. Which
+# alerts went out is not here: ``gate_alerts`` (version 10) records them.
 scheduler_holds = sa.Table(
     "scheduler_holds", _metadata,
     sa.Column("report", sa.String(100), primary_key=True),
@@ -201,182 +198,15 @@ scheduler_holds = sa.Table(
     sa.Column("reason", sa.Text),
 )
 
-
-def _migrate_1(conn: Connection) -> None:
-    """The first schema: every table; deliveries without run_id and pdf_sha256."""
-    schema_version.create(conn)
-    v1 = sa.MetaData()
-    sa.Table("runs", v1, *_run_columns(version=1)).create(conn)
-    sa.Index(
-        "ux_runs_working", v1.tables["runs"].c.report, v1.tables["runs"].c.period_start,
-        v1.tables["runs"].c.period_end, unique=True, sqlite_where=_working,
-        postgresql_where=_working,
-    ).create(conn)
-    run_events.create(conn)
-    sa.Table(
-        "deliveries", v1,
-        *_delivery_columns(version=1),
-        sa.UniqueConstraint("report", "period_start", "period_end", "recipient",
-                            name="ux_deliveries_key"),
-    ).create(conn)
-    sa.Table(
-        "archive_entries", v1, *_archive_columns(version=1),
-        sa.UniqueConstraint("report", "period_start", "period_end", name="ux_archive_key"),
-    ).create(conn)
-
-
-def _migrate_2(conn: Connection) -> None:
-    """Deliveries remember the run that sent them and the SHA-256 of the PDF they carried."""
-    conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN run_id INTEGER"))
-    conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN pdf_sha256 VARCHAR(64)"))
-    conn.execute(sa.text("CREATE INDEX ix_deliveries_run ON deliveries (run_id)"))
-
-
-def _migrate_3(conn: Connection) -> None:
-    """Runs remember which process ran them (host:pid), so a killed run is recovered at once."""
-    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN owner VARCHAR(300)"))
-
-
-def _migrate_4(conn: Connection) -> None:
-    """The web UI: an audit trail (who did what, when) and paused report schedules."""
-    audit_log.create(conn)
-    report_pauses.create(conn)
-
-
-def _migrate_5(conn: Connection) -> None:
-    """The freshness gate: held and provisional runs, provisional deliveries and archive copies.
-
-    Runs keep their edition (NULL = final, ``provisional``) and the gate's verdict (JSON);
-    deliveries their edition and when a provisional copy went out; the archive index is rebuilt
-    with the edition in its key (a portable rebuild: SQLite cannot change a table's constraints).
-    """
-    timestamp = sa.DateTime().compile(dialect=conn.dialect)
-    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN edition VARCHAR(16)"))
-    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN gate TEXT"))
-    conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN edition VARCHAR(16)"))
-    conn.execute(sa.text(f"ALTER TABLE deliveries ADD COLUMN provisional_sent_at {timestamp}"))
-    v5 = sa.MetaData()
-    sa.Table(
-        "archive_entries_v5", v5, *_archive_columns(version=5),
-        sa.UniqueConstraint("report", "period_start", "period_end", "edition",
-                            name="ux_archive_edition_key"),
-    ).create(conn)
-    kept = "report, org, period_start, period_end, path, sha256, size, data_hash, created_at"
-    conn.execute(sa.text(f"INSERT INTO archive_entries_v5 ({kept}, edition) "
-                         f"SELECT {kept}, 'final' FROM archive_entries"))
-    conn.execute(sa.text("DROP TABLE archive_entries"))
-    conn.execute(sa.text("ALTER TABLE archive_entries_v5 RENAME TO archive_entries"))
-
-
-def _migrate_6(conn: Connection) -> None:
-    """Runs are owned by a lease (an attempt token and a time renewed by a heartbeat), so a run
-    whose process died anywhere is recoverable once the lease runs out."""
-    stamp = sa.DateTime().compile(dialect=conn.dialect)
-    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN attempt VARCHAR(64)"))
-    conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN lease_until {stamp}"))
-
-
-def _migrate_7(conn: Connection) -> None:
-    """Archive entries remember their render key; earlier PDFs of a period are kept as history."""
-    conn.execute(sa.text("ALTER TABLE archive_entries ADD COLUMN render_key VARCHAR(64)"))
-    sa.Table(
-        "archive_history", sa.MetaData(), *_archive_columns(version=7),
-        sa.UniqueConstraint("path", name="ux_archive_history_path"),
-    ).create(conn)
-
-
-def _migrate_8(conn: Connection) -> None:
-    """Archive entries keep the report's HTML beside the PDF (its location, SHA-256 and size;
-    NULL for PDFs archived before: no preview) and the run that archived them."""
-    for table in ("archive_entries", "archive_history"):
-        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN html_path TEXT"))
-        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN html_sha256 VARCHAR(64)"))
-        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN html_size BIGINT"))
-        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN run_id INTEGER"))
-
-
-def _migrate_9(conn: Connection) -> None:
-    """The scheduler's held periods are remembered across restarts."""
-    scheduler_holds.create(conn)
-
-
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5,
-    6: _migrate_6, 7: _migrate_7, 8: _migrate_8, 9: _migrate_9,
-}
-
-
-MIGRATION_LOCK = 0x1B1_5C4E
-"""The PostgreSQL advisory lock key every migration step takes (``ibl-reports db upgrade``)."""
-
-MIGRATION_WAIT_S = 30.0
-"""How long a process waits for another one that is migrating the same database."""
-
-
-def migrate(engine: Engine, *, target: int = SCHEMA_VERSION) -> int:
-    """Bring the schema up to ``target`` (each step in its own transaction); returns it.
-
-    Several processes may open a new database at once (``generate --all``, the scheduler's
-    catch-up sends): the one that loses the race to create a table waits until the winner has
-    finished, then goes on from the version it finds.
-    """
-    deadline = time.monotonic() + MIGRATION_WAIT_S
-    while True:
-        try:
-            return _migrate_once(engine, target)
-        except SQLAlchemyError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _migrate_once(engine: Engine, target: int) -> int:
-    current = _current_version(engine)
-    if current > SCHEMA_VERSION:
-        raise StateError(
-            f"the state database has schema version {current}, newer than this ibl-reports "
-            f"understands ({SCHEMA_VERSION}); upgrade ibl-reports or point [state] url elsewhere"
-        )
-    for version in range(current + 1, target + 1):
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # One migrator at a time (held until this step commits); a process that waited
-                # finds the step done and goes on from there.
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-                if version > 1 and int(conn.execute(
-                    sa.select(sa.func.max(schema_version.c.version))
-                ).scalar() or 0) >= version:
-                    continue
-            MIGRATIONS[version](conn)
-            conn.execute(schema_version.delete())
-            conn.execute(schema_version.insert().values(version=version))
-    return max(current, target)
-
-
-def check_version(engine: Engine) -> int:
-    """The schema version, if it is this version's; else one line saying what to do.
-
-    PostgreSQL is shared by a fleet: its schema moves only by ``ibl-reports db upgrade`` (one
-    migrator, under a lock), never as a side effect of a worker opening it.
-    """
-    current = _current_version(engine)
-    if current > SCHEMA_VERSION:
-        raise StateError(
-            f"the state database has schema version {current}, newer than this ibl-reports "
-            f"understands ({SCHEMA_VERSION}); upgrade ibl-reports or point [state] url elsewhere"
-        )
-    if current < SCHEMA_VERSION:
-        raise SchemaOutdatedError(
-            f"state database is at schema {current}, this version needs {SCHEMA_VERSION}: run "
-            "`ibl-reports db upgrade`"
-        )
-    return current
-
-
-def _current_version(engine: Engine) -> int:
-    if not sa.inspect(engine).has_table("schema_version"):
-        return 0
-    with engine.connect() as conn:
-        value = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
-    return int(value or 0)
-
+# Version 10: the freshness gate's alerts that went out, one row per (report, period, stage):
+# ``held`` (the period's first hold) and ``provisional`` (its first provisional delivery). A row
+# is written after its alert was sent, so a run that stopped between a delivery and its alert
+# leaves the alert to the next run of the period.
+gate_alerts = sa.Table(
+    "gate_alerts", _metadata,
+    sa.Column("report", sa.String(100), primary_key=True),
+    sa.Column("period_start", sa.Date, primary_key=True),
+    sa.Column("period_end", sa.Date, primary_key=True),
+    sa.Column("stage", sa.String(16), primary_key=True),
+    sa.Column("alerted_at", _UtcDateTime, nullable=False),
+)

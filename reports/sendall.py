@@ -184,23 +184,20 @@ def send_all(
             results = run_local(config, todo, force=force, clock=clock, env=env,
                                 on_done=bar.done)
         else:
-            from reports.execute.celery_app import close_app, make_app, safe_broker_url
+            from reports.execute.celery_app import make_app, safe_broker_url
 
             app = make_app(config, env)
             try:
-                try:
-                    handles = enqueue_all(app, config, todo, force=force)
-                except Exception as exc:  # kombu/redis errors: the broker, never its password
-                    raise BrokerError(
-                        f"cannot enqueue on the broker {safe_broker_url(app.conf.broker_url)}: "
-                        f"{type(exc).__name__}"
-                    ) from None
-                if not wait:
-                    echo(f"enqueued {len(handles)} report(s) on queue {config.executor.queue}")
-                    return 0
-                results = wait_all(todo, handles, on_done=bar.done)
-            finally:
-                close_app(app)
+                handles = enqueue_all(app, config, todo, force=force)
+            except Exception as exc:  # kombu/redis errors: name the broker, never its password
+                raise BrokerError(
+                    f"cannot enqueue on the broker {safe_broker_url(app.conf.broker_url)}: "
+                    f"{type(exc).__name__}"
+                ) from None
+            if not wait:
+                echo(f"enqueued {len(handles)} report(s) on queue {config.executor.queue}")
+                return 0
+            results = wait_all(todo, handles, on_done=bar.done)
     return 1 if any(not r.ok for r in results) else 0
 
 

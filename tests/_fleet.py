@@ -183,7 +183,6 @@ class Fleet:
     env: dict[str, str]
     orgs: list[str]
     workers: list[subprocess.Popen[str]] = field(default_factory=list)
-    apps: list[Any] = field(default_factory=list)
 
     def recipients(self) -> dict[str, list[str]]:
         return {org: [f"dean@{org}.example", f"ops@{org}.example"] for org in self.orgs}
@@ -207,7 +206,10 @@ class Fleet:
 
     def wait_ready(self, count: int, timeout: float = 60) -> None:
         """Until ``count`` workers answer a ping."""
-        app = self.app()
+        from reports.config import load_config
+        from reports.execute.celery_app import make_app
+
+        app = make_app(load_config(self.config, env=self.env), self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             replies = app.control.inspect(timeout=0.5).ping() or {}
@@ -218,23 +220,6 @@ class Fleet:
                     raise AssertionError(f"a worker exited: {self.logs()}")
         raise AssertionError(f"{count} workers did not come up: {self.logs()}")
 
-    def app(self) -> Any:
-        """A producer's Celery app for this fleet (``make_app``), closed when the fleet ends:
-        a test process that forks later would hang in kombu's after-fork clean-up otherwise."""
-        from reports.config import load_config
-        from reports.execute.celery_app import make_app
-
-        app = make_app(load_config(self.config, env=self.env), self.env)
-        self.apps.append(app)
-        return app
-
-    def close_apps(self) -> None:
-        from reports.execute.celery_app import close_app
-
-        for app in self.apps:
-            close_app(app)
-        self.apps.clear()
-
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:]
                          for p in sorted(self.folder.glob("worker*.log")))
@@ -244,18 +229,6 @@ class Fleet:
             if worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait(10)
-
-
-@contextmanager
-def celery_app(config: Any, env: dict[str, str] | None = None, **kwargs: Any) -> Iterator[Any]:
-    """``make_app(config, env)`` in this process, closed at the end (``close_app``)."""
-    from reports.execute.celery_app import close_app, make_app
-
-    app = make_app(config, env, **kwargs)
-    try:
-        yield app
-    finally:
-        close_app(app)
 
 
 @contextmanager
@@ -289,7 +262,6 @@ def fleet(
     try:
         yield running
     finally:
-        running.close_apps()
         running.stop_workers()
         drop_schema(schema)
 

@@ -61,16 +61,16 @@ def served_full(api_server: Callable[..., RunningApi]) -> RunningApi:  # noqa: F
     return api_server(MockKnobs(token=API_KEY, courses=4, users=40))
 
 
-@pytest.fixture
-def closing() -> Iterator[list[Any]]:
-    """Celery apps a test made in this process, their connections closed at its end (a test
-    process that forks later would hang in kombu's after-fork clean-up otherwise)."""
-    from reports.execute.celery_app import close_app
+@pytest.fixture(autouse=True)
+def _broker_connections_closed() -> Iterator[None]:
+    """Every broker connection this test process opened (a producer's app, `send --all` and
+    `queue status` in-process) is closed when the test ends: kombu's pools close them again in
+    every forked child, and a later test of this process that forks (the privacy key race)
+    hung reading a socket left waiting on the broker."""
+    yield
+    from kombu import pools
 
-    apps: list[Any] = []
-    yield apps
-    for app in apps:
-        close_app(app)
+    pools.reset()
 
 
 @pytest.fixture
@@ -157,10 +157,10 @@ def test_sigkill_of_a_pool_child_and_of_a_whole_worker_sends_nobody_a_second_mes
         second = running.start_worker()
         running.wait_ready(2)
         from reports.config import load_config
-        from reports.execute.celery_app import enqueue
+        from reports.execute.celery_app import enqueue, make_app
 
         config = load_config(running.config, env=running.env)
-        app = running.app()
+        app = make_app(config, running.env)
         results = {org: enqueue(app, config.executor.queue, f"{org}-weekly", AS_OF, False,
                                 time.time()) for org in ("org-00", "org-01")}
 
@@ -213,10 +213,10 @@ def test_the_same_period_enqueued_twice_and_a_copy_redelivered_while_running_sen
         running.start_worker(concurrency=2)  # two pool children: two processes at once
         running.wait_ready(1)
         from reports.config import load_config
-        from reports.execute.celery_app import enqueue
+        from reports.execute.celery_app import enqueue, make_app
 
         config = load_config(running.config, env=running.env)
-        app = running.app()
+        app = make_app(config, running.env)
         queue = config.executor.queue
         # Twice at once: both pool children get a copy of org-00's period.
         twins = [enqueue(app, queue, "org-00-weekly", AS_OF, False, time.time())
@@ -232,9 +232,7 @@ def test_the_same_period_enqueued_twice_and_a_copy_redelivered_while_running_sen
         from reports.schedule.runner import OutcomeKind
 
         day = date.fromisoformat(AS_OF)
-        runner = CeleryRunner(config, running.env)
-        running.apps.append(runner.app)  # closed with the fleet
-        outcome = runner(RunRequest(
+        outcome = CeleryRunner(config, running.env)(RunRequest(
             "org-02-weekly", datetime.now(UTC), day, for_kind("weekly", day)))
         assert outcome.kind is OutcomeKind.OK, outcome
         assert "sent to dean@org-02.example, ops@org-02.example" in outcome.output_tail
@@ -270,9 +268,7 @@ def test_a_redis_restart_mid_batch_then_send_all_again_completes_it(
         own.stop()
 
 
-def test_queue_status_shows_depth_oldest_task_and_workers(
-    tmp_path: Path, redis: Redis, closing: list[Any]
-) -> None:
+def test_queue_status_shows_depth_oldest_task_and_workers(tmp_path: Path, redis: Redis) -> None:
     from reports.config import load_config
     from reports.execute.celery_app import enqueue, make_app
 
@@ -284,7 +280,6 @@ def test_queue_status_shows_depth_oldest_task_and_workers(
            "BROKER": f"redis://:broker-secret@127.0.0.1:{redis.port}/{db}"}
     config = load_config(tmp_path / "config.toml", env=env)
     app = make_app(config, {"BROKER": f"redis://127.0.0.1:{redis.port}/{db}"})
-    closing.append(app)
     for name in ("a-weekly", "b-weekly"):
         enqueue(app, config.executor.queue, name, AS_OF, False, time.time() - 90)
     env["BROKER"] = f"redis://127.0.0.1:{redis.port}/{db}"
@@ -302,7 +297,7 @@ def test_queue_status_shows_depth_oldest_task_and_workers(
 
 
 def test_the_task_retries_a_lost_worker_at_once_and_a_provisional_request_goes_as_such(
-    tmp_path: Path, redis: Redis, closing: list[Any]
+    tmp_path: Path, redis: Redis
 ) -> None:
     """The Celery side without a worker: the task's worker-lost settings as Celery reads them,
     and the scheduler's runner sending a provisional request (the task answered by hand)."""
@@ -326,15 +321,12 @@ def test_the_task_retries_a_lost_worker_at_once_and_a_provisional_request_goes_a
     env = {"PG": "postgresql+psycopg://u:p@127.0.0.1:1/x",
            "BROKER": f"redis://127.0.0.1:{redis.port}/{db}"}
     config = load_config(tmp_path / "config.toml", env=env)
-    worker_app = make_app(config, env, task=send_period)
-    closing.append(worker_app)
-    task = worker_app.tasks[TASK_NAME]
+    task = make_app(config, env, task=send_period).tasks[TASK_NAME]
     assert (task.acks_late, task.reject_on_worker_lost, task.retry_on_worker_lost,
             task.max_retries, task.default_retry_delay) == (True, True, True,
                                                               WORKER_LOST_RETRIES, 0)
 
     runner = CeleryRunner(config, env)
-    closing.append(runner.app)
     day = date.fromisoformat(AS_OF)
     outcomes: list[Any] = []
     thread = threading.Thread(target=lambda: outcomes.append(runner(RunRequest(

@@ -68,12 +68,7 @@ def queue_status(
 
     def body() -> None:
         from reports.errors import BrokerError, UsageError
-        from reports.execute.celery_app import (
-            close_app,
-            make_app,
-            queue_status,
-            safe_broker_url,
-        )
+        from reports.execute.celery_app import make_app, queue_status, safe_broker_url
 
         config = _config()
         if config.executor.kind != "celery":
@@ -84,8 +79,6 @@ def queue_status(
         except Exception as exc:  # kombu/redis errors: name the broker, never its password
             raise BrokerError(f"cannot reach the broker {safe_broker_url(app.conf.broker_url)}: "
                               f"{type(exc).__name__}") from None
-        finally:
-            close_app(app)
         if json_:
             typer.echo(json.dumps(status.as_json(), sort_keys=True))
             return

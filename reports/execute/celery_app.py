@@ -123,17 +123,6 @@ def make_app(
     return app
 
 
-def close_app(app: Any) -> None:
-    """Close every broker connection ``app`` holds (its connection pool), then the app.
-
-    For a process that makes an app in passing (``send --all``, ``queue status``, a test) and
-    may fork later: kombu's pools close their connections again in every forked child, and
-    children closing a connection that was left waiting on the broker (``inspect``'s reply
-    queue) all read the parent's socket; one of them hangs."""
-    app.pool.force_close_all()
-    app.close()
-
-
 def enqueue(
     app: Any, queue: str, report: str, as_of: str, force: bool, enqueued_at: float, *,
     provisional: bool = False,

@@ -8,9 +8,10 @@ in a temp folder holding the demo config.toml, a fresh archive and state databas
 a cold ``chromium --headless --print-to-pdf`` of the HTML that run wrote (Debian
 ``/usr/bin/chromium``). Prints JSON: the median wall time of each, the ratio (target <= 1.5x), the
 median of every ``--json`` timing of the report, and the CPU time (user + sys) of the report
-process and the children it waited for. ``--src DIR`` also runs another copy of the sources (a
-folder holding ``reports/`` and ``templates/``), alternated with this one, to compare before and
-after in the same run.
+process and the children it waited for, and of Chromium's (on a busy machine the wall times
+follow the CPU times: the kernel shares the cores between sessions, then between a session's
+processes). ``--src DIR`` also runs another copy of the sources (a folder holding ``reports/``
+and ``templates/``), alternated with this one, to compare before and after in the same run.
 
 Python's bytecode cache matters here: with ``PYTHONDONTWRITEBYTECODE=1`` and a virtualenv
 installed without ``--compile-bytecode``, every process compiles WeasyPrint, matplotlib, NumPy and
@@ -75,16 +76,16 @@ def generate(src: Path, folder: Path) -> dict[str, Any]:
             "stderr": proc.stderr.strip()}
 
 
-def chromium(html: Path, out: Path, profile: Path) -> float:
-    """One cold Chromium printing ``html`` to ``out`` (fresh profile): wall seconds."""
+def chromium(html: Path, out: Path, profile: Path) -> tuple[float, float]:
+    """One cold Chromium printing ``html`` to ``out`` (fresh profile): wall and CPU seconds."""
     shutil.rmtree(profile, ignore_errors=True)
-    t0 = time.perf_counter()
+    cpu0, t0 = _children_cpu(), time.perf_counter()
     subprocess.run(
         [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={out}",
          html.as_uri()],
         check=True, capture_output=True,
     )
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _children_cpu() - cpu0
 
 
 def _bytecode_cached() -> bool:
@@ -93,14 +94,15 @@ def _bytecode_cached() -> bool:
     return (Path(weasyprint.__file__).parent / "__pycache__").is_dir()
 
 
-def _summary(runs: list[dict[str, Any]], browser: list[float]) -> dict[str, Any]:
+def _summary(runs: list[dict[str, Any]], browser: list[tuple[float, float]]) -> dict[str, Any]:
     keys = sorted({k for r in runs for k in r["timings"]})
     wall = statistics.median(r["wall_s"] for r in runs)
     return {
         "generate_wall_s": round(wall, 3),
         "generate_cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 3),
-        "chromium_wall_s": round(statistics.median(browser), 3),
-        "ratio": round(wall / statistics.median(browser), 2),
+        "chromium_wall_s": round(statistics.median(w for w, _ in browser), 3),
+        "chromium_cpu_s": round(statistics.median(c for _, c in browser), 3),
+        "ratio": round(wall / statistics.median(w for w, _ in browser), 2),
         "timings": {k: round(statistics.median(r["timings"].get(k, 0.0) for r in runs), 3)
                     for k in keys},
         "stderr_lines": sorted({line for r in runs for line in r["stderr"].splitlines()}),
@@ -114,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     sources = {"after": ROOT} | ({"before": args.src.resolve()} if args.src else {})
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sources}
-    browser: dict[str, list[float]] = {name: [] for name in sources}
+    browser: dict[str, list[tuple[float, float]]] = {name: [] for name in sources}
     for src in sources.values():
         compileall.compile_dir(src / "reports", quiet=1)
     loads = [os.getloadavg()[0]]

@@ -272,29 +272,33 @@ def generate_one(
         from reports.report.warmup import warm_job
 
         with paused():  # imports build live objects only: collecting meanwhile is wasted CPU
-            _import_fetch(config)
-            laps.lap("fetch_s")
+            if config.api.base_url == "embedded":  # the demo API (source.client.EMBEDDED)
+                import numpy  # noqa: F401  (its dataset needs it, as the charts child does)
             own = OneShot(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb,
                           warm_job=warm_job(report, config.templates.dir,
                                             policy_for(config.privacy, report)))
-        laps.lap("worker_start_s")
+            laps.lap("worker_start_s")
+            _import_fetch(config)
+        laps.lap("fetch_s")
     period = resolve_period(report, window, clock)
     with own if own is not None else nullcontext(), StageProgress(progress) as bar:
         with _failure_recorded(config, ledger, report, period):
             data, verdict = asyncio.run(collect_judged(
                 config, report, period, env, day=today(clock, report.timezone),
                 on_progress=bar.update))
-            digest = data_hash(data)
             marked = None if verdict.ok else PROVISIONAL  # generate never holds: it marks
             policy = report_policy(config, report, env)
         laps.lap("fetch_s")
         bar.update(RENDER_STAGE, 0, 1)
         job = RenderJob(report, data, config.templates.dir, generated_on(report, clock),
                         notice=notice_for(verdict, report), policy=policy)
-        # The render runs in the children while this thread writes the ledger (and waits for
-        # the render before leaving, whatever happens).
+        # The render runs in the children while this thread writes the ledger, once the charts
+        # are drawn (and waits for the render before leaving, whatever happens).
         with ThreadPoolExecutor(1, thread_name_prefix="render") as background:
             rendering = background.submit(_timed_render, config, job, own, pool)
+            digest = data_hash(data)
+            if own is not None:
+                own.charts_drawn.wait()
             with nullcontext(ledger) if ledger is not None else open_ledger(config) as ledger:
                 from reports.state.runs import RunState
 
@@ -350,10 +354,11 @@ def _failure_recorded(config: Config, ledger: Any, report: ReportConfig, period:
 
 
 def _import_fetch(config: Config) -> None:
-    """Import what the fetch needs, before the fork: the demo API's dataset needs NumPy, as the
-    charts child does, which then inherits it instead of importing it again. httpx's own
-    command line (click, rich and pygments, ~0.05 s), which this process never runs, is left
-    out: httpx imports it only if it can."""
+    """Import what the fetch needs (after the fork: the render children need none of it, and
+    they are the longer path). NumPy, which the demo API's dataset needs as the charts child
+    does, was imported before the fork, so the child inherits it. httpx's own command line
+    (click, rich and pygments, ~0.05 s), which this process never runs, is left out: httpx
+    imports it only if it can."""
     import sys
 
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ import pytest
 
 from reports.report.analysis import analyse
 from reports.report.charts import installed_families, make_charts
-from reports.report.fonts import family_chain, script_of, watch_glyphs
+from reports.report.fonts import families_for, family_chain, script_of, watch_glyphs
 from tests._sample import realistic
 
 NAMES = ("経済学入門", "日本語の授業：文法と会話", "مقدمة في الاقتصاد", "Εισαγωγή στη Φιλοσοφία",  # noqa: RUF001
@@ -32,6 +32,22 @@ def test_the_report_language_puts_its_script_first() -> None:
     assert family_chain("zh_Hans").index("Noto Sans CJK SC") < family_chain("zh_Hans").index(
         "Noto Sans CJK JP")
     assert family_chain("ar")[0] == "Noto Sans Arabic"
+
+
+def test_the_charts_ask_only_for_the_families_that_draw_their_characters() -> None:
+    """Each family in matplotlib's list is looked up for every text; one that would draw no
+    character is left out (the first family always stays)."""
+    en, ja = list(family_chain("en")), list(family_chain("ja"))
+    assert families_for(en, ["Calculus I", "1,234", "Mon, Nov 9", "\u2026", "<10"]) == [
+        "DejaVu Sans"]
+    assert families_for(en, ["Calculus", "経済学入門"]) == ["DejaVu Sans", "Noto Sans CJK JP"]
+    # DejaVu Sans has Arabic and Greek letters of its own: it draws them in a Japanese report.
+    assert families_for(ja, ["経済学入門", "مقدمة", "Ω"]) == [
+        "DejaVu Sans", "Noto Sans CJK JP"]
+    ar = list(family_chain("ar"))
+    assert families_for(ar, ["مقدمة 12"]) == ["Noto Sans Arabic"]
+    assert families_for(ar, ["مقدمة 12", "Calculus"]) == ["Noto Sans Arabic", "DejaVu Sans"]
+    assert families_for(en, ["\ue000"]) == ["DejaVu Sans"]  # in no font: drawn as a box
 
 
 def test_names_in_cjk_arabic_greek_hangul_cyrillic_draw_without_a_missing_glyph(

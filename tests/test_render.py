@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -140,6 +141,26 @@ def test_user_templates_override_partials_and_css(
     assert "<section class=mine><p>Active users rose 12%" in html
     assert "body { color: #123456; }" in html
     assert "Key figures" in html  # the other partials still come from the built-in folder
+
+
+def test_a_template_edited_between_renders_is_compiled_anew(
+    tmp_path: Path, weekly: tuple[Analysis, list[Chart]]
+) -> None:
+    """Compiled templates are kept for later renders, but never outlive their source: an edit
+    (same size, same modification time), a new override and a removed one all take effect."""
+    partial = tmp_path / "partials" / "highlights.html.j2"
+    partial.parent.mkdir()
+    partial.write_text("<section class=first></section>")
+    assert "<section class=first>" in render(weekly[0], templates_dir=tmp_path)
+    stat = partial.stat()
+    partial.write_text("<section class=other></section>")
+    os.utime(partial, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert "<section class=other>" in render(weekly[0], templates_dir=tmp_path)
+    (tmp_path / "partials" / "notes.html.j2").write_text("<p class=new-notes></p>")
+    assert "<p class=new-notes>" in render(weekly[0], templates_dir=tmp_path)
+    partial.unlink()
+    html = render(weekly[0], templates_dir=tmp_path)
+    assert "<section class=other>" not in html and "Highlights" in html
 
 
 def test_template_mistakes_are_render_errors(tmp_path: Path) -> None:

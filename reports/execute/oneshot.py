@@ -254,6 +254,9 @@ class OneShot:
     ``render(job)`` returns what ``render_report(job)`` would, with the stages of both children
     in its timings (``analyse_s`` counts both analyses); the time limit covers both, one after
     the other. ``start_wait_s``: how long the two were waited for, hand-overs included.
+    ``charts_drawn`` is set once the charts child is done (or failed): work of the caller's that
+    can wait (the ledger) then shares the cores with the PDF child only, not with the charts and
+    the PDF child's warm-up.
     """
 
     def __init__(self, *, timeout_s: float, memory_mb: int, warm_job: Any) -> None:
@@ -267,6 +270,7 @@ class OneShot:
             self.charts.close()
             raise
         self.start_wait_s = 0.0
+        self.charts_drawn = threading.Event()
 
     def __enter__(self) -> OneShot:
         return self
@@ -284,7 +288,10 @@ class OneShot:
         from reports.report.build import render_charts, render_report
 
         t0 = time.perf_counter()
-        charted = self.charts.run(render_charts, job)
+        try:
+            charted = self.charts.run(render_charts, job)
+        finally:
+            self.charts_drawn.set()
         self.charts.close()  # done: its memory goes back before the PDF is laid out
         self.pdf.timeout_s = max(0.1, self.timeout_s - (time.perf_counter() - t0))
         rendered = self.pdf.run(render_report, dataclasses.replace(job, charts=charted.charts))

@@ -29,7 +29,7 @@ from reports.lang import translations
 from reports.report import fmt
 from reports.report.alttext import comparison_alt, courses_alt, daily_alt
 from reports.report.analysis import Analysis, Delta
-from reports.report.fonts import family_chain, watch_glyphs
+from reports.report.fonts import families_for, family_chain, installed_families, watch_glyphs
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -120,7 +120,7 @@ def make_charts(
     charts: list[Chart] = []
     if analysis.org_too_small:  # fewer than min_group_size learners: no figures at all
         return charts
-    with _style(language):
+    with _style(language, _texts(analysis, locale, language)):
         if any(d.current or d.previous for _, d in comparison_measures(analysis, language)):
             charts.append(_comparison_chart(analysis, accent, dpi, locale, language))
         if analysis.top_courses:
@@ -132,12 +132,30 @@ def make_charts(
     return charts
 
 
+def _texts(a: Analysis, locale: str, language: str) -> list[str]:
+    """Every text the charts may draw (more does no harm): the font chain is cut to the
+    families their characters need. A text drawn by a chart below must have its source here."""
+    texts = [*_words(language), fmt.now_label(a.period, language), a.suppression.label,
+             fmt.previous_label(a.period, language), fmt.integer(-1234567890, locale)]
+    texts += [label for label, _delta in comparison_measures(a, language)]
+    texts += [name for row in a.top_courses for name in (row.name, short_name(row.name))]
+    texts += [f(p.day, locale) for p in a.daily
+              for f in (fmt.weekday_day, fmt.weekday_short, fmt.short_day)]
+    return texts
+
+
+def _words(language: str) -> list[str]:
+    _ = translations(language).gettext
+    return [_("no data"), _("Active users"), _("Enrollments"), _("Unenrollments"), _("No data")]
+
+
 @contextmanager
-def _style(language: str = "en") -> Iterator[None]:
+def _style(language: str, texts: list[str]) -> Iterator[None]:
     import matplotlib
     from matplotlib import style
 
-    rc = {**_RC, "font.family": installed_families(family_chain(language))}
+    families = families_for(installed_families(family_chain(language)), texts)
+    rc = {**_RC, "font.family": families}
     with watch_glyphs("charts"), style.context("default"), matplotlib.rc_context(cast(Any, rc)):
         yield
 
@@ -147,30 +165,22 @@ def warm_fonts(language: str = "en") -> None:
 
     matplotlib caches each lookup per process, but a cold one scores every installed font once
     per family of the chain (about 30 lookups for the three charts: ~0.2 s of a fresh process's
-    first charts). A render worker calls this while it waits for its first job.
+    first charts). A render worker calls this while it waits for its first job. The lookups are
+    cached per family list, so this warms the list the charts of Latin course names use.
     """
     sizes = {float(v) for k, v in _RC.items() if k.endswith("size")}
-    with _style(language):
+    with _style(language, [*_words(language), "Warm 09"]):  # the chain of Latin course names
         fig = _figure(0.5)
         for i, size in enumerate(sorted(sizes | {BAR_LABEL_SIZE, PANEL_TITLE_SIZE})):
             fig.text(0.02 + 0.12 * i, 0.3, "Warm 09", fontsize=size, parse_math=False)
         fig.canvas.draw()
 
 
-def installed_families(chain: tuple[str, ...]) -> list[str]:
-    """The families of ``chain`` that matplotlib can find (asking for an absent family makes
-    matplotlib log "findfont: Font family ... not found" on every text)."""
-    from matplotlib import font_manager
-
-    names = {entry.name for entry in font_manager.fontManager.ttflist}
-    return [family for family in chain if family in names] or ["DejaVu Sans"]
-
-
-def _figure(height_in: float) -> Figure:
+def _figure(height_in: float, dpi: float = 100) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(COLUMN_WIDTH_IN, height_in))
+    fig = Figure(figsize=(COLUMN_WIDTH_IN, height_in), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
@@ -217,7 +227,7 @@ def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str, language: st
     t = translations(language)
     _ = t.gettext
     rows = a.top_courses
-    fig = _figure(0.8 + 0.28 * len(rows))
+    fig = _figure(0.8 + 0.28 * len(rows), dpi)
     ax = fig.add_subplot()
     positions = list(range(len(rows)))
     hide = a.suppression
@@ -257,7 +267,7 @@ def _daily_chart(a: Analysis, dpi: int, locale: str, language: str) -> Chart:
     t = translations(language)
     _ = t.gettext
     points = a.daily
-    fig = _figure(2.3)  # its numbers are in the table under it
+    fig = _figure(2.3, dpi)  # its numbers are in the table under it
     ax = fig.add_subplot()
     xs = list(range(len(points)))
     enroll = [p.enrollments for p in points]
@@ -327,7 +337,7 @@ def comparison_measures(a: Analysis, language: str = "en") -> tuple[tuple[str, D
 def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str, language: str) -> Chart:
     _ = translations(language).gettext
     measures = comparison_measures(a, language)
-    fig = _figure(2.1)
+    fig = _figure(2.1, dpi)
     axes = fig.subplots(1, len(measures))
     now, before = fmt.now_label(a.period, language), fmt.previous_label(a.period, language)
     for ax, (label, delta) in zip(axes, measures, strict=True):

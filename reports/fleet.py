@@ -101,10 +101,10 @@ def start_worker(
     if log_format not in ("text", "json"):
         raise UsageError("--log-format is text or json")
     _worker_logging(config, broker_url(config, os.environ), log_format)
+    _check_schema(config)  # before the imports below: a refusal takes a second, not several
     prepare_environment()  # matplotlib and fontconfig caches, once, before the fork
     for module in (*PRELOAD, *WORKER_PRELOAD):  # shared by every pool child (copy-on-write)
         importlib.import_module(module)
-    _check_schema(config)
     _context.config = config
     _context.renderer = InProcessRenderer(
         timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb

@@ -29,7 +29,7 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from tests._e2e import cli_env
+from tests._e2e import cli_env, run_cli
 
 REQUIRE_ENV = "IBL_TEST_REQUIRE_SERVICES"
 PG_ENV = "IBL_TEST_PG_URL"
@@ -188,11 +188,10 @@ class Fleet:
         return {org: [f"dean@{org}.example", f"ops@{org}.example"] for org in self.orgs}
 
     def cli(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "reports.cli", "--config", str(self.config), *args],
-            capture_output=True, text=True, timeout=timeout, env=self.env, cwd=self.folder,
-            stdin=subprocess.DEVNULL,
-        )
+        """``ibl-reports --config CONFIG ARGS...`` in this process (``run_cli``): a producer
+        (``send --all``, ``db upgrade``) needs no process of its own; the workers are."""
+        return run_cli(self.config, *args, timeout=timeout,
+                       env={STATE_ENV: self.env[STATE_ENV], BROKER_ENV: self.env[BROKER_ENV]})
 
     def start_worker(self, concurrency: int = 1) -> subprocess.Popen[str]:
         with (self.folder / f"worker{len(self.workers)}.log").open("w") as log:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import date
 
@@ -211,3 +212,24 @@ def test_analyse_is_pure_and_deterministic() -> None:
     assert analyse(data, top_n=4) == analyse(data, top_n=4)
     with pytest.raises(ValueError, match="top_n"):
         analyse(data, top_n=0)
+
+
+def test_names_over_200_characters_are_clipped_for_display_and_short_ones_kept() -> None:
+    from reports.report.longnames import NAME_LIMIT, with_shown_names
+
+    data = golden()
+    assert with_shown_names(data) is data  # nothing too long: the very same data
+    long = "Introduction to " + "very " * 100 + "long names"
+    data = dataclasses.replace(
+        data,
+        courses=(CourseActivity(A, long, 86), *data.courses[1:]),
+        previous_courses=(CourseActivity(D, long, 10), *data.previous_courses[1:]),
+        users=(ActiveUser("x" * 300, long, 95.0, None), *data.users),
+    )
+    analysis = analyse(data, top_n=10)
+    assert analysis.top_courses[0].name == "Introduction to " + "very " * 35 + "very\u2026"
+    shown = [r.name for r in (*analysis.top_courses, *analysis.movers, *analysis.top_users)]
+    assert long not in shown and all(len(n) <= NAME_LIMIT for n in shown)
+    assert analysis.top_users[0].username == "x" * 199 + "\u2026"
+    assert analysis.top_courses[1].name == "Calculus"  # short names untouched
+    assert data.courses[0].name == long  # the collected data (the CSV's source) keeps it whole

@@ -7,8 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -21,7 +19,7 @@ import sqlalchemy as sa
 from reports.source.mock import MockKnobs
 from reports.state.schema import SCHEMA_VERSION
 from tests._apiserver import RunningApi, api_server  # noqa: F401  (fixture)
-from tests._e2e import API_KEY
+from tests._e2e import API_KEY, run_cli
 from tests._fleet import (
     STATE_ENV,
     Fleet,
@@ -50,8 +48,29 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
 
 @pytest.fixture
 def served(api_server: Callable[..., RunningApi]) -> RunningApi:  # noqa: F811
+    """Small demo orgs (2 courses, 8 users): a report renders in about half the time of 4/40, and
+    exactly-once does not depend on an org's size."""
     pg_base_url()  # skip early without PostgreSQL
+    return api_server(MockKnobs(token=API_KEY, courses=2, users=8))
+
+
+@pytest.fixture
+def served_full(api_server: Callable[..., RunningApi]) -> RunningApi:  # noqa: F811
+    """4 courses, 40 users: a render long enough to be caught and killed mid-way."""
+    pg_base_url()
     return api_server(MockKnobs(token=API_KEY, courses=4, users=40))
+
+
+@pytest.fixture(autouse=True)
+def _broker_connections_closed() -> Iterator[None]:
+    """Every broker connection this test process opened (a producer's app, `send --all` and
+    `queue status` in-process) is closed when the test ends: kombu's pools close them again in
+    every forked child, and a later test of this process that forks (the privacy key race)
+    hung reading a socket left waiting on the broker."""
+    yield
+    from kombu import pools
+
+    pools.reset()
 
 
 @pytest.fixture
@@ -125,13 +144,14 @@ def holding_smtp() -> Iterator[tuple[HoldingSmtp, int]]:
 
 
 def test_sigkill_of_a_pool_child_and_of_a_whole_worker_sends_nobody_a_second_message(
-    tmp_path: Path, redis: Redis, served: RunningApi, holding_smtp: tuple[HoldingSmtp, int]
+    tmp_path: Path, redis: Redis, served_full: RunningApi,
+    holding_smtp: tuple[HoldingSmtp, int],
 ) -> None:
     """org-00: its pool child killed mid-render; org-01: mid-SMTP (RCPT held); org-02: its whole
     worker killed mid-render (the task comes back after the visibility timeout)."""
     handler, port = holding_smtp
     handler.hold.add("dean@org-01.example")
-    with fleet(tmp_path, redis=redis, api_url=served.url, smtp_port=port, orgs=3,
+    with fleet(tmp_path, redis=redis, api_url=served_full.url, smtp_port=port, orgs=3,
                visibility_s=16, lease_s=1, render_timeout_s=12, run_timeout_s=14) as running:
         first = running.start_worker()
         second = running.start_worker()
@@ -190,16 +210,15 @@ def test_the_same_period_enqueued_twice_and_a_copy_redelivered_while_running_sen
 ) -> None:
     handler, port = smtp
     with fleet(tmp_path, redis=redis, api_url=served.url, smtp_port=port, orgs=3) as running:
-        running.start_worker()
-        running.start_worker()
-        running.wait_ready(2)
+        running.start_worker(concurrency=2)  # two pool children: two processes at once
+        running.wait_ready(1)
         from reports.config import load_config
         from reports.execute.celery_app import enqueue, make_app
 
         config = load_config(running.config, env=running.env)
         app = make_app(config, running.env)
         queue = config.executor.queue
-        # Twice at once: both workers get a copy of org-00's period.
+        # Twice at once: both pool children get a copy of org-00's period.
         twins = [enqueue(app, queue, "org-00-weekly", AS_OF, False, time.time())
                  for _ in range(2)]
         # org-01: a second copy arrives while the first runs (what a redelivery looks like).
@@ -257,25 +276,21 @@ def test_queue_status_shows_depth_oldest_task_and_workers(tmp_path: Path, redis:
     (tmp_path / "config.toml").write_text(
         '[state]\nurl_env = "PG"\n[executor]\nkind = "celery"\nbroker_url_env = "BROKER"\n'
         f'queue = "status-{db}"\n', encoding="utf-8")
-    env = {**os.environ, "PG": "postgresql+psycopg://u:db-secret@127.0.0.1:1/x",
+    env = {"PG": "postgresql+psycopg://u:db-secret@127.0.0.1:1/x",
            "BROKER": f"redis://:broker-secret@127.0.0.1:{redis.port}/{db}"}
     config = load_config(tmp_path / "config.toml", env=env)
     app = make_app(config, {"BROKER": f"redis://127.0.0.1:{redis.port}/{db}"})
     for name in ("a-weekly", "b-weekly"):
         enqueue(app, config.executor.queue, name, AS_OF, False, time.time() - 90)
     env["BROKER"] = f"redis://127.0.0.1:{redis.port}/{db}"
-    run = subprocess.run(
-        [sys.executable, "-m", "reports.cli", "--config", str(tmp_path / "config.toml"),
-         "queue", "status", "--json"], capture_output=True, text=True, env=env, timeout=60)
+    run = run_cli(tmp_path / "config.toml", "queue", "status", "--json", env=env, timeout=60)
     assert run.returncode == 0, run.stderr
     status = json.loads(run.stdout)
     assert (status["depth"], status["workers"], status["running"]) == (2, [], 0)
     assert time.time() - status["oldest_enqueued_at"] >= 90
     # An unreachable broker is one line naming it, without its password.
     env["BROKER"] = "redis://:broker-secret@127.0.0.1:1/0"
-    run = subprocess.run(
-        [sys.executable, "-m", "reports.cli", "--config", str(tmp_path / "config.toml"),
-         "queue", "status"], capture_output=True, text=True, env=env, timeout=120)
+    run = run_cli(tmp_path / "config.toml", "queue", "status", env=env, timeout=120)
     assert run.returncode == 1
     assert run.stderr.startswith("error: cannot reach the broker redis://:***@127.0.0.1:1/0")
     assert "broker-secret" not in run.stderr and len(run.stderr.strip().splitlines()) == 1

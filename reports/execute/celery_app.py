@@ -156,13 +156,18 @@ class QueueStatus:
 
 
 def queue_status(app: Any, queue: str, *, timeout_s: float = 1.0) -> QueueStatus:
-    """Messages waiting, live workers (and how many tasks they run), the oldest's enqueue time."""
+    """Messages waiting, live workers (and how many tasks they run), the oldest's enqueue time.
+
+    An unreachable broker raises kombu's ``OperationalError`` after one retry (~0.5 s)."""
     import json
 
     from kombu.exceptions import ChannelError
 
     depth, oldest = 0, None
     with app.connection_for_write() as conn:
+        # One retry half a second later, not kombu's default retries (6 s to say "down").
+        conn.ensure_connection(max_retries=1, interval_start=0.5, interval_step=0.5,
+                               interval_max=0.5)
         channel = conn.default_channel
         try:
             depth = int(channel.queue_declare(queue=queue, passive=True).message_count)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from reports.report.longnames import with_shown_names
 from reports.report.model import ActiveUser, CourseActivity, CourseEnrollments, ReportData
 from reports.report.periods import Period
 from reports.report.suppress import NO_SUPPRESSION, Suppression, is_small
@@ -185,6 +186,7 @@ def analyse(
     """Compute the report's figures from the collected data (``suppression``: see suppress.py)."""
     if top_n < 1:
         raise ValueError("top_n must be at least 1")
+    data = with_shown_names(data)  # a 10,000-character name is clipped before layout
     n_movers = min(top_n, DEFAULT_MOVERS) if movers_n is None else movers_n
     has_previous = bool(data.previous_courses) or data.previous_total_active > 0
     by_id = {e.course_id: e for e in data.enrollments}

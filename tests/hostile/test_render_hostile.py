@@ -4,6 +4,7 @@ renderer reads nothing outside the templates, and a runaway template is stopped 
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from reports.report.analysis import analyse
 from reports.report.build import TEMPLATES_DIR
 from reports.report.charts import make_charts
 from reports.report.csvdata import csv_attachments
+from reports.report.longnames import NAME_LIMIT
 from reports.report.model import ActiveUser, CourseActivity
 from reports.report.pdf import PdfMetadata, html_to_pdf
 from reports.report.render import Branding, render_html
@@ -44,6 +46,8 @@ HOSTILE = (
     "Emoji \U0001f393\U0001f4ca",
 )
 LONG = "W" * 10_000
+CLIPPED = "W" * 199 + "\u2026"
+"""LONG as the report shows it (``longnames.NAME_LIMIT`` characters with the ellipsis)."""
 
 Start = Callable[..., RunningApi]
 
@@ -79,9 +83,11 @@ def test_hostile_names_from_the_api_are_printed_literally(
     for name in shown:
         assert squash(name) in text, name
     assert "nulbyte" in text  # the NUL is dropped, the rest of the name kept
-    # The 10,000-character course name is cut, not printed over dozens of pages.
-    assert len(reader.pages) <= 12
-    assert "W" * 2_000 not in text
+    # The 10,000-character course name is clipped to 200 characters before layout (longnames),
+    # not printed over dozens of pages (courses.csv keeps it whole: the next test).
+    assert len(reader.pages) <= 5
+    assert CLIPPED in text and "W" * 200 not in text
+    assert CLIPPED in html and "W" * 200 not in html
     # Nothing attached that we did not attach.
     assert set(reader.attachments) == {"courses.csv", "active_users.csv",
                                        "daily_enrollments.csv"}
@@ -117,8 +123,15 @@ def test_the_renderer_asks_for_nothing_outside_the_templates() -> None:
     root = TEMPLATES_DIR.resolve().as_uri()
     outside = [u for u in asked if not (u.startswith("data:") or u.startswith(root + "/"))]
     assert outside == []
-    reader = pypdf.PdfReader(__import__("io").BytesIO(result.data))
+    reader = pypdf.PdfReader(io.BytesIO(result.data))
     assert set(reader.attachments) == {a.name for a in csv_attachments(data)}
+    # Readable: the long name is clipped before layout (a few pages, not a dozen of one cell),
+    # in the tables and the sentences alike; the CSV attachment keeps it whole.
+    assert result.pages <= 5
+    text = squash("\n".join(page.extract_text() or "" for page in reader.pages))
+    assert CLIPPED in text and "W" * 200 not in text
+    assert all(len(row.name) <= NAME_LIMIT for row in (*analysis.top_courses, *analysis.movers))
+    assert LONG in reader.attachments["courses.csv"][0].decode("utf-8-sig")
 
 
 def _override(tmp_path: Path, body: str) -> str:

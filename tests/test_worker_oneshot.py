@@ -86,6 +86,30 @@ def test_warm_up_steps_stop_once_the_job_waits(tmp_path: Path) -> None:
     assert 0 < len(list(tmp_path.iterdir())) < 50  # the job ran after the step under way
 
 
+def _steps_after_go(marks: Path) -> list[Callable[[], object]]:
+    """The slow steps, once the test says go (so that it speaks first)."""
+    for _ in range(1200):
+        if (marks / "go").exists():
+            break
+        time.sleep(0.05)
+    return _slow_steps(marks)
+
+
+def test_no_warm_up_step_starts_once_the_job_is_announced(tmp_path: Path) -> None:
+    """``soon()`` (the one-shot says it when the charts start): a warm-up report not begun by
+    then is skipped, so it takes no CPU from the charts and the job does not wait for it."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    with WarmWorker(timeout_s=60, memory_mb=1500, busy=never_busy,
+                    warm=functools.partial(_steps_after_go, marks)) as worker:
+        worker.soon()
+        (marks / "go").touch()
+        t0 = time.perf_counter()
+        assert worker.run(add, 2, 3) == 5
+        assert time.perf_counter() - t0 < 30  # not after the 50 one-second steps
+    assert [m.name for m in marks.iterdir()] == ["go"]
+
+
 def test_charts_drawn_in_another_process_give_the_same_pdf() -> None:
     """``OneShot`` draws the charts in one child (``render_charts``) and hands them to the
     other's ``render_report``: the same bytes as one render (the warm-up report at a low

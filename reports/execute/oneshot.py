@@ -58,8 +58,9 @@ PDF_MODULES = ("reports.report.weasy", "reports.report.pdf", "reports.report.bui
 
 Warm = Callable[[], "Sequence[Callable[[], object]] | None"]
 """A warm-up: runs before the child says it is ready (imports); the steps it returns run after,
-one by one, only while no job is waiting (a job is never delayed by more than one step) and the
-machine has a core to spare (on a busy machine a step costs more CPU than it saves)."""
+one by one, only while no job is waiting or announced (``WarmWorker.soon``: a job is never
+delayed by more than one step) and the machine has a core to spare (on a busy machine a step
+costs more CPU than it saves)."""
 
 
 def warm_charts(language: str) -> None:
@@ -160,12 +161,18 @@ def _warm(conn: multiprocessing.connection.Connection, warm: Warm, busy: Callabl
         gc.collect()
 
 
+SOON = "soon"
+"""What ``WarmWorker.soon`` sends: no warm-up step starts after it (the job is on its way)."""
+
+
 def _serve_one(conn: multiprocessing.connection.Connection, memory_mb: int, warm: Warm,
                busy: Callable[[], bool]) -> None:
     """Child side: warm up, say so, then run the one job under the limits."""
     try:
         _warm(conn, warm, busy)
         job = conn.recv()
+        while job == SOON:
+            job = conn.recv()
         if job is None:
             return
         _limit_self(memory_mb)
@@ -211,6 +218,12 @@ class WarmWorker:
         self.conn.close()
         if self.process.is_alive():
             _kill_group(self.process)
+
+    def soon(self) -> None:
+        """Say the job is on its way: the child starts no further warm-up step (one already
+        under way finishes; the job waits for it)."""
+        with contextlib.suppress(OSError):
+            self.conn.send(SOON)
 
     def run(self, func: Callable[..., T], *args: Any) -> T:
         """``func(*args)`` in the warm child; raises like ``run_limited``."""
@@ -288,6 +301,9 @@ class OneShot:
         from reports.report.build import render_charts, render_report
 
         t0 = time.perf_counter()
+        # A warm-up report not begun by now would draw CPU from the charts and make the PDF
+        # wait for its end: the PDF child goes without it.
+        self.pdf.soon()
         try:
             charted = self.charts.run(render_charts, job)
         finally:

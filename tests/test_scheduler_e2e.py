@@ -98,7 +98,7 @@ def test_sigkill_mid_delivery_then_restart_delivers_each_recipient_once(
         finally:
             first.close()
         assert len(handler.messages) == 1
-        time.sleep(2.5)  # [state] stuck_after_s = 2: the crashed run becomes recoverable
+        time.sleep(0.6)  # its lease (stuck_after_s / 4 = 0.5 s) runs out: the run is recoverable
 
         second = _schedule(config)
         try:

@@ -212,7 +212,7 @@ class Fleet:
         app = make_app(load_config(self.config, env=self.env), self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            replies = app.control.inspect(timeout=0.5).ping() or {}
+            replies = app.control.inspect(timeout=0.5, limit=count).ping() or {}
             if len(replies) >= count:
                 return
             for worker in self.workers:

@@ -90,9 +90,10 @@ def start_worker(
     """``ibl-reports worker``: a prefork Celery worker running ``send_period`` tasks."""
     import importlib
 
+    from reports.execute.cachedirs import prepare_environment
     from reports.execute.celery_app import broker_url, make_app, run_worker
     from reports.execute.inprocess import InProcessRenderer
-    from reports.execute.worker import PRELOAD, default_workers, prepare_environment
+    from reports.execute.worker import PRELOAD, default_workers
 
     if config.executor.kind != "celery":
         raise UsageError('ibl-reports worker needs [executor] kind = "celery" in the config')

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
-from reports.execute.worker import prepare_environment, render_many, run_limited
+from reports.execute.cachedirs import prepare_environment
+from reports.execute.worker import render_many, run_limited
 from tests._tasks import allocate_4gb, fail, sleep_forever
 
 

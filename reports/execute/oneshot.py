@@ -37,6 +37,7 @@ from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
 from reports.errors import RenderTimeoutError
+from reports.execute.cachedirs import prepare_environment
 from reports.execute.worker import (
     _KILL_GRACE_S,
     _call,
@@ -44,7 +45,6 @@ from reports.execute.worker import (
     _kill_group,
     _limit_self,
     _result,
-    prepare_environment,
     start_child,
 )
 

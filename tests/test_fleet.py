@@ -152,7 +152,7 @@ def test_sigkill_of_a_pool_child_and_of_a_whole_worker_sends_nobody_a_second_mes
     handler, port = holding_smtp
     handler.hold.add("dean@org-01.example")
     with fleet(tmp_path, redis=redis, api_url=served_full.url, smtp_port=port, orgs=3,
-               visibility_s=16, lease_s=1, render_timeout_s=12, run_timeout_s=14) as running:
+               visibility_s=9.5, lease_s=1, render_timeout_s=7, run_timeout_s=8) as running:
         first = running.start_worker()
         second = running.start_worker()
         running.wait_ready(2)
@@ -180,7 +180,8 @@ def test_sigkill_of_a_pool_child_and_of_a_whole_worker_sends_nobody_a_second_mes
         wait_for("org-02 rendering", lambda: "rendering" in run_states(running, "org-02-weekly"))
         victim = first if _owner_of(running, "org-02-weekly") in pool_children(first) else second
         os.killpg(victim.pid, signal.SIGKILL)
-        # Redelivered to the survivor after visibility_s (16) and one sweep (1.6 s); kombu's
+        # Redelivered to the survivor after visibility_s (9.5: the least above the task's hard
+        # limit, 8 s + 1 s grace; a render here takes 1-2 s) and one sweep (1 s); kombu's
         # default sweep (every 10th of 10 s ticks) took up to 100 s more.
         value = result.get(timeout=60)
         assert value["ok"], (value, running.logs())

@@ -158,3 +158,17 @@ def test_importing_the_pipeline_modules_does_not_import_matplotlib() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("language", ["en", "de", "es", "fr", "pt_BR", "ar", "ja", "zh_Hans"])
+def test_bar_labels_break_between_words_only(language: str) -> None:
+    """The comparison chart's bar labels wrap at spaces: German "Vorzeitraum" was drawn as
+    "Vorzeitrau" over "m"."""
+    from reports.lang import translations
+    from reports.report.charts import _wrap_label
+
+    t = translations(language)
+    for label in ("This week", "This month", "This period",
+                  "Week before", "Month before", "Previous period"):
+        text = t.pgettext("chart label", label)
+        assert _wrap_label(text).replace("\n", " ") == " ".join(text.split()), (language, text)

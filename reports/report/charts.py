@@ -374,7 +374,9 @@ def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str, language:
 
 
 def _wrap_label(text: str) -> str:
-    return "\n".join(textwrap.wrap(text, 10))
+    """A bar's label on lines of about 10 characters, broken between words only (German
+    "Vorzeitraum" stays one word, not "Vorzeitrau" and "m")."""
+    return "\n".join(textwrap.wrap(text, 10, break_long_words=False, break_on_hyphens=True))
 
 
 def _int_formatter(locale: str) -> Any:

@@ -59,7 +59,7 @@ def smtp() -> Iterator[tuple[HoldingRecorder, int]]:
 
 @pytest.fixture
 def served(api_server: Callable[..., RunningApi]) -> RunningApi:  # noqa: F811
-    return api_server(MockKnobs(token=API_KEY, courses=8, users=120))
+    return api_server(MockKnobs(token=API_KEY, courses=4, users=40))
 
 
 def received_by(handler: Recorder) -> list[str]:
@@ -213,7 +213,7 @@ def test_sigkill_while_collecting_leaves_nothing_then_resume_completes(
     smtp: tuple[HoldingRecorder, int],
 ) -> None:
     handler, port = smtp
-    slow = api_server(MockKnobs(token=API_KEY, courses=8, users=120, latency_s=2.0))
+    slow = api_server(MockKnobs(token=API_KEY, courses=4, users=40, latency_s=2.0))
     config = make_config(tmp_path, slow, port, lease_s=1)
     proc = popen_cli(config, "send", "--report", "acme-weekly", "--as-of", AS_OF)
     _wait_for(lambda: slow.app.stats.requests > 0 or slow.app.stats.in_flight > 0)

@@ -108,10 +108,11 @@ def test_child_that_dies_without_answer(func: object, error: type[Exception], pa
 
 def test_render_many_keeps_going_after_failures() -> None:
     # The limit counts from the child's start: warm the start method first, or a loaded machine
-    # spends the 4 s starting the fork server and items 1 and 2 time out too.
+    # spends the limit starting the fork server and items 1 and 2 time out too. Warm, a child
+    # starts in milliseconds: 2 s is ample for the others and is what the hung item 4 costs.
     assert run_limited(add, 1, 1, timeout_s=60, memory_mb=1500) == 2
     started = time.monotonic()
-    outcomes = render_many(square_or_fail, [1, 2, 3, 4, 5], workers=2, timeout_s=4, memory_mb=1500)
+    outcomes = render_many(square_or_fail, [1, 2, 3, 4, 5], workers=2, timeout_s=2, memory_mb=1500)
     assert [o.item for o in outcomes] == [1, 2, 3, 4, 5]
     assert [o.value for o in outcomes if o.ok] == [1, 4, 25]
     errors = {o.item: o.error for o in outcomes if not o.ok}

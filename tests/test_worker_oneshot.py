@@ -156,7 +156,7 @@ def test_charts_drawn_among_the_chain_fonts_only_are_the_same(language: str) -> 
     in a CJK-first and an Arabic-first chain."""
     from matplotlib import font_manager
 
-    from reports.execute.oneshot import chain_fonts_only
+    from reports.report.fonts import chain_fonts_only
 
     report = ReportConfig(name="r", org="o", period="weekly", schedule="0 6 * * 1",
                           language=language)

@@ -70,6 +70,7 @@ def warm_charts(language: str) -> None:
         for name in CHART_MODULES:
             importlib.import_module(name)
     from reports.report.charts import warm_fonts
+    from reports.report.fonts import chain_fonts_only
 
     chain_fonts_only()
     warm_fonts(language)
@@ -95,27 +96,6 @@ def artist_docstrings_skipped() -> Iterator[None]:
 
 def _no_kwdoc(artist: object) -> str:
     return ""
-
-
-def chain_fonts_only() -> list[Any]:
-    """Let matplotlib choose among the fonts of the charts' family chains only; returns the full
-    list it had (to put back).
-
-    A cold lookup scores every installed font (~400 with Debian's Noto packages) for each family
-    of the chain at each text size: ~0.1-0.2 s of CPU before the first chart. A family the charts
-    ask for is one of the chains' (``fonts.family_chain``, whatever the language) or matplotlib's
-    fallback, DejaVu Sans, and a font of the very family asked for always outscores every other
-    family's, so the same fonts win (a test draws the charts both ways).
-    """
-    from matplotlib import font_manager
-
-    from reports.report.fonts import ARABIC, CJK, LATIN
-
-    families = {*LATIN, *CJK.values(), *ARABIC, "DejaVu Sans"}
-    manager = font_manager.fontManager
-    full = manager.ttflist
-    manager.ttflist = [entry for entry in full if entry.name in families]
-    return full
 
 
 def warm_pdf(job: Any) -> list[Callable[[], object]]:

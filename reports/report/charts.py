@@ -1,16 +1,16 @@
 """Charts: PNG images of the analysis, each with a title, alt text and the table behind it.
 
+What each chart draws is in ``chartfigures``, its margins in ``chartlayout``.
+
 Decisions:
 
-- matplotlib's object API only (``Figure`` + ``FigureCanvasAgg``), never pyplot: no global figure
-  state, nothing left open, safe in worker processes. matplotlib is imported inside the functions
-  so importing this module (and the CLI) stays fast.
+- matplotlib is imported inside the functions so importing this module (and the CLI) stays fast.
 - Independent of the user's matplotlibrc: every figure is drawn inside the "default" style plus
   our explicit parameters (the font chain of ``fonts.family_chain``, sizes, no mathtext). A glyph
   no installed font has is logged once per chart set, naming its script (``fonts.watch_glyphs``).
-- Text from the API is drawn literally: ``text.parse_math`` is off and every text artist we create
-  gets ``parse_math=False``, so a course called ``Finance $101 $`` is not read as TeX.
-- Colour-blind-safe colours (Okabe-Ito); the report's accent colour marks "this period".
+- Text from the API is drawn literally: ``text.parse_math`` is off (the tick labels matplotlib
+  makes read it) and every text artist we create gets ``parse_math=False``, so a course called
+  ``Finance $101 $`` is not read as TeX.
 - Print-sized: figures are as wide as the A4 text column (6.8 in) at ``dpi`` (150 by default), so
   WeasyPrint never rescales a huge bitmap. PNG bytes are deterministic (no Software/date chunk).
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import io
-import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,35 +27,29 @@ from typing import TYPE_CHECKING, Any, cast
 from reports.lang import translations
 from reports.report import fmt
 from reports.report.alttext import comparison_alt, courses_alt, daily_alt
-from reports.report.analysis import Analysis, Delta
+from reports.report.analysis import Analysis
+from reports.report.chartfigures import (
+    BAR_LABEL_SIZE,
+    PAD,
+    PANEL_GAP,
+    PANEL_TITLE_SIZE,
+    TEXT_COLOR,
+    comparison_figure,
+    comparison_measures,
+    course_labels,
+    courses_figure,
+    daily_figure,
+    hidden_courses,
+    new_figure,
+    short_name,
+)
+from reports.report.chartlayout import fit
 from reports.report.fonts import families_for, family_chain, installed_families, watch_glyphs
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 DEFAULT_DPI = 150
-COLUMN_WIDTH_IN = 6.8
-BAR_LABEL_SIZE = 7.5
-PANEL_TITLE_SIZE = 9
-NAME_WIDTH = 30
-"""Characters per line of a course name on the bar chart (two lines at most)."""
-
-OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "purple": "#CC79A7",
-    "black": "#000000",
-}
-ENROLL_COLOR = OKABE_ITO["blue"]
-UNENROLL_COLOR = OKABE_ITO["orange"]
-PREVIOUS_COLOR = "#B8B8B8"
-MISSING_COLOR = "#DDDDDD"
-TEXT_COLOR = "#222222"
 
 _RC: dict[str, Any] = {
     "font.size": 8.5,
@@ -170,19 +163,10 @@ def warm_fonts(language: str = "en") -> None:
     """
     sizes = {float(v) for k, v in _RC.items() if k.endswith("size")}
     with _style(language, [*_words(language), "Warm 09"]):  # the chain of Latin course names
-        fig = _figure(0.5)
+        fig = new_figure(0.5)
         for i, size in enumerate(sorted(sizes | {BAR_LABEL_SIZE, PANEL_TITLE_SIZE})):
             fig.text(0.02 + 0.12 * i, 0.3, "Warm 09", fontsize=size, parse_math=False)
         fig.canvas.draw()
-
-
-def _figure(height_in: float, dpi: float = 100) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(COLUMN_WIDTH_IN, height_in), dpi=dpi)
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _png(fig: Figure, dpi: int) -> tuple[bytes, int, int]:
@@ -209,47 +193,13 @@ def _png(fig: Figure, dpi: int) -> tuple[bytes, int, int]:
     return buffer.getvalue(), width, height
 
 
-def short_name(name: str, width: int = NAME_WIDTH, lines: int = 2) -> str:
-    """``name`` wrapped to ``lines`` lines of ``width`` characters, cut with an ellipsis."""
-    wrapped = textwrap.wrap(" ".join(name.split()), width, break_long_words=True) or [""]
-    if len(wrapped) > lines:
-        last = wrapped[lines - 1]
-        wrapped = [*wrapped[: lines - 1], last[: width - 1].rstrip() + "\u2026"]
-    return "\n".join(wrapped)
-
-
-def _plain_ticks(ax: Axes) -> None:
-    for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
-        label.set_parse_math(False)
-
-
 def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str, language: str) -> Chart:
-    t = translations(language)
-    _ = t.gettext
-    rows = a.top_courses
-    fig = _figure(0.8 + 0.28 * len(rows), dpi)
-    ax = fig.add_subplot()
-    positions = list(range(len(rows)))
-    hide = a.suppression
-    hidden = [hide.hides(r.users, r.course_id, "users") for r in rows]
-    shown = [r.users for r, h in zip(rows, hidden, strict=True) if not h]
-    # A suppressed course gets a short hatched stub of fixed length, whatever its count.
-    stub = max(shown or [hide.k]) * 0.04
-    values = [stub if h else r.users for r, h in zip(rows, hidden, strict=True)]
-    bars = ax.barh(positions, values, color=[PREVIOUS_COLOR if h else accent for h in hidden],
-                   hatch=["////" if h else "" for h in hidden], height=0.7)
-    ax.set_yticks(positions, [short_name(r.name) for r in rows], parse_math=False)
-    ax.invert_yaxis()
-    labels = [hide.label if h else fmt.integer(r.users, locale)
-              for r, h in zip(rows, hidden, strict=True)]
-    ax.bar_label(bars, labels=labels, padding=3, fontsize=BAR_LABEL_SIZE, parse_math=False)
-    ax.set_xlim(0, max(values) * 1.12 if max(values) else 1)
-    ax.set_xlabel(_("Active users"), parse_math=False)
-    ax.xaxis.set_major_formatter(_int_formatter(locale))
-    ax.grid(axis="x", color="#EEEEEE", linewidth=0.8)
-    ax.set_axisbelow(True)
-    _plain_ticks(ax)
-    fig.tight_layout(pad=0.4)
+    _ = translations(language).gettext
+    rows, hide = a.top_courses, a.suppression
+    hidden = hidden_courses(a)
+    labels = course_labels(a, locale)
+    fig = courses_figure(a, accent, dpi, locale, language)
+    fit(fig, pad=PAD)
     png, w, h = _png(fig, dpi)
     alt = courses_alt(rows, locale, language, labels)
     if any(hidden):
@@ -264,98 +214,25 @@ def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str, language: st
 
 
 def _daily_chart(a: Analysis, dpi: int, locale: str, language: str) -> Chart:
-    t = translations(language)
-    _ = t.gettext
-    points = a.daily
-    fig = _figure(2.3, dpi)  # its numbers are in the table under it
-    ax = fig.add_subplot()
-    xs = list(range(len(points)))
-    enroll = [p.enrollments for p in points]
-    unenroll = [p.unenrollments for p in points]
-    missing = [i for i, p in enumerate(points) if p.enrollments is None and p.unenrollments is None]
-    for i in missing:
-        ax.axvspan(i - 0.45, i + 0.45, color=MISSING_COLOR, linewidth=0, zorder=0)
-    if len(points) <= 14:
-        width = 0.38
-        ax.bar([x - width / 2 for x in xs], [v or 0 for v in enroll], width,
-               color=ENROLL_COLOR, label=_("Enrollments"))
-        ax.bar([x + width / 2 for x in xs], [v or 0 for v in unenroll], width,
-               color=UNENROLL_COLOR, label=_("Unenrollments"))
-        labels = [fmt.weekday_day(p.day, locale) for p in points]
-        if max(len(label) for label in labels) > 11:  # "seg., 9 de nov.": weekday above date
-            labels = [f"{fmt.weekday_short(p.day, locale)}\n{fmt.short_day(p.day, locale)}"
-                      for p in points]
-        ax.set_xticks(xs, labels, parse_math=False)
-    else:
-        ax.plot(xs, [float("nan") if v is None else v for v in enroll], color=ENROLL_COLOR,
-                marker="o", markersize=3, linewidth=1.6, label=_("Enrollments"))
-        ax.plot(xs, [float("nan") if v is None else v for v in unenroll], color=UNENROLL_COLOR,
-                marker="s", markersize=3, linewidth=1.6, linestyle="--", label=_("Unenrollments"))
-        step = max(1, round(len(points) / 8))
-        ticks = xs[::step]
-        ax.set_xticks(ticks, [fmt.short_day(points[i].day, locale) for i in ticks],
-                      parse_math=False)
-        ax.set_xlim(-0.6, len(points) - 0.4)
-    if missing:
-        from matplotlib.patches import Patch
-
-        handles, _labels = ax.get_legend_handles_labels()
-        handles.append(Patch(color=MISSING_COLOR, label=_("No data")))
-        ax.legend(handles=handles, frameon=False, loc="upper left", ncols=3)
-    else:
-        ax.legend(frameon=False, loc="upper left", ncols=2)
-    top = max([v for v in (*enroll, *unenroll) if v is not None] or [0])
-    ax.set_ylim(0, max(1, top) * 1.25)
-    ax.yaxis.set_major_formatter(_int_formatter(locale))
-    ax.grid(axis="y", color="#EEEEEE", linewidth=0.8)
-    ax.set_axisbelow(True)
-    _plain_ticks(ax)
-    fig.tight_layout(pad=0.4)
+    _ = translations(language).gettext
+    fig = daily_figure(a, dpi, locale, language)
+    fit(fig, pad=PAD)
     png, w, h = _png(fig, dpi)
-
-    alt = daily_alt(a, bars=len(points) <= 14, missing_days=len(missing), locale=locale,
+    missing = [p for p in a.daily if p.enrollments is None and p.unenrollments is None]
+    alt = daily_alt(a, bars=len(a.daily) <= 14, missing_days=len(missing), locale=locale,
                     language=language)
     table = ChartTable(
         ("Date", "Enrollments", "Unenrollments"),
-        tuple((p.day.isoformat(), p.enrollments, p.unenrollments) for p in points),
+        tuple((p.day.isoformat(), p.enrollments, p.unenrollments) for p in a.daily),
     )
     return Chart("daily-enrollments", _("Daily enrollments and unenrollments"), alt, png,
                  table, w, h)
 
 
-def comparison_measures(a: Analysis, language: str = "en") -> tuple[tuple[str, Delta], ...]:
-    """The KPIs compared with the previous period, in the order they are shown."""
-    _ = translations(language).gettext
-    return (
-        (_("Active users"), a.active_users),
-        (_("Active courses"), a.active_courses),
-        (_("Enrollments"), a.enrollments),
-        (_("Unenrollments"), a.unenrollments),
-    )
-
-
 def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str, language: str) -> Chart:
-    _ = translations(language).gettext
     measures = comparison_measures(a, language)
-    fig = _figure(2.1, dpi)
-    axes = fig.subplots(1, len(measures))
-    now, before = fmt.now_label(a.period, language), fmt.previous_label(a.period, language)
-    for ax, (label, delta) in zip(axes, measures, strict=True):
-        names = [_wrap_label(before), _wrap_label(now)]
-        values = [delta.previous or 0, delta.current]
-        colors = [PREVIOUS_COLOR, accent]
-        bars = ax.bar([0, 1], values, color=colors, width=0.65)
-        texts = [fmt.integer(v, locale) for v in values]
-        if delta.previous is None:
-            texts[0] = _("no data")
-        ax.bar_label(bars, labels=texts, padding=2, fontsize=BAR_LABEL_SIZE, parse_math=False)
-        ax.set_xticks([0, 1], names, parse_math=False)
-        ax.set_ylim(0, max(1, *values) * 1.25)
-        ax.set_yticks([])
-        ax.spines["left"].set_visible(False)
-        ax.set_title(label, parse_math=False, fontsize=PANEL_TITLE_SIZE, pad=8)
-        _plain_ticks(ax)
-    fig.tight_layout(pad=0.4, w_pad=1.2)
+    fig = comparison_figure(a, accent, dpi, locale, language)
+    fit(fig, pad=PAD, w_pad=PANEL_GAP)
     png, w, h = _png(fig, dpi)
     alt = comparison_alt(a, measures, locale, language)
     rows = tuple(
@@ -372,18 +249,4 @@ def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str, language:
     return Chart("period-comparison", fmt.comparison_title(a.period, language), alt, png, table,
                  w, h)
 
-
-def _wrap_label(text: str) -> str:
-    """A bar's label on lines of about 10 characters, broken between words only (German
-    "Vorzeitraum" stays one word, not "Vorzeitrau" and "m")."""
-    return "\n".join(textwrap.wrap(text, 10, break_long_words=False, break_on_hyphens=True))
-
-
-def _int_formatter(locale: str) -> Any:
-    from matplotlib.ticker import FuncFormatter
-
-    def format_tick(value: float, _pos: int | None) -> str:
-        return fmt.integer(round(value), locale) if float(value).is_integer() else ""
-
-    return FuncFormatter(format_tick)
 

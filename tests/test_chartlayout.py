@@ -1,0 +1,67 @@
+"""Chart margins: ``chartlayout.fit`` chooses what ``tight_layout`` would, and nothing drawn
+leaves the figure, whatever the script or the length of a course name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+from matplotlib.figure import Figure
+
+from reports.report.analysis import Analysis, analyse
+from reports.report.chartfigures import (
+    PAD,
+    PANEL_GAP,
+    comparison_figure,
+    courses_figure,
+    daily_figure,
+)
+from reports.report.chartlayout import fit
+from reports.report.charts import _style, _texts
+from tests._sample import realistic
+
+LONG_NAME = "Ünïcode " + "Advanced Topics in Very Long Course Naming " * 5  # 222 characters
+DPI = 72
+
+Build = Callable[[Analysis, str], Figure]
+FIGURES: dict[str, tuple[Build, float | None]] = {
+    "comparison": (lambda a, lang: comparison_figure(a, "#0072B2", DPI, lang, lang), PANEL_GAP),
+    "courses": (lambda a, lang: courses_figure(a, "#0072B2", DPI, lang, lang), None),
+    "daily": (lambda a, lang: daily_figure(a, DPI, lang, lang), None),
+}
+
+
+def _analysis(kind: str) -> Analysis:
+    a = analyse(realistic(kind=kind), top_n=10)
+    first = replace(a.top_courses[0], name=LONG_NAME)
+    return replace(a, top_courses=(first, *a.top_courses[1:]))
+
+
+def _params(fig: Figure) -> list[float]:
+    p = fig.subplotpars
+    return [p.left, p.right, p.bottom, p.top, p.wspace]
+
+
+@pytest.mark.parametrize(
+    ("language", "kind"),
+    [("en", "monthly"), ("de", "weekly"), ("ar", "weekly")],
+)
+def test_fit_gives_tight_layouts_margins_and_nothing_drawn_leaves_the_figure(
+    language: str, kind: str,
+) -> None:
+    a = _analysis(kind)
+    assert len(LONG_NAME) > 200
+    with _style(language, _texts(a, language, language)):
+        for name, (build, w_pad) in FIGURES.items():
+            fitted, tight = build(a, language), build(a, language)
+            fit(fitted, pad=PAD, w_pad=w_pad)
+            tight.tight_layout(pad=PAD, w_pad=w_pad)
+            assert _params(fitted) == pytest.approx(_params(tight), abs=1e-9), name
+            # Every text, tick label, title and bar label where it is drawn (titles at full
+            # width, not collapsed as for the layout).
+            drawn = fitted.get_tightbbox()
+            width, height = fitted.get_size_inches()
+            tolerance = 0.5 / DPI
+            assert drawn.x0 >= -tolerance and drawn.y0 >= -tolerance, (name, drawn)
+            assert drawn.x1 <= width + tolerance and drawn.y1 <= height + tolerance, (name, drawn)

@@ -49,7 +49,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from reports.errors import RenderError
-from reports.report import gcpause
+from reports.report import gcpause, stylecache
 
 PDF_VARIANT = "pdf/ua-1"
 """The PDF variant written (see the module docstring for why)."""
@@ -232,9 +232,13 @@ def html_to_pdf(
     modified = metadata.modified or created
     try:
         with gcpause.paused():
-            document = weasyprint.HTML(
+            source = weasyprint.HTML(
                 string=html, base_url=str(base_dir) + os.sep, url_fetcher=fetcher
-            ).render(pdf_variant=PDF_VARIANT, font_config=_font_config())
+            )
+            document = source.render(
+                pdf_variant=PDF_VARIANT, font_config=_font_config(),
+                stylesheets=stylecache.take_styles(source),
+            )
             info = document.metadata
             info.title = metadata.title
             info.authors = [metadata.author] if metadata.author else []

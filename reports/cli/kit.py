@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -147,13 +146,8 @@ def parse_day(value: str | None, what: str) -> date | None:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> None:
-    """A table on stdout (rich), as wide as the terminal, at least 120 columns."""
-    from rich.console import Console
-    from rich.table import Table
+    """A table on stdout, as wide as the terminal, at least 120 columns (rich's; drawn without
+    importing rich when the output is plain text: ``reports.cli.tables``)."""
+    from reports.cli.tables import write_table
 
-    out = Table(*headers, show_lines=False)
-    for row in rows:
-        out.add_row(*row)
-    Console(width=max(120, os.get_terminal_size(0).columns if sys.stdout.isatty() else 160)).print(
-        out
-    )
+    write_table(headers, rows)

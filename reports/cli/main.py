@@ -5,7 +5,8 @@ that use them, so ``ibl-reports --help`` starts fast. Exit codes: 0 ok, 1 data/A
 2 usage or config error. Every failure prints one line on stderr, starting with ``error:``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads these signatures at every start and
+# would eval() each string annotation twice (~30 ms for the whole app); see reports/cli/__init__.
 
 import json
 import os

@@ -25,7 +25,10 @@ Decisions:
 - **Reproducible bytes.** The document metadata (title, author, subject, keywords, dates, language)
   is set from ``PdfMetadata`` and never from the wall clock: WeasyPrint would otherwise date each
   attachment with ``datetime.now()``. The file identifier (``/ID``) is derived from the metadata's
-  ``identifier`` so the same HTML and metadata give byte-identical files.
+  ``identifier`` so the same HTML and metadata give byte-identical files; its second half is
+  the MD5 of the file, stamped in afterwards (``fileid.py``: pydyf would serialise every object
+  twice for it).
+- **The report's ``<style>`` is parsed once per process** (``stylecache.py``), not per render.
 - **Only local, allowed resources.** The URL fetcher serves ``data:`` URIs and files under
   ``allowed_roots`` (after resolving symlinks and ``..``); every other URL is refused. WeasyPrint
   logs a refused resource and renders without it; the refusal is recorded in
@@ -49,7 +52,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from reports.errors import RenderError
-from reports.report import gcpause, stylecache
+from reports.report import fileid, gcpause, stylecache
 
 PDF_VARIANT = "pdf/ua-1"
 """The PDF variant written (see the module docstring for why)."""
@@ -261,13 +264,16 @@ def html_to_pdf(
                 )
                 for index, item in enumerate(attachments)
             ]
-            data = document.write_pdf(
-                pdf_variant=PDF_VARIANT,
-                pdf_identifier=_identifier(html, metadata),
-                attachments=pdf_attachments,
-                optimize_images=False,
-                uncompressed_pdf=False,
-            )
+            options: dict[str, Any] = {
+                "pdf_variant": PDF_VARIANT, "attachments": pdf_attachments,
+                "optimize_images": False, "uncompressed_pdf": False,
+            }
+            identifier = _identifier(html, metadata)
+            # The /ID is added to the written file (fileid.py): pydyf would serialise every
+            # object twice to compute it. Not the layout expected? Then pydyf does it.
+            data = fileid.with_file_id(
+                document.write_pdf(pdf_identifier=False, **options), identifier
+            ) or document.write_pdf(pdf_identifier=identifier, **options)
     except RenderError:
         raise
     except Exception as exc:  # WeasyPrint raises many kinds; keep the first line for the user

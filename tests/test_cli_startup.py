@@ -8,6 +8,7 @@ runs in-process.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import io
 import json
@@ -167,3 +168,34 @@ def test_rich_draws_when_it_would_style_the_output(
     assert ("\x1b[" in out.getvalue()) is styled
     if not styled:
         assert out.getvalue() == _rich(["report", "last run"], rows, 160)
+
+
+def test_the_start_runs_without_the_collector_and_a_command_body_with_it() -> None:
+    """``main`` starts with the cyclic GC off (nothing to collect while typer parses); every
+    command body runs through ``guard``, which turns it back on: a scheduler or a worker runs
+    for days."""
+    from reports.cli.kit import guard, starting
+
+    assert gc.isenabled()
+    seen = []
+    with starting():
+        seen.append(gc.isenabled())
+        guard(lambda: seen.append(gc.isenabled()))
+        seen.append(gc.isenabled())
+    assert seen == [False, True, True]
+    assert gc.isenabled()
+    with starting():  # a command that fails before its body: the collector is back on after
+        seen.append(gc.isenabled())
+    assert seen[-1] is False
+    assert gc.isenabled()
+
+
+def test_lifelong_freezes_what_the_block_built() -> None:
+    from reports.report.gcpause import lifelong
+
+    before = gc.get_freeze_count()
+    with lifelong():
+        assert not gc.isenabled()
+        kept = [[i] for i in range(100)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= before + len(kept)

@@ -50,6 +50,7 @@ from urllib.request import url2pathname
 
 from reports.errors import RenderError
 from reports.report import gcpause
+from reports.report.lateimages import LateImages, put_in, stand_in
 
 PDF_VARIANT = "pdf/ua-1"
 """The PDF variant written (see the module docstring for why)."""
@@ -128,10 +129,14 @@ class UrlGuard:
         self.spy = spy
         self.refused: list[str] = []
 
-    def local_path(self, url: str) -> Path | None:
-        """The allowed file ``url`` names, ``None`` for a ``data:`` URI; raises if refused."""
+    def seen(self, url: str) -> None:
+        """Tell the spy (if any) that ``url`` is fetched."""
         if self.spy is not None:
             self.spy(url)
+
+    def local_path(self, url: str) -> Path | None:
+        """The allowed file ``url`` names, ``None`` for a ``data:`` URI; raises if refused."""
+        self.seen(url)
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme == "data":
             return None
@@ -164,12 +169,17 @@ def _fetcher_classes() -> tuple[type[Any], type[Any]]:
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class GuardedFetcher(URLFetcher):  # type: ignore[misc]
-        def __init__(self, guard: UrlGuard) -> None:
+        def __init__(self, guard: UrlGuard, late: LateImages | None) -> None:
             # No redirects, only data: through urllib (files are read below, never fetched).
             super().__init__(allowed_protocols=("data",), allow_redirects=False)
             self.guard = guard
+            self.late = late
 
         def fetch(self, url: str, headers: Any = None) -> Any:
+            image = self.late.find(url) if self.late is not None else None
+            if image is not None:  # laid out now, its pixels put in before writing
+                self.guard.seen(url)
+                return URLFetcherResponse(url, stand_in(image), {"Content-Type": "image/png"})
             path = self.guard.local_path(url)
             if path is None:
                 return super().fetch(url, headers)
@@ -220,21 +230,31 @@ def html_to_pdf(
     metadata: PdfMetadata,
     attachments: Sequence[Attachment] = (),
     url_fetcher_spy: Callable[[str], None] | None = None,
+    late: LateImages | None = None,
 ) -> PdfResult:
-    """Render ``html`` to a PDF/UA-1 file with ``attachments`` embedded; see the module doc."""
+    """Render ``html`` to a PDF/UA-1 file with ``attachments`` embedded; see the module doc.
+
+    ``late``: images ``html`` names that are still being made (``lateimages``): laid out from
+    their planned size, waited for (``late.arrive()``) before the PDF is written; the file is
+    the one ``late.arrive().html`` gives, or ``LateImageMismatch`` is raised."""
     from reports.report.weasy import weasyprint  # lazy: importing it costs ~0.5 s of start-up
 
     guard = UrlGuard(allowed_roots, url_fetcher_spy)
     guarded_class, memory_class = _fetcher_classes()
-    fetcher = guarded_class(guard)
+    fetcher = guarded_class(guard, late)
     memory = memory_class(attachments)
     created = metadata.created
     modified = metadata.modified or created
+    images: dict[str, Any] = {}  # WeasyPrint's image cache, by URL
     try:
         with gcpause.paused():
             document = weasyprint.HTML(
                 string=html, base_url=str(base_dir) + os.sep, url_fetcher=fetcher
-            ).render(pdf_variant=PDF_VARIANT, font_config=_font_config())
+            ).render(pdf_variant=PDF_VARIANT, font_config=_font_config(), cache=images)
+            if late is not None:
+                arrival = late.arrive()
+                put_in(images, late, arrival)
+                html = arrival.html
             info = document.metadata
             info.title = metadata.title
             info.authors = [metadata.author] if metadata.author else []

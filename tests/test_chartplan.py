@@ -39,7 +39,8 @@ def test_planning_needs_no_matplotlib() -> None:
     import subprocess
 
     code = ("import sys; from reports.report.analysis import analyse; "
-            "from reports.report.chartplan import plan_charts; from tests._sample import realistic; "
+            "from reports.report.chartplan import plan_charts; "
+            "from tests._sample import realistic; "
             "assert len(plan_charts(analyse(realistic(), top_n=5))) == 3; "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,9 +5,10 @@ texts, tables, pixel sizes, no drawing), renders the HTML with each chart named 
 of its ``data:`` URI, and has WeasyPrint parse, cascade, build and lay it out with stand-ins of
 the planned size (``lateimages``). Only then does it wait for the charts (``charts_later()``).
 When they are in, the HTML is rendered again with their ``data:`` URIs (the self-contained HTML
-that is archived and written by ``--html``; ~15 ms warm) and must differ from the first only in
-those URLs; the PDF is then written from that layout with the real PNGs under the names the
-``data:`` URIs give them: the file ``build.render_report`` makes in one process. Anything else
+that is archived and written by ``--html``; ~15 ms warm) and must give WeasyPrint the HTML it
+laid out (``pdf.lift_inline_images`` names a chart ``ibl-inline:N`` either way); the PDF is
+then written from that layout with the real PNGs: the file ``build.render_report`` makes in
+one process. Anything else
 (a template that cannot show a chart before it is drawn, or shows it differently; a chart of
 another size) renders the usual way from the self-contained HTML once the charts are in.
 
@@ -74,11 +75,9 @@ def render_overlapped(job: RenderJob, charts_later: Callable[[], Sequence[Any]])
 
     def arrive() -> Arrival:
         charts, html = arrived.get()
-        if len(charts) != len(late) or _named_by(html, charts, late) != early:
+        if len(charts) != len(late):  # the rest: pdf.html_to_pdf checks the HTML
             raise LateImageMismatch("the charts drawn are not the ones laid out")
-        return Arrival({c.url: chart.png for c, chart in zip(late, charts, strict=True)},
-                       {c.url: chart.data_uri for c, chart in zip(late, charts, strict=True)},
-                       html)
+        return Arrival({c.url: chart.png for c, chart in zip(late, charts, strict=True)}, html)
 
     result = None
     if early is not None:
@@ -114,10 +113,3 @@ class _Arrived:
             self.waited_s, self.html_s = t1 - t0, time.perf_counter() - t1
             self._got = charts, html
         return self._got
-
-
-def _named_by(html: str, charts: Sequence[Any], late: Sequence[LateChart]) -> str:
-    """``html`` with each chart's ``data:`` URI replaced by the URL it was laid out under."""
-    for chart, placeholder in zip(charts, late, strict=True):
-        html = html.replace(chart.data_uri, placeholder.url)
-    return html

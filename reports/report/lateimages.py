@@ -7,19 +7,20 @@ a chart there would stop after parsing and the cascade, at the first chart, befo
 that make up most of the boxes (and WeasyPrint turns a fetcher's exception into a logged
 warning and a missing image). So a late image is served at once as a stand-in: a PNG header of
 the planned size and colour type, which is all ``RasterImage`` reads (Pillow opens lazily).
-The whole layout runs while the charts are drawn. Before the PDF is written, ``put_in`` gives
-each stand-in the real PNG and the name it would have had from the ``data:`` URI (WeasyPrint
-names an image ``md5(url)`` in the PDF), so the file is the one the data-URI HTML makes.
+The whole layout runs while the charts are drawn. ``pdf.html_to_pdf`` lifts a late image's URL
+as it lifts a ``data:`` image (``pdf.lift_inline_images``: same ``ibl-inline:N`` name, so the
+same image name in the PDF) and, before writing, checks that the document that arrived lifts to
+the very HTML it laid out, then ``fill`` gives each stand-in its real PNG: the file is the one
+the self-contained HTML makes.
 
-This sets two attributes of WeasyPrint's ``RasterImage`` (``id``, ``image_data``): a
-WeasyPrint upgrade could change them; a test compares the bytes with a one-process render, and
-a PNG that is not what was planned (size, colour type) raises ``LateImageMismatch`` so that the
-caller renders the usual way instead.
+``fill`` sets one attribute of WeasyPrint's ``RasterImage`` (``image_data``, through its own
+``cache_image_data``): a WeasyPrint upgrade could change that; a test compares the bytes with a
+one-process render, and a PNG that is not what was planned (size, colour type) raises
+``LateImageMismatch`` so that the caller renders the usual way instead.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import struct
 import zlib
@@ -44,11 +45,10 @@ class LateImage:
 
 @dataclass(frozen=True)
 class Arrival:
-    """What arrived for the late images: each one's PNG and the URL the same document names it
-    by when it is self-contained (its ``data:`` URI), and that document (the PDF's identity)."""
+    """What arrived for the late images: each one's PNG (by its late URL), and the document
+    with them as ``data:`` URIs (what the PDF is made from)."""
 
     pngs: Mapping[str, bytes]
-    urls: Mapping[str, str]
     html: str
 
 
@@ -72,7 +72,7 @@ class LateImageMismatch(RenderError):
 
 def stand_in(image: LateImage) -> bytes:
     """A PNG signature and header (8-bit RGB, ``image``'s size) and its end: what WeasyPrint
-    reads to lay an image out. It has no pixels (nothing reads them before ``put_in``)."""
+    reads to lay an image out. It has no pixels (nothing reads them before ``fill``)."""
     header = struct.pack(">IIBBBBB", image.width, image.height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IEND", b"")
 
@@ -81,26 +81,17 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def image_id(url: str) -> str:
-    """WeasyPrint's name of the image fetched from ``url`` (``images.get_image_from_uri``)."""
-    return hashlib.md5(url.encode(), usedforsecurity=False).hexdigest()
-
-
-def put_in(cache: Mapping[str, Any], late: LateImages, arrival: Arrival) -> None:
-    """Give each laid-out stand-in (WeasyPrint's image cache, by URL) its real PNG and name."""
+def fill(raster: Any, image: LateImage, png: bytes) -> None:
+    """Give a laid-out stand-in (WeasyPrint's ``RasterImage``; None: never fetched, e.g. not
+    displayed) its real PNG, which must be what was planned."""
     from PIL import Image
 
-    for image in late.images:
-        raster = cache.get(image.url)
-        if raster is None:  # the template did not show it after all
-            continue
-        png = arrival.pngs[image.url]
-        with Image.open(io.BytesIO(png)) as real:
-            same = (real.format == "PNG" and real.mode == getattr(raster, "mode", None)
-                    and real.size == (image.width, image.height)
-                    and "transparency" not in real.info)
-        if not same or getattr(raster, "id", None) != image_id(image.url) or not callable(
-                getattr(raster, "cache_image_data", None)):
-            raise LateImageMismatch(f"the chart {image.url} is not the one laid out")
-        raster.id = image_id(arrival.urls[image.url])
-        raster.image_data = raster.cache_image_data(png)
+    if raster is None:
+        return
+    with Image.open(io.BytesIO(png)) as real:
+        same = (real.format == "PNG" and real.mode == getattr(raster, "mode", None)
+                and real.size == (image.width, image.height)
+                and "transparency" not in real.info)
+    if not same or not callable(getattr(raster, "cache_image_data", None)):
+        raise LateImageMismatch(f"the image {image.url} is not the one laid out")
+    raster.image_data = raster.cache_image_data(png)

@@ -1,4 +1,4 @@
-"""Benchmark the render stages (charts, HTML, PDF) in one warm process, and Chromium's print-to-PDF.
+"""Benchmark the render stages in one warm process against a warm Chromium printing the same HTML.
 
     uv run python bench/render.py --json [--html-out FILE] [--runs N] [--no-chromium]
 
@@ -12,7 +12,14 @@ own (same charts, tables of 15-50 rows).
 
 The comparison prints the SAME HTML to PDF with a warm headless Chromium (one browser, one page,
 ``set_content`` + ``pdf`` per run), tagged with an outline like ours (``chromium_pdf_median_ms``,
-the ratio's denominator) and plain (``chromium_untagged_pdf_median_ms``). It needs Debian's
+the ratio's denominator) and plain (``chromium_untagged_pdf_median_ms``). The two are
+**interleaved run by run** (our render of run i, then Chromium's tagged and plain prints of that
+run's HTML, both warmed by an unmeasured first run), so a change of the machine's load hits both
+sides alike: ``ratio_pdf_vs_chromium`` is the ratio of the medians, ``ratio_pairs_median`` the
+median of the per-run ratios. Beside wall time the JSON has CPU time: this process's
+(``time.process_time``) for our PDF stage, and for Chromium the CPU of the browser's whole process
+tree (browser, renderer, GPU and utility processes, from ``/proc``; the Playwright driver is not
+counted), so a busy machine shows as wall time well above CPU time. It needs Debian's
 ``chromium`` package (``apt-get install -y chromium``) and the ``playwright`` dev dependency;
 without them the Chromium numbers are ``null``. CI does not run benchmarks.
 """
@@ -149,7 +156,99 @@ def timed(func: Callable[[], Any]) -> tuple[Any, float]:
     return value, (time.perf_counter() - start) * 1000
 
 
-def bench_ours(report: ReportConfig, data: ReportData, runs: int) -> tuple[dict[str, Any], str]:
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 10.0
+
+
+def _proc_children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def _tree_cpu_ms(roots: list[int]) -> float:
+    """utime + stime (+ the reaped children's) of ``roots`` and all their descendants, in ms."""
+    children = _proc_children()
+    total, todo = 0, list(roots)
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        todo.extend(children.get(pid, []))
+    return total * _TICK_MS
+
+
+def _chromium_roots() -> list[int]:
+    """The browser processes among this process's descendants (the driver's children)."""
+    children = _proc_children()
+    roots, todo = [], list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            exe = ""
+        if "chrom" in Path(exe).name:
+            roots.append(pid)  # its descendants are counted with it
+        else:
+            todo.extend(children.get(pid, []))
+    return roots
+
+
+class Chromium:
+    """One warm headless Chromium page printing HTML to PDF; ``None`` from ``start`` if absent."""
+
+    def __init__(self, playwright: Any) -> None:
+        self._pw = playwright
+        self.browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        self.page = self.browser.new_page()
+        self.roots = _chromium_roots()
+
+    @staticmethod
+    def start() -> Chromium | None:
+        if not CHROMIUM.exists():
+            return None
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            return None
+        return Chromium(sync_playwright().start())
+
+    def print_pdf(self, html: str, *, tagged: bool) -> tuple[float, float]:
+        """Wall and browser-tree CPU ms of ``set_content`` + ``pdf``."""
+        cpu0 = _tree_cpu_ms(self.roots)
+        start = time.perf_counter()
+        self.page.set_content(html, wait_until="load")
+        self.page.pdf(
+            format="A4", print_background=True, prefer_css_page_size=True,
+            tagged=tagged, outline=tagged,
+        )
+        wall = (time.perf_counter() - start) * 1000
+        return wall, _tree_cpu_ms(self.roots) - cpu0
+
+    def close(self) -> None:
+        self.browser.close()
+        self._pw.stop()
+
+
+def bench(
+    report: ReportConfig, data: ReportData, runs: int, chromium: Chromium | None
+) -> tuple[dict[str, Any], str]:
+    """Our stages and Chromium's prints of the same HTML, interleaved run by run."""
     metadata = PdfMetadata(
         title=f"{report.display_name or report.org}: weekly report",
         author="ibl-reports", subject="Learning activity",
@@ -158,7 +257,8 @@ def bench_ours(report: ReportConfig, data: ReportData, runs: int) -> tuple[dict[
     )
     samples: dict[str, list[float]] = {
         "charts": [], "html": [], "pdf": [], "total": [], "gc_settle": [],
-        "pdf_without_charts": [],
+        "pdf_without_charts": [], "pdf_cpu": [], "chromium": [], "chromium_cpu": [],
+        "chromium_untagged": [], "ratio": [], "cpu_ratio": [],
     }
 
     def pdf(html: str) -> Any:
@@ -168,23 +268,36 @@ def bench_ours(report: ReportConfig, data: ReportData, runs: int) -> tuple[dict[
         )
 
     html, pages = "", 0
-    for run in range(runs + 1):  # run 0 warms imports, fonts and caches
+    for run in range(runs + 1):  # run 0 warms imports, fonts, caches and the browser
         with gcpause.paused():  # as in the render worker: the whole job runs with the GC paused
             analysis, t_analyse = timed(lambda: analyse(data, top_n=report.top_n))
             charts, t_charts = timed(
                 lambda a=analysis: make_charts(a, accent=report.accent_color)  # type: ignore[misc]
             )
             html, t_html = timed(lambda a=analysis, c=charts: render_html(report, a, c))  # type: ignore[misc]
+            cpu0 = time.process_time()
             result, t_pdf = timed(lambda h=html: pdf(h))  # type: ignore[misc]
+            cpu_pdf = (time.process_time() - cpu0) * 1000
         # ... and, like a pool worker after answering, collect while idle (timed on its own).
         _, t_settle = timed(gcpause.settle)
         pages = result.pages
-        if run:
-            samples["charts"].append(t_analyse + t_charts)
-            samples["html"].append(t_html)
-            samples["pdf"].append(t_pdf)
-            samples["total"].append(t_analyse + t_charts + t_html + t_pdf)
-            samples["gc_settle"].append(t_settle)
+        tagged = chromium.print_pdf(html, tagged=True) if chromium else None
+        plain = chromium.print_pdf(html, tagged=False) if chromium else None
+        if not run:
+            continue
+        samples["charts"].append(t_analyse + t_charts)
+        samples["html"].append(t_html)
+        samples["pdf"].append(t_pdf)
+        samples["pdf_cpu"].append(cpu_pdf)
+        samples["total"].append(t_analyse + t_charts + t_html + t_pdf)
+        samples["gc_settle"].append(t_settle)
+        if tagged and plain:
+            samples["chromium"].append(tagged[0])
+            samples["chromium_cpu"].append(tagged[1])
+            samples["chromium_untagged"].append(plain[0])
+            samples["ratio"].append(t_pdf / tagged[0])
+            if tagged[1] > 0:
+                samples["cpu_ratio"].append(cpu_pdf / tagged[1])
     # The floor: the same HTML with its chart images taken out (how much is left without them).
     bare = re.sub(r"<img [^>]*>", "", html)
     for run in range(runs + 1):
@@ -192,34 +305,35 @@ def bench_ours(report: ReportConfig, data: ReportData, runs: int) -> tuple[dict[
         gcpause.settle()
         if run:
             samples["pdf_without_charts"].append(t_bare)
-    medians = {k: round(statistics.median(v), 1) for k, v in samples.items()}
-    return {"median_ms": medians, "pages": pages}, html
-
-
-def bench_chromium(html: str, runs: int) -> dict[str, float] | None:
-    """Median ms of Chromium's print-to-PDF: tagged with an outline (like ours), and plain."""
-    if not CHROMIUM.exists():
-        return None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return None
-    samples: dict[str, list[float]] = {"tagged": [], "plain": []}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        for run in range(runs + 1):
-            for kind, tagged in (("tagged", True), ("plain", False)):
-                start = time.perf_counter()
-                page.set_content(html, wait_until="load")
-                page.pdf(
-                    format="A4", print_background=True, prefer_css_page_size=True,
-                    tagged=tagged, outline=tagged,
-                )
-                if run:
-                    samples[kind].append((time.perf_counter() - start) * 1000)
-        browser.close()
-    return {kind: round(statistics.median(values), 1) for kind, values in samples.items()}
+    stages = ("charts", "html", "pdf", "total", "gc_settle", "pdf_without_charts")
+    pdf_median = _median(samples["pdf"])
+    chromium_median = _median(samples["chromium"])
+    ratios = samples["ratio"]
+    return {
+        "median_ms": {k: _median(samples[k]) for k in stages},
+        "pages": pages,
+        "chromium_pdf_median_ms": chromium_median,
+        "chromium_untagged_pdf_median_ms": _median(samples["chromium_untagged"]),
+        "ratio_pdf_vs_chromium": (
+            round(pdf_median / chromium_median, 2) if pdf_median and chromium_median else None
+        ),
+        "ratio_pairs_median": round(statistics.median(ratios), 2) if ratios else None,
+        "ratio_pairs_min_max": [round(min(ratios), 2), round(max(ratios), 2)] if ratios else None,
+        "pdf_min_ms": round(min(samples["pdf"]), 1),
+        "pdf_cpu_median_ms": _median(samples["pdf_cpu"]),
+        "pdf_cpu_min_ms": round(min(samples["pdf_cpu"]), 1),
+        "chromium_cpu_median_ms": _median(samples["chromium_cpu"]),
+        "cpu_ratio_pairs_median": (
+            round(statistics.median(samples["cpu_ratio"]), 2) if samples["cpu_ratio"] else None
+        ),
+        "pairs_ms": [
+            [round(v, 1) for v in row]
+            for row in zip(
+                samples["pdf"], samples["pdf_cpu"], samples["chromium"], samples["chromium_cpu"],
+                strict=False,
+            )
+        ],
+    }, html
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,16 +344,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-chromium", action="store_true", help="skip the Chromium comparison")
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()[0]
     report, data = demo_data()
-    result, html = bench_ours(report, data, args.runs)
+    chromium = None if args.no_chromium else Chromium.start()
+    try:
+        result, html = bench(report, data, args.runs, chromium)
+    finally:
+        if chromium:
+            chromium.close()
     result["html_source"] = "reports.report.render" if _has_render() else "bench fallback"
-    chromium = None if args.no_chromium else bench_chromium(html, args.runs)
-    tagged = chromium["tagged"] if chromium else None
-    result["chromium_pdf_median_ms"] = tagged
-    result["chromium_untagged_pdf_median_ms"] = chromium["plain"] if chromium else None
-    ratio = round(result["median_ms"]["pdf"] / tagged, 2) if tagged else None
-    result["ratio_pdf_vs_chromium"] = ratio
+    result["interleaved"] = True
     result["runs"] = args.runs
+    result["load_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    result["cpus"] = os.cpu_count()
     if args.html_out:
         args.html_out.write_text(html, encoding="utf-8")
     if args.json:

@@ -87,13 +87,20 @@ def catalog_for(locale: Any) -> str | None:
 
 
 @functools.lru_cache(maxsize=64)
+def catalog_code(locale: str, language: str | None = None) -> str:
+    """The catalog a report with this ``locale`` and optional ``language`` reads: ``en`` or one
+    of ``SHIPPED`` (without loading Babel's locale data, which ``resolve`` needs)."""
+    return catalog_for(parse_locale(language or locale)) or SOURCE_LANGUAGE
+
+
+@functools.lru_cache(maxsize=64)
 def resolve(locale: str, language: str | None = None) -> Language:
     """The language of a report with this ``locale`` and optional ``language`` override."""
     from babel import Locale
 
     place = parse_locale(locale)
     wanted = parse_locale(language) if language else place
-    code = catalog_for(wanted) or SOURCE_LANGUAGE
+    code = catalog_code(locale, language)
     used = Locale.parse(code)
     script = used.script
     territory = used.territory
@@ -108,7 +115,9 @@ def resolve(locale: str, language: str | None = None) -> Language:
 def fallback_notice(name: str, locale: str, language: str | None) -> str | None:
     """One line when a report's language has no catalog and it falls back to English."""
     asked = language or locale
-    if resolve(locale, language).code != SOURCE_LANGUAGE:
+    if asked == SOURCE_LANGUAGE or asked.startswith((f"{SOURCE_LANGUAGE}_", f"{SOURCE_LANGUAGE}-")):
+        return None  # English asked for (the default): no need to import Babel to know it
+    if catalog_code(locale, language) != SOURCE_LANGUAGE:
         return None
     if parse_locale(asked).language == SOURCE_LANGUAGE:
         return None

@@ -113,6 +113,8 @@ class GenerateResult:
     sha256: str
     gate: Verdict = field(default_factory=Verdict)
     """The freshness gate's verdict: when it failed, the PDF is marked provisional."""
+    overlapped: dict[str, float] = field(default_factory=dict)
+    """Work beside the ``timings`` stages, not in their sum (one report's charts child)."""
 
     def gate_line(self) -> str | None:
         """The gate's verdict for stderr when a rule failed (None when the data is complete)."""
@@ -130,6 +132,7 @@ class GenerateResult:
             "requests": self.requests,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "gate": {"ok": self.gate.ok, "failed": self.gate.as_json()["failed"]},
+            "overlapped": {k: round(v, 4) for k, v in self.overlapped.items()},
         }
 
 
@@ -331,6 +334,7 @@ def generate_one(
         report=report.name, pdf=out or path, pages=rendered.pages, bytes=len(rendered.pdf),
         period=period, requests=data.requests, timings=timings,
         sha256=hashlib.sha256(rendered.pdf).hexdigest(), gate=verdict,
+        overlapped=own.charts_timings if own is not None else {},
     )
 
 

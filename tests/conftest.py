@@ -24,7 +24,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # Environment variables the code reads; a developer's shell must not leak into tests.
 _READ_ENV = ("IBL_API_KEY", "IBL_REPORTS_CONFIG", "IBL_SMTP_PASSWORD",
              "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-             "AWS_DEFAULT_REGION")
+             "AWS_DEFAULT_REGION", "FORCE_COLOR", "TTY_COMPATIBLE")
 
 
 @pytest.fixture(autouse=True)

@@ -3,33 +3,19 @@ leaves the figure, whatever the script or the length of a course name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 from matplotlib.figure import Figure
 
 from reports.report.analysis import Analysis, analyse
-from reports.report.chartfigures import (
-    PAD,
-    PANEL_GAP,
-    comparison_figure,
-    courses_figure,
-    daily_figure,
-)
 from reports.report.chartlayout import fit
-from reports.report.charts import _style, _texts
+from reports.report.chartplan import plan_charts
+from reports.report.charts import FIGURES, PAD, _style, _texts
 from tests._sample import realistic
 
 LONG_NAME = "Ünïcode " + "Advanced Topics in Very Long Course Naming " * 5  # 222 characters
 DPI = 72
-
-Build = Callable[[Analysis, str], Figure]
-FIGURES: dict[str, tuple[Build, float | None]] = {
-    "comparison": (lambda a, lang: comparison_figure(a, "#0072B2", DPI, lang, lang), PANEL_GAP),
-    "courses": (lambda a, lang: courses_figure(a, "#0072B2", DPI, lang, lang), None),
-    "daily": (lambda a, lang: daily_figure(a, DPI, lang, lang), None),
-}
 
 
 def _analysis(kind: str) -> Analysis:
@@ -52,11 +38,16 @@ def test_fit_gives_tight_layouts_margins_and_nothing_drawn_leaves_the_figure(
 ) -> None:
     a = _analysis(kind)
     assert len(LONG_NAME) > 200
+    plans = plan_charts(a, dpi=DPI, locale=language, language=language)
+    assert len(plans) == 3
     with _style(language, _texts(a, language, language)):
-        for name, (build, w_pad) in FIGURES.items():
-            fitted, tight = build(a, language), build(a, language)
+        for plan in plans:
+            figure, w_pad = FIGURES[plan.key]
+            fitted, tight = (figure(a, plan, "#0072B2", DPI, language, language)
+                             for _ in range(2))
             fit(fitted, pad=PAD, w_pad=w_pad)
             tight.tight_layout(pad=PAD, w_pad=w_pad)
+            name = plan.key
             assert _params(fitted) == pytest.approx(_params(tight), abs=1e-9), name
             # Every text, tick label, title and bar label where it is drawn (titles at full
             # width, not collapsed as for the layout).

@@ -165,10 +165,10 @@ def test_bar_labels_break_between_words_only(language: str) -> None:
     """The comparison chart's bar labels wrap at spaces: German "Vorzeitraum" was drawn as
     "Vorzeitrau" over "m"."""
     from reports.lang import translations
-    from reports.report.chartfigures import wrap_label
+    from reports.report.charts import _wrap_label
 
     t = translations(language)
     for label in ("This week", "This month", "This period",
                   "Week before", "Month before", "Previous period"):
         text = t.pgettext("chart label", label)
-        assert wrap_label(text).replace("\n", " ") == " ".join(text.split()), (language, text)
+        assert _wrap_label(text).replace("\n", " ") == " ".join(text.split()), (language, text)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import gc
+import hashlib
 import io
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -244,3 +246,31 @@ def test_identical_bytes_across_processes(assets: Path) -> None:
         )
         digests.add(done.stdout.strip())
     assert len(digests) == 1
+
+
+def test_the_file_id_is_where_pydyf_puts_it_with_a_hash_of_the_file(assets: Path) -> None:
+    """``fileid`` stamps the /ID into the finished file (pydyf would serialise every object
+    twice for it): the result is pydyf's own file but for the /ID's second, content half."""
+    from reports.report import fileid
+    from reports.report.pdf import PDF_VARIANT
+    from reports.report.weasy import weasyprint
+
+    document = weasyprint.HTML(string=page("<h2>A</h2><p>x</p>")).render(pdf_variant=PDF_VARIANT)
+    first = b"0123456789abcdef0123456789abcdef"
+    theirs = document.write_pdf(pdf_variant=PDF_VARIANT, pdf_identifier=first)
+    plain = document.write_pdf(pdf_variant=PDF_VARIANT, pdf_identifier=False)
+    ours = fileid.with_file_id(plain, first)
+    digest = hashlib.md5(plain).hexdigest().encode()
+    assert ours == re.sub(rb"(/ID \[\(" + first + rb"\) \()[0-9a-f]{32}",
+                          lambda m: m.group(1) + digest, theirs)
+    reader = pypdf.PdfReader(io.BytesIO(ours), strict=True)
+    assert reader.trailer["/ID"][0] == first.decode() and len(reader.pages) == 1
+    # Not laid out as pydyf writes it (a classic trailer): left to pydyf.
+    classic = document.write_pdf(pdf_variant=PDF_VARIANT, uncompressed_pdf=True)
+    assert fileid.with_file_id(classic, first) is None
+    # What html_to_pdf writes: the metadata's id, then the MD5 of the file without the /ID.
+    result = render(page("<p>x</p>"), assets)
+    first_id, content = (str(x) for x in pypdf.PdfReader(io.BytesIO(result.data)).trailer["/ID"])
+    stamp = f"/ID [({first_id}) ({content})]".encode()
+    assert result.data.count(stamp) == 1
+    assert hashlib.md5(result.data.replace(stamp, b"")).hexdigest() == content

@@ -1,6 +1,7 @@
 """``ibl-reports archive``: list, verify and prune the archived PDFs (and the HTML beside them)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads these signatures at every start and
+# would eval() each string annotation twice (~30 ms for the whole app); see reports/cli/__init__.
 
 import json
 from typing import Annotated

@@ -4,7 +4,8 @@ They are registered on the main app by ``reports.cli`` and use the config loader
 guard of ``reports.cli.kit`` (imported when a command runs).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads these signatures at every start and
+# would eval() each string annotation twice (~30 ms for the whole app); see reports/cli/__init__.
 
 import json
 from datetime import UTC, datetime

@@ -5,7 +5,8 @@ that use them, so ``ibl-reports --help`` starts fast. Exit codes: 0 ok, 1 data/A
 2 usage or config error. Every failure prints one line on stderr, starting with ``error:``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads these signatures at every start and
+# would eval() each string annotation twice (~30 ms for the whole app); see reports/cli/__init__.
 
 import json
 import os
@@ -23,6 +24,7 @@ from reports.cli.kit import (
     ConfigAnywhere,
     end_command,
     set_config_path,
+    starting,
     state,
     utc_minutes,
 )
@@ -98,9 +100,9 @@ def generate(
     """Make a report PDF now (archived; nothing is mailed)."""
 
     def body() -> int:
-        from reports.report.gcpause import paused
+        from reports.report.gcpause import lifelong
 
-        with paused():  # imports and the config: live objects only, nothing to collect
+        with lifelong():  # imports and the config: live objects only, nothing to collect
             from reports import batch, run
 
             config = _config()
@@ -268,9 +270,13 @@ def jobs(json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False)
     """Every report, its next fire time (local and UTC), whether it is paused, its last run."""
 
     def body() -> None:
-        from reports.schedule import joblist
+        from reports.report.gcpause import lifelong
 
-        rows = joblist.list_jobs(_config(), clock=_now)
+        with lifelong():  # imports and the config: live objects only, nothing to collect
+            from reports.schedule import joblist
+
+            config = _config()
+        rows = joblist.list_jobs(config, clock=_now)
         if json_:
             typer.echo(json.dumps([r.as_json() for r in rows], sort_keys=True))
             return
@@ -364,6 +370,7 @@ app.add_typer(db_app, name="db")
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    with starting():
+        app()
 
 

@@ -1,6 +1,7 @@
 """``ibl-reports mock-api``: the built-in demo API served over HTTP, for trying the tool out."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads these signatures at every start and
+# would eval() each string annotation twice (~30 ms for the whole app); see reports/cli/__init__.
 
 from typing import Annotated
 

@@ -142,17 +142,20 @@ def test_a_template_that_shows_a_chart_otherwise_is_rendered_the_usual_way(
 
 
 def test_the_one_shot_lays_out_while_the_charts_are_drawn() -> None:
-    """Both children get the job at once: with charts that take a second longer, the PDF
-    child's analysis, HTML and layout happen meanwhile, so it waits less than that second;
-    the PDF is the one-process file and the timings add up to the render's wall time."""
+    """Both children get the job at once: the PDF child's analysis, HTML and layout happen
+    while the charts are drawn (here a second longer), so it waits for them less than the
+    charts child took; the PDF is the one-process file and the timings add up to the render's
+    wall time."""
     job = _demo_job()
     with OneShot(timeout_s=120, memory_mb=1500, warm_job=job,
                  draw=functools.partial(slow_charts, 1.0)) as shot:
+        # both warm first (a child still importing would start its part late)
+        assert shot.charts.conn.poll(60) and shot.pdf.conn.poll(60)
         t0 = time.perf_counter()
         rendered = shot.render(job)
         wall = time.perf_counter() - t0
     assert rendered.pdf == render_report(job).pdf
-    assert rendered.timings["charts_s"] < 1.0 < shot.charts_timings["charts_s"] + 1.0
+    assert rendered.timings["charts_s"] < 1.0 + sum(shot.charts_timings.values())
     assert sum(rendered.timings.values()) + shot.start_wait_s == pytest.approx(wall, abs=0.01)
     assert not shot.pdf.process.is_alive() and not shot.charts.process.is_alive()
 

@@ -314,9 +314,9 @@ class OneShot:
             raise
         finally:
             self.charts_drawn.set()
+        self.pdf.tell(handover.charts(charted.charts))
         self.charts.close()  # done: its memory goes back before the PDF is written
         self.charts_timings = dict(charted.timings)
-        self.pdf.tell(handover.charts(charted.charts))
         rendered = self.pdf.result()
         spent = time.perf_counter() - t0
         self.start_wait_s = max(0.0, spent - sum(rendered.timings.values()))

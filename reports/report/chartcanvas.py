@@ -4,7 +4,7 @@ same matplotlib figure, its axes emptied, instead of building a new one.
 Decisions:
 
 - Building a figure's axes and their tick artists, and measuring every text on a new renderer,
-  was about a third of a warm process's chart CPU; a pool worker draws the same three kinds of
+  was about a quarter of a warm process's chart CPU; a pool worker draws the same three kinds of
   chart for every report. What is kept: one figure per chart kind and thread (a thread-local
   store: two threads never share one), with its Agg canvas, so its renderer and the renderer's
   text-metric cache (matplotlib's, at most 4,096 texts) live on too. At most three figures,

@@ -248,3 +248,29 @@ def test_charts_drawn_among_the_chain_fonts_only_are_the_same(language: str) -> 
     finally:
         manager.ttflist = full
         manager._findfont_cached.cache_clear()
+
+
+def test_a_warm_up_report_stops_before_writing_once_the_job_waits() -> None:
+    """The PDF child's warm-up report is laid out around blank charts; once the job is waiting
+    it stops there (its writing is skipped), so the job waits for its layout at most."""
+    import multiprocessing
+    import struct
+
+    from reports.execute import handover
+    from reports.execute.oneshot import WarmUpCut, charts_unless_job
+
+    job = _demo_job()
+    ours, theirs = multiprocessing.Pipe()
+    handover.attach(theirs)
+    try:
+        blank = charts_unless_job(job)
+        assert [c.key for c in blank] == [c.key for c in render_charts(job).charts]
+        assert all(struct.unpack(">II", c.png[16:24]) == (c.width_px, c.height_px)
+                   for c in blank)
+        ours.send(("job", ()))
+        with pytest.raises(WarmUpCut):
+            charts_unless_job(job)
+    finally:
+        handover.attach(None)
+        ours.close()
+        theirs.close()

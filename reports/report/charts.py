@@ -8,8 +8,12 @@ Decisions:
 - Independent of the user's matplotlibrc: every figure is drawn inside the "default" style plus
   our explicit parameters (the font chain of ``fonts.family_chain``, sizes, no mathtext). A glyph
   no installed font has is logged once per chart set, naming its script (``fonts.watch_glyphs``).
-- Text from the API is drawn literally: ``text.parse_math`` is off and every text artist we create
-  gets ``parse_math=False``, so a course called ``Finance $101 $`` is not read as TeX.
+- Text from the API is drawn literally: ``text.parse_math`` is off (the tick labels matplotlib
+  makes read it) and every text artist we create gets ``parse_math=False``, so a course called
+  ``Finance $101 $`` is not read as TeX.
+- The margins are ``tight_layout``'s, measured once (``chartlayout.fit``). Ticks are given as a
+  locator and a formatter (``_fixed_ticks``), not ``set_ticks``: their artists are then made once,
+  when the layout measures them.
 - Colour-blind-safe colours (Okabe-Ito); the report's accent colour marks "this period".
 - Print-sized: figures are as wide as the A4 text column (6.8 in) at ``dpi`` (150 by default), so
   WeasyPrint never rescales a huge bitmap. PNG bytes are deterministic (no Software/date chunk).
@@ -20,7 +24,7 @@ from __future__ import annotations
 import base64
 import io
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -28,6 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from reports.lang import translations
 from reports.report import fmt
 from reports.report.analysis import Analysis
+from reports.report.chartlayout import fit
 from reports.report.chartplan import (
     COLUMN_WIDTH_IN,
     DEFAULT_DPI,
@@ -44,7 +49,7 @@ from reports.report.chartplan import (
 from reports.report.fonts import families_for, family_chain, installed_families, watch_glyphs
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
     from matplotlib.figure import Figure
 
 __all__ = ["COLUMN_WIDTH_IN", "DEFAULT_DPI", "Cell", "Chart", "ChartTable", "comparison_measures",
@@ -54,6 +59,10 @@ BAR_LABEL_SIZE = 7.5
 PANEL_TITLE_SIZE = 9
 NAME_WIDTH = 30
 """Characters per line of a course name on the bar chart (two lines at most)."""
+PAD = 0.4
+"""Font sizes of white space around a chart's content."""
+PANEL_GAP = 1.2
+"""Font sizes of white space between the comparison's panels."""
 
 OKABE_ITO = {
     "orange": "#E69F00",
@@ -124,11 +133,12 @@ def make_charts(
     charts: list[Chart] = []
     if not plans:
         return charts
-    draw = {"period-comparison": _comparison_chart, "active-users-per-course": _courses_chart,
-            "daily-enrollments": _daily_chart}
     with _style(language, _texts(analysis, locale, language)):
         for plan in plans:
-            png, width, height = draw[plan.key](analysis, plan, accent, dpi, locale, language)
+            figure, panel_gap = FIGURES[plan.key]
+            fig = figure(analysis, plan, accent, dpi, locale, language)
+            fit(fig, pad=PAD, w_pad=panel_gap)
+            png, width, height = _png(fig, dpi)
             charts.append(Chart(plan.key, plan.title, plan.alt, png, plan.table, width, height))
     return charts
 
@@ -219,16 +229,8 @@ def short_name(name: str, width: int = NAME_WIDTH, lines: int = 2) -> str:
     return "\n".join(wrapped)
 
 
-def _plain_ticks(ax: Axes) -> None:
-    for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
-        label.set_parse_math(False)
-
-
-Png = tuple[bytes, int, int]
-
-
-def _courses_chart(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
-                   language: str) -> Png:
+def _courses_figure(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
+                    language: str) -> Figure:
     _ = translations(language).gettext
     rows = a.top_courses
     fig = _figure(plan.height_in, dpi)
@@ -242,7 +244,7 @@ def _courses_chart(a: Analysis, plan: Planned, accent: str, dpi: int, locale: st
     values = [stub if h else r.users for r, h in zip(rows, hidden, strict=True)]
     bars = ax.barh(positions, values, color=[PREVIOUS_COLOR if h else accent for h in hidden],
                    hatch=["////" if h else "" for h in hidden], height=0.7)
-    ax.set_yticks(positions, [short_name(r.name) for r in rows], parse_math=False)
+    _fixed_ticks(ax.yaxis, positions, [short_name(r.name) for r in rows])
     ax.invert_yaxis()
     ax.bar_label(bars, labels=course_labels(a, locale), padding=3, fontsize=BAR_LABEL_SIZE,
                  parse_math=False)
@@ -251,13 +253,11 @@ def _courses_chart(a: Analysis, plan: Planned, accent: str, dpi: int, locale: st
     ax.xaxis.set_major_formatter(_int_formatter(locale))
     ax.grid(axis="x", color="#EEEEEE", linewidth=0.8)
     ax.set_axisbelow(True)
-    _plain_ticks(ax)
-    fig.tight_layout(pad=0.4)
-    return _png(fig, dpi)
+    return fig
 
 
-def _daily_chart(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
-                 language: str) -> Png:
+def _daily_figure(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
+                  language: str) -> Figure:
     _ = translations(language).gettext
     points = a.daily
     fig = _figure(plan.height_in, dpi)
@@ -278,7 +278,7 @@ def _daily_chart(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
         if max(len(label) for label in labels) > 11:  # "seg., 9 de nov.": weekday above date
             labels = [f"{fmt.weekday_short(p.day, locale)}\n{fmt.short_day(p.day, locale)}"
                       for p in points]
-        ax.set_xticks(xs, labels, parse_math=False)
+        _fixed_ticks(ax.xaxis, xs, labels)
     else:
         ax.plot(xs, [float("nan") if v is None else v for v in enroll], color=ENROLL_COLOR,
                 marker="o", markersize=3, linewidth=1.6, label=_("Enrollments"))
@@ -286,8 +286,7 @@ def _daily_chart(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
                 marker="s", markersize=3, linewidth=1.6, linestyle="--", label=_("Unenrollments"))
         step = max(1, round(len(points) / 8))
         ticks = xs[::step]
-        ax.set_xticks(ticks, [fmt.short_day(points[i].day, locale) for i in ticks],
-                      parse_math=False)
+        _fixed_ticks(ax.xaxis, ticks, [fmt.short_day(points[i].day, locale) for i in ticks])
         ax.set_xlim(-0.6, len(points) - 0.4)
     if missing:
         from matplotlib.patches import Patch
@@ -302,13 +301,11 @@ def _daily_chart(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
     ax.yaxis.set_major_formatter(_int_formatter(locale))
     ax.grid(axis="y", color="#EEEEEE", linewidth=0.8)
     ax.set_axisbelow(True)
-    _plain_ticks(ax)
-    fig.tight_layout(pad=0.4)
-    return _png(fig, dpi)
+    return fig
 
 
-def _comparison_chart(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
-                      language: str) -> Png:
+def _comparison_figure(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
+                       language: str) -> Figure:
     _ = translations(language).gettext
     measures = comparison_measures(a, language)
     fig = _figure(plan.height_in, dpi)
@@ -323,20 +320,37 @@ def _comparison_chart(a: Analysis, plan: Planned, accent: str, dpi: int, locale:
         if delta.previous is None:
             texts[0] = _("no data")
         ax.bar_label(bars, labels=texts, padding=2, fontsize=BAR_LABEL_SIZE, parse_math=False)
-        ax.set_xticks([0, 1], names, parse_math=False)
+        _fixed_ticks(ax.xaxis, [0, 1], names)
         ax.set_ylim(0, max(1, *values) * 1.25)
-        ax.set_yticks([])
+        ax.yaxis.set_visible(False)  # no ticks, no labels: nothing to measure or draw
         ax.spines["left"].set_visible(False)
-        ax.set_title(label, parse_math=False, fontsize=PANEL_TITLE_SIZE, pad=8)
-        _plain_ticks(ax)
-    fig.tight_layout(pad=0.4, w_pad=1.2)
-    return _png(fig, dpi)
+        # y=1.0 is where matplotlib would put it (no tick label on top), without measuring.
+        ax.set_title(label, parse_math=False, fontsize=PANEL_TITLE_SIZE, pad=8, y=1.0)
+    return fig
+
+
+FigureMaker = Callable[[Analysis, Planned, str, int, str, str], "Figure"]
+FIGURES: dict[str, tuple[FigureMaker, float | None]] = {
+    "period-comparison": (_comparison_figure, PANEL_GAP),
+    "active-users-per-course": (_courses_figure, None),
+    "daily-enrollments": (_daily_figure, None),
+}
+"""Each chart's figure (before its layout) and the white space between its panels."""
 
 
 def _wrap_label(text: str) -> str:
     """A bar's label on lines of about 10 characters, broken between words only (German
     "Vorzeitraum" stays one word, not "Vorzeitrau" and "m")."""
     return "\n".join(textwrap.wrap(text, 10, break_long_words=False, break_on_hyphens=True))
+
+
+def _fixed_ticks(axis: Axis, locations: list[int], labels: list[str]) -> None:
+    """Ticks at ``locations`` labelled ``labels``: ``set_ticks(locations, labels)`` without
+    making the tick artists now (they are made once, when the layout measures them)."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator
+
+    axis.set_major_locator(FixedLocator(locations))
+    axis.set_major_formatter(FixedFormatter(labels))
 
 
 def _int_formatter(locale: str) -> Any:

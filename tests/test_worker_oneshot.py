@@ -274,3 +274,14 @@ def test_a_warm_up_report_stops_before_writing_once_the_job_waits() -> None:
         handover.attach(None)
         ours.close()
         theirs.close()
+
+
+def test_a_pdf_child_gone_before_the_job_fails_the_render_without_a_hang() -> None:
+    """The caller waits for ``charts_drawn`` (to write the ledger): a render that fails before
+    the charts start still sets it, and says the worker is gone."""
+    job = _demo_job()
+    with OneShot(timeout_s=60, memory_mb=1500, warm_job=job) as shot:
+        shot.pdf.kill()
+        with pytest.raises(RenderError, match="worker"):
+            shot.render(job)
+        assert shot.charts_drawn.is_set()

@@ -322,14 +322,15 @@ class OneShot:
 
         t0 = time.perf_counter()
         deadline = t0 + self.timeout_s
-        self.pdf.submit(handover.render_awaiting_charts, job, deadline=deadline)
-        try:
-            self.charts.submit(self.draw or render_charts, job, deadline=deadline)
-            charted = self.charts.result()
-        except BaseException as exc:
-            self.pdf.tell(handover.failed(exc))  # it stops waiting, with this error
-            self.pdf.kill()
-            raise
+        try:  # whatever happens, the caller waiting for the charts stops waiting
+            self.pdf.submit(handover.render_awaiting_charts, job, deadline=deadline)
+            try:
+                self.charts.submit(self.draw or render_charts, job, deadline=deadline)
+                charted = self.charts.result()
+            except BaseException as exc:
+                self.pdf.tell(handover.failed(exc))  # it stops waiting, with this error
+                self.pdf.kill()
+                raise
         finally:
             self.charts_drawn.set()
         self.pdf.tell(handover.charts(charted.charts))

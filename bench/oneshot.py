@@ -7,7 +7,8 @@ r.html --json`` (``python -c "from reports.cli import main; main()"``, the conso
 in a temp folder holding the demo config.toml, a fresh archive and state database each run), then
 a cold ``chromium --headless --print-to-pdf`` of the HTML that run wrote (Debian
 ``/usr/bin/chromium``). Prints JSON: the median wall time of each, the ratio (target <= 1.5x), the
-median of every ``--json`` timing of the report, and the CPU time (user + sys) of the report
+median of every ``--json`` timing of the report (and of its ``overlapped`` work: the charts
+child's, which ran beside the PDF child's stages), and the CPU time (user + sys) of the report
 process and the children it waited for, and of Chromium's (on a busy machine the wall times
 follow the CPU times: the kernel shares the cores between sessions, then between a session's
 processes). ``--src DIR`` also runs another copy of the sources (a folder holding ``reports/``
@@ -71,9 +72,9 @@ def generate(src: Path, folder: Path) -> dict[str, Any]:
         cwd=folder, env=env, capture_output=True, text=True, check=True,
     )
     wall = time.perf_counter() - t0
-    timings = json.loads(proc.stdout.strip().splitlines()[-1])["timings"]
-    return {"wall_s": wall, "cpu_s": _children_cpu() - cpu0, "timings": timings,
-            "stderr": proc.stderr.strip()}
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"wall_s": wall, "cpu_s": _children_cpu() - cpu0, "timings": summary["timings"],
+            "overlapped": summary.get("overlapped", {}), "stderr": proc.stderr.strip()}
 
 
 def chromium(html: Path, out: Path, profile: Path) -> tuple[float, float]:
@@ -105,6 +106,8 @@ def _summary(runs: list[dict[str, Any]], browser: list[tuple[float, float]]) -> 
         "ratio": round(wall / statistics.median(w for w, _ in browser), 2),
         "timings": {k: round(statistics.median(r["timings"].get(k, 0.0) for r in runs), 3)
                     for k in keys},
+        "overlapped": {k: round(statistics.median(r["overlapped"].get(k, 0.0) for r in runs), 3)
+                       for k in sorted({k for r in runs for k in r["overlapped"]})},
         "stderr_lines": sorted({line for r in runs for line in r["stderr"].splitlines()}),
     }
 

@@ -5,7 +5,8 @@
 
 Runs ``--help`` and ``jobs`` ``N`` times each as fresh processes (``python -c "from reports.cli
 import main; main()"``, the console script's body) in a temp folder holding the demo config.toml
-and a state database with one finished run per report; then ``generate --report acme-weekly
+and a state database with one finished run per report, and ``generate --report no-such-report``
+as often (it fails right after the imports and the config); then ``generate --report acme-weekly
 --json`` ``M`` times (a fresh archive and state database each run), keeping the ``startup_s`` its
 JSON reports: the interpreter, the imports and the config before the run begins, on the critical
 path of one on-demand report. Prints JSON per copy of the sources: the median and min wall time
@@ -38,7 +39,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = {"help": ["--help"], "jobs": ["jobs"]}
+COMMANDS = {"help": ["--help"], "jobs": ["jobs"],
+            "generate_prelude": ["generate", "--report", "no-such-report"]}
+"""``generate_prelude`` fails (exit 2) right after the imports and the config that the one-shot's
+``startup_s`` counts: the same start, measured as often as ``--runs`` without a whole report."""
+EXIT = {"help": 0, "jobs": 0, "generate_prelude": 2}
 GENERATE = ["generate", "--report", "acme-weekly", "--json"]
 ENTRY = "import sys; from reports.cli import main; sys.argv[0] = 'ibl-reports'; main()"
 
@@ -75,13 +80,16 @@ def prepare(folder: Path) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=folder, env=_env(ROOT), check=True)
 
 
-def time_command(args: list[str], folder: Path, src: Path) -> tuple[float, float]:
-    """One fresh process: wall and CPU seconds."""
+def time_command(args: list[str], folder: Path, src: Path, code: int = 0
+                 ) -> tuple[float, float]:
+    """One fresh process (exiting with ``code``): wall and CPU seconds."""
     cpu0, start = _children_cpu(), time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", ENTRY, *args], cwd=folder, env=_env(src), check=True,
-        stdout=subprocess.DEVNULL,
+    proc = subprocess.run(
+        [sys.executable, "-c", ENTRY, *args], cwd=folder, env=_env(src),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
+    if proc.returncode != code:
+        raise SystemExit(f"{args}: exit {proc.returncode}, not {code}: {proc.stderr.strip()}")
     return time.perf_counter() - start, _children_cpu() - cpu0
 
 
@@ -101,7 +109,7 @@ def top_imports(args: list[str], folder: Path, src: Path, count: int = 8) -> lis
     """The heaviest top-level imports (cumulative ms) of one run, from ``-X importtime``."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", ENTRY, *args], cwd=folder, env=_env(src),
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     rows: list[dict[str, Any]] = []
     for line in proc.stderr.splitlines():
@@ -141,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.runs):
             for name, src in sources.items():
                 for cmd, cmd_args in COMMANDS.items():
-                    samples[name][cmd].append(time_command(cmd_args, folder, src))
+                    samples[name][cmd].append(time_command(cmd_args, folder, src, EXIT[cmd]))
             loads.append(os.getloadavg()[0])
         for _ in range(args.generate_runs):
             for name, src in sources.items():

@@ -34,7 +34,7 @@ from reports.gate import PROVISIONAL, collect_judged, notice_for, verdict_line
 from reports.progress import StageProgress
 from reports.report.build import Rendered, RenderJob, render_report
 from reports.report.freshness import Verdict
-from reports.report.gcpause import paused
+from reports.report.gcpause import lifelong, paused
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, custom, for_kind, today
 from reports.report.privacy import PSEUDONYMOUS, Policy, policy_for
@@ -113,6 +113,8 @@ class GenerateResult:
     sha256: str
     gate: Verdict = field(default_factory=Verdict)
     """The freshness gate's verdict: when it failed, the PDF is marked provisional."""
+    overlapped: dict[str, float] = field(default_factory=dict)
+    """Work beside the ``timings`` stages, not in their sum (one report's charts child)."""
 
     def gate_line(self) -> str | None:
         """The gate's verdict for stderr when a rule failed (None when the data is complete)."""
@@ -130,6 +132,7 @@ class GenerateResult:
             "requests": self.requests,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "gate": {"ok": self.gate.ok, "failed": self.gate.as_json()["failed"]},
+            "overlapped": {k: round(v, 4) for k, v in self.overlapped.items()},
         }
 
 
@@ -271,7 +274,10 @@ def generate_one(
         from reports.execute.oneshot import OneShot
         from reports.report.warmup import warm_job
 
-        with paused():  # imports build live objects only: collecting meanwhile is wasted CPU
+        # Imports build live objects only: collecting meanwhile is wasted CPU, and so is the
+        # collection that would walk all of them once the collector is back (~80 ms, just as
+        # the fetch begins): they are frozen instead. Once per process: the one-shot.
+        with lifelong():
             if config.api.base_url == "embedded":  # the demo API (source.client.EMBEDDED)
                 import numpy  # noqa: F401  (its dataset needs it, as the charts child does)
             own = OneShot(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb,
@@ -310,7 +316,7 @@ def generate_one(
                                       gate=json.dumps(verdict.as_json(), sort_keys=True))
                     laps.lap("ledger_s")
                     rendered, render_s = rendering.result()
-                    _charge_render(laps, render_s, rendered)
+                    laps.charge_render(render_s, rendered.timings)
                     bar.update(RENDER_STAGE, 1, 1)
                     path = archive_pdf(config, ledger, report, period, rendered, digest,
                                        marked or "final",
@@ -331,6 +337,7 @@ def generate_one(
         report=report.name, pdf=out or path, pages=rendered.pages, bytes=len(rendered.pdf),
         period=period, requests=data.requests, timings=timings,
         sha256=hashlib.sha256(rendered.pdf).hexdigest(), gate=verdict,
+        overlapped=own.charts_timings if own is not None else {},
     )
 
 
@@ -374,16 +381,6 @@ def _timed_render(config: Config, job: RenderJob, own: Any, pool: Any
     t0 = time.perf_counter()
     rendered = own.render(job) if own is not None else render_limited(config, job, pool)
     return rendered, time.perf_counter() - t0
-
-
-def _charge_render(laps: Any, render_s: float, rendered: Rendered) -> None:
-    """Split the time since the fetch between the ledger and the render, so that the laps still
-    add up: the ledger's share is what it took beyond the render it overlapped; of the render,
-    the children's own stages are theirs, the rest (starts, hand-overs, exits) the worker's."""
-    since_fetch = laps.laps["ledger_s"] + laps.lap("render")
-    laps.laps["ledger_s"] = max(0.0, since_fetch - render_s)
-    laps.laps["worker_start_s"] = laps.laps.get("worker_start_s", 0.0) + (
-        min(render_s, since_fetch) - sum(rendered.timings.values()))
 
 
 def _write_copy(path: Path, data: bytes) -> None:

@@ -20,3 +20,21 @@ def allocate_4gb() -> int:
 def fail(message: str) -> None:
     """A render that raises."""
     raise ValueError(message)
+
+
+def charts_that_fail(job: object) -> None:
+    """A charts child whose drawing raises."""
+    raise ValueError("the chart font is broken")
+
+
+def charts_that_eat_memory(job: object) -> int:
+    """A charts child that runs out of memory."""
+    return allocate_4gb()
+
+
+def slow_charts(seconds: float, job: object) -> object:
+    """The job's charts, drawn after ``seconds`` more."""
+    from reports.report.build import render_charts
+
+    time.sleep(seconds)
+    return render_charts(job)  # type: ignore[arg-type]

@@ -58,6 +58,9 @@ def test_generate_makes_a_pdf_whose_numbers_match_the_api(
     stages = sum(v for k, v in timings.items() if k != "total_s")
     assert min(timings.values()) >= 0
     assert abs(stages - timings["total_s"]) <= 0.05 * timings["total_s"], timings
+    # The charts child drew beside the PDF child's stages: reported apart, not in the sum.
+    assert set(summary["overlapped"]) == {"analyse_s", "charts_s"}
+    assert summary["overlapped"]["charts_s"] > 0
     assert summary["requests"] > 3
 
     pdf = tmp_path / "report.pdf"

@@ -1,5 +1,6 @@
 """The one-report render workers (``WarmWorker``, ``OneShot``): forked early, warmed while the
-parent fetches, same limits and errors; two children give the PDF one process gives."""
+parent fetches, same limits and errors; two children working at once give the PDF one process
+gives."""
 
 from __future__ import annotations
 
@@ -13,11 +14,18 @@ import pytest
 
 from reports.config import ReportConfig
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
-from reports.execute.oneshot import WarmWorker
-from reports.report.build import render_charts, render_report
+from reports.execute.oneshot import OneShot, WarmWorker
+from reports.report.build import RenderJob, render_charts, render_report
 from reports.report.privacy import PSEUDONYMOUS, Policy
 from reports.report.warmup import warm_job
-from tests._tasks import allocate_4gb, fail, sleep_forever
+from tests._tasks import (
+    allocate_4gb,
+    charts_that_eat_memory,
+    charts_that_fail,
+    fail,
+    sleep_forever,
+    slow_charts,
+)
 
 
 def no_warm_up() -> None:
@@ -86,43 +94,110 @@ def test_warm_up_steps_stop_once_the_job_waits(tmp_path: Path) -> None:
     assert 0 < len(list(tmp_path.iterdir())) < 50  # the job ran after the step under way
 
 
-def _steps_after_go(marks: Path) -> list[Callable[[], object]]:
-    """The slow steps, once the test says go (so that it speaks first)."""
-    for _ in range(1200):
-        if (marks / "go").exists():
-            break
-        time.sleep(0.05)
-    return _slow_steps(marks)
-
-
-def test_no_warm_up_step_starts_once_the_job_is_announced(tmp_path: Path) -> None:
-    """``soon()`` (the one-shot says it when the charts start): a warm-up report not begun by
-    then is skipped, so it takes no CPU from the charts and the job does not wait for it."""
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    with WarmWorker(timeout_s=60, memory_mb=1500, busy=never_busy,
-                    warm=functools.partial(_steps_after_go, marks)) as worker:
-        worker.soon()
-        (marks / "go").touch()
-        t0 = time.perf_counter()
-        assert worker.run(add, 2, 3) == 5
-        assert time.perf_counter() - t0 < 30  # not after the 50 one-second steps
-    assert [m.name for m in marks.iterdir()] == ["go"]
+def _demo_job(**changes: object) -> RenderJob:
+    """The warm-up report at a low resolution (it stands in for a real one)."""
+    report = ReportConfig(name="acme-weekly", org="acme-university", period="weekly",
+                          schedule="0 6 * * 1", display_name="Acme University")
+    return dataclasses.replace(
+        warm_job(report, None, Policy(PSEUDONYMOUS, 10, True)), chart_dpi=50, **changes)
 
 
 def test_charts_drawn_in_another_process_give_the_same_pdf() -> None:
-    """``OneShot`` draws the charts in one child (``render_charts``) and hands them to the
-    other's ``render_report``: the same bytes as one render (the warm-up report at a low
-    resolution stands in for a real one; in-process, the plumbing is the e2e tests')."""
-    report = ReportConfig(name="acme-weekly", org="acme-university", period="weekly",
-                          schedule="0 6 * * 1", display_name="Acme University")
-    job = dataclasses.replace(
-        warm_job(report, None, Policy(PSEUDONYMOUS, 10, True)), chart_dpi=50)
+    """``OneShot`` draws the charts in one child (``render_charts``) while the other lays the
+    report out (``render_report`` with ``charts_later``) and writes the PDF once they arrive:
+    the same bytes and HTML as one render (in-process here; the children below)."""
+    job = _demo_job()
     charted = render_charts(job)
-    split = render_report(dataclasses.replace(job, charts=charted.charts))
+    arrived: list[str] = []
+
+    def later() -> tuple[object, ...]:
+        arrived.append("charts")
+        return charted.charts
+
+    split = render_report(job, charts_later=later)
     whole = render_report(job)
     assert len(charted.charts) == 3 and set(charted.timings) == {"analyse_s", "charts_s"}
+    assert arrived == ["charts"]
     assert split.pdf == whole.pdf and split.pages == whole.pages >= 3
+    assert split.html == whole.html and "data:image/png;base64," in split.html
+    assert set(split.timings) == {"analyse_s", "charts_s", "html_s", "pdf_s"}
+
+
+def test_a_template_that_shows_a_chart_otherwise_is_rendered_the_usual_way(
+        tmp_path: Path) -> None:
+    """A user's charts partial that prints the PNG's size cannot be laid out before the chart
+    is drawn (the two HTMLs differ in more than the image URLs): the PDF is made from the
+    self-contained HTML once the charts are in, still the one-process file."""
+    partials = tmp_path / "partials"
+    partials.mkdir()
+    (partials / "charts.html.j2").write_text(
+        '{% for chart in charts %}<p>{{ chart.title }}: {{ chart.png|length }} bytes</p>'
+        '<img src="{{ chart.data_uri }}" alt="{{ chart.alt }}">{% endfor %}', "utf-8")
+    job = _demo_job(templates_dir=tmp_path)
+    charted = render_charts(job)
+    split = render_report(job, charts_later=lambda: charted.charts)
+    whole = render_report(job)
+    assert split.pdf == whole.pdf and split.html == whole.html
+    assert f"{len(charted.charts[0].png)} bytes" in split.html
+
+
+def test_the_one_shot_lays_out_while_the_charts_are_drawn() -> None:
+    """Both children get the job at once: the PDF child's analysis, HTML and layout happen
+    while the charts are drawn (here a second longer), so it waits for them less than the
+    charts child took; the PDF is the one-process file and the timings add up to the render's
+    wall time."""
+    job = _demo_job()
+    with OneShot(timeout_s=120, memory_mb=1500, warm_job=job,
+                 draw=functools.partial(slow_charts, 1.0)) as shot:
+        # both warm first (a child still importing would start its part late)
+        assert shot.charts.conn.poll(60) and shot.pdf.conn.poll(60)
+        t0 = time.perf_counter()
+        rendered = shot.render(job)
+        wall = time.perf_counter() - t0
+    assert rendered.pdf == render_report(job).pdf
+    assert rendered.timings["charts_s"] < 1.0 + sum(shot.charts_timings.values())
+    assert sum(rendered.timings.values()) + shot.start_wait_s == pytest.approx(wall, abs=0.01)
+    assert not shot.pdf.process.is_alive() and not shot.charts.process.is_alive()
+
+
+@pytest.mark.parametrize(("draw", "error"), [
+    (charts_that_fail, RenderError), (charts_that_eat_memory, RenderMemoryError)])
+def test_a_charts_child_that_fails_stops_the_pdf_child(draw: Callable[..., object],
+                                                       error: type[RenderError]) -> None:
+    """The charts child's error is the render's, at once; the PDF child, which would wait for
+    the charts, is stopped (not left hanging until the time limit)."""
+    job = _demo_job()
+    with OneShot(timeout_s=60, memory_mb=400, warm_job=job, draw=draw) as shot:
+        t0 = time.perf_counter()
+        with pytest.raises(error) as raised:
+            shot.render(job)
+        assert time.perf_counter() - t0 < 30
+        shot.pdf.process.join(5)
+        assert not shot.pdf.process.is_alive()
+    assert "font is broken" in str(raised.value) or "memory" in str(raised.value)
+
+
+def test_the_pdf_child_raises_what_the_parent_says_about_the_charts() -> None:
+    """``handover``: the PDF child's wait ends with the charts, the charts child's error, or an
+    error if the parent is gone, never in a hang."""
+    import multiprocessing
+
+    from reports.execute import handover
+
+    ours, theirs = multiprocessing.Pipe()
+    handover.attach(theirs)
+    try:
+        ours.send(handover.charts(["a", "b"]))
+        assert handover.charts_from_parent() == ("a", "b")
+        ours.send(handover.failed(RenderError("the render failed: ValueError: no font")))
+        with pytest.raises(RenderError, match=r"could not be drawn: the render failed: .*no font"):
+            handover.charts_from_parent()
+        ours.close()
+        with pytest.raises(RenderError, match="the parent process is gone"):
+            handover.charts_from_parent()
+    finally:
+        handover.attach(None)
+        theirs.close()
 
 
 def test_artist_docstrings_are_skipped_only_inside_the_block() -> None:
@@ -173,3 +248,40 @@ def test_charts_drawn_among_the_chain_fonts_only_are_the_same(language: str) -> 
     finally:
         manager.ttflist = full
         manager._findfont_cached.cache_clear()
+
+
+def test_a_warm_up_report_stops_before_writing_once_the_job_waits() -> None:
+    """The PDF child's warm-up report is laid out around blank charts; once the job is waiting
+    it stops there (its writing is skipped), so the job waits for its layout at most."""
+    import multiprocessing
+    import struct
+
+    from reports.execute import handover
+    from reports.execute.oneshot import WarmUpCut, charts_unless_job
+
+    job = _demo_job()
+    ours, theirs = multiprocessing.Pipe()
+    handover.attach(theirs)
+    try:
+        blank = charts_unless_job(job)
+        assert [c.key for c in blank] == [c.key for c in render_charts(job).charts]
+        assert all(struct.unpack(">II", c.png[16:24]) == (c.width_px, c.height_px)
+                   for c in blank)
+        ours.send(("job", ()))
+        with pytest.raises(WarmUpCut):
+            charts_unless_job(job)
+    finally:
+        handover.attach(None)
+        ours.close()
+        theirs.close()
+
+
+def test_a_pdf_child_gone_before_the_job_fails_the_render_without_a_hang() -> None:
+    """The caller waits for ``charts_drawn`` (to write the ledger): a render that fails before
+    the charts start still sets it, and says the worker is gone."""
+    job = _demo_job()
+    with OneShot(timeout_s=60, memory_mb=1500, warm_job=job) as shot:
+        shot.pdf.kill()
+        with pytest.raises(RenderError, match="worker"):
+            shot.render(job)
+        assert shot.charts_drawn.is_set()

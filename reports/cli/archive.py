@@ -26,9 +26,11 @@ def archive_list(
 
     def body() -> None:
         from reports import views
+        from reports.report.gcpause import lifelong
 
-        config = _config()
-        entries = views.archive_listing(config, report=report)
+        with lifelong():  # SQLAlchemy's import, the config, the query: kept until we exit
+            config = _config()
+            entries = views.archive_listing(config, report=report)
         if report is not None and not entries:
             config.report(report)  # an unknown name is a config error naming it (exit 2)
         if json_:

@@ -298,9 +298,11 @@ def runs(
 
     def body() -> None:
         from reports import views
+        from reports.report.gcpause import lifelong
 
-        config = _config()
-        history = views.history(config, report=report, limit=limit)
+        with lifelong():  # SQLAlchemy's import, the config, the query: kept until we exit
+            config = _config()
+            history = views.history(config, report=report, limit=limit)
         if report is not None and not history:
             config.report(report)  # an unknown name is a config error naming it (exit 2)
         if json_:

@@ -11,19 +11,19 @@ the group when the job runs past ``timeout_s``. Same errors (``RenderTimeoutErro
 
 A plain ``fork`` is only used while this process has a single thread (the CLI, before the fetch);
 with other threads running (a test runner, a daemon) the child comes from the fork server.
-``start_wait_s`` is how long ``run`` waited for the child to finish warming up.
+``start_wait_s`` is how long ``run`` (or ``submit``) waited for the child to finish warming up.
 
 ``OneShot`` is the pair a single report uses, so that both cores work: one child imports
 matplotlib and draws the charts, the other imports WeasyPrint and renders a tiny report of the
-same look (``report.warmup``) meanwhile, then lays out the HTML and the PDF around those charts.
-One child doing both imported ~1.3 s of libraries, rendered a generic page, then drew and laid out
+same look (``report.warmup``) meanwhile. Both get the job at once: the PDF child lays the report
+out while the charts are drawn and writes the PDF when they arrive (``handover``). One child
+doing both imported ~1.3 s of libraries, rendered a generic page, then drew and laid out
 the report cold, all in sequence, while the other core sat idle after the fetch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import gc
 import importlib
@@ -36,7 +36,8 @@ from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
-from reports.errors import RenderTimeoutError
+from reports.errors import RenderError, RenderTimeoutError
+from reports.execute import handover
 from reports.execute.cachedirs import prepare_environment
 from reports.execute.worker import (
     _KILL_GRACE_S,
@@ -58,9 +59,8 @@ PDF_MODULES = ("reports.report.weasy", "reports.report.pdf", "reports.report.bui
 
 Warm = Callable[[], "Sequence[Callable[[], object]] | None"]
 """A warm-up: runs before the child says it is ready (imports); the steps it returns run after,
-one by one, only while no job is waiting or announced (``WarmWorker.soon``: a job is never
-delayed by more than one step) and the machine has a core to spare (on a busy machine a step
-costs more CPU than it saves)."""
+one by one, only while no job is waiting (a job is never delayed by more than one step) and the
+machine has a core to spare (on a busy machine a step costs more CPU than it saves)."""
 
 
 def warm_charts(language: str) -> None:
@@ -100,12 +100,29 @@ def _no_kwdoc(artist: object) -> str:
 
 def warm_pdf(job: Any) -> list[Callable[[], object]]:
     """Import WeasyPrint; then, if there is time, render ``job`` (a ``warmup.warm_job`` of the
-    same report, no charts): its fonts, hyphenation dictionary, stylesheets, table layout."""
+    same report) as the real job will be: laid out around late charts (blank ones here, no
+    matplotlib), which warms its fonts, hyphenation dictionary, stylesheets, table layout and
+    the writing. A job that arrives meanwhile waits for the layout only: the writing is skipped
+    (``charts_unless_job``)."""
     for name in PDF_MODULES:
         importlib.import_module(name)
     from reports.report.build import render_report
 
-    return [functools.partial(render_report, dataclasses.replace(job, charts=()))]
+    return [functools.partial(render_report, job,
+                              charts_later=functools.partial(charts_unless_job, job))]
+
+
+class WarmUpCut(RenderError):
+    """A warm-up report stops before writing: the job is waiting."""
+
+
+def charts_unless_job(job: Any) -> list[Any]:
+    """The warm-up report's charts (blank), unless the job is waiting: then ``WarmUpCut``."""
+    from reports.report.warmup import blank_charts
+
+    if handover.job_waiting():
+        raise WarmUpCut("the job is waiting")
+    return blank_charts(job)
 
 
 def cores_busy() -> bool:
@@ -129,6 +146,7 @@ def _warm(conn: multiprocessing.connection.Connection, warm: Warm, busy: Callabl
             steps = warm() or ()
         conn.send("ready")
         ran = False
+        handover.attach(conn)  # a step may stop early when the job arrives
         for step in steps:
             if conn.poll(0) or busy():
                 break
@@ -136,13 +154,10 @@ def _warm(conn: multiprocessing.connection.Connection, warm: Warm, busy: Callabl
                 step()
             ran = True
     finally:
+        handover.attach(None)
         gc.enable()
     if ran and not conn.poll(0):  # the warm-up report's garbage, not the job's memory
         gc.collect()
-
-
-SOON = "soon"
-"""What ``WarmWorker.soon`` sends: no warm-up step starts after it (the job is on its way)."""
 
 
 def _serve_one(conn: multiprocessing.connection.Connection, memory_mb: int, warm: Warm,
@@ -151,13 +166,16 @@ def _serve_one(conn: multiprocessing.connection.Connection, memory_mb: int, warm
     try:
         _warm(conn, warm, busy)
         job = conn.recv()
-        while job == SOON:
-            job = conn.recv()
         if job is None:
             return
         _limit_self(memory_mb)
         func, args = job
-        conn.send(_call(func, args))
+        handover.attach(conn)  # the job may wait for more from us (the one-shot's charts)
+        try:
+            answer = _call(func, args)
+        finally:
+            handover.attach(None)
+        conn.send(answer)
     except (EOFError, OSError):
         pass
     finally:
@@ -181,6 +199,7 @@ class WarmWorker:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.start_wait_s = 0.0
+        self._deadline = 0.0
         self.conn, self.process = start_child(_start_context(), _serve_one, memory_mb, warm, busy)
 
     def __enter__(self) -> WarmWorker:
@@ -199,16 +218,44 @@ class WarmWorker:
         if self.process.is_alive():
             _kill_group(self.process)
 
-    def soon(self) -> None:
-        """Say the job is on its way: the child starts no further warm-up step (one already
-        under way finishes; the job waits for it)."""
-        with contextlib.suppress(OSError):
-            self.conn.send(SOON)
-
     def run(self, func: Callable[..., T], *args: Any) -> T:
         """``func(*args)`` in the warm child; raises like ``run_limited``."""
+        self.submit(func, *args)
+        return self.result()  # type: ignore[no-any-return]
+
+    def submit(self, func: Callable[..., Any], *args: Any, deadline: float | None = None
+               ) -> None:
+        """Hand ``func(*args)`` to the child once it is warm (waiting for that counts against
+        the time limit, which ends at ``deadline`` if given); ``result`` waits for its answer."""
         t0 = time.perf_counter()
-        kind, payload = self._exchange(func, args, t0)
+        self._deadline = t0 + self.timeout_s if deadline is None else deadline
+        try:
+            if not self.conn.poll(max(0.0, self._deadline - t0)):  # still warming up
+                self._answer(("timeout", None))
+            if self.conn.recv() != "ready":
+                self._answer(("died", None))
+            self.start_wait_s = time.perf_counter() - t0
+            self.conn.send((func, args))
+        except (EOFError, OSError):
+            self._answer(("died", None))
+
+    def tell(self, message: Any) -> None:
+        """Send ``message`` to the job under way (``handover``); a child gone is not an error
+        here: ``result`` says what happened to it."""
+        with contextlib.suppress(OSError):
+            self.conn.send(message)
+
+    def result(self) -> Any:
+        """The answer of the job ``submit`` handed over; raises like ``run_limited``."""
+        try:
+            if not self.conn.poll(max(0.0, self._deadline - time.perf_counter())):
+                return self._answer(("timeout", None))
+            return self._answer(self.conn.recv())
+        except (EOFError, OSError):
+            return self._answer(("died", None))
+
+    def _answer(self, answer: tuple[str, Any]) -> Any:
+        kind, payload = answer
         if kind == "timeout":
             self.kill()
             raise RenderTimeoutError(
@@ -216,24 +263,7 @@ class WarmWorker:
             )
         if kind != "ok":
             self.process.join(_KILL_GRACE_S)
-        return _result(  # type: ignore[no-any-return]
-            kind, payload, self.process.exitcode, self.memory_mb
-        )
-
-    def _exchange(self, func: Callable[..., Any], args: tuple[Any, ...], t0: float) -> Any:
-        deadline = t0 + self.timeout_s
-        try:
-            if not self.conn.poll(self.timeout_s):  # still warming up: counts against the limit
-                return "timeout", None
-            if self.conn.recv() != "ready":
-                return "died", None
-            self.start_wait_s = time.perf_counter() - t0
-            self.conn.send((func, args))
-            if not self.conn.poll(max(0.0, deadline - time.perf_counter())):
-                return "timeout", None
-            return self.conn.recv()
-        except (EOFError, OSError):
-            return "died", None
+        return _result(kind, payload, self.process.exitcode, self.memory_mb)
 
     def kill(self) -> None:
         """Kill the child's process group now."""
@@ -242,18 +272,26 @@ class WarmWorker:
 
 
 class OneShot:
-    """Two warm children for one report: charts in one, HTML and PDF in the other.
+    """Two warm children for one report: charts in one, HTML and PDF in the other, at once.
 
-    ``render(job)`` returns what ``render_report(job)`` would, with the stages of both children
-    in its timings (``analyse_s`` counts both analyses); the time limit covers both, one after
-    the other. ``start_wait_s``: how long the two were waited for, hand-overs included.
-    ``charts_drawn`` is set once the charts child is done (or failed): work of the caller's that
-    can wait (the ledger) then shares the cores with the PDF child only, not with the charts and
-    the PDF child's warm-up.
+    ``render(job)`` hands the job to both: the charts child draws, the PDF child analyses,
+    renders the HTML and lays the report out around the charts' planned size meanwhile
+    (``report.latecharts``); the parent forwards the charts, or the charts child's error, to
+    the PDF child (``handover``), which then writes the PDF. It returns what
+    ``render_report(job)`` would. One time limit covers both children. The timings are the PDF
+    child's (its ``charts_s``: the wait for the charts), so that overlapped time counts once;
+    ``charts_timings`` keeps the charts child's own. ``start_wait_s``: the rest of the render's
+    wall time (waiting for the children to be ready, the hand-overs). ``charts_drawn`` is set
+    once the charts child is done (or failed): work of the caller's that can wait (the ledger)
+    then shares the cores with the PDF child only.
     """
 
-    def __init__(self, *, timeout_s: float, memory_mb: int, warm_job: Any) -> None:
+    def __init__(self, *, timeout_s: float, memory_mb: int, warm_job: Any,
+                 draw: Callable[[Any], Any] | None = None) -> None:
+        """``draw``: what the charts child runs on the job (``build.render_charts``, which
+        returns a ``Charted``; module-level, so that it can be sent to the child)."""
         self.timeout_s = timeout_s
+        self.draw = draw
         self.charts = WarmWorker(timeout_s=timeout_s, memory_mb=memory_mb,
                                  warm=functools.partial(warm_charts, warm_job.report.lang.code))
         try:
@@ -263,6 +301,7 @@ class OneShot:
             self.charts.close()
             raise
         self.start_wait_s = 0.0
+        self.charts_timings: dict[str, float] = {}
         self.charts_drawn = threading.Event()
 
     def __enter__(self) -> OneShot:
@@ -277,23 +316,27 @@ class OneShot:
         self.pdf.close()
 
     def render(self, job: Any) -> Any:
-        """``render_report(job)`` across the two children (raises like ``run_limited``)."""
-        from reports.report.build import render_charts, render_report
+        """``render_report(job)`` across the two children (raises like ``run_limited``; a
+        failed charts child's error first)."""
+        from reports.report.build import render_charts
 
         t0 = time.perf_counter()
-        # A warm-up report not begun by now would draw CPU from the charts and make the PDF
-        # wait for its end: the PDF child goes without it.
-        self.pdf.soon()
-        try:
-            charted = self.charts.run(render_charts, job)
+        deadline = t0 + self.timeout_s
+        try:  # whatever happens, the caller waiting for the charts stops waiting
+            self.pdf.submit(handover.render_awaiting_charts, job, deadline=deadline)
+            try:
+                self.charts.submit(self.draw or render_charts, job, deadline=deadline)
+                charted = self.charts.result()
+            except BaseException as exc:
+                self.pdf.tell(handover.failed(exc))  # it stops waiting, with this error
+                self.pdf.kill()
+                raise
         finally:
             self.charts_drawn.set()
-        self.charts.close()  # done: its memory goes back before the PDF is laid out
-        self.pdf.timeout_s = max(0.1, self.timeout_s - (time.perf_counter() - t0))
-        rendered = self.pdf.run(render_report, dataclasses.replace(job, charts=charted.charts))
-        timings = dict(rendered.timings)
-        for key, value in charted.timings.items():
-            timings[key] = timings.get(key, 0.0) + value
+        self.pdf.tell(handover.charts(charted.charts))
+        self.charts.close()  # done: its memory goes back before the PDF is written
+        self.charts_timings = dict(charted.timings)
+        rendered = self.pdf.result()
         spent = time.perf_counter() - t0
-        self.start_wait_s = max(0.0, spent - sum(timings.values()))
-        return dataclasses.replace(rendered, timings=timings)
+        self.start_wait_s = max(0.0, spent - sum(rendered.timings.values()))
+        return rendered

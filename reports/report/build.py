@@ -8,6 +8,7 @@ only the template folders WeasyPrint reads.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
@@ -61,7 +62,7 @@ class Charted:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _analysed(job: RenderJob) -> tuple[ReportData, Any, Any]:
+def analysed(job: RenderJob) -> tuple[ReportData, Any, Any]:
     from reports.report.analysis import analyse
     from reports.report.suppress import plan
 
@@ -82,43 +83,68 @@ def _charts_of(job: RenderJob, analysis: Any) -> tuple[Any, ...]:
 def render_charts(job: RenderJob) -> Charted:
     """Only the charts of ``job`` (for a process that draws while another warms up the PDF)."""
     t0 = time.perf_counter()
-    _data, _hide, analysis = _analysed(job)
+    _data, _hide, analysis = analysed(job)
     t1 = time.perf_counter()
     charts = _charts_of(job, analysis)
     return Charted(charts, {"analyse_s": t1 - t0, "charts_s": time.perf_counter() - t1})
 
 
-def render_report(job: RenderJob) -> Rendered:
+def render_report(job: RenderJob, *,
+                  charts_later: Callable[[], Sequence[Any]] | None = None) -> Rendered:
     """analyse -> charts -> HTML -> PDF; runs in a worker process with time and memory limits.
 
     With ``job.charts`` given (drawn by ``render_charts`` elsewhere) it draws none and its
-    ``charts_s`` is 0."""
-    from reports.lang import translations
-    from reports.report.csvdata import csv_attachments
-    from reports.report.fmt import period_label, report_title
-    from reports.report.pdf import PdfMetadata, html_to_pdf
+    ``charts_s`` is 0. With ``charts_later`` instead (another process is drawing them; calling
+    it waits for them and raises that process's error), the report is laid out meanwhile
+    (``latecharts``): the same PDF and HTML, ``charts_s`` the time spent waiting for them."""
+    if charts_later is not None and job.charts is None:
+        from reports.report.latecharts import render_overlapped
+
+        return render_overlapped(job, charts_later)
+    from reports.report.pdf import html_to_pdf
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    data, hide, analysis = analysed(job)
+    t1 = time.perf_counter()
+    charts = list(job.charts if job.charts is not None else _charts_of(job, analysis))
+    t2 = time.perf_counter()
+    html = report_html(job, data, analysis, charts)
+    t3 = time.perf_counter()
+    result = html_to_pdf(html, **pdf_inputs(job, data, hide))
+    t4 = time.perf_counter()
+    timings.update(analyse_s=t1 - t0, charts_s=t2 - t1, html_s=t3 - t2, pdf_s=t4 - t3)
+    return Rendered(
+        pdf=result.data, pages=result.pages, html=html, timings=timings
+    )
+
+
+def report_html(job: RenderJob, data: ReportData, analysis: Any, charts: Sequence[Any]) -> str:
+    """The report's HTML around ``charts`` (``render.render_html`` with the job's settings)."""
     from reports.report.privacy import engagement_bands
     from reports.report.render import Branding, render_html
 
-    report, policy = job.report, job.policy
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    data, hide, analysis = _analysed(job)
-    t1 = time.perf_counter()
-    lang = report.lang
-    _ = translations(lang.code).gettext
-    charts = list(job.charts if job.charts is not None else _charts_of(job, analysis))
-    t2 = time.perf_counter()
+    report = job.report
     branding = Branding(
         org_name=report.org_name, logo=report.logo, accent_color=report.accent_color
     )
-    html = render_html(
+    return render_html(
         analysis, charts, branding, templates_dir=job.templates_dir,
         generated_on=job.generated_on, locale=report.locale, language=report.language,
         notice=job.notice,
-        policy=policy, bands=engagement_bands(u.engagement_index for u in data.users),
+        policy=job.policy, bands=engagement_bands(u.engagement_index for u in data.users),
     )
-    t3 = time.perf_counter()
+
+
+def pdf_inputs(job: RenderJob, data: ReportData, hide: Any) -> dict[str, Any]:
+    """``html_to_pdf``'s arguments but the HTML: base folder, allowed roots, metadata, CSVs."""
+    from reports.lang import translations
+    from reports.report.csvdata import csv_attachments
+    from reports.report.fmt import period_label, report_title
+    from reports.report.pdf import PdfMetadata
+
+    report, policy, lang = job.report, job.policy, job.report.lang
+    _ = translations(lang.code).gettext
     label = period_label(data.period, report.locale)
     provisional = job.notice is not None and job.notice.kind == "provisional"
     roots = [TEMPLATES_DIR] + ([job.templates_dir] if job.templates_dir else [])
@@ -136,15 +162,8 @@ def render_report(job: RenderJob) -> Rendered:
         lang=lang.tag,
         identifier=f"{report.org}/{report.name}/{data.period.key}",
     )
-    result = html_to_pdf(
-        html, base_dir=TEMPLATES_DIR, allowed_roots=roots, metadata=metadata,
-        attachments=csv_attachments(data, learners=learner_list(policy), hide=hide),
-    )
-    t4 = time.perf_counter()
-    timings.update(analyse_s=t1 - t0, charts_s=t2 - t1, html_s=t3 - t2, pdf_s=t4 - t3)
-    return Rendered(
-        pdf=result.data, pages=result.pages, html=html, timings=timings
-    )
+    return {"base_dir": TEMPLATES_DIR, "allowed_roots": roots, "metadata": metadata,
+            "attachments": csv_attachments(data, learners=learner_list(policy), hide=hide)}
 
 
 def learner_list(policy: Policy) -> str | None:

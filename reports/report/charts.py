@@ -8,8 +8,12 @@ Decisions:
 - Independent of the user's matplotlibrc: every figure is drawn inside the "default" style plus
   our explicit parameters (the font chain of ``fonts.family_chain``, sizes, no mathtext). A glyph
   no installed font has is logged once per chart set, naming its script (``fonts.watch_glyphs``).
-- Text from the API is drawn literally: ``text.parse_math`` is off and every text artist we create
-  gets ``parse_math=False``, so a course called ``Finance $101 $`` is not read as TeX.
+- Text from the API is drawn literally: ``text.parse_math`` is off (the tick labels matplotlib
+  makes read it) and every text artist we create gets ``parse_math=False``, so a course called
+  ``Finance $101 $`` is not read as TeX.
+- The margins are ``tight_layout``'s, measured once (``chartlayout.fit``). Ticks are given as a
+  locator and a formatter (``_fixed_ticks``), not ``set_ticks``: their artists are then made once,
+  when the layout measures them.
 - Colour-blind-safe colours (Okabe-Ito); the report's accent colour marks "this period".
 - Print-sized: figures are as wide as the A4 text column (6.8 in) at ``dpi`` (150 by default), so
   WeasyPrint never rescales a huge bitmap. PNG bytes are deterministic (no Software/date chunk).
@@ -20,27 +24,45 @@ from __future__ import annotations
 import base64
 import io
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from reports.lang import translations
 from reports.report import fmt
-from reports.report.alttext import comparison_alt, courses_alt, daily_alt
-from reports.report.analysis import Analysis, Delta
+from reports.report.analysis import Analysis
+from reports.report.chartlayout import fit
+from reports.report.chartplan import (
+    COLUMN_WIDTH_IN,
+    DEFAULT_DPI,
+    Cell,
+    ChartTable,
+    Planned,
+    comparison_measures,
+    course_labels,
+    daily_bars,
+    hidden_courses,
+    missing_days,
+    plan_charts,
+)
 from reports.report.fonts import families_for, family_chain, installed_families, watch_glyphs
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
     from matplotlib.figure import Figure
 
-DEFAULT_DPI = 150
-COLUMN_WIDTH_IN = 6.8
+__all__ = ["COLUMN_WIDTH_IN", "DEFAULT_DPI", "Cell", "Chart", "ChartTable", "comparison_measures",
+           "make_charts", "short_name", "warm_fonts"]
+
 BAR_LABEL_SIZE = 7.5
 PANEL_TITLE_SIZE = 9
 NAME_WIDTH = 30
 """Characters per line of a course name on the bar chart (two lines at most)."""
+PAD = 0.4
+"""Font sizes of white space around a chart's content."""
+PANEL_GAP = 1.2
+"""Font sizes of white space between the comparison's panels."""
 
 OKABE_ITO = {
     "orange": "#E69F00",
@@ -81,17 +103,6 @@ _RC: dict[str, Any] = {
     "figure.facecolor": "white",
 }
 
-Cell = str | int | float | None
-
-
-@dataclass(frozen=True)
-class ChartTable:
-    """The numbers behind a chart: a header and rows of raw values (None = missing)."""
-
-    header: tuple[str, ...]
-    rows: tuple[tuple[Cell, ...], ...]
-
-
 @dataclass(frozen=True)
 class Chart:
     """One chart of the report."""
@@ -116,19 +127,19 @@ def make_charts(
     analysis: Analysis, *, accent: str, dpi: int = DEFAULT_DPI, locale: str = "en",
     language: str = "en",
 ) -> list[Chart]:
-    """The report's charts; a chart with nothing to show (all zero, no courses) is left out."""
+    """The report's charts (``chartplan.plan_charts``: a chart with nothing to show is left
+    out), drawn."""
+    plans = plan_charts(analysis, dpi=dpi, locale=locale, language=language)
     charts: list[Chart] = []
-    if analysis.org_too_small:  # fewer than min_group_size learners: no figures at all
+    if not plans:
         return charts
     with _style(language, _texts(analysis, locale, language)):
-        if any(d.current or d.previous for _, d in comparison_measures(analysis, language)):
-            charts.append(_comparison_chart(analysis, accent, dpi, locale, language))
-        if analysis.top_courses:
-            charts.append(_courses_chart(analysis, accent, dpi, locale, language))
-        if analysis.daily and any(
-            p.enrollments is not None or p.unenrollments is not None for p in analysis.daily
-        ) and analysis.course_count:
-            charts.append(_daily_chart(analysis, dpi, locale, language))
+        for plan in plans:
+            figure, panel_gap = FIGURES[plan.key]
+            fig = figure(analysis, plan, accent, dpi, locale, language)
+            fit(fig, pad=PAD, w_pad=panel_gap)
+            png, width, height = _png(fig, dpi)
+            charts.append(Chart(plan.key, plan.title, plan.alt, png, plan.table, width, height))
     return charts
 
 
@@ -218,64 +229,46 @@ def short_name(name: str, width: int = NAME_WIDTH, lines: int = 2) -> str:
     return "\n".join(wrapped)
 
 
-def _plain_ticks(ax: Axes) -> None:
-    for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
-        label.set_parse_math(False)
-
-
-def _courses_chart(a: Analysis, accent: str, dpi: int, locale: str, language: str) -> Chart:
-    t = translations(language)
-    _ = t.gettext
+def _courses_figure(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
+                    language: str) -> Figure:
+    _ = translations(language).gettext
     rows = a.top_courses
-    fig = _figure(0.8 + 0.28 * len(rows), dpi)
+    fig = _figure(plan.height_in, dpi)
     ax = fig.add_subplot()
     positions = list(range(len(rows)))
     hide = a.suppression
-    hidden = [hide.hides(r.users, r.course_id, "users") for r in rows]
+    hidden = hidden_courses(a)
     shown = [r.users for r, h in zip(rows, hidden, strict=True) if not h]
     # A suppressed course gets a short hatched stub of fixed length, whatever its count.
     stub = max(shown or [hide.k]) * 0.04
     values = [stub if h else r.users for r, h in zip(rows, hidden, strict=True)]
     bars = ax.barh(positions, values, color=[PREVIOUS_COLOR if h else accent for h in hidden],
                    hatch=["////" if h else "" for h in hidden], height=0.7)
-    ax.set_yticks(positions, [short_name(r.name) for r in rows], parse_math=False)
+    _fixed_ticks(ax.yaxis, positions, [short_name(r.name) for r in rows])
     ax.invert_yaxis()
-    labels = [hide.label if h else fmt.integer(r.users, locale)
-              for r, h in zip(rows, hidden, strict=True)]
-    ax.bar_label(bars, labels=labels, padding=3, fontsize=BAR_LABEL_SIZE, parse_math=False)
+    ax.bar_label(bars, labels=course_labels(a, locale), padding=3, fontsize=BAR_LABEL_SIZE,
+                 parse_math=False)
     ax.set_xlim(0, max(values) * 1.12 if max(values) else 1)
     ax.set_xlabel(_("Active users"), parse_math=False)
     ax.xaxis.set_major_formatter(_int_formatter(locale))
     ax.grid(axis="x", color="#EEEEEE", linewidth=0.8)
     ax.set_axisbelow(True)
-    _plain_ticks(ax)
-    fig.tight_layout(pad=0.4)
-    png, w, h = _png(fig, dpi)
-    alt = courses_alt(rows, locale, language, labels)
-    if any(hidden):
-        alt += " " + _("Courses with fewer than %(k)s active users are shown as %(label)s with a "
-                       "short hatched bar of fixed length.") % {"k": hide.k, "label": hide.label}
-    table = ChartTable(
-        ("Course", "Course ID", "Active users"),
-        tuple((r.name, r.course_id, hide.label if h else r.users)
-              for r, h in zip(rows, hidden, strict=True)),
-    )
-    return Chart("active-users-per-course", _("Active users per course"), alt, png, table, w, h)
+    return fig
 
 
-def _daily_chart(a: Analysis, dpi: int, locale: str, language: str) -> Chart:
-    t = translations(language)
-    _ = t.gettext
+def _daily_figure(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
+                  language: str) -> Figure:
+    _ = translations(language).gettext
     points = a.daily
-    fig = _figure(2.3, dpi)  # its numbers are in the table under it
+    fig = _figure(plan.height_in, dpi)
     ax = fig.add_subplot()
     xs = list(range(len(points)))
     enroll = [p.enrollments for p in points]
     unenroll = [p.unenrollments for p in points]
-    missing = [i for i, p in enumerate(points) if p.enrollments is None and p.unenrollments is None]
+    missing = missing_days(a)
     for i in missing:
         ax.axvspan(i - 0.45, i + 0.45, color=MISSING_COLOR, linewidth=0, zorder=0)
-    if len(points) <= 14:
+    if daily_bars(a):
         width = 0.38
         ax.bar([x - width / 2 for x in xs], [v or 0 for v in enroll], width,
                color=ENROLL_COLOR, label=_("Enrollments"))
@@ -285,7 +278,7 @@ def _daily_chart(a: Analysis, dpi: int, locale: str, language: str) -> Chart:
         if max(len(label) for label in labels) > 11:  # "seg., 9 de nov.": weekday above date
             labels = [f"{fmt.weekday_short(p.day, locale)}\n{fmt.short_day(p.day, locale)}"
                       for p in points]
-        ax.set_xticks(xs, labels, parse_math=False)
+        _fixed_ticks(ax.xaxis, xs, labels)
     else:
         ax.plot(xs, [float("nan") if v is None else v for v in enroll], color=ENROLL_COLOR,
                 marker="o", markersize=3, linewidth=1.6, label=_("Enrollments"))
@@ -293,8 +286,7 @@ def _daily_chart(a: Analysis, dpi: int, locale: str, language: str) -> Chart:
                 marker="s", markersize=3, linewidth=1.6, linestyle="--", label=_("Unenrollments"))
         step = max(1, round(len(points) / 8))
         ticks = xs[::step]
-        ax.set_xticks(ticks, [fmt.short_day(points[i].day, locale) for i in ticks],
-                      parse_math=False)
+        _fixed_ticks(ax.xaxis, ticks, [fmt.short_day(points[i].day, locale) for i in ticks])
         ax.set_xlim(-0.6, len(points) - 0.4)
     if missing:
         from matplotlib.patches import Patch
@@ -309,35 +301,14 @@ def _daily_chart(a: Analysis, dpi: int, locale: str, language: str) -> Chart:
     ax.yaxis.set_major_formatter(_int_formatter(locale))
     ax.grid(axis="y", color="#EEEEEE", linewidth=0.8)
     ax.set_axisbelow(True)
-    _plain_ticks(ax)
-    fig.tight_layout(pad=0.4)
-    png, w, h = _png(fig, dpi)
-
-    alt = daily_alt(a, bars=len(points) <= 14, missing_days=len(missing), locale=locale,
-                    language=language)
-    table = ChartTable(
-        ("Date", "Enrollments", "Unenrollments"),
-        tuple((p.day.isoformat(), p.enrollments, p.unenrollments) for p in points),
-    )
-    return Chart("daily-enrollments", _("Daily enrollments and unenrollments"), alt, png,
-                 table, w, h)
+    return fig
 
 
-def comparison_measures(a: Analysis, language: str = "en") -> tuple[tuple[str, Delta], ...]:
-    """The KPIs compared with the previous period, in the order they are shown."""
-    _ = translations(language).gettext
-    return (
-        (_("Active users"), a.active_users),
-        (_("Active courses"), a.active_courses),
-        (_("Enrollments"), a.enrollments),
-        (_("Unenrollments"), a.unenrollments),
-    )
-
-
-def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str, language: str) -> Chart:
+def _comparison_figure(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str,
+                       language: str) -> Figure:
     _ = translations(language).gettext
     measures = comparison_measures(a, language)
-    fig = _figure(2.1, dpi)
+    fig = _figure(plan.height_in, dpi)
     axes = fig.subplots(1, len(measures))
     now, before = fmt.now_label(a.period, language), fmt.previous_label(a.period, language)
     for ax, (label, delta) in zip(axes, measures, strict=True):
@@ -349,34 +320,37 @@ def _comparison_chart(a: Analysis, accent: str, dpi: int, locale: str, language:
         if delta.previous is None:
             texts[0] = _("no data")
         ax.bar_label(bars, labels=texts, padding=2, fontsize=BAR_LABEL_SIZE, parse_math=False)
-        ax.set_xticks([0, 1], names, parse_math=False)
+        _fixed_ticks(ax.xaxis, [0, 1], names)
         ax.set_ylim(0, max(1, *values) * 1.25)
-        ax.set_yticks([])
+        ax.yaxis.set_visible(False)  # no ticks, no labels: nothing to measure or draw
         ax.spines["left"].set_visible(False)
-        ax.set_title(label, parse_math=False, fontsize=PANEL_TITLE_SIZE, pad=8)
-        _plain_ticks(ax)
-    fig.tight_layout(pad=0.4, w_pad=1.2)
-    png, w, h = _png(fig, dpi)
-    alt = comparison_alt(a, measures, locale, language)
-    rows = tuple(
-        (
-            label,
-            delta.previous,
-            delta.current,
-            delta.change,
-            None if delta.pct is None else round(delta.pct, 1),
-        )
-        for label, delta in measures
-    )
-    table = ChartTable(("Measure", "Previous period", "This period", "Change", "Change %"), rows)
-    return Chart("period-comparison", fmt.comparison_title(a.period, language), alt, png, table,
-                 w, h)
+        # y=1.0 is where matplotlib would put it (no tick label on top), without measuring.
+        ax.set_title(label, parse_math=False, fontsize=PANEL_TITLE_SIZE, pad=8, y=1.0)
+    return fig
+
+
+FigureMaker = Callable[[Analysis, Planned, str, int, str, str], "Figure"]
+FIGURES: dict[str, tuple[FigureMaker, float | None]] = {
+    "period-comparison": (_comparison_figure, PANEL_GAP),
+    "active-users-per-course": (_courses_figure, None),
+    "daily-enrollments": (_daily_figure, None),
+}
+"""Each chart's figure (before its layout) and the white space between its panels."""
 
 
 def _wrap_label(text: str) -> str:
     """A bar's label on lines of about 10 characters, broken between words only (German
     "Vorzeitraum" stays one word, not "Vorzeitrau" and "m")."""
     return "\n".join(textwrap.wrap(text, 10, break_long_words=False, break_on_hyphens=True))
+
+
+def _fixed_ticks(axis: Axis, locations: list[int], labels: list[str]) -> None:
+    """Ticks at ``locations`` labelled ``labels``: ``set_ticks(locations, labels)`` without
+    making the tick artists now (they are made once, when the layout measures them)."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator
+
+    axis.set_major_locator(FixedLocator(locations))
+    axis.set_major_formatter(FixedFormatter(labels))
 
 
 def _int_formatter(locale: str) -> Any:

@@ -58,6 +58,7 @@ from urllib.request import url2pathname
 
 from reports.errors import RenderError
 from reports.report import fileid, gcpause, stylecache
+from reports.report.lateimages import LateImage, LateImageMismatch, LateImages, fill, stand_in
 
 PDF_VARIANT = "pdf/ua-1"
 """The PDF variant written (see the module docstring for why)."""
@@ -136,10 +137,14 @@ class UrlGuard:
         self.spy = spy
         self.refused: list[str] = []
 
-    def local_path(self, url: str) -> Path | None:
-        """The allowed file ``url`` names, ``None`` for a ``data:`` URI; raises if refused."""
+    def seen(self, url: str) -> None:
+        """Tell the spy (if any) that ``url`` is fetched."""
         if self.spy is not None:
             self.spy(url)
+
+    def local_path(self, url: str) -> Path | None:
+        """The allowed file ``url`` names, ``None`` for a ``data:`` URI; raises if refused."""
+        self.seen(url)
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme == "data":
             return None
@@ -181,7 +186,10 @@ def _fetcher_classes() -> tuple[type[Any], type[Any]]:
         def fetch(self, url: str, headers: Any = None) -> Any:
             if url.startswith(_INLINE_SCHEME):
                 image = self.inline[int(url.removeprefix(_INLINE_SCHEME))]
-                self.guard.local_path(image.uri)  # what the HTML said (the spy sees it)
+                if image.late is None:
+                    self.guard.local_path(image.uri)  # what the HTML said (the spy sees it)
+                else:  # laid out now from a stand-in, its pixels put in before writing
+                    self.guard.seen(image.uri)
                 return URLFetcherResponse(url, image.data, {"Content-Type": image.mime}, 200)
             path = self.guard.local_path(url)
             if path is None:
@@ -207,29 +215,40 @@ def _fetcher_classes() -> tuple[type[Any], type[Any]]:
 
 _MEMORY_SCHEME = "ibl-attachment:"
 _INLINE_SCHEME = "ibl-inline:"
-_DATA_SRC = re.compile(r'(?<=\ssrc=")data:(image/[a-z0-9.+-]+);base64,([A-Za-z0-9+/]+=*)(?=")')
+_DATA_URI = r"data:(image/[a-z0-9.+-]+);base64,([A-Za-z0-9+/]+=*)"
+_DATA_SRC = re.compile(rf'(?<=\ssrc="){_DATA_URI}(?=")')
 
 
 @dataclass(frozen=True)
 class InlineImage:
-    """A ``data:`` image of the HTML, decoded, served to WeasyPrint from memory."""
+    """A ``data:`` image of the HTML, decoded, served to WeasyPrint from memory (or a late
+    image's stand-in)."""
 
     uri: str
     mime: str
     data: bytes
+    late: LateImage | None = None
 
 
-def lift_inline_images(html: str) -> tuple[str, list[InlineImage]]:
+def lift_inline_images(html: str, late: LateImages | None = None
+                       ) -> tuple[str, list[InlineImage]]:
     """``html`` with each ``src="data:image/...;base64,..."`` shortened to ``ibl-inline:N``.
 
     The charts are ~110 kB of base64 in ``src`` attributes; WeasyPrint's pure-Python HTML
     tokenizer reads them character by character (~15 ms a report) and then decodes them through
     urllib. The HTML kept (archive, preview, mail) keeps its data URIs: only the copy handed to
     WeasyPrint is shortened, and the fetcher serves the decoded bytes (same image, same PDF).
+    ``late`` images are lifted in the same count (as their stand-ins), so that a document whose
+    images come late and the same document with them as ``data:`` URIs give WeasyPrint the very
+    same HTML (and images the same names).
     """
     images: list[InlineImage] = []
 
     def lift(found: re.Match[str]) -> str:
+        image = late.find(found.group(0)) if late is not None else None
+        if image is not None:
+            images.append(InlineImage(image.url, "image/png", stand_in(image), image))
+            return f"{_INLINE_SCHEME}{len(images) - 1}"
         try:
             data = base64.b64decode(found.group(2), validate=True)
         except binascii.Error:
@@ -237,7 +256,27 @@ def lift_inline_images(html: str) -> tuple[str, list[InlineImage]]:
         images.append(InlineImage(found.group(0), found.group(1), data))
         return f"{_INLINE_SCHEME}{len(images) - 1}"
 
-    return _DATA_SRC.sub(lift, html), images
+    pattern = _DATA_SRC if late is None else _late_src(late)
+    return pattern.sub(lift, html), images
+
+
+def _late_src(late: LateImages) -> re.Pattern[str]:
+    """``_DATA_SRC`` that also finds ``late``'s URLs."""
+    urls = "".join(f"|{re.escape(image.url)}" for image in late.images)
+    return re.compile(rf'(?<=\ssrc=")(?:{_DATA_URI}{urls})(?=")')
+
+
+def _late_arrived(late: LateImages, html: str, source_html: str, inline: Sequence[InlineImage],
+                  images: dict[str, Any]) -> str:
+    """Wait for ``late``'s images and put them in the laid-out document; the HTML they make
+    (raises ``LateImageMismatch`` if WeasyPrint would not have been given the same HTML)."""
+    arrival = late.arrive()
+    if lift_inline_images(arrival.html)[0] != source_html:
+        raise LateImageMismatch("the document that arrived is not the one laid out")
+    for index, image in enumerate(inline):
+        if image.late is not None:
+            fill(images.get(f"{_INLINE_SCHEME}{index}"), image.late, arrival.pngs[image.uri])
+    return arrival.html
 
 
 @functools.cache
@@ -265,13 +304,18 @@ def html_to_pdf(
     metadata: PdfMetadata,
     attachments: Sequence[Attachment] = (),
     url_fetcher_spy: Callable[[str], None] | None = None,
+    late: LateImages | None = None,
 ) -> PdfResult:
-    """Render ``html`` to a PDF/UA-1 file with ``attachments`` embedded; see the module doc."""
+    """Render ``html`` to a PDF/UA-1 file with ``attachments`` embedded; see the module doc.
+
+    ``late``: images ``html`` names that are still being made (``lateimages``): laid out from
+    their planned size, waited for (``late.arrive()``) before the PDF is written; the file is
+    the one ``late.arrive().html`` gives, or ``LateImageMismatch`` is raised."""
     from reports.report.weasy import weasyprint  # lazy: importing it costs ~0.5 s of start-up
 
     guard = UrlGuard(allowed_roots, url_fetcher_spy)
     guarded_class, memory_class = _fetcher_classes()
-    source_html, inline = lift_inline_images(html)
+    source_html, inline = lift_inline_images(html, late)
     fetcher = guarded_class(guard, inline)
     memory = memory_class(attachments)
     created = metadata.created
@@ -281,10 +325,13 @@ def html_to_pdf(
             source = weasyprint.HTML(
                 string=source_html, base_url=str(base_dir) + os.sep, url_fetcher=fetcher
             )
+            images: dict[str, Any] = {}  # WeasyPrint's image cache, by URL
             document = source.render(
                 pdf_variant=PDF_VARIANT, font_config=_font_config(),
-                stylesheets=stylecache.take_styles(source),
+                stylesheets=stylecache.take_styles(source), cache=images,
             )
+            if late is not None:
+                html = _late_arrived(late, html, source_html, inline, images)
             info = document.metadata
             info.title = metadata.title
             info.authors = [metadata.author] if metadata.author else []

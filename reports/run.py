@@ -316,7 +316,7 @@ def generate_one(
                                       gate=json.dumps(verdict.as_json(), sort_keys=True))
                     laps.lap("ledger_s")
                     rendered, render_s = rendering.result()
-                    _charge_render(laps, render_s, rendered)
+                    laps.charge_render(render_s, rendered.timings)
                     bar.update(RENDER_STAGE, 1, 1)
                     path = archive_pdf(config, ledger, report, period, rendered, digest,
                                        marked or "final",
@@ -381,16 +381,6 @@ def _timed_render(config: Config, job: RenderJob, own: Any, pool: Any
     t0 = time.perf_counter()
     rendered = own.render(job) if own is not None else render_limited(config, job, pool)
     return rendered, time.perf_counter() - t0
-
-
-def _charge_render(laps: Any, render_s: float, rendered: Rendered) -> None:
-    """Split the time since the fetch between the ledger and the render, so that the laps still
-    add up: the ledger's share is what it took beyond the render it overlapped; of the render,
-    the children's own stages are theirs, the rest (starts, hand-overs, exits) the worker's."""
-    since_fetch = laps.laps["ledger_s"] + laps.lap("render")
-    laps.laps["ledger_s"] = max(0.0, since_fetch - render_s)
-    laps.laps["worker_start_s"] = laps.laps.get("worker_start_s", 0.0) + (
-        min(render_s, since_fetch) - sum(rendered.timings.values()))
 
 
 def _write_copy(path: Path, data: bytes) -> None:

@@ -41,3 +41,13 @@ class Laps:
     def total(self) -> float:
         """Seconds since the first lap began."""
         return time.perf_counter() - self.start
+
+    def charge_render(self, render_s: float, stages: dict[str, float]) -> None:
+        """Split the time since the fetch (lap ``ledger_s`` so far) between the ledger and a
+        render of ``render_s`` that ran meanwhile, so that the laps still add up: the ledger's
+        share is what it took beyond the render; of the render, its own ``stages`` are theirs
+        (added by the caller), the rest (starts, hand-overs, exits) is ``worker_start_s``."""
+        since_fetch = self.laps["ledger_s"] + self.lap("render")
+        self.laps["ledger_s"] = max(0.0, since_fetch - render_s)
+        self.laps["worker_start_s"] = self.laps.get("worker_start_s", 0.0) + (
+            min(render_s, since_fetch) - sum(stages.values()))

@@ -248,3 +248,40 @@ def test_charts_drawn_among_the_chain_fonts_only_are_the_same(language: str) -> 
     finally:
         manager.ttflist = full
         manager._findfont_cached.cache_clear()
+
+
+def test_a_warm_up_report_stops_before_writing_once_the_job_waits() -> None:
+    """The PDF child's warm-up report is laid out around blank charts; once the job is waiting
+    it stops there (its writing is skipped), so the job waits for its layout at most."""
+    import multiprocessing
+    import struct
+
+    from reports.execute import handover
+    from reports.execute.oneshot import WarmUpCut, charts_unless_job
+
+    job = _demo_job()
+    ours, theirs = multiprocessing.Pipe()
+    handover.attach(theirs)
+    try:
+        blank = charts_unless_job(job)
+        assert [c.key for c in blank] == [c.key for c in render_charts(job).charts]
+        assert all(struct.unpack(">II", c.png[16:24]) == (c.width_px, c.height_px)
+                   for c in blank)
+        ours.send(("job", ()))
+        with pytest.raises(WarmUpCut):
+            charts_unless_job(job)
+    finally:
+        handover.attach(None)
+        ours.close()
+        theirs.close()
+
+
+def test_a_pdf_child_gone_before_the_job_fails_the_render_without_a_hang() -> None:
+    """The caller waits for ``charts_drawn`` (to write the ledger): a render that fails before
+    the charts start still sets it, and says the worker is gone."""
+    job = _demo_job()
+    with OneShot(timeout_s=60, memory_mb=1500, warm_job=job) as shot:
+        shot.pdf.kill()
+        with pytest.raises(RenderError, match="worker"):
+            shot.render(job)
+        assert shot.charts_drawn.is_set()

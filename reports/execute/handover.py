@@ -18,16 +18,23 @@ from typing import Any
 from reports.errors import RenderError
 
 _parent: multiprocessing.connection.Connection | None = None
-"""In a one-shot child, while its job runs: the connection to the parent (``attach``)."""
+"""In a one-shot child, while it warms up or runs its job: the connection to the parent
+(``attach``)."""
 
 CHARTS = "charts"
 FAILED = "failed"
 
 
 def attach(conn: multiprocessing.connection.Connection | None) -> None:
-    """Child side: the connection the job under way may receive more on (None: the job ended)."""
+    """Child side: the connection to the parent, for a warm-up that checks whether the job
+    waits, or a job that receives more (None: neither is under way)."""
     global _parent
     _parent = conn
+
+
+def job_waiting() -> bool:
+    """Child side, while warming up: whether the parent has sent something (the job)."""
+    return _parent is not None and _parent.poll(0)
 
 
 def charts(drawn: Sequence[Any]) -> tuple[str, Any]:

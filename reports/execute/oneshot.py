@@ -24,7 +24,6 @@ the report cold, all in sequence, while the other core sat idle after the fetch.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import gc
 import importlib
@@ -37,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
-from reports.errors import RenderTimeoutError
+from reports.errors import RenderError, RenderTimeoutError
 from reports.execute import handover
 from reports.execute.cachedirs import prepare_environment
 from reports.execute.worker import (
@@ -101,12 +100,29 @@ def _no_kwdoc(artist: object) -> str:
 
 def warm_pdf(job: Any) -> list[Callable[[], object]]:
     """Import WeasyPrint; then, if there is time, render ``job`` (a ``warmup.warm_job`` of the
-    same report, no charts): its fonts, hyphenation dictionary, stylesheets, table layout."""
+    same report) as the real job will be: laid out around late charts (blank ones here, no
+    matplotlib), which warms its fonts, hyphenation dictionary, stylesheets, table layout and
+    the writing. A job that arrives meanwhile waits for the layout only: the writing is skipped
+    (``charts_unless_job``)."""
     for name in PDF_MODULES:
         importlib.import_module(name)
     from reports.report.build import render_report
 
-    return [functools.partial(render_report, dataclasses.replace(job, charts=()))]
+    return [functools.partial(render_report, job,
+                              charts_later=functools.partial(charts_unless_job, job))]
+
+
+class WarmUpCut(RenderError):
+    """A warm-up report stops before writing: the job is waiting."""
+
+
+def charts_unless_job(job: Any) -> list[Any]:
+    """The warm-up report's charts (blank), unless the job is waiting: then ``WarmUpCut``."""
+    from reports.report.warmup import blank_charts
+
+    if handover.job_waiting():
+        raise WarmUpCut("the job is waiting")
+    return blank_charts(job)
 
 
 def cores_busy() -> bool:
@@ -130,6 +146,7 @@ def _warm(conn: multiprocessing.connection.Connection, warm: Warm, busy: Callabl
             steps = warm() or ()
         conn.send("ready")
         ran = False
+        handover.attach(conn)  # a step may stop early when the job arrives
         for step in steps:
             if conn.poll(0) or busy():
                 break
@@ -137,6 +154,7 @@ def _warm(conn: multiprocessing.connection.Connection, warm: Warm, busy: Callabl
                 step()
             ran = True
     finally:
+        handover.attach(None)
         gc.enable()
     if ran and not conn.poll(0):  # the warm-up report's garbage, not the job's memory
         gc.collect()
@@ -304,14 +322,15 @@ class OneShot:
 
         t0 = time.perf_counter()
         deadline = t0 + self.timeout_s
-        self.pdf.submit(handover.render_awaiting_charts, job, deadline=deadline)
-        try:
-            self.charts.submit(self.draw or render_charts, job, deadline=deadline)
-            charted = self.charts.result()
-        except BaseException as exc:
-            self.pdf.tell(handover.failed(exc))  # it stops waiting, with this error
-            self.pdf.kill()
-            raise
+        try:  # whatever happens, the caller waiting for the charts stops waiting
+            self.pdf.submit(handover.render_awaiting_charts, job, deadline=deadline)
+            try:
+                self.charts.submit(self.draw or render_charts, job, deadline=deadline)
+                charted = self.charts.result()
+            except BaseException as exc:
+                self.pdf.tell(handover.failed(exc))  # it stops waiting, with this error
+                self.pdf.kill()
+                raise
         finally:
             self.charts_drawn.set()
         self.pdf.tell(handover.charts(charted.charts))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from reports.config import ReportConfig
 from reports.report.build import RenderJob
@@ -75,3 +76,27 @@ def warm_job(report: ReportConfig, templates_dir: Path | None, policy: Policy) -
         policy=Policy(policy.learners, policy.min_group_size, policy.attach_learner_list,
                       key=_KEY),
     )
+
+
+def blank_charts(job: RenderJob) -> list[Any]:
+    """``job``'s charts as planned (``chartplan``), each a white PNG of its planned size: what a
+    warm-up laid out around late charts can be given without matplotlib."""
+    import io
+
+    from PIL import Image
+
+    from reports.report.build import analysed
+    from reports.report.chartplan import DEFAULT_DPI, plan_charts
+    from reports.report.charts import Chart
+
+    report = job.report
+    _data, _hide, analysis = analysed(job)
+    charts = []
+    for plan in plan_charts(analysis, dpi=job.chart_dpi or DEFAULT_DPI, locale=report.locale,
+                            language=report.lang.code):
+        png = io.BytesIO()
+        Image.new("RGB", (plan.width_px, plan.height_px), "white").save(
+            png, format="PNG", compress_level=1)
+        charts.append(Chart(plan.key, plan.title, plan.alt, png.getvalue(), plan.table,
+                            plan.width_px, plan.height_px))
+    return charts

@@ -91,6 +91,7 @@ def test_allowed_files_and_data_uris_are_served(assets: Path) -> None:
     assert image_count(result) == 2
     assert (assets / "chart.png").as_uri() in seen
     assert (assets / "style.css").as_uri() in seen
+    assert data_uri in seen  # handed to WeasyPrint decoded (lift_inline_images), still guarded
 
 
 def test_refused_urls_are_skipped_and_recorded(assets: Path, tmp_path: Path) -> None:

@@ -4,15 +4,15 @@ Decisions:
 
 - The same result as ``fig.tight_layout(pad=..., w_pad=...)`` for the charts' figures (one row
   of axes, x axis at the bottom, y axis at the left, titles on top; a test compares the two on
-  every chart kind and script). Each axes' box grows by what sticks out of it: its tick labels
-  (the ticks in view), each axis label at its place beyond the tick labels and the tick marks
-  (an empty label still keeps its gap, ``labelpad``), the y axis' offset-text gap above the
-  axes, the title (its height only), bar labels and other texts, the legend. The margins are
-  ``pad`` font sizes around the union, the gap between panels ``w_pad`` font sizes.
+  every chart kind, in three scripts). Each axes' box grows by what sticks out of it: its tick
+  labels (the ticks in view), its axis labels (placed ``labelpad`` beyond the tick labels and
+  tick marks; an empty one takes no room), its title (its height only), bar labels and other
+  texts, its legend. The margins are ``pad`` font sizes around the union, the gap between
+  panels ``w_pad`` font sizes.
 - Why not ``tight_layout`` itself: it measures every tick label three or four times (the axis,
-  the axis label's place, each spine's tick marks, the title's place) and it was a quarter of the
-  charts' CPU. Here each text is measured once, with the renderer that then draws the figure
-  (its text metrics are cached per renderer, so the draw does not measure them again).
+  the axis label's place, each spine's tick marks, the title's place) and it was about a fifth
+  of the charts' CPU. Here each text is measured once, with the renderer that then draws the
+  figure (its text metrics are cached per renderer: the draw does not measure them again).
 - The axis labels are then pinned where matplotlib would put them (``set_label_coords``), so the
   draw does not measure the tick labels again to place them; the titles were placed by
   ``set_title(y=1.0)`` (the place matplotlib computes when no tick label is on top).

@@ -11,6 +11,8 @@ Decisions:
 - Text from the API is drawn literally: ``text.parse_math`` is off (the tick labels matplotlib
   makes read it) and every text artist we create gets ``parse_math=False``, so a course called
   ``Finance $101 $`` is not read as TeX.
+- A warm process draws each kind of chart on the figure it drew the last one on, emptied
+  (``chartcanvas``: same PNG bytes, no axes and tick artists to build again).
 - The margins are ``tight_layout``'s, measured once (``chartlayout.fit``). Ticks are given as a
   locator and a formatter (``_fixed_ticks``), not ``set_ticks``: their artists are then made once,
   when the layout measures them.
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 from reports.lang import translations
 from reports.report import fmt
 from reports.report.analysis import Analysis
+from reports.report.chartcanvas import chart_axes, new_figure
 from reports.report.chartlayout import fit
 from reports.report.chartplan import (
     COLUMN_WIDTH_IN,
@@ -181,19 +184,10 @@ def warm_fonts(language: str = "en") -> None:
     """
     sizes = {float(v) for k, v in _RC.items() if k.endswith("size")}
     with _style(language, [*_words(language), "Warm 09"]):  # the chain of Latin course names
-        fig = _figure(0.5)
+        fig = new_figure(0.5)
         for i, size in enumerate(sorted(sizes | {BAR_LABEL_SIZE, PANEL_TITLE_SIZE})):
             fig.text(0.02 + 0.12 * i, 0.3, "Warm 09", fontsize=size, parse_math=False)
         fig.canvas.draw()
-
-
-def _figure(height_in: float, dpi: float = 100) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(COLUMN_WIDTH_IN, height_in), dpi=dpi)
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _png(fig: Figure, dpi: int) -> tuple[bytes, int, int]:
@@ -233,8 +227,7 @@ def _courses_figure(a: Analysis, plan: Planned, accent: str, dpi: int, locale: s
                     language: str) -> Figure:
     _ = translations(language).gettext
     rows = a.top_courses
-    fig = _figure(plan.height_in, dpi)
-    ax = fig.add_subplot()
+    fig, (ax,) = chart_axes(plan.key, plan.height_in, dpi, 1)
     positions = list(range(len(rows)))
     hide = a.suppression
     hidden = hidden_courses(a)
@@ -245,7 +238,7 @@ def _courses_figure(a: Analysis, plan: Planned, accent: str, dpi: int, locale: s
     bars = ax.barh(positions, values, color=[PREVIOUS_COLOR if h else accent for h in hidden],
                    hatch=["////" if h else "" for h in hidden], height=0.7)
     _fixed_ticks(ax.yaxis, positions, [short_name(r.name) for r in rows])
-    ax.invert_yaxis()
+    ax.yaxis.set_inverted(True)
     ax.bar_label(bars, labels=course_labels(a, locale), padding=3, fontsize=BAR_LABEL_SIZE,
                  parse_math=False)
     ax.set_xlim(0, max(values) * 1.12 if max(values) else 1)
@@ -260,8 +253,7 @@ def _daily_figure(a: Analysis, plan: Planned, accent: str, dpi: int, locale: str
                   language: str) -> Figure:
     _ = translations(language).gettext
     points = a.daily
-    fig = _figure(plan.height_in, dpi)
-    ax = fig.add_subplot()
+    fig, (ax,) = chart_axes(plan.key, plan.height_in, dpi, 1)
     xs = list(range(len(points)))
     enroll = [p.enrollments for p in points]
     unenroll = [p.unenrollments for p in points]
@@ -308,8 +300,7 @@ def _comparison_figure(a: Analysis, plan: Planned, accent: str, dpi: int, locale
                        language: str) -> Figure:
     _ = translations(language).gettext
     measures = comparison_measures(a, language)
-    fig = _figure(plan.height_in, dpi)
-    axes = fig.subplots(1, len(measures))
+    fig, axes = chart_axes(plan.key, plan.height_in, dpi, len(measures))
     now, before = fmt.now_label(a.period, language), fmt.previous_label(a.period, language)
     for ax, (label, delta) in zip(axes, measures, strict=True):
         names = [_wrap_label(before), _wrap_label(now)]

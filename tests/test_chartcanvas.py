@@ -1,0 +1,41 @@
+"""Kept chart figures: a chart drawn on the figure the previous report's chart was drawn on is
+byte for byte the chart a new figure gives."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from reports.report.analysis import Analysis, analyse
+from reports.report.chartcanvas import forget
+from reports.report.charts import make_charts
+from reports.report.suppress import Suppression
+from tests._sample import realistic
+
+DPI = 40
+
+
+def _pngs(a: Analysis, language: str) -> list[bytes]:
+    return [c.png for c in make_charts(a, accent="#0072B2", dpi=DPI, locale=language,
+                                       language=language)]
+
+
+def test_charts_on_kept_figures_are_the_charts_on_new_ones() -> None:
+    weekly = analyse(realistic(), top_n=10)
+    gap = replace(weekly.daily[2], enrollments=None, unenrollments=None)
+    # Each report changes what the next one finds on the kept figures: a line chart with its
+    # x limits set (then bars again), a missing day (shading, a 3-column legend) with hatched
+    # suppressed courses in another language with the same fonts, then the first report again.
+    reports = [
+        (weekly, "en"),
+        (analyse(realistic(kind="monthly"), top_n=10), "en"),
+        (replace(analyse(realistic(), top_n=10, suppression=Suppression(k=60)),
+                 daily=(*weekly.daily[:2], gap, *weekly.daily[3:])), "de"),
+    ]
+    forget()
+    kept = [_pngs(a, language) for a, language in [*reports, reports[0]]]
+    new = []
+    for a, language in reports:
+        forget()
+        new.append(_pngs(a, language))
+    assert kept == [*new, new[0]]
+    assert all(len(set(charts)) == 3 for charts in zip(*new, strict=True))  # all different

@@ -94,6 +94,15 @@ def test_warm_up_steps_stop_once_the_job_waits(tmp_path: Path) -> None:
     assert 0 < len(list(tmp_path.iterdir())) < 50  # the job ran after the step under way
 
 
+def test_no_warm_up_step_starts_when_the_job_comes_at_once(tmp_path: Path) -> None:
+    """A job handed over as soon as the child is ready (a quick fetch) finds it idle: the first
+    warm-up step waits ``WARM_UP_GRACE_S`` for a job, so none is under way to delay it."""
+    with WarmWorker(timeout_s=60, memory_mb=1500, busy=never_busy,
+                    warm=functools.partial(_slow_steps, tmp_path)) as worker:
+        assert worker.run(add, 2, 3) == 5
+    assert list(tmp_path.iterdir()) == []
+
+
 def _demo_job(**changes: object) -> RenderJob:
     """The warm-up report at a low resolution (it stands in for a real one)."""
     report = ReportConfig(name="acme-weekly", org="acme-university", period="weekly",

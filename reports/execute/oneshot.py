@@ -60,7 +60,8 @@ PDF_MODULES = ("reports.report.weasy", "reports.report.pdf", "reports.report.bui
 Warm = Callable[[], "Sequence[Callable[[], object]] | None"]
 """A warm-up: runs before the child says it is ready (imports); the steps it returns run after,
 one by one, only while no job is waiting (a job is never delayed by more than one step) and the
-machine has a core to spare (on a busy machine a step costs more CPU than it saves)."""
+machine has a core to spare (on a busy machine a step costs more CPU than it saves); the first
+only if no job came within ``WARM_UP_GRACE_S``."""
 
 
 def warm_charts(language: str) -> None:
@@ -135,6 +136,14 @@ def no_warm_up() -> None:
     """No warm-up (the job pays for its imports)."""
 
 
+WARM_UP_GRACE_S = 1.0
+"""How long a warm child waits for its job before it starts a warm-up step. A fetch as quick as
+the embedded demo API's ends about when the children are ready: a warm-up report begun then
+delayed the job by its layout (~1 s at load; ``worker_start_s`` 0.60 -> 1.98 s in
+``bench/oneshot.py``). A job not there a second later is behind a slower fetch, which the
+warm-up report then has time to fit in."""
+
+
 def _warm(conn: multiprocessing.connection.Connection, warm: Warm, busy: Callable[[], bool]
           ) -> None:
     """Run ``warm``, say "ready", then its later steps while no job waits (GC off meanwhile)."""
@@ -148,7 +157,7 @@ def _warm(conn: multiprocessing.connection.Connection, warm: Warm, busy: Callabl
         ran = False
         handover.attach(conn)  # a step may stop early when the job arrives
         for step in steps:
-            if conn.poll(0) or busy():
+            if conn.poll(0 if ran else WARM_UP_GRACE_S) or busy():
                 break
             with contextlib.suppress(Exception):
                 step()

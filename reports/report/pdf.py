@@ -31,6 +31,9 @@ Decisions:
 - **The report's ``<style>`` is parsed once per process** (``stylecache.py``), not per render,
   and its ``data:`` images reach WeasyPrint decoded, not as base64 to tokenize
   (``lift_inline_images``).
+- **Images can come late** (``lateimages.py``): the one-shot lays the report out around
+  stand-ins of its charts' planned size while another process draws them, and puts their
+  pixels in before writing; the same file as with the charts inline.
 - **Only local, allowed resources.** The URL fetcher serves ``data:`` URIs and files under
   ``allowed_roots`` (after resolving symlinks and ``..``); every other URL is refused. WeasyPrint
   logs a refused resource and renders without it; the refusal is recorded in
@@ -266,7 +269,7 @@ def _late_src(late: LateImages) -> re.Pattern[str]:
     return re.compile(rf'(?<=\ssrc=")(?:{_DATA_URI}{urls})(?=")')
 
 
-def _late_arrived(late: LateImages, html: str, source_html: str, inline: Sequence[InlineImage],
+def _late_arrived(late: LateImages, source_html: str, inline: Sequence[InlineImage],
                   images: dict[str, Any]) -> str:
     """Wait for ``late``'s images and put them in the laid-out document; the HTML they make
     (raises ``LateImageMismatch`` if WeasyPrint would not have been given the same HTML)."""
@@ -331,7 +334,7 @@ def html_to_pdf(
                 stylesheets=stylecache.take_styles(source), cache=images,
             )
             if late is not None:
-                html = _late_arrived(late, html, source_html, inline, images)
+                html = _late_arrived(late, source_html, inline, images)
             info = document.metadata
             info.title = metadata.title
             info.authors = [metadata.author] if metadata.author else []

@@ -20,22 +20,21 @@ def _pngs(a: Analysis, language: str) -> list[bytes]:
 
 
 def test_charts_on_kept_figures_are_the_charts_on_new_ones() -> None:
-    weekly = analyse(realistic(), top_n=10)
+    weekly = analyse(realistic(), top_n=6)
     gap = replace(weekly.daily[2], enrollments=None, unenrollments=None)
     # Each report changes what the next one finds on the kept figures: a line chart with its
-    # x limits set (then bars again), a missing day (shading, a 3-column legend) with hatched
-    # suppressed courses in another language with the same fonts, then the first report again.
+    # x limits set, then bars with a missing day (shading, a 3-column legend) and hatched
+    # suppressed courses in another language with the same fonts, then plain bars again.
     reports = [
-        (weekly, "en"),
-        (analyse(realistic(kind="monthly"), top_n=10), "en"),
-        (replace(analyse(realistic(), top_n=10, suppression=Suppression(k=60)),
+        (analyse(realistic(kind="monthly"), top_n=6), "en"),
+        (replace(analyse(realistic(), top_n=6, suppression=Suppression(k=60)),
                  daily=(*weekly.daily[:2], gap, *weekly.daily[3:])), "de"),
+        (weekly, "en"),
     ]
-    forget()
-    kept = [_pngs(a, language) for a, language in [*reports, reports[0]]]
+    kept = [_pngs(a, language) for a, language in reports]
     new = []
     for a, language in reports:
         forget()
         new.append(_pngs(a, language))
-    assert kept == [*new, new[0]]
+    assert kept == new
     assert all(len(set(charts)) == 3 for charts in zip(*new, strict=True))  # all different

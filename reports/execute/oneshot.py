@@ -296,16 +296,19 @@ class OneShot:
     """
 
     def __init__(self, *, timeout_s: float, memory_mb: int, warm_job: Any,
-                 draw: Callable[[Any], Any] | None = None) -> None:
+                 draw: Callable[[Any], Any] | None = None,
+                 busy: Callable[[], bool] = cores_busy) -> None:
         """``draw``: what the charts child runs on the job (``build.render_charts``, which
-        returns a ``Charted``; module-level, so that it can be sent to the child)."""
+        returns a ``Charted``; module-level, so that it can be sent to the child). ``busy``:
+        whether the children skip their later warm-up steps (``WarmWorker``)."""
         self.timeout_s = timeout_s
         self.draw = draw
         self.charts = WarmWorker(timeout_s=timeout_s, memory_mb=memory_mb,
-                                 warm=functools.partial(warm_charts, warm_job.report.lang.code))
+                                 warm=functools.partial(warm_charts, warm_job.report.lang.code),
+                                 busy=busy)
         try:
             self.pdf = WarmWorker(timeout_s=timeout_s, memory_mb=memory_mb,
-                                  warm=functools.partial(warm_pdf, warm_job))
+                                  warm=functools.partial(warm_pdf, warm_job), busy=busy)
         except BaseException:
             self.charts.close()
             raise

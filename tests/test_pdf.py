@@ -234,10 +234,13 @@ meta = PdfMetadata(title="T", author="A", subject="S", created=datetime(2026, 11
 result = html_to_pdf(html, base_dir=folder, allowed_roots=[folder], metadata=meta,
                      attachments=[Attachment("a.csv", b"x,y\\r\\n", "text/csv", "A")])
 print(hashlib.sha256(result.data).hexdigest())
+print(type(sys.modules["fontTools.subset"]).__name__)
 """
 
 
 def test_identical_bytes_across_processes(assets: Path) -> None:
+    """Two interpreters give the same file; neither ran ``fontTools.subset`` (WeasyPrint's
+    fallback subsetter, loaded on first use by ``weasy``: HarfBuzz subsets our fonts)."""
     digests = set()
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
@@ -245,8 +248,31 @@ def test_identical_bytes_across_processes(assets: Path) -> None:
             [sys.executable, "-c", _RENDER_IN_CHILD, str(assets)],
             env=env, capture_output=True, text=True, check=True, timeout=120,
         )
-        digests.add(done.stdout.strip())
+        digest, subset_module = done.stdout.split()
+        digests.add(digest)
+        assert subset_module == "_LazyModule"
     assert len(digests) == 1
+
+
+def test_a_module_loaded_on_first_use_runs_when_first_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``weasy.load_on_first_use``: the module is importable at once and runs only when one of
+    its attributes is read (so WeasyPrint's fallback subsetter still works when needed)."""
+    from reports.report.weasy import load_on_first_use
+
+    (tmp_path / "ibl_lazy_probe").mkdir()
+    (tmp_path / "ibl_lazy_probe" / "__init__.py").write_text("")
+    ran = tmp_path / "ran"
+    (tmp_path / "ibl_lazy_probe" / "sub.py").write_text(
+        f"from pathlib import Path\nPath({str(ran)!r}).write_text('yes')\nVALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("ibl_lazy_probe.sub", "ibl_lazy_probe"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    load_on_first_use(("ibl_lazy_probe.sub", "ibl_lazy_probe.missing"))
+    from ibl_lazy_probe import sub  # type: ignore[import-not-found]
+
+    assert not ran.exists() and "ibl_lazy_probe.missing" not in sys.modules
+    assert sub.VALUE == 42 and ran.read_text() == "yes"
 
 
 def test_the_file_id_is_where_pydyf_puts_it_with_a_hash_of_the_file(assets: Path) -> None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+
 @dataclass(frozen=True)
 class _Kept:
     key: tuple[object, ...]

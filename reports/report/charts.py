@@ -106,6 +106,7 @@ _RC: dict[str, Any] = {
     "figure.facecolor": "white",
 }
 
+
 @dataclass(frozen=True)
 class Chart:
     """One chart of the report."""

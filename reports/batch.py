@@ -16,6 +16,9 @@ from reports.errors import ReportsError
 from reports.report.periods import Clock
 from reports.run import GenerateResult, Window, generate_one, open_ledger
 
+FETCH_AHEAD = 2
+"""Reports per render worker fetched (or being fetched) ahead of the renders."""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -67,10 +70,14 @@ def generate_many(
         return [Outcome(r.name, error=str(exc), exit_code=exc.exit_code) for r in reports]
     workers = config.render.workers or default_workers()
     # Warm render workers reused across reports: only each worker's first render pays for
-    # fonts, caches and lazy imports (bench/batch.py).
-    renderers = WorkerPool(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb)
+    # fonts, caches and lazy imports (bench/batch.py). More reports are under way than there
+    # are workers: the next ones fetch (in this process) while the workers render, and wait
+    # their turn for a worker, so no worker idles through a fetch or an archive.
+    renderers = WorkerPool(timeout_s=config.render.timeout_s,
+                           memory_mb=config.render.memory_mb, size=workers)
+    under_way = min(len(reports), workers * (1 + FETCH_AHEAD))
 
-    with ledger, renderers, ThreadPoolExecutor(max_workers=workers) as threads:
+    with ledger, renderers, ThreadPoolExecutor(max_workers=under_way) as threads:
         return list(threads.map(
             lambda report: one(report, pool=renderers, ledger=ledger), reports
         ))

@@ -65,3 +65,35 @@ def test_errors_keep_the_worker_and_limits_replace_it() -> None:
         with pytest.raises(RenderError, match="exited with code 3"):
             pool.run(die)
         assert pool.run(pid_after, 3)[1] == 6
+
+
+def pid_while(seconds: float) -> tuple[int, float, float]:
+    """The worker's pid and when (monotonic) the job ran, ``seconds`` long."""
+    start = time.monotonic()
+    time.sleep(seconds)
+    return os.getpid(), start, time.monotonic()
+
+
+def test_a_sized_pool_never_runs_more_workers_than_its_size() -> None:
+    # A batch calls from more threads than there are workers: the extra callers wait their
+    # turn for a live worker instead of starting one each.
+    with WorkerPool(timeout_s=30, memory_mb=1500, size=2) as pool, \
+            ThreadPoolExecutor(6) as threads:
+        runs = list(threads.map(lambda _i: pool.run(pid_while, 0.2), range(6)))
+    assert len({pid for pid, _s, _e in runs}) == 2
+    events = sorted([(s, 1) for _p, s, _e in runs] + [(e, -1) for _p, _s, e in runs])
+    running = [sum(step for _t, step in events[: i + 1]) for i in range(len(events))]
+    assert max(running) == 2
+
+
+def test_a_killed_worker_frees_its_place_in_a_sized_pool() -> None:
+    with WorkerPool(timeout_s=1.0, memory_mb=800, size=1) as pool, \
+            ThreadPoolExecutor(2) as threads:
+        hung = threads.submit(pool.run, sleep_forever)
+        waiting = threads.submit(pool.run, pid_after, 5)
+        with pytest.raises(RenderTimeoutError):
+            hung.result(timeout=20)
+        assert waiting.result(timeout=20)[1] == 10
+        with pytest.raises(RenderError, match="exited with code 3"):
+            pool.run(die)
+        assert pool.run(pid_after, 1)[1] == 2

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from reports.cli import exiting
 from reports.cli.archive import archive_app
 from reports.cli.fleet import db_app, queue_app, worker
 from reports.cli.kit import (
@@ -158,6 +159,7 @@ def generate(
         return 0
 
     code = _guard(body)
+    exiting.allow()  # its files are written and closed, its lines printed
     if code:
         raise typer.Exit(code)
 
@@ -371,8 +373,13 @@ app.add_typer(db_app, name="db")
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (``generate`` ends without the interpreter's teardown:
+    ``exiting``)."""
     with starting():
-        app()
+        try:
+            app()
+        except SystemExit as done:
+            exiting.finish(done.code)
+            raise
 
 

@@ -277,15 +277,21 @@ class WorkerPool:
     past ``timeout_s`` gets its worker's process group killed, a worker that ran out of memory or
     died is replaced, and a worker retires after ``max_jobs`` jobs (bounding any slow leak).
     Reusing warm workers saves the first-render cost (~0.3 s: fonts, caches, lazy imports) of
-    every report after the first per worker. Thread-safe: call ``run`` from several threads.
+    every report after the first per worker. Thread-safe: call ``run`` from several threads;
+    with ``size`` they may outnumber the workers (a batch fetches ahead while they render).
     """
 
-    def __init__(self, *, timeout_s: float, memory_mb: int, max_jobs: int = 100) -> None:
+    def __init__(
+        self, *, timeout_s: float, memory_mb: int, max_jobs: int = 100, size: int = 0
+    ) -> None:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.max_jobs = max_jobs
+        self.size = size
+        """At most this many workers at once (0: one per caller); more callers wait their turn."""
         self._idle: list[_PoolWorker] = []
-        self._lock = threading.Lock()
+        self._live = 0
+        self._turn = threading.Condition()
         self._closed = False
 
     def __enter__(self) -> WorkerPool:
@@ -296,24 +302,42 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop every idle worker (busy ones stop when their job returns)."""
-        with self._lock:
+        with self._turn:
             self._closed = True
             idle, self._idle = self._idle, []
         for worker in idle:
-            worker.stop()
+            self._gone(worker.stop)
 
     def _take(self) -> _PoolWorker:
-        with self._lock:
+        """An idle worker, a new one while fewer than ``size`` live, or wait for one."""
+        with self._turn:
+            self._turn.wait_for(lambda: self._idle or not self.size or self._live < self.size)
             if self._idle:
                 return self._idle.pop()
-        return _PoolWorker(_context(), self.memory_mb)
+            self._live += 1
+        try:
+            return _PoolWorker(_context(), self.memory_mb)
+        except BaseException:
+            self._gone()
+            raise
+
+    def _gone(self, end: Callable[[], None] | None = None) -> None:
+        """A worker ended (by ``end``, if given): its place goes to the next caller waiting."""
+        try:
+            if end is not None:
+                end()
+        finally:
+            with self._turn:
+                self._live -= 1
+                self._turn.notify()
 
     def _give_back(self, worker: _PoolWorker) -> None:
-        with self._lock:
+        with self._turn:
             if not self._closed and worker.jobs < self.max_jobs:
                 self._idle.append(worker)
+                self._turn.notify()
                 return
-        worker.stop()
+        self._gone(worker.stop)
 
     def run(self, func: Callable[..., T], *args: Any) -> T:
         """``func(*args)`` in a warm worker; raises like ``run_limited``."""
@@ -322,13 +346,13 @@ class WorkerPool:
         if kind in ("ok", "error"):
             self._give_back(worker)
         elif kind == "timeout":
-            worker.kill()
+            self._gone(worker.kill)
             raise RenderTimeoutError(
                 f"the render took longer than {self.timeout_s:g} s and was stopped"
             )
         else:  # "memory" (the worker exits by itself) or "died"
             worker.process.join(_KILL_GRACE_S)
-            worker.kill()
+            self._gone(worker.kill)
         return _result(  # type: ignore[no-any-return]
             kind, payload, worker.process.exitcode, self.memory_mb
         )

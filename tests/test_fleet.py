@@ -79,6 +79,7 @@ def smtp() -> Iterator[tuple[Recorder, int]]:
         yield server.handler, server.port
 
 
+@pytest.mark.long
 def test_send_all_of_30_orgs_on_two_workers_sends_every_recipient_exactly_once(
     tmp_path: Path, redis: Redis, served: RunningApi, smtp: tuple[Recorder, int]
 ) -> None:
@@ -143,6 +144,7 @@ def holding_smtp() -> Iterator[tuple[HoldingSmtp, int]]:
         controller.stop()
 
 
+@pytest.mark.long
 def test_sigkill_of_a_pool_child_and_of_a_whole_worker_sends_nobody_a_second_message(
     tmp_path: Path, redis: Redis, served_full: RunningApi,
     holding_smtp: tuple[HoldingSmtp, int],
@@ -206,6 +208,7 @@ def _owner_of(running: Fleet, report: str) -> int:
     return int(owner.rpartition(":")[2])
 
 
+@pytest.mark.long
 def test_the_same_period_enqueued_twice_and_a_copy_redelivered_while_running_send_once(
     tmp_path: Path, redis: Redis, served: RunningApi, smtp: tuple[Recorder, int]
 ) -> None:
@@ -245,6 +248,7 @@ def test_the_same_period_enqueued_twice_and_a_copy_redelivered_while_running_sen
         assert run_states(running, "org-01-weekly").count("done") == 1
 
 
+@pytest.mark.long
 def test_a_redis_restart_mid_batch_then_send_all_again_completes_it(
     tmp_path: Path, served: RunningApi, smtp: tuple[Recorder, int]
 ) -> None:

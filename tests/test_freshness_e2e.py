@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pypdf
+import pytest
 import time_machine
 
 from reports.config import Config, load_config
@@ -82,6 +83,7 @@ def sends_in_this_process(config: Config) -> Runner:
     return run
 
 
+@pytest.mark.long
 def test_held_then_provisional_by_the_scheduler_then_the_final_report_once(
     tmp_path: Path, api_server: Server,
 ) -> None:
@@ -260,6 +262,7 @@ def test_a_period_held_by_a_manual_send_is_looked_after_by_the_scheduler(
         assert tick(4) == []
 
 
+@pytest.mark.long
 def test_a_send_killed_between_its_provisional_delivery_and_the_alert_alerts_next_time(
     tmp_path: Path, api_server: Server,
 ) -> None:

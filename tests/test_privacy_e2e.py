@@ -135,6 +135,7 @@ def _listed(pdf: bytes) -> set[str]:
     return {row[0] for row in rows[1:]}
 
 
+@pytest.mark.long
 def test_pseudonyms_are_stable_across_periods_and_processes(
     tmp_path: Path, served: RunningApi
 ) -> None:
@@ -178,6 +179,7 @@ def _archive(config: Path, *args: str) -> list[dict[str, object]]:
     return json.loads(proc.stdout) if "--json" in args else []  # type: ignore[no-any-return]
 
 
+@pytest.mark.long
 def test_a_changed_config_renders_anew_and_the_resend_carries_the_new_pdf(
     tmp_path: Path, served: RunningApi
 ) -> None:

@@ -64,6 +64,7 @@ def _schedule(config: Config) -> ChildDaemon:
     ])
 
 
+@pytest.mark.long
 def test_sigkill_mid_delivery_then_restart_delivers_each_recipient_once(
     tmp_path: Path, api_server: Callable[..., RunningApi], monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -179,6 +179,7 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(
     "held",
     [
@@ -208,6 +209,7 @@ def test_sigkill_mid_smtp_then_resume_sends_each_recipient_once(
     assert set(deliveries(tmp_path).values()) == {"sent"}
 
 
+@pytest.mark.long
 def test_sigkill_while_collecting_leaves_nothing_then_resume_completes(
     tmp_path: Path, api_server: Callable[..., RunningApi],  # noqa: F811
     smtp: tuple[HoldingRecorder, int],

@@ -22,6 +22,7 @@ from tests._web import ACME_PERIOD, PASSWORDS, csrf_of, seed, serving, write_web
 __all__ = ["api_server"]
 
 
+@pytest.mark.long
 def test_retry_sends_to_the_failed_recipient_only(
     tmp_path: Path, api_server: Callable[..., RunningApi], monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -7,7 +7,9 @@ a chart there would stop after parsing and the cascade, at the first chart, befo
 that make up most of the boxes (and WeasyPrint turns a fetcher's exception into a logged
 warning and a missing image). So a late image is served at once as a stand-in: a PNG header of
 the planned size and colour type, which is all ``RasterImage`` reads (Pillow opens lazily).
-The whole layout runs while the charts are drawn. ``pdf.html_to_pdf`` lifts a late image's URL
+The whole layout runs while the charts are drawn. (A stand-in is put in WeasyPrint's image cache
+before the render, like every inline PNG, ``pngpass``: the same ``RasterImage``, read the same
+way.) ``pdf.html_to_pdf`` lifts a late image's URL
 as it lifts a ``data:`` image (``pdf.lift_inline_images``: same ``ibl-inline:N`` name, so the
 same image name in the PDF) and, before writing, checks that the document that arrived lifts to
 the very HTML it laid out, then ``fill`` gives each stand-in its real PNG: the file is the one

@@ -11,9 +11,9 @@ Decisions:
   (Not checked with veraPDF, which is not packaged here.)
 - **Where the time goes** (demo weekly report, GC paused, per-phase timers, ~230 ms in all):
   HTML parse 17 ms, style cascade 22, box building 16, layout ~89 (tables about half), painting
-  31, re-encoding the chart PNGs 35 (WeasyPrint decodes every PNG and compresses it again; only
-  JPEG passes through, and JPEG blurs chart text), tagging 6, serialisation 13. RGB charts
-  rather than RGBA save one soft-mask encode each. Data URIs vs files, sharing a
+  31, re-encoding the chart PNGs 35 (WeasyPrint decodes every PNG and compresses it again: now
+  the inline ones are written as they are, ``pngpass``), tagging 6, serialisation 13. RGB
+  charts rather than RGBA save one soft-mask encode each. Data URIs vs files, sharing a
   ``FontConfiguration`` and the PDF variant change the total by less than the run-to-run noise.
 - **No cyclic GC during a render** (``reports.report.gcpause``):
   the collector kept walking WeasyPrint's
@@ -30,7 +30,9 @@ Decisions:
   twice for it).
 - **The report's ``<style>`` is parsed once per process** (``stylecache.py``), not per render,
   and its ``data:`` images reach WeasyPrint decoded, not as base64 to tokenize
-  (``lift_inline_images``).
+  (``lift_inline_images``); those that are PNGs go into its image cache as images written
+  without decoding and compressing them again (``pngpass``; not when a style could turn
+  images with ``image-orientation``, which an image from the cache would not follow).
 - **Images can come late** (``lateimages.py``): the one-shot lays the report out around
   stand-ins of its charts' planned size while another process draws them, and puts their
   pixels in before writing; the same file as with the charts inline.
@@ -60,7 +62,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from reports.errors import RenderError
-from reports.report import fileid, gcpause, stylecache
+from reports.report import fileid, gcpause, pngpass, stylecache
 from reports.report.lateimages import LateImage, LateImageMismatch, LateImages, fill, stand_in
 
 PDF_VARIANT = "pdf/ua-1"
@@ -189,10 +191,7 @@ def _fetcher_classes() -> tuple[type[Any], type[Any]]:
         def fetch(self, url: str, headers: Any = None) -> Any:
             if url.startswith(_INLINE_SCHEME):
                 image = self.inline[int(url.removeprefix(_INLINE_SCHEME))]
-                if image.late is None:
-                    self.guard.local_path(image.uri)  # what the HTML said (the spy sees it)
-                else:  # laid out now from a stand-in, its pixels put in before writing
-                    self.guard.seen(image.uri)
+                _guard_inline(self.guard, image)
                 return URLFetcherResponse(url, image.data, {"Content-Type": image.mime}, 200)
             path = self.guard.local_path(url)
             if path is None:
@@ -263,6 +262,23 @@ def lift_inline_images(html: str, late: LateImages | None = None
     return pattern.sub(lift, html), images
 
 
+def _guard_inline(guard: UrlGuard, image: InlineImage) -> None:
+    """What the HTML said goes past the guard (and its spy) when WeasyPrint gets the image."""
+    if image.late is None:
+        guard.local_path(image.uri)
+    else:  # laid out now from a stand-in, its pixels put in before writing
+        guard.seen(image.uri)
+
+
+def _seed_inline(images: dict[str, Any], inline: Sequence[InlineImage], guard: UrlGuard,
+                 options: dict[str, Any]) -> None:
+    """Put the inline PNGs in WeasyPrint's image cache as images it writes without decoding
+    and compressing them again (``pngpass``); not if a style may turn images."""
+    for index, image in enumerate(inline):
+        if pngpass.seed(images, f"{_INLINE_SCHEME}{index}", image.data, options):
+            _guard_inline(guard, image)
+
+
 def _late_src(late: LateImages) -> re.Pattern[str]:
     """``_DATA_SRC`` that also finds ``late``'s URLs."""
     urls = "".join(f"|{re.escape(image.url)}" for image in late.images)
@@ -329,6 +345,9 @@ def html_to_pdf(
                 string=source_html, base_url=str(base_dir) + os.sep, url_fetcher=fetcher
             )
             images: dict[str, Any] = {}  # WeasyPrint's image cache, by URL
+            if "image-orientation" not in source_html:
+                _seed_inline(images, inline, guard,
+                             {**weasyprint.DEFAULT_OPTIONS, "pdf_variant": PDF_VARIANT})
             document = source.render(
                 pdf_variant=PDF_VARIANT, font_config=_font_config(),
                 stylesheets=stylecache.take_styles(source), cache=images,

@@ -76,6 +76,7 @@ def paged(tmp_path: Path) -> Callable[[RunningApi], Path]:
 # -- retried, then fine ---------------------------------------------------------------------
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(
     "retry_after",
     [

@@ -38,3 +38,10 @@ def slow_charts(seconds: float, job: object) -> object:
 
     time.sleep(seconds)
     return render_charts(job)  # type: ignore[arg-type]
+
+
+def loaded(names: tuple[str, ...]) -> dict[str, bool]:
+    """Which of the modules ``names`` a (render) process has imported so far."""
+    import sys
+
+    return {name: name in sys.modules for name in names}

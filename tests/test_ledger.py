@@ -785,3 +785,21 @@ def test_requeued_deliveries_are_due_again_with_their_message_id(ledger: Ledger)
     assert ledger.plan_deliveries("acme-weekly", WEEK, recipients, IDS, force=False) == [
         "b@example.org"]
     assert ledger.requeue_deliveries("acme-weekly", WEEK, ["b@example.org"]) == []  # pending
+
+
+def test_a_sqlite_ledger_never_imports_the_postgresql_dialect(tmp_path: Path) -> None:
+    """Declaring the partial index for PostgreSQL too imported its dialect (~30-50 ms of CPU)
+    in every one-shot ``generate``; a fresh interpreter is the only honest view."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from reports.state.ledger import Ledger\n"
+        f"Ledger({'sqlite:///' + str(tmp_path / 'state.db')!r}).close()\n"
+        "print('sqlalchemy.dialects.postgresql' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "False"
+    assert (tmp_path / "state.db").is_file()

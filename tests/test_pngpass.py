@@ -42,8 +42,9 @@ def encoded(image: Image.Image, **options: object) -> bytes:
 
 def render(png: bytes, folder: Path) -> pypdf.PdfReader:
     uri = "data:image/png;base64," + base64.b64encode(png).decode()
-    html = (f'<!doctype html><html lang="en"><head><title>t</title></head>'
-            f'<body><p>chart</p><img alt="a chart" src="{uri}" style="width: 6cm"></body></html>')
+    html = ('<!doctype html><html lang="en"><head><title>t</title>'
+            '<style>img { width: 6cm }</style></head>'
+            f'<body><p>chart</p><img alt="a chart" src="{uri}"></body></html>')
     result = html_to_pdf(html, base_dir=folder, allowed_roots=[folder], metadata=META)
     return pypdf.PdfReader(io.BytesIO(result.data))
 
@@ -107,3 +108,20 @@ def test_idat_reads_only_pngs_a_pdf_takes_as_they_are() -> None:
     assert idat(grey[:40]) is None  # cut short
     assert idat(encoded(picture(), transparency=(255, 255, 255))) is None
     assert idat(encoded(picture("P"))) is None
+
+
+@pytest.mark.parametrize("styled_by", ["style", "link"])
+def test_an_image_orientation_in_the_styles_still_turns_the_image(
+    styled_by: str, tmp_path: Path,
+) -> None:
+    """An image from the cache is not turned by WeasyPrint: such documents take its path."""
+    rule = "img { image-orientation: 90deg; width: 3cm }"
+    (tmp_path / "turn.css").write_text(rule)
+    head = f"<style>{rule}</style>" if styled_by == "style" else (
+        '<link rel="stylesheet" href="turn.css">')
+    uri = "data:image/png;base64," + base64.b64encode(encoded(picture())).decode()
+    html = (f'<!doctype html><html lang="en"><head><title>t</title>{head}</head>'
+            f'<body><img alt="a chart" src="{uri}"></body></html>')
+    result = html_to_pdf(html, base_dir=tmp_path, allowed_roots=[tmp_path], metadata=META)
+    stream = only_image(pypdf.PdfReader(io.BytesIO(result.data)))
+    assert (stream["/Width"], stream["/Height"]) == (40, 90)  # turned: 90 x 40 at the source

@@ -301,3 +301,23 @@ def test_a_pdf_child_gone_before_the_job_fails_the_render_without_a_hang() -> No
         with pytest.raises(RenderError, match="worker"):
             shot.render(job)
         assert shot.charts_drawn.is_set()
+
+
+def _slow_imports() -> None:
+    """A child whose imports take a second (as the PDF child's do, against the charts')."""
+    time.sleep(1.0)
+
+
+def test_the_child_ready_first_is_handed_its_job_first() -> None:
+    """``OneShot.render`` gives the job first to whichever child is warm: a charts child
+    ready before the PDF child starts drawing instead of waiting for the other's imports."""
+    from reports.execute.oneshot import by_readiness
+
+    slow = WarmWorker(timeout_s=60, memory_mb=1500, warm=_slow_imports)
+    quick = WarmWorker(timeout_s=60, memory_mb=1500, warm=no_warm_up)
+    with slow, quick:
+        deadline = time.perf_counter() + 60
+        assert by_readiness([slow, quick], deadline) == [quick, slow]
+        assert quick.run(add, 1, 2) == 3
+        assert by_readiness([quick, slow], deadline) == [quick, slow]  # both "gone" or ready
+        assert slow.run(add, 2, 3) == 5

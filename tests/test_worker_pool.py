@@ -10,7 +10,7 @@ import pytest
 
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
 from reports.execute.worker import WorkerPool
-from tests._tasks import allocate_4gb, fail, sleep_forever
+from tests._tasks import allocate_4gb, fail, loaded, sleep_forever
 
 
 def pid_after(a: int) -> tuple[int, int]:
@@ -97,3 +97,14 @@ def test_a_killed_worker_frees_its_place_in_a_sized_pool() -> None:
         with pytest.raises(RenderError, match="exited with code 3"):
             pool.run(die)
         assert pool.run(pid_after, 1)[1] == 2
+
+
+def test_a_worker_starts_with_what_a_render_imports_and_without_pyplot() -> None:
+    # Imported once by the fork server (reports.execute.preload), not by every worker's first
+    # report; pyplot, which the charts never use, is not imported at all.
+    names = ("matplotlib.figure", "matplotlib.backends.backend_agg", "jinja2", "babel.support",
+             "matplotlib.style", "reports.report.pdf", "reports.report.charts",
+             "matplotlib.pyplot")
+    with WorkerPool(timeout_s=30, memory_mb=1500) as pool:
+        found = pool.run(loaded, names)
+    assert found == {name: name != "matplotlib.pyplot" for name in names}

@@ -280,15 +280,26 @@ class WarmWorker:
         _kill_group(self.process)
 
 
+def by_readiness(workers: Sequence[WarmWorker], deadline: float) -> list[WarmWorker]:
+    """``workers``, those that said "ready" (or are gone) first, else in the order given;
+    waits until one of them has (or ``deadline``, a ``time.perf_counter()`` value). A job
+    handed to a child that waits for another's imports would sit idle meanwhile."""
+    gone = [w.conn for w in workers if w.conn.closed]  # killed: ``submit`` says so at once
+    ready = gone or multiprocessing.connection.wait(
+        [w.conn for w in workers], timeout=max(0.0, deadline - time.perf_counter()))
+    return sorted(workers, key=lambda w: w.conn not in ready)
+
+
 class OneShot:
     """Two warm children for one report: charts in one, HTML and PDF in the other, at once.
 
-    ``render(job)`` hands the job to both: the charts child draws, the PDF child analyses,
-    renders the HTML and lays the report out around the charts' planned size meanwhile
-    (``report.latecharts``); the parent forwards the charts, or the charts child's error, to
-    the PDF child (``handover``), which then writes the PDF. It returns what
-    ``render_report(job)`` would. One time limit covers both children. The timings are the PDF
-    child's (its ``charts_s``: the wait for the charts), so that overlapped time counts once;
+    ``render(job)`` hands the job to both (first to the one ready first: ``by_readiness``):
+    the charts child draws, the PDF child analyses, renders the HTML and lays the report out
+    around the charts' planned size meanwhile (``report.latecharts``); the parent forwards the
+    charts, or the charts child's error, to the PDF child (``handover``), which then writes
+    the PDF. It returns what ``render_report(job)`` would. One time limit covers both
+    children. The timings are the PDF child's (its ``charts_s``: the wait for the charts), so
+    that overlapped time counts once;
     ``charts_timings`` keeps the charts child's own. ``start_wait_s``: the rest of the render's
     wall time (waiting for the children to be ready, the hand-overs). ``charts_drawn`` is set
     once the charts child is done (or failed): work of the caller's that can wait (the ledger)
@@ -334,10 +345,19 @@ class OneShot:
 
         t0 = time.perf_counter()
         deadline = t0 + self.timeout_s
+        draw = self.draw or render_charts
         try:  # whatever happens, the caller waiting for the charts stops waiting
-            self.pdf.submit(handover.render_awaiting_charts, job, deadline=deadline)
+            charts_first = by_readiness([self.pdf, self.charts], deadline)[0] is self.charts
+            if charts_first:  # it draws while the PDF child finishes its imports
+                self.charts.submit(draw, job, deadline=deadline)
             try:
-                self.charts.submit(self.draw or render_charts, job, deadline=deadline)
+                self.pdf.submit(handover.render_awaiting_charts, job, deadline=deadline)
+            except BaseException:
+                self.charts.kill()
+                raise
+            try:
+                if not charts_first:
+                    self.charts.submit(draw, job, deadline=deadline)
                 charted = self.charts.result()
             except BaseException as exc:
                 self.pdf.tell(handover.failed(exc))  # it stops waiting, with this error

@@ -44,13 +44,9 @@ from reports.report import gcpause
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
 
-PRELOAD = (
-    "reports.report.weasy", "reports.report.pdf", "matplotlib", "matplotlib.pyplot",
-    "reports.report.build", "reports.report.analysis", "reports.report.charts",
-    "reports.report.render", "reports.report.csvdata",
-)
-"""Modules the fork server imports once, so every render child starts warm (our own render
-modules, Jinja2 and Babel included: ~0.25 s less per child)."""
+PRELOAD = ("reports.execute.preload",)
+"""Modules the fork server imports once, so every render child starts warm: the render modules
+and what a first render would import or look up (``reports.execute.preload``)."""
 
 _KILL_GRACE_S = 5.0
 

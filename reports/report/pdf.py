@@ -31,8 +31,9 @@ Decisions:
 - **The report's ``<style>`` is parsed once per process** (``stylecache.py``), not per render,
   and its ``data:`` images reach WeasyPrint decoded, not as base64 to tokenize
   (``lift_inline_images``); those that are PNGs go into its image cache as images written
-  without decoding and compressing them again (``pngpass``; not when a style could turn
-  images with ``image-orientation``, which an image from the cache would not follow).
+  without decoding and compressing them again (``pngpass``; only when all of the document's
+  styles are in its ``<style>`` elements and none says ``image-orientation``, which an image
+  from the cache would not follow).
 - **Images can come late** (``lateimages.py``): the one-shot lays the report out around
   stand-ins of its charts' planned size while another process draws them, and puts their
   pixels in before writing; the same file as with the charts inline.
@@ -345,12 +346,13 @@ def html_to_pdf(
                 string=source_html, base_url=str(base_dir) + os.sep, url_fetcher=fetcher
             )
             images: dict[str, Any] = {}  # WeasyPrint's image cache, by URL
-            if "image-orientation" not in source_html:
+            styles = stylecache.take_styles(source)
+            if styles is not None and "image-orientation" not in source_html:
                 _seed_inline(images, inline, guard,
                              {**weasyprint.DEFAULT_OPTIONS, "pdf_variant": PDF_VARIANT})
             document = source.render(
                 pdf_variant=PDF_VARIANT, font_config=_font_config(),
-                stylesheets=stylecache.take_styles(source), cache=images,
+                stylesheets=styles, cache=images,
             )
             if late is not None:
                 html = _late_arrived(late, source_html, inline, images)

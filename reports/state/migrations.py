@@ -18,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from reports.errors import SchemaOutdatedError, StateError
 from reports.state.schema import (
     SCHEMA_VERSION,
-    WORKING,
     archive_columns,
     audit_log,
     delivery_columns,
@@ -28,6 +27,7 @@ from reports.state.schema import (
     run_events,
     scheduler_holds,
     schema_version,
+    working_index,
 )
 
 
@@ -36,11 +36,7 @@ def _migrate_1(conn: Connection) -> None:
     schema_version.create(conn)
     v1 = sa.MetaData()
     sa.Table("runs", v1, *run_columns(version=1)).create(conn)
-    sa.Index(
-        "ux_runs_working", v1.tables["runs"].c.report, v1.tables["runs"].c.period_start,
-        v1.tables["runs"].c.period_end, unique=True, sqlite_where=WORKING,
-        postgresql_where=WORKING,
-    ).create(conn)
+    working_index(v1.tables["runs"], conn.dialect.name).create(conn)
     run_events.create(conn)
     sa.Table(
         "deliveries", v1,

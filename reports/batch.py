@@ -1,7 +1,10 @@
 """``generate`` for many reports (``--all``): one failure never stops the others.
 
 The batch shares what a report run would otherwise set up for itself: one ledger engine, one
-fork server and a pool of warm render workers; reports are collected side by side in threads.
+fork server (which imports and looks up once what every render needs, ``execute.preload``) and
+a pool of one warm render worker per core. Each report runs in a thread of its own, more of them
+than workers: while the workers render, the next reports fetch in this process and wait their
+turn for a worker, and the last ones archive, so the workers never wait for a fetch.
 """
 
 from __future__ import annotations

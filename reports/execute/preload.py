@@ -2,8 +2,8 @@
 
 The pool's fork server (``worker.PRELOAD``) and a Celery worker import this module before they
 fork render children; what it does is then shared copy-on-write, instead of each child paying it
-on its first report (measured per child, 2 cores: ~0.45 s of CPU more on its first report than
-on the next):
+on its first report (a child's first report costs 0.4-0.8 s of CPU more than its next, mostly
+Pango, fontconfig and cffi warming up, which no import does):
 
 - the render modules, and matplotlib's ``Figure`` and Agg canvas without pyplot, which the
   charts never use (~0.3 s of CPU less), the artists' property docstrings skipped (as the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -20,9 +21,38 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
         sys.dont_write_bytecode = False
+    _temporary_files_in_memory(config)
     config.addinivalue_line(
         "markers", "long: a test of many seconds (processes, kills, timeouts); the xdist "
         "workers run these first")
+
+
+RAM_DISK = "/dev/shm"
+RAM_DISK_FREE_BYTES = 1 << 30
+
+
+def _temporary_files_in_memory(config: pytest.Config) -> None:
+    """Put the suite's temporary files (``tmp_path``: SQLite state, archives, outboxes, and the
+    ``TMPDIR`` of every process the suite starts) on the RAM file system, if there is one with
+    1 GiB free and neither ``TMPDIR`` nor ``--basetemp`` says otherwise.
+
+    A SQLite ledger commits each step with an fsync: on the shared development machine's disk a
+    new ledger took 0.5-1.5 s to create (0.07 s in RAM), and ``tests/hostile/test_mail_hostile.py``
+    with the SQLite half of ``tests/test_ledger.py`` took 61 and 51 s instead of 49 and 40 s
+    (alternated, load 7-10). Nothing here tests durability across a power cut; a SIGKILLed
+    process leaves the same files behind on either file system. Set in the controller before
+    xdist starts its workers: they inherit ``TMPDIR`` and get their ``--basetemp`` under it.
+    """
+    if config.option.basetemp or os.environ.get("TMPDIR") or not os.path.isdir(RAM_DISK):
+        return
+    try:
+        stats = os.statvfs(RAM_DISK)
+    except OSError:
+        return
+    if stats.f_bavail * stats.f_frsize < RAM_DISK_FREE_BYTES or not os.access(RAM_DISK, os.W_OK):
+        return
+    os.environ["TMPDIR"] = RAM_DISK
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

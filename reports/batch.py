@@ -78,6 +78,7 @@ def generate_many(
     # their turn for a worker, so no worker idles through a fetch or an archive.
     renderers = WorkerPool(timeout_s=config.render.timeout_s,
                            memory_mb=config.render.memory_mb, size=workers)
+    renderers.prestart()  # ready when the fork server is, before the first data is in
     under_way = min(len(reports), workers * (1 + FETCH_AHEAD))
 
     with ledger, renderers, ThreadPoolExecutor(max_workers=under_way) as threads:

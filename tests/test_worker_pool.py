@@ -108,3 +108,21 @@ def test_a_worker_starts_with_what_a_render_imports_and_without_pyplot() -> None
     with WorkerPool(timeout_s=30, memory_mb=1500) as pool:
         found = pool.run(loaded, names)
     assert found == {name: name != "matplotlib.pyplot" for name in names}
+
+
+def test_prestart_starts_the_workers_before_any_job() -> None:
+    import multiprocessing
+
+    before = {child.pid for child in multiprocessing.active_children()}
+    with WorkerPool(timeout_s=30, memory_mb=1500, size=2) as pool, \
+            ThreadPoolExecutor(2) as threads:
+        pool.prestart()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            started = {c.pid for c in multiprocessing.active_children()} - before
+            if len(started) == 2:
+                break
+            time.sleep(0.05)
+        assert len(started) == 2
+        pids = {pid for pid, _ in threads.map(lambda i: pool.run(pid_after, i), range(4))}
+    assert pids <= started

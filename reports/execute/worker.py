@@ -13,9 +13,8 @@ process-group leader; on timeout the parent kills the whole group.
 ``render_many`` runs a batch on a few workers; one failure does not stop the others.
 ``WorkerPool`` keeps warm workers for a batch of reports, with the same limits and errors.
 
-Garbage collection: a job runs with the cyclic GC paused (``reports.report.gcpause``);
-a one-shot child
-exits right after it, a pool worker collects after sending its answer, while it waits for the next.
+Garbage collection: a job runs with the cyclic GC paused (``reports.report.gcpause``); a one-shot
+child exits right after it, a pool worker collects after sending its answer, while it waits.
 
 Caches: ``_context`` calls ``reports.execute.cachedirs.prepare_environment`` before the fork
 server starts, so matplotlib and fontconfig keep their caches even when ``$HOME`` is not writable.
@@ -316,6 +315,23 @@ class WorkerPool:
         except BaseException:
             self._gone()
             raise
+
+    def prestart(self) -> None:
+        """Start the ``size`` workers now, one after the other in a thread of their own, so that
+        they are ready once the fork server is, not when the first jobs come."""
+        def start() -> None:
+            while True:
+                with self._turn:
+                    if self._closed or self._live >= self.size:
+                        return
+                    self._live += 1
+                try:
+                    worker = _PoolWorker(_context(), self.memory_mb)
+                except RenderError:
+                    return self._gone()  # a job that comes will say why
+                self._give_back(worker)
+
+        threading.Thread(target=start, name="pool-prestart", daemon=True).start()
 
     def _gone(self, end: Callable[[], None] | None = None) -> None:
         """A worker ended (by ``end``, if given): its place goes to the next caller waiting."""

@@ -39,9 +39,11 @@ def _temporary_files_in_memory(config: pytest.Config) -> None:
     A SQLite ledger commits each step with an fsync: on the shared development machine's disk a
     new ledger took 0.5-1.5 s to create (0.07 s in RAM), and ``tests/hostile/test_mail_hostile.py``
     with the SQLite half of ``tests/test_ledger.py`` took 61 and 51 s instead of 49 and 40 s
-    (alternated, load 7-10). Nothing here tests durability across a power cut; a SIGKILLed
-    process leaves the same files behind on either file system. Set in the controller before
-    xdist starts its workers: they inherit ``TMPDIR`` and get their ``--basetemp`` under it.
+    (alternated, load 7-10, the disk busy with other jobs; at load 2-4 on a quiet disk six
+    end-to-end files took the same time either way). Nothing here tests durability across a
+    power cut; a SIGKILLed process leaves the same files behind on either file system. Set in
+    the controller before xdist starts its workers: they inherit ``TMPDIR`` and get their
+    ``--basetemp`` under it.
     """
     if config.option.basetemp or os.environ.get("TMPDIR") or not os.path.isdir(RAM_DISK):
         return

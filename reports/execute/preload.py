@@ -23,33 +23,23 @@ from __future__ import annotations
 import contextlib
 import importlib
 
-MODULES = (
-    "reports.report.weasy", "reports.report.pdf", "reports.report.build",
-    "reports.report.analysis", "reports.report.charts", "reports.report.render",
-    "reports.report.csvdata", "jinja2", "jinja2.ext", "babel.support", "matplotlib.style",
-    "email.policy",
-)
-CHART_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg")
+MODULES = ("jinja2", "jinja2.ext", "babel.support", "matplotlib.style", "email.policy")
+"""Beyond the one-shot children's modules: what a first render imported on first use."""
 
 
 def preload() -> None:
-    """Import what a render uses and warm matplotlib's font lookups (once per process)."""
-    from reports.execute.oneshot import artist_docstrings_skipped
+    """Import what a render uses and warm matplotlib's font lookups (once per process): what
+    the one-shot's two children do at their start (``oneshot.warm_charts``, ``PDF_MODULES``),
+    and ``MODULES``."""
+    from reports.execute.oneshot import PDF_MODULES, warm_charts
 
-    with artist_docstrings_skipped():
-        for name in CHART_MODULES:
-            importlib.import_module(name)
-    for name in MODULES:
+    with contextlib.suppress(Exception):  # a missing font: the first chart says so
+        warm_charts("en")
+    for name in (*PDF_MODULES, *MODULES):
         importlib.import_module(name)
     import PIL.Image
 
     PIL.Image.preinit()  # the plugins a chart PNG is opened with
-    from reports.report.charts import warm_fonts
-    from reports.report.fonts import chain_fonts_only
-
-    chain_fonts_only()
-    with contextlib.suppress(Exception):  # a missing font: the first chart says so
-        warm_fonts("en")
 
 
 preload()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reports.errors import RenderError
+from reports.report.pngpass import SIGNATURE
 
 SCHEME = "ibl-chart:"
 """The URL scheme of a late image (with a random part per render, so no text can name one)."""
@@ -76,7 +77,7 @@ def stand_in(image: LateImage) -> bytes:
     """A PNG signature and header (8-bit RGB, ``image``'s size) and its end: what WeasyPrint
     reads to lay an image out. It has no pixels (nothing reads them before ``fill``)."""
     header = struct.pack(">IIBBBBB", image.width, image.height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IEND", b"")
+    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IEND", b"")
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

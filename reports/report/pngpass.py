@@ -29,7 +29,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MODES = {0: "L", 2: "RGB"}
 """PNG colour types whose IDAT data is a PDF image's data as it is, and Pillow's mode name."""
 
@@ -37,9 +37,9 @@ _MODES = {0: "L", 2: "RGB"}
 def idat(png: bytes) -> tuple[str, int, int, bytes] | None:
     """``(mode, width, height, concatenated IDAT data)`` of a PNG that a PDF can take as it is
     (8-bit grey or RGB, not interlaced, no ``tRNS``); ``None`` for any other file."""
-    if not png.startswith(_SIGNATURE):
+    if not png.startswith(SIGNATURE):
         return None
-    at, header, parts = len(_SIGNATURE), None, []
+    at, header, parts = len(SIGNATURE), None, []
     while at + 8 <= len(png):
         length, kind = struct.unpack_from(">I4s", png, at)
         data = png[at + 8 : at + 8 + length]
@@ -94,7 +94,7 @@ def seed(cache: dict[str, Any], url: str, png: bytes, options: Mapping[str, Any]
     read when the PDF is written."""
     from PIL import Image
 
-    if not png.startswith(_SIGNATURE):
+    if not png.startswith(SIGNATURE):
         return False
     image_id = hashlib.md5(url.encode(), usedforsecurity=False).hexdigest()  # as WeasyPrint
     try:

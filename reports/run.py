@@ -314,14 +314,15 @@ def generate_one(
                     ledger.transition(run_id, RunState.RENDERING, data_hash=digest,
                                       edition=marked,
                                       gate=json.dumps(verdict.as_json(), sort_keys=True))
+                    # What the archive needs of this process, while the PDF child works.
+                    key = render_key_of(config, report, policy, digest)
+                    import reports.delivery.archive  # noqa: F401
                     laps.lap("ledger_s")
                     rendered, render_s = rendering.result()
                     laps.charge_render(render_s, rendered.timings)
                     bar.update(RENDER_STAGE, 1, 1)
                     path = archive_pdf(config, ledger, report, period, rendered, digest,
-                                       marked or "final",
-                                       render_key_of(config, report, policy, digest),
-                                       run_id=run_id)
+                                       marked or "final", key, run_id=run_id)
                     ledger.transition(run_id, RunState.ARCHIVED, detail=str(path))
                     if out is not None:
                         _write_copy(out, rendered.pdf)

@@ -3,7 +3,10 @@
 The schema is versioned (``schema_version``); forward migrations run when a SQLite ledger opens
 and, on PostgreSQL, by ``ibl-reports db upgrade`` (``check_version`` refuses an older schema
 elsewhere), so an upgrade keeps every row. A database written by a newer version is refused.
-Version 1 is frozen as it shipped; each later version is one migration on top of it.
+Version 1 is frozen as it shipped; each later version is one migration on top of it. A new
+(empty) database gets this version's schema at once instead (``create_current``: the same
+tables, columns and indexes the migrations leave, in one transaction): on SQLite, ten steps meant
+ten commits, each a disk flush, on every first run.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from reports.state.schema import (
     report_pauses,
     run_columns,
     run_events,
+    runs,
     scheduler_holds,
     schema_version,
     working_index,
@@ -141,6 +145,20 @@ def _migrate_10(conn: Connection) -> None:
         "GROUP BY report, period_start, period_end"))
 
 
+def create_current(conn: Connection) -> None:
+    """This version's schema on an empty database, as the migrations from version 1 leave it
+    (``tests/test_ledger.py`` compares the two), stamped with ``SCHEMA_VERSION``. No table is
+    looked for first: a process that lost the race to create them fails here and retries."""
+    # ``runs`` with its partial index for this database, on a copy (``working_index``).
+    current_runs = sa.Table("runs", sa.MetaData(), *run_columns(version=SCHEMA_VERSION))
+    current_runs.create(conn)
+    working_index(current_runs, conn.dialect.name).create(conn)
+    metadata = schema_version.metadata
+    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t is not runs],
+                        checkfirst=False)
+    conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1, 2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5,
     6: _migrate_6, 7: _migrate_7, 8: _migrate_8, 9: _migrate_9, 10: _migrate_10,
@@ -178,6 +196,10 @@ def _migrate_once(engine: Engine, target: int) -> int:
             f"the state database has schema version {current}, newer than this ibl-reports "
             f"understands ({SCHEMA_VERSION}); upgrade ibl-reports or point [state] url elsewhere"
         )
+    if current == 0 and target == SCHEMA_VERSION:
+        if _created(engine):
+            return target
+        current = _current_version(engine)  # another process made it meanwhile
     for version in range(current + 1, target + 1):
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -192,6 +214,18 @@ def _migrate_once(engine: Engine, target: int) -> int:
             conn.execute(schema_version.delete())
             conn.execute(schema_version.insert().values(version=version))
     return max(current, target)
+
+
+def _created(engine: Engine) -> bool:
+    """``create_current`` in one transaction; False if another migrator (PostgreSQL: holding
+    the lock meanwhile) made the schema first."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            if sa.inspect(conn).has_table("schema_version"):
+                return False
+        create_current(conn)
+    return True
 
 
 def check_version(engine: Engine) -> int:

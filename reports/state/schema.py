@@ -124,6 +124,7 @@ deliveries = sa.Table(
     *delivery_columns(version=SCHEMA_VERSION),
     sa.UniqueConstraint("report", "period_start", "period_end", "recipient",
                         name="ux_deliveries_key"),
+    sa.Index("ix_deliveries_run", "run_id"),  # version 2
 )
 
 def archive_columns(*, version: int) -> list[sa.Column[Any]]:

@@ -301,3 +301,52 @@ def test_the_file_id_is_where_pydyf_puts_it_with_a_hash_of_the_file(assets: Path
     stamp = f"/ID [({first_id}) ({content})]".encode()
     assert result.data.count(stamp) == 1
     assert hashlib.md5(result.data.replace(stamp, b"")).hexdigest() == content
+
+
+def test_a_function_imported_by_name_imports_its_module_on_first_call(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``weasy.imported_on_first_call``: ``from module import function`` inside the block runs
+    nothing (not even the package); the first call imports the real module; after the block a
+    new import gets the real module, not the stand-in."""
+    from reports.report.weasy import imported_on_first_call
+
+    (tmp_path / "ibl_call_probe").mkdir()
+    (tmp_path / "ibl_call_probe" / "__init__.py").write_text("")
+    ran = tmp_path / "ran"
+    (tmp_path / "ibl_call_probe" / "sub.py").write_text(
+        f"from pathlib import Path\nPath({str(ran)!r}).write_text('yes')\n"
+        "def twice(x):\n    return 2 * x\nOTHER = 7\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("ibl_call_probe.sub", "ibl_call_probe"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    with imported_on_first_call((("ibl_call_probe.sub", "twice"),)):
+        from ibl_call_probe.sub import twice  # type: ignore[import-not-found]
+    assert not ran.exists() and "ibl_call_probe" not in sys.modules
+    assert "ibl_call_probe.sub" not in sys.modules
+    assert twice(21) == 42 and ran.read_text() == "yes"
+    from ibl_call_probe.sub import OTHER
+
+    assert OTHER == 7
+
+
+def test_weasyprint_calls_the_variable_font_instancer_through_the_stand_in() -> None:
+    """WeasyPrint imports ``instantiateVariableFont`` by name from the module deferred in
+    ``weasy.CALLED_ON_FIRST_USE``; what it holds is fontTools' function or the stand-in that
+    calls it (same result, same errors)."""
+    from reports.report.weasy import CALLED_ON_FIRST_USE, weasyprint
+
+    fonts = weasyprint.pdf.fonts
+    assert CALLED_ON_FIRST_USE == (
+        ("fontTools.varLib.instancer", "instantiateVariableFont"),)
+    held = fonts.instantiateVariableFont
+    from fontTools.ttLib import TTFont
+    from fontTools.varLib import instancer
+
+    assert held is instancer.instantiateVariableFont or held.__name__ == "instantiateVariableFont"
+    static = TTFont("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    with pytest.raises(ValueError, match="fvar") as ours:
+        held(static, {"wght": 400})
+    with pytest.raises(ValueError) as theirs:
+        instancer.instantiateVariableFont(static, {"wght": 400})
+    assert str(ours.value) == str(theirs.value)
+    assert not getattr(sys.modules["fontTools.varLib.instancer"], "__ibl_stand_in__", False)

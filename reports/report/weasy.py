@@ -16,6 +16,15 @@ find still loads (slowly, as before).
 And ``fontTools.subset``, which WeasyPrint imports at its import but calls only when HarfBuzz
 cannot subset a font (its fallback, with a warning), is loaded on first use instead
 (``importlib.util.LazyLoader``): ~50-120 ms of CPU less at the start of every render process.
+Likewise ``fontTools.varLib.instancer``, whose ``instantiateVariableFont`` WeasyPrint imports by
+name (so a lazy module would run at once) but calls only for a variable font (none in our font
+chain): while WeasyPrint is imported, that module is a stand-in whose function imports the real
+one on its first call. It pulled in ``fontTools.varLib`` and its OpenType tables, 266 M
+instructions (~60-90 ms of CPU) of every render process's start.
+
+Once it is imported, pyphen's hyphenation dictionaries are read on demand (``hyphenation``:
+the first ``hyphens: auto`` of a process no longer parses a whole dictionary) and the font
+subsetting's glyph arrays no longer cost a C parse per size (``sizedarrays``).
 """
 
 from __future__ import annotations
@@ -29,8 +38,11 @@ import os
 import re
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from typing import Any
+
+from reports.report import hyphenation, sizedarrays
 
 _ABI = {"x86_64-64": "libc6,x86-64", "ppc64-64": "libc6,64bit", "sparc64-64": "libc6,64bit",
         "s390x-64": "libc6,64bit", "ia64-64": "libc6,IA-64"}
@@ -94,18 +106,63 @@ def load_on_first_use(names: tuple[str, ...] = LOADED_ON_FIRST_USE) -> None:
             setattr(importlib.import_module(parent), child, module)
 
 
+CALLED_ON_FIRST_USE = (("fontTools.varLib.instancer", "instantiateVariableFont"),)
+"""Functions WeasyPrint imports by name but our renders do not call (see the module's
+docstring): their module is imported when one is first called."""
+
+
+def _real_module(name: str) -> Any:
+    stand_in = sys.modules.get(name)
+    if getattr(stand_in, "__ibl_stand_in__", False):
+        del sys.modules[name]
+    return importlib.import_module(name)
+
+
+def _on_first_call(name: str, function: str) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(_real_module(name), function)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = function
+    return call
+
+
+@contextlib.contextmanager
+def imported_on_first_call(functions: tuple[tuple[str, str], ...] = CALLED_ON_FIRST_USE
+                           ) -> Iterator[None]:
+    """Inside the block, ``from module import function`` of ``functions`` (modules not imported
+    yet) gives a function that imports the module on its first call; after it, the stand-in
+    modules are gone from ``sys.modules`` (a later import gets the real module)."""
+    stand_ins: dict[str, types.ModuleType] = {}
+    for name, function in functions:
+        if name in sys.modules:
+            continue
+        module = stand_ins.setdefault(name, types.ModuleType(name, "imported on first call"))
+        module.__ibl_stand_in__ = True  # type: ignore[attr-defined]
+        setattr(module, function, _on_first_call(name, function))
+        sys.modules[name] = module
+    try:
+        yield
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
 def _import() -> Any:
     load_on_first_use()
-    if os.name != "posix" or not os.path.exists("/sbin/ldconfig"):
-        import weasyprint as module  # macOS, Windows: find_library spawns nothing there
+    with imported_on_first_call():
+        if os.name != "posix" or not os.path.exists("/sbin/ldconfig"):
+            import weasyprint as module  # macOS, Windows: find_library spawns nothing there
 
-        return module
-    try:
-        with ldconfig_lookup():
+            return module
+        try:
+            with ldconfig_lookup():
+                import weasyprint as module
+        except OSError:  # a library only gcc or ld could find: the standard lookup
             import weasyprint as module
-    except OSError:  # a library only gcc or ld could find: the standard lookup
-        import weasyprint as module
-    return module
+        return module
 
 
 weasyprint = _import()
+hyphenation.install()  # pyphen's dictionaries read on demand (see hyphenation.py)
+sizedarrays.install(weasyprint.pdf.fonts)  # one C parse per array type (see sizedarrays.py)

@@ -1,0 +1,100 @@
+"""Hyphenation dictionaries read on demand: the same patterns and hyphenation points as pyphen's
+own parse, and WeasyPrint hyphenates through them."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pdfplumber
+import pyphen
+
+from reports.report.hyphenation import LazyHyphDict, install
+from tests.test_pdf import META
+
+WORDS = ("hyphenation", "internationalization", "enrolments", "participation", "learners",
+         "statistics", "Data-Structures", "écrire", "Straße", "co-operation", "a", "")
+
+SYNTHETIC = "\n".join((
+    "ISO8859-1",
+    "% a comment with a 1digit and a / slash",
+    "# another one",
+    "LEFTHYPHENMIN 2",
+    "",
+    "  .hy3ph  ",  # white space around a pattern
+    "he2n\r",
+    "hena4",
+    "1na",
+    "n2at",
+    "1tio",
+    "2io",
+    "o2n",
+    "0a0b0",  # all values 0: not a pattern
+    "n1a2t",  # the same key as n2at, later: wins
+    "i1o0",
+    "i0o0",  # the same key again, all 0: does not replace i1o0
+    "^^e41x",  # ^^hh escape: the key is "äx"
+    "c1k/k=k,1,1",  # an alternative (pyphen's DataInt with data)
+    "st1r/x",  # a slash without '=': an ordinary pattern
+    "3ss2",
+))
+
+
+def _dictionary(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "hyph_xx_XX.dic"
+    path.write_bytes(text.encode("latin-1"))
+    return path
+
+
+def _same_patterns(lazy: LazyHyphDict, path: Path) -> None:
+    eager = pyphen.HyphDict(path)
+    lazy.positions("x")  # reads it
+    for key, (start, values) in eager.patterns.items():
+        assert lazy.patterns.get(key) == (start, values), key
+        got = lazy.patterns.get(key)
+        assert got is not None
+        assert [getattr(v, "data", None) for v in got[1]] == [getattr(v, "data", None)
+                                                               for v in values], key
+    for key in [*lazy.patterns.lines, *lazy.patterns.parsed, "zz", "", "%"]:
+        assert lazy.patterns.get(key) == eager.patterns.get(key), key
+    assert lazy.maxlen >= eager.maxlen
+
+
+def test_a_lazy_dictionary_reads_what_pyphen_reads(tmp_path: Path) -> None:
+    path = _dictionary(tmp_path, SYNTHETIC)
+    lazy = LazyHyphDict(path)
+    assert not lazy.loaded
+    _same_patterns(lazy, path)
+    eager = pyphen.HyphDict(path)
+    for word in ("hyphenation", "nation", "äxe", "backen", "strasse", "nat", "io"):
+        assert lazy.positions(word) == eager.positions(word)
+        assert [p.data for p in lazy.positions(word)] == [p.data for p in eager.positions(word)]
+
+
+def test_the_english_dictionary_hyphenates_as_pyphen_does() -> None:
+    path = pyphen.LANGUAGES["en_US"]
+    _same_patterns(LazyHyphDict(path), path)
+    ours = pyphen.Pyphen(lang="en_US")
+    ours.hd = LazyHyphDict(path)
+    theirs = pyphen.Pyphen(lang="en_US", cache=False)
+    assert not isinstance(theirs.hd, LazyHyphDict)
+    for word in WORDS:
+        assert ours.inserted(word) == theirs.inserted(word)
+        assert list(ours.iterate(word)) == list(theirs.iterate(word))
+
+
+def test_weasyprint_hyphenates_through_a_lazy_dictionary(tmp_path: Path) -> None:
+    from reports.report.pdf import html_to_pdf
+
+    install()
+    path = pyphen.LANGUAGES[pyphen.language_fallback("en")]
+    assert isinstance(pyphen.hdcache[path], LazyHyphDict)
+    html = ('<!doctype html><html lang="en"><body><p style="width: 22mm; hyphens: auto; '
+            'font-size: 10pt">internationalization participation</p></body></html>')
+    result = html_to_pdf(html, base_dir=tmp_path, allowed_roots=[tmp_path], metadata=META)
+    with pdfplumber.open(io.BytesIO(result.data)) as pdf:
+        text = pdf.pages[0].extract_text()
+    assert pyphen.hdcache[path].loaded
+    assert "\u2010" in text or "-" in text  # broken at a hyphenation point
+    assert text.replace("\u2010\n", "").replace("-\n", "").split() == [
+        "internationalization", "participation"]

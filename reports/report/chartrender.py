@@ -1,4 +1,4 @@
-"""The Agg canvas the charts are drawn on: matplotlib's, with each glyph's bitmap kept.
+"""The Agg canvas the charts are drawn on: matplotlib's, with glyph bitmaps and layouts kept.
 
 Decisions:
 
@@ -11,15 +11,21 @@ Decisions:
   fraction of a pixel and drawn at its place by adding the whole pixels to the bitmap's corner:
   the same bitmaps at the same places, the same PNG bytes (tests compare them with matplotlib's
   own canvas, in Latin and Arabic script).
-- The kept bitmaps are few (digits, letters of axis labels and tick labels repeat within a
-  chart and from report to report) and bounded (``GLYPHS_KEPT``; all dropped past it). A key
-  holds its font object, so a font matplotlib's cache let go cannot lend its identity to another.
+- Each text's glyph layout (which glyph of which font where, from libraqm: ~0.3-0.5 ms a text,
+  mostly a fixed cost, ~75 texts a report) is kept too, per font, size, resolution, text,
+  hinting, features and language: tick labels, axis labels and legends come back report after
+  report in a warm process. A text is measured as before (matplotlib keeps its metrics per
+  renderer).
+- The kept bitmaps and layouts are few (digits, letters of axis labels and tick labels repeat
+  within a chart and from report to report) and bounded (``GLYPHS_KEPT``, ``LAYOUTS_KEPT``;
+  all dropped past it). A key holds its font object, so a font matplotlib's cache let go cannot
+  lend its identity to another.
 - Which font files a text's properties choose is looked up once per properties and
   ``rcParams`` (``_font_paths``: what matplotlib's own lookup cache is keyed on; dropped when
-  its list of fonts changes), and so is
-  the font's line height at a size (``_get_font_height_metrics``, the hook ``Text`` asks a
-  renderer for: the same tables and arithmetic as ``Text``'s own; the renderer's resolution is
-  the figure's, as this canvas makes it). Text was measured and drawn ~200 times a report, each
+  its list of fonts changes), and so is the font's line height at a size
+  (``_get_font_height_metrics``, the hook ``Text`` asks a renderer for: the same tables and
+  arithmetic as ``Text``'s own; the renderer's resolution is the figure's, as this canvas makes
+  it). Text was measured and drawn ~200 times a report, each
   asking matplotlib's font manager again (~a tenth of the charts' time).
 - Text measurement, boxes (mathtext, TeX, which the charts do not use) and everything else are
   matplotlib's, unchanged.
@@ -44,7 +50,11 @@ GLYPHS_KEPT = 20_000
 FONTS_KEPT = 1_000
 """At most this many font lookups and line heights are kept; past it they are all dropped."""
 
+LAYOUTS_KEPT = 5_000
+"""At most this many texts' glyph layouts are kept; past it they are all dropped."""
+
 _glyphs: dict[tuple[Any, ...], tuple[Any, int, int]] = {}
+_layouts: dict[tuple[Any, ...], tuple[tuple[Any, int, float, float], ...]] = {}
 _paths: dict[tuple[Any, ...], Any] = {}
 _heights: dict[tuple[Any, ...], tuple[float | None, float | None, float | None]] = {}
 _RC_FONT = ("family", "style", "variant", "weight", "stretch", "size", "serif", "sans-serif",
@@ -96,6 +106,37 @@ class ChartRenderer(RendererAgg):
         font.clear()
         font.set_size(font_prop.get_size_in_points(), self.dpi)
         return font
+
+    def draw_text(self, gc: Any, x: float, y: float, s: str, prop: Any, angle: float,
+                  ismath: Any = False, mtext: Any = None) -> None:
+        """``RendererAgg.draw_text`` with each text's glyph layout kept (``_layouts``)."""
+        if ismath:
+            super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)  # type: ignore[no-untyped-call]
+            return
+        size = prop.get_size_in_points()
+        flags = get_hinting_flag()  # type: ignore[no-untyped-call]
+        features = mtext.get_fontfeatures() if mtext is not None else None
+        language = mtext.get_language() if mtext is not None else None
+        font = font_manager.get_font(_font_paths(prop))
+        key = (font, size, self.dpi, s, flags, features, language)
+        try:
+            items, keep = _layouts.get(key), True
+        except TypeError:  # a language given as a list of spans
+            items, keep = None, False
+        if items is None:
+            font = self._prepare_font(prop)
+            items = tuple((item.ft_object, item.glyph_index, item.x, item.y)
+                          for item in font._layout(s, flags=flags, features=features,
+                                                   language=language))
+            if keep:
+                if len(_layouts) >= LAYOUTS_KEPT:
+                    _layouts.clear()
+                _layouts[key] = items
+        self._draw_text_glyphs_and_boxes(
+            gc, x, y, angle,
+            ((ft_object, size, glyph_index, 0, 1, item_x, item_y)
+             for ft_object, glyph_index, item_x, item_y in items),
+            [])
 
     def _get_font_height_metrics(self, prop: Any
                                  ) -> tuple[float | None, float | None, float | None]:

@@ -201,3 +201,52 @@ def test_an_archive_folder_that_is_a_file_is_an_archive_error(tmp_path: Path) ->
         Archive(root).write("acme", "weekly", WEEK, PDF)
     assert str(root) in str(info.value)
     assert root.read_text() == "not a folder"
+
+
+def test_the_render_key_is_made_without_importing_the_renderer() -> None:
+    """A cold ``generate``'s parent makes the render key while its PDF child renders; the
+    built-in templates folder it hashes no longer costs it Jinja2 and the report's analysis and
+    charts modules (~30 ms of CPU). A fresh interpreter is the only honest view."""
+    import subprocess
+    import sys
+
+    from reports.config import ReportConfig
+    from reports.config.privacy import PrivacyConfig
+    from reports.delivery.renderkey import render_key
+
+    spec = {"name": "acme-weekly", "org": "acme", "period": "weekly", "schedule": "0 7 * * 1"}
+    probe = (
+        "import sys\n"
+        "from reports.config import ReportConfig\n"
+        "from reports.config.privacy import PrivacyConfig\n"
+        "from reports.delivery.renderkey import render_key\n"
+        f"report = ReportConfig.model_validate({spec!r})\n"
+        "print(render_key(data_hash='0' * 64, report=report, privacy=PrivacyConfig(),\n"
+        "                 templates_dir=None, version='1'))\n"
+        "print(sorted(m for m in ('reports.report.render', 'jinja2') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=True)
+    key, imported = done.stdout.split("\n")[:2]
+    assert imported == "[]"
+    assert key == render_key(data_hash="0" * 64, report=ReportConfig.model_validate(spec),
+                             privacy=PrivacyConfig(), templates_dir=None, version="1")
+
+
+def test_the_out_and_html_copies_are_both_written_and_a_failure_names_its_file(
+    tmp_path: Path,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from reports.run import _write_copies
+
+    pdf, html = tmp_path / "r.pdf", tmp_path / "r.html"
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"")
+    with ThreadPoolExecutor(1) as pool:
+        _write_copies(pool, [(pdf, b"%PDF-1.7"), (html, b"<html>")])
+        assert (pdf.read_bytes(), html.read_bytes()) == (b"%PDF-1.7", b"<html>")
+        with pytest.raises(UsageError, match=r"cannot write .*a-file/r\.html: "):
+            _write_copies(pool, [(pdf, b"%PDF-2"), (blocked / "r.html", b"<html>")])
+        assert pdf.read_bytes() == b"%PDF-2"  # the other copy is whole all the same
+        _write_copies(pool, [])

@@ -172,3 +172,20 @@ def test_bar_labels_break_between_words_only(language: str) -> None:
                   "Week before", "Month before", "Previous period"):
         text = t.pgettext("chart label", label)
         assert _wrap_label(text).replace("\n", " ") == " ".join(text.split()), (language, text)
+
+
+def test_the_default_style_is_matplotlibs_without_its_style_module() -> None:
+    """The charts set what ``matplotlib.style.use("default")`` sets (without importing
+    ``matplotlib.style``, which reads every style sheet it ships)."""
+    from matplotlib import style
+
+    from reports.report.charts import NOT_STYLE, _default_style
+
+    assert style._STYLE_BLACKLIST == NOT_STYLE
+    keys = [key for key in matplotlib.rcParams if key != "backend"]
+    with matplotlib.rc_context({"font.size": 3.5, "axes.grid": True}):
+        with style.context("default"):
+            expected = {key: matplotlib.rcParams[key] for key in keys}
+        with matplotlib.rc_context(_default_style()):
+            assert {key: matplotlib.rcParams[key] for key in keys} == expected
+        assert matplotlib.rcParams["font.size"] == 3.5

@@ -559,12 +559,21 @@ def test_a_new_database_gets_the_migrated_schema_in_one_transaction(
     engine = create_state_engine(fresh)
     commits: list[int] = []
     sa.event.listen(engine, "commit", lambda _conn: commits.append(1))
+    statements: list[str] = []  # what SQLite itself ran (its driver's own BEGIN/COMMIT too)
+    if fresh.startswith("sqlite"):
+        sa.event.listen(engine, "connect",
+                        lambda dbapi, _record: dbapi.set_trace_callback(statements.append))
     assert migrate(engine) == SCHEMA_VERSION
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version FROM schema_version")).all() == [
             (SCHEMA_VERSION,)]
     engine.dispose()
     assert len(commits) == 1
+    if statements:  # every CREATE inside one transaction, not each committed on its own
+        made = [s.split("(")[0].split()[0] for s in statements
+                if not s.startswith(("PRAGMA", "SELECT"))]
+        assert made[0] == "BEGIN" and made[-1] == "COMMIT" and made.count("COMMIT") == 1
+        assert made.count("CREATE") == 15, made
     assert _schema_of(fresh) == migrated
     assert "ux_runs_working" in str(migrated["runs"]["indexes"])
 

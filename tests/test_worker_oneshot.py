@@ -217,8 +217,9 @@ def test_the_pdf_child_raises_what_the_parent_says_about_the_charts() -> None:
 
 
 def test_artist_docstrings_are_skipped_only_inside_the_block() -> None:
-    """The charts child imports matplotlib without writing every ``set`` docstring (CPU);
-    the classes keep their ``set`` signature, and ``kwdoc`` is itself again afterwards."""
+    """The charts child imports matplotlib without writing every ``set`` docstring and
+    signature (CPU); ``set`` takes the same keywords, and a class defined afterwards gets
+    both again."""
     import inspect
 
     import matplotlib.artist
@@ -230,15 +231,28 @@ def test_artist_docstrings_are_skipped_only_inside_the_block() -> None:
         class Quiet(matplotlib.artist.Artist):
             def set_shade(self, shade: float) -> None:
                 """Set the shade."""
+                self.shade = shade
+
+        class QuietChild(Quiet):
+            pass
 
     class Loud(matplotlib.artist.Artist):
         def set_shade(self, shade: float) -> None:
             """Set the shade."""
 
+    class LoudChild(Quiet):
+        def set_tone(self, tone: str) -> None:
+            """Set the tone."""
+
     assert matplotlib.artist.kwdoc is original
-    assert "shade" in inspect.signature(Quiet.set).parameters
+    assert "shade" not in inspect.signature(Quiet.set).parameters
     assert "shade" not in (Quiet.set.__doc__ or "")
+    quiet = QuietChild()
+    quiet.set(shade=0.5)
+    assert quiet.shade == 0.5
+    assert "shade" in inspect.signature(Loud.set).parameters
     assert "shade: unknown" in (Loud.set.__doc__ or "")
+    assert {"shade", "tone"} <= set(inspect.signature(LoudChild.set).parameters)
 
 
 @pytest.mark.parametrize("language", ["ja", "ar"])

@@ -23,8 +23,8 @@ from pathlib import Path
 from reports.addresses import DOMAIN_RE, check_header_text, parse_address, show
 from reports.errors import ConfigError, MailAddressError
 from reports.lang import translations
+from reports.report import BUILTIN_TEMPLATES
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 TEXT_TEMPLATE = "email/body.txt"
 HTML_TEMPLATE = "email/body.html"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from reports.config import ReportConfig
 from reports.config.privacy import PrivacyConfig
 from reports.errors import ArchiveError
-from reports.report.render import BUILTIN_TEMPLATES
+from reports.report import BUILTIN_TEMPLATES
 
 NOT_RENDERED = frozenset({"recipients", "schedule", "catch_up", "catch_up_max_periods"})
 """ReportConfig keys that do not shape the PDF; every other key (present or future) does."""

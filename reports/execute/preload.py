@@ -8,8 +8,8 @@ Pango, fontconfig and cffi warming up, which no import does):
 - the render modules, and matplotlib's ``Figure`` and Agg canvas without pyplot, which the
   charts never use (~0.3 s of CPU less), the artists' property docstrings skipped (as the
   one-shot's charts child does; a render never reads a docstring);
-- what a first render imported on first use: Jinja2, Babel's catalogues, matplotlib's styles,
-  Pillow's image plugins, the e-mail policy of the archive's HTML;
+- what a first render imported on first use: Jinja2, Babel's catalogues, Pillow's image
+  plugins, the e-mail policy of the archive's HTML;
 - matplotlib's font choice narrowed to the charts' family chains (``fonts.chain_fonts_only``:
   the same fonts win) and the English chain looked up at every size the charts use.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 
-MODULES = ("jinja2", "jinja2.ext", "babel.support", "matplotlib.style", "email.policy")
+MODULES = ("jinja2", "jinja2.ext", "babel.support", "email.policy")
 """Beyond the one-shot children's modules: what a first render imported on first use."""
 
 

@@ -46,11 +46,12 @@ _store = threading.local()
 
 def new_figure(height_in: float, dpi: float = 100) -> Figure:
     """A new figure as wide as the text column, on its own Agg canvas (no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from reports.report.chartrender import ChartCanvas
+
     fig = Figure(figsize=(COLUMN_WIDTH_IN, height_in), dpi=dpi)
-    FigureCanvasAgg(fig)
+    ChartCanvas(fig)
     return fig
 
 

@@ -5,7 +5,9 @@ Decisions:
 - matplotlib's object API only (``Figure`` + ``FigureCanvasAgg``), never pyplot: no global figure
   state, nothing left open, safe in worker processes. matplotlib is imported inside the functions
   so importing this module (and the CLI) stays fast.
-- Independent of the user's matplotlibrc: every figure is drawn inside the "default" style plus
+- Independent of the user's matplotlibrc: every figure is drawn inside the "default" style
+  (``_default_style``: what ``matplotlib.style.use("default")`` sets, without importing
+  ``matplotlib.style``, which reads its ~30 style sheets as it is imported) plus
   our explicit parameters (the font chain of ``fonts.family_chain``, sizes, no mathtext). A glyph
   no installed font has is logged once per chart set, naming its script (``fonts.watch_glyphs``).
 - Text from the API is drawn literally: ``text.parse_math`` is off (the tick labels matplotlib
@@ -167,12 +169,33 @@ def _words(language: str) -> list[str]:
 @contextmanager
 def _style(language: str, texts: list[str]) -> Iterator[None]:
     import matplotlib
-    from matplotlib import style
 
     families = families_for(installed_families(family_chain(language)), texts)
     rc = {**_RC, "font.family": families}
-    with watch_glyphs("charts"), style.context("default"), matplotlib.rc_context(cast(Any, rc)):
+    with watch_glyphs("charts"), matplotlib.rc_context(cast(Any, _default_style())), \
+            matplotlib.rc_context(cast(Any, rc)):
         yield
+
+
+NOT_STYLE = frozenset({
+    "interactive", "backend", "webagg.port", "webagg.address", "webagg.port_retries",
+    "webagg.open_in_browser", "backend_fallback", "toolbar", "timezone",
+    "figure.max_open_warning", "figure.raise_window", "savefig.directory", "tk.window_focus",
+    "docstring.hardcopy", "date.epoch"})
+"""The parameters a matplotlib style leaves alone (``matplotlib.style``'s blacklist)."""
+_defaults: dict[str, Any] = {}
+
+
+def _default_style() -> dict[str, Any]:
+    """The parameters ``matplotlib.style.use("default")`` sets (computed once)."""
+    if not _defaults:
+        import matplotlib
+        from matplotlib import _api
+
+        with _api.suppress_matplotlib_deprecation_warning():
+            _defaults.update({key: matplotlib.rcParamsDefault[key]
+                              for key in matplotlib.rcParamsDefault if key not in NOT_STYLE})
+    return _defaults
 
 
 def warm_fonts(language: str = "en") -> None:

@@ -32,16 +32,13 @@ from markupsafe import Markup
 
 from reports.errors import RenderError
 from reports.lang import name, number, resolve, translations
-from reports.report import fmt
+from reports.report import BUILTIN_TEMPLATES, fmt
 from reports.report.analysis import Analysis, Delta
 from reports.report.bidi import css_content, css_string, isolator
 from reports.report.charts import Chart
 from reports.report.daygrid import day_grid
 from reports.report.highlights import describe_delta, highlights, too_small_sentence
 from reports.report.privacy import AGGREGATE, NAMED_POLICY, Band, Policy
-
-BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-"""The built-in templates: ``templates/`` at the repository root, next to ``reports/``."""
 
 ENTRY_TEMPLATE = "report.html.j2"
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")

@@ -218,8 +218,15 @@ def _migrate_once(engine: Engine, target: int) -> int:
 
 def _created(engine: Engine) -> bool:
     """``create_current`` in one transaction; False if another migrator (PostgreSQL: holding
-    the lock meanwhile) made the schema first."""
+    the lock meanwhile) made the schema first.
+
+    SQLite: Python's driver opens a transaction only before INSERT, UPDATE or DELETE, so each
+    CREATE would commit on its own (a disk flush each: 17 of them); an explicit ``BEGIN
+    IMMEDIATE`` holds them all, and the write lock from the start (a process that lost the
+    race waits for it, then finds the tables there and retries)."""
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             if sa.inspect(conn).has_table("schema_version"):

@@ -32,7 +32,8 @@ def test_a_sized_array_is_the_open_array_of_its_items() -> None:
     assert raw.sizeof(array) == raw.sizeof(raw.new("hb_codepoint_t[3]", [5, 6, 7]))
     # Anything else is the ffi's own: other sizes, no items, pointers.
     assert raw.typeof(ours.new("hb_codepoint_t[4]", [1])) is raw.typeof("hb_codepoint_t[4]")
-    assert len(ours.new("hb_tag_t[100]")) == 100
+    zeroed = ours.new("hb_tag_t[100]")
+    assert raw.typeof(zeroed) is raw.typeof("hb_tag_t[]") and list(zeroed) == [0] * 100
     assert ours.new("unsigned int *", 9)[0] == 9
     assert ours.NULL == raw.NULL
 

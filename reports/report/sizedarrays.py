@@ -9,9 +9,10 @@ ms of CPU: 5 parses in a process's first render, 2 per font in a later render wh
 (a batch's next organisation), none of it the PDF's.
 
 ``install()`` gives ``weasyprint.pdf.fonts`` an ``ffi`` whose ``new('T[n]', items)`` with ``n``
-items is ``new('T[]', items)``: the same array (cffi sizes an open array from its items), one
-parse per type per process. Everything else goes to WeasyPrint's own ``ffi``. A test pins the
-coupling (WeasyPrint's module still names the arrays that way; the PDF bytes are the same).
+items is ``new('T[]', items)`` (and ``new('T[n]')`` is ``new('T[]', n)``): the same array (cffi
+sizes an open array from its items or its length, zeroed), one parse per type per process.
+Everything else goes to WeasyPrint's own ``ffi``. A test pins the coupling (WeasyPrint's module
+still names the arrays that way; the PDF bytes are the same).
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ class SizedArrays:
         self.ffi = ffi
 
     def new(self, cdecl: Any, init: Any = None) -> Any:
-        if isinstance(cdecl, str) and isinstance(init, tuple | list):
-            sized = _SIZED.fullmatch(cdecl)
-            if sized is not None and int(sized.group(2)) == len(init):
+        sized = _SIZED.fullmatch(cdecl) if isinstance(cdecl, str) else None
+        if sized is not None:
+            size = int(sized.group(2))
+            if init is None:  # zeroed, as new('T[n]') is
+                return self.ffi.new(f"{sized.group(1)}[]", size)
+            if isinstance(init, tuple | list) and len(init) == size:
                 return self.ffi.new(f"{sized.group(1)}[]", init)
         return self.ffi.new(cdecl, init)
 

@@ -24,7 +24,8 @@ instructions (~60-90 ms of CPU) of every render process's start.
 
 Once it is imported, pyphen's hyphenation dictionaries are read on demand (``hyphenation``:
 the first ``hyphens: auto`` of a process no longer parses a whole dictionary) and the font
-subsetting's glyph arrays no longer cost a C parse per size (``sizedarrays``).
+subsetting's glyph arrays no longer cost a C parse per size (``sizedarrays``) and the HTML
+tokenizer's regex cache hits (``untilcache``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-from reports.report import hyphenation, sizedarrays
+from reports.report import hyphenation, sizedarrays, untilcache
 
 _ABI = {"x86_64-64": "libc6,x86-64", "ppc64-64": "libc6,64bit", "sparc64-64": "libc6,64bit",
         "s390x-64": "libc6,64bit", "ia64-64": "libc6,IA-64"}
@@ -166,3 +167,4 @@ def _import() -> Any:
 weasyprint = _import()
 hyphenation.install()  # pyphen's dictionaries read on demand (see hyphenation.py)
 sizedarrays.install(weasyprint.pdf.fonts)  # one C parse per array type (see sizedarrays.py)
+untilcache.install(importlib.import_module("tinyhtml5.inputstream"))  # see untilcache.py

@@ -767,6 +767,49 @@ def test_sending_is_fenced_by_the_run_attempt(url: str, clock: FakeClock) -> Non
     assert len(ledger.deliveries("acme-weekly", period=WEEK)) == 2
 
 
+def test_a_takeover_cannot_slip_between_the_fence_and_the_write(url: str) -> None:
+    # The fence reads the run ("still this attempt's?"), then the delivery is written. Another
+    # process taking the run over right after that read must wait until the write commits
+    # (SQLite: the write lock from BEGIN IMMEDIATE; PostgreSQL: the row read FOR SHARE), not
+    # slip in between and leave a delivery marked sending by an attempt that lost its run.
+    engine = create_state_engine(url)
+    ledger = opened(Ledger(url, upgrade=True, engine=engine))
+    run = ledger.start_run("acme-weekly", "acme", WEEK)
+    for state in (RunState.RENDERING, RunState.ARCHIVED, RunState.DELIVERING):
+        ledger.transition(run, state)
+    ids = {"a@x.example": "<1@x>"}
+    ledger.plan_deliveries("acme-weekly", WEEK, ids, ids, force=False, run_id=run)
+    other = create_state_engine(url)
+    takeover: list[str] = []
+
+    def take_over(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if takeover or not statement.startswith("SELECT runs.state, runs.attempt"):
+            return
+        with other.connect() as conn:
+            wait = ("PRAGMA busy_timeout = 50" if conn.dialect.name == "sqlite"
+                    else "SET lock_timeout = '50ms'")
+            conn.exec_driver_sql(wait)
+            try:
+                conn.execute(sa.text("UPDATE runs SET attempt = 'someone-else' WHERE id = :id"),
+                             {"id": run})
+                conn.commit()
+                takeover.append("took the run over")
+            except sa.exc.OperationalError as exc:
+                conn.rollback()
+                takeover.append(f"waited: {str(exc.orig).splitlines()[0]}")
+
+    sa.event.listen(engine, "after_cursor_execute", take_over)
+    try:
+        ledger.mark_sending("acme-weekly", WEEK, "a@x.example", run_id=run)
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", take_over)
+        other.dispose()
+        ledger.close()
+        engine.dispose()
+    assert len(takeover) == 1 and takeover[0].startswith("waited"), takeover
+    assert re.search("locked|lock timeout", takeover[0]), takeover
+
+
 def test_a_run_of_a_live_process_still_blocks(url: str, clock: FakeClock) -> None:
     ledger = opened(Ledger(url, upgrade=True, clock=clock))
     ledger.start_run("acme-weekly", "acme", WEEK)

@@ -44,13 +44,14 @@ from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
 from matplotlib.ft2font import RenderMode
 
-GLYPHS_KEPT = 20_000
-"""At most this many glyph bitmaps are kept (a few MB); past it they are all dropped."""
+GLYPHS_KEPT = 4_000
+"""At most this many glyph bitmaps are kept (~1 KB each with its key, ~70 new ones a report of
+another org); past it they are all dropped."""
 
 FONTS_KEPT = 1_000
 """At most this many font lookups and line heights are kept; past it they are all dropped."""
 
-LAYOUTS_KEPT = 5_000
+LAYOUTS_KEPT = 1_000
 """At most this many texts' glyph layouts are kept; past it they are all dropped."""
 
 _glyphs: dict[tuple[Any, ...], tuple[Any, int, int]] = {}

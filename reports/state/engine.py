@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from reports.errors import StateError
 from reports.report.periods import Clock
 from reports.state.migrations import check_version, migrate
+from reports.state.writes import begin_write
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -159,7 +160,8 @@ class LedgerStore:
         return self._clock()
 
     def _begin(self) -> Any:
-        return self._engine.begin()
+        """A write transaction: on SQLite a fence's read and the write it allows are one step."""
+        return begin_write(self._engine)
 
     def _fail(self, what: str, exc: SQLAlchemyError) -> StateError:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]

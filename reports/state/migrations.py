@@ -33,6 +33,7 @@ from reports.state.schema import (
     schema_version,
     working_index,
 )
+from reports.state.writes import begin_write
 
 
 def _migrate_1(conn: Connection) -> None:
@@ -221,12 +222,10 @@ def _created(engine: Engine) -> bool:
     the lock meanwhile) made the schema first.
 
     SQLite: Python's driver opens a transaction only before INSERT, UPDATE or DELETE, so each
-    CREATE would commit on its own (a disk flush each: 17 of them); an explicit ``BEGIN
-    IMMEDIATE`` holds them all, and the write lock from the start (a process that lost the
-    race waits for it, then finds the tables there and retries)."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    CREATE would commit on its own (a disk flush each: 17 of them); ``begin_write`` holds them
+    all, and the write lock from the start (a process that lost the race waits for it, then
+    finds the tables there and retries)."""
+    with begin_write(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             if sa.inspect(conn).has_table("schema_version"):

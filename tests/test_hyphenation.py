@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pdfplumber
 import pyphen
@@ -46,17 +47,20 @@ def _dictionary(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def _same_patterns(lazy: LazyHyphDict, path: Path) -> None:
-    eager = pyphen.HyphDict(path)
+def _data(patterns: dict[str, Any]) -> dict[str, list[Any]]:
+    """pyphen's alternatives: the ``data`` of each value (``DataInt``)."""
+    return {key: [getattr(v, "data", None) for v in value[1]]
+            for key, value in patterns.items() if value is not None}
+
+
+def _same_patterns(lazy: LazyHyphDict, eager: pyphen.HyphDict) -> None:
     lazy.positions("x")  # reads it
-    for key, (start, values) in eager.patterns.items():
-        assert lazy.patterns.get(key) == (start, values), key
-        got = lazy.patterns.get(key)
-        assert got is not None
-        assert [getattr(v, "data", None) for v in got[1]] == [getattr(v, "data", None)
-                                                               for v in values], key
-    for key in [*lazy.patterns.lines, *lazy.patterns.parsed, "zz", "", "%"]:
-        assert lazy.patterns.get(key) == eager.patterns.get(key), key
+    got = {key: lazy.patterns.get(key) for key in eager.patterns}
+    assert got == eager.patterns
+    assert _data(got) == _data(eager.patterns)
+    rest = [*lazy.patterns.lines, *lazy.patterns.parsed, "zz", "", "%"]
+    assert {key: lazy.patterns.get(key) for key in rest} == {
+        key: eager.patterns.get(key) for key in rest}
     assert lazy.maxlen >= eager.maxlen
 
 
@@ -64,8 +68,8 @@ def test_a_lazy_dictionary_reads_what_pyphen_reads(tmp_path: Path) -> None:
     path = _dictionary(tmp_path, SYNTHETIC)
     lazy = LazyHyphDict(path)
     assert not lazy.loaded
-    _same_patterns(lazy, path)
     eager = pyphen.HyphDict(path)
+    _same_patterns(lazy, eager)
     for word in ("hyphenation", "nation", "äxe", "backen", "strasse", "nat", "io"):
         assert lazy.positions(word) == eager.positions(word)
         assert [p.data for p in lazy.positions(word)] == [p.data for p in eager.positions(word)]
@@ -73,11 +77,11 @@ def test_a_lazy_dictionary_reads_what_pyphen_reads(tmp_path: Path) -> None:
 
 def test_the_english_dictionary_hyphenates_as_pyphen_does() -> None:
     path = pyphen.LANGUAGES["en_US"]
-    _same_patterns(LazyHyphDict(path), path)
     ours = pyphen.Pyphen(lang="en_US")
     ours.hd = LazyHyphDict(path)
     theirs = pyphen.Pyphen(lang="en_US", cache=False)
     assert not isinstance(theirs.hd, LazyHyphDict)
+    _same_patterns(ours.hd, theirs.hd)
     for word in WORDS:
         assert ours.inserted(word) == theirs.inserted(word)
         assert list(ours.iterate(word)) == list(theirs.iterate(word))

@@ -9,8 +9,10 @@ Decisions:
   store: two threads never share one), with its Agg canvas, so its renderer and the renderer's
   text-metric cache (matplotlib's, at most 4,096 texts) live on too. At most three figures,
   a few MB, per thread that draws.
-- A kept figure is used again only for the same height, resolution, number of panels and font
-  families (the tick labels made under one font list keep it); otherwise a new one replaces it.
+- A kept figure is used again only for the same resolution, number of panels and font families
+  (the tick labels made under one font list keep it); otherwise a new one replaces it. Another
+  height (the course chart grows with its courses) resizes it: same PNG bytes as a new figure
+  of that height (a test; each org of a batch may have another number of courses).
 - Before it is used again, everything a chart adds is taken away (bar containers, patches,
   texts, lines, collections, the legend), its data limits are recomputed from nothing left,
   autoscaling is back on, no axis is inverted, and the subplot parameters are matplotlib's
@@ -60,11 +62,13 @@ def chart_axes(kind: str, height_in: float, dpi: int, columns: int) -> tuple[Fig
     kept one when it fits, else a new one (then kept)."""
     import matplotlib
 
-    key = (height_in, dpi, columns, tuple(matplotlib.rcParams["font.family"]))
+    key = (dpi, columns, tuple(matplotlib.rcParams["font.family"]))
     kept: dict[str, _Kept] = _store.__dict__.setdefault("figures", {})
     old = kept.get(kind)
     if old is not None and old.key == key:
         fig = old.figure
+        if fig.get_size_inches()[1] != height_in:
+            fig.set_size_inches(COLUMN_WIDTH_IN, height_in)
         for ax in fig.axes:
             _empty(ax)
         rc = matplotlib.rcParams

@@ -22,15 +22,15 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Executor
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from reports.atomic import write_copies
 from reports.config import Config, ReportConfig
-from reports.errors import ReportsError, UsageError
+from reports.errors import ReportsError
 from reports.gate import PROVISIONAL, collect_judged, notice_for, verdict_line
 from reports.progress import StageProgress
 from reports.report.build import Rendered, RenderJob, render_report
@@ -328,7 +328,7 @@ def generate_one(
                     copies = [(out, rendered.pdf)] if out is not None else []
                     if html_out is not None:
                         copies.append((html_out, rendered.html.encode("utf-8")))
-                    _write_copies(background, copies)
+                    write_copies(background, copies)
                     ledger.transition(run_id, RunState.DONE, detail="generated (not mailed)")
     laps.lap("archive_s")
     timings = {**{k: v for k, v in laps.laps.items() if k != "render"}, **rendered.timings}
@@ -383,24 +383,3 @@ def _timed_render(config: Config, job: RenderJob, own: Any, pool: Any
     t0 = time.perf_counter()
     rendered = own.render(job) if own is not None else render_limited(config, job, pool)
     return rendered, time.perf_counter() - t0
-
-
-def _write_copies(pool: Executor, copies: list[tuple[Path, bytes]]) -> None:
-    """``--out`` and ``--html`` at once: each waits for its own disk flushes (two of them),
-    ~12 ms for the pair instead of ~20 ms one after the other. Returns once all are written;
-    raises the first failure."""
-    pending = [pool.submit(_write_copy, path, data) for path, data in copies[1:]]
-    if copies:
-        _write_copy(*copies[0])
-    for job in pending:
-        job.result()
-
-
-def _write_copy(path: Path, data: bytes) -> None:
-    """``--out`` / ``--html``: written atomically; a failure names the file."""
-    from reports.atomic import write_atomic
-
-    try:
-        write_atomic(path, data)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc

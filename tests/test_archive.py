@@ -238,15 +238,15 @@ def test_the_out_and_html_copies_are_both_written_and_a_failure_names_its_file(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from reports.run import _write_copies
+    from reports.atomic import write_copies
 
     pdf, html = tmp_path / "r.pdf", tmp_path / "r.html"
     blocked = tmp_path / "a-file"
     blocked.write_bytes(b"")
     with ThreadPoolExecutor(1) as pool:
-        _write_copies(pool, [(pdf, b"%PDF-1.7"), (html, b"<html>")])
+        write_copies(pool, [(pdf, b"%PDF-1.7"), (html, b"<html>")])
         assert (pdf.read_bytes(), html.read_bytes()) == (b"%PDF-1.7", b"<html>")
         with pytest.raises(UsageError, match=r"cannot write .*a-file/r\.html: "):
-            _write_copies(pool, [(pdf, b"%PDF-2"), (blocked / "r.html", b"<html>")])
+            write_copies(pool, [(pdf, b"%PDF-2"), (blocked / "r.html", b"<html>")])
         assert pdf.read_bytes() == b"%PDF-2"  # the other copy is whole all the same
-        _write_copies(pool, [])
+        write_copies(pool, [])

@@ -9,6 +9,7 @@ from typing import Any
 
 import pdfplumber
 import pyphen
+import pytest
 
 from reports.report.hyphenation import LazyHyphDict, install
 from tests.test_pdf import META
@@ -75,12 +76,15 @@ def test_a_lazy_dictionary_reads_what_pyphen_reads(tmp_path: Path) -> None:
         assert [p.data for p in lazy.positions(word)] == [p.data for p in eager.positions(word)]
 
 
-def test_the_english_dictionary_hyphenates_as_pyphen_does() -> None:
+def test_the_english_dictionary_hyphenates_as_pyphen_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     path = pyphen.LANGUAGES["en_US"]
+    # pyphen's global cache holds a lazy dictionary for the test, and what it held after it.
+    monkeypatch.setitem(pyphen.hdcache, path, LazyHyphDict(path))
     ours = pyphen.Pyphen(lang="en_US")
-    ours.hd = LazyHyphDict(path)
-    theirs = pyphen.Pyphen(lang="en_US", cache=False)
-    assert not isinstance(theirs.hd, LazyHyphDict)
+    theirs = pyphen.Pyphen(lang="en_US")
+    theirs.hd = pyphen.HyphDict(path)
+    assert isinstance(ours.hd, LazyHyphDict) and not isinstance(theirs.hd, LazyHyphDict)
     _same_patterns(ours.hd, theirs.hd)
     for word in WORDS:
         assert ours.inserted(word) == theirs.inserted(word)

@@ -342,7 +342,9 @@ def test_weasyprint_calls_the_variable_font_instancer_through_the_stand_in() -> 
     from fontTools.ttLib import TTFont
     from fontTools.varLib import instancer
 
-    assert held is instancer.instantiateVariableFont or held.__name__ == "instantiateVariableFont"
+    assert held is instancer.instantiateVariableFont or (
+        getattr(held, "__module__", "") == "reports.report.weasy"
+        and held.__name__ == "instantiateVariableFont")
     static = TTFont("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
     with pytest.raises(ValueError, match="fvar") as ours:
         held(static, {"wght": 400})

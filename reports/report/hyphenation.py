@@ -8,8 +8,9 @@ German** (78,000), paid by the first report of every render process for a few he
 ``LazyHyphDict`` is pyphen's ``HyphDict`` (its ``positions``, so the same hyphenation points)
 whose ``patterns`` parse a pattern line only when ``positions`` looks its key up. The index from
 key to line is built with a few whole-text regular expressions (~5 ms for English, ~40 ms for
-German) on the first lookup. A dictionary that does not suit that index (two lines with one key,
-whose order would then matter) is parsed by pyphen as before. ``install()`` puts one, not yet
+German) on the first lookup; keys that two lines share (whose order matters) are parsed then,
+in file order, keeping the line pyphen's loop would keep. Two threads looking a key up at once
+both parse its line and store the same pattern. ``install()`` puts one, not yet
 read, in ``pyphen.hdcache`` (pyphen's per-file cache, which ``Pyphen`` reads first) for each
 dictionary pyphen ships; a test compares every pattern and the hyphenation of a word list with
 pyphen's own parse.
@@ -67,7 +68,7 @@ class LazyPatterns:
         if key in self.parsed:
             found = self.parsed[key]
         else:
-            line = self.lines.pop(key, None)
+            line = self.lines.get(key)  # not pop: another thread may be parsing it too
             if line is None:
                 return default
             entry = parse_line(line)
@@ -139,7 +140,10 @@ class LazyHyphDict(pyphen.HyphDict):  # type: ignore[misc]
 
 def install() -> None:
     """A ``LazyHyphDict`` in ``pyphen.hdcache`` for each dictionary pyphen ships that no
-    ``Pyphen`` has read yet."""
+    ``Pyphen`` has read yet. A pyphen without that cache (another version) is left as it is: a
+    speed-up, not a change of output (a test checks it is in place)."""
+    if not isinstance(getattr(pyphen, "hdcache", None), dict):
+        return
     for path in pyphen.LANGUAGES.values():
         if path not in pyphen.hdcache:
             pyphen.hdcache[path] = LazyHyphDict(path)

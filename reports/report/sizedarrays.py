@@ -45,6 +45,8 @@ class SizedArrays:
 
 
 def install(fonts: Any) -> None:
-    """Give ``fonts`` (``weasyprint.pdf.fonts``) a ``SizedArrays`` over its ``ffi``."""
-    if not isinstance(fonts.ffi, SizedArrays):
+    """Give ``fonts`` (``weasyprint.pdf.fonts``) a ``SizedArrays`` over its ``ffi``; a
+    WeasyPrint without that ``ffi`` (another version) is left as it is (a test checks it is in
+    place)."""
+    if hasattr(fonts, "ffi") and not isinstance(fonts.ffi, SizedArrays):
         fonts.ffi = SizedArrays(fonts.ffi)

@@ -31,6 +31,8 @@ class TokenRegexes(dict[tuple[Any, bool], re.Pattern[str]]):
 
 
 def install(inputstream: Any) -> None:
-    """Give ``inputstream`` (``tinyhtml5.inputstream``) a ``TokenRegexes``."""
-    if not isinstance(inputstream.characters_until_regex, TokenRegexes):
+    """Give ``inputstream`` (``tinyhtml5.inputstream``) a ``TokenRegexes``; a tinyhtml5 without
+    that dict (another version) is left as it is (a test checks it is in place)."""
+    held = getattr(inputstream, "characters_until_regex", None)
+    if isinstance(held, dict) and not isinstance(held, TokenRegexes):
         inputstream.characters_until_regex = TokenRegexes()

@@ -149,7 +149,11 @@ def _migrate_10(conn: Connection) -> None:
 def create_current(conn: Connection) -> None:
     """This version's schema on an empty database, as the migrations from version 1 leave it
     (``tests/test_ledger.py`` compares the two), stamped with ``SCHEMA_VERSION``. No table is
-    looked for first: a process that lost the race to create them fails here and retries."""
+    looked for first: a process that lost the race to create them fails here and retries.
+    One difference on PostgreSQL: a migrated database keeps version 5's rebuilt names for
+    ``archive_entries``' primary key and id sequence (``archive_entries_v5_pkey``,
+    ``archive_entries_v5_id_seq``), a new one has the plain names; nothing refers to either by
+    name (a migration that does must look the name up)."""
     # ``runs`` with its partial index for this database, on a copy (``working_index``).
     current_runs = sa.Table("runs", sa.MetaData(), *run_columns(version=SCHEMA_VERSION))
     current_runs.create(conn)

@@ -20,7 +20,6 @@ Decisions:
 from __future__ import annotations
 
 import base64
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from markupsafe import Markup
 
 from reports.errors import RenderError
 from reports.lang import name, number, resolve, translations
-from reports.report import BUILTIN_TEMPLATES, fmt
+from reports.report import BUILTIN_TEMPLATES, compiled, fmt
 from reports.report.analysis import Analysis, Delta
 from reports.report.bidi import css_content, css_string, isolator
 from reports.report.charts import Chart
@@ -154,40 +153,14 @@ def environment(templates_dir: Path | None, language: str = "en") -> Any:
     loaders.append(jinja2.FileSystemLoader(BUILTIN_TEMPLATES))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
-        autoescape=True,
         undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-        extensions=["jinja2.ext.i18n"],
-        bytecode_cache=_bytecode_cache(),
+        bytecode_cache=compiled.bytecode_cache(),  # compiled templates kept (compiled.py)
+        **compiled.SETTINGS,
     )
-    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        translations(language), newstyle=compiled.NEWSTYLE_GETTEXT)
     env.filters["css_string"] = css_string
     return env
-
-
-@functools.cache
-def _bytecode_cache() -> Any:
-    """Compiled templates kept for the process's later renders: compiling a dozen templates
-    for each render's fresh environment was ~80% of the HTML stage. Jinja2 reuses one only while
-    its source's checksum is unchanged (an edited template is compiled anew); every environment
-    has the same settings, which the compiled code depends on."""
-    import jinja2
-
-    class MemoryBytecodeCache(jinja2.BytecodeCache):
-        def __init__(self) -> None:
-            self.code: dict[str, bytes] = {}
-
-        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-            code = self.code.get(bucket.key)
-            if code is not None:
-                bucket.bytecode_from_string(code)
-
-        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-            self.code[bucket.key] = bucket.bytecode_to_string()
-
-    return MemoryBytecodeCache()
 
 
 def _describe(exc: Exception) -> str:

@@ -1,0 +1,135 @@
+"""Compiled report templates, kept in memory and in the user's cache folder.
+
+Decisions:
+
+- Compiling the report's dozen templates is most of a cold HTML stage (~0.1 s of CPU in a
+  fresh process, on the one-shot's critical path; ~12 ms once compiled). Jinja2 can load a
+  template's compiled code instead (``jinja2.BytecodeCache``): kept in memory for the process's
+  later renders (each render makes a fresh environment in its language) and on disk, so the
+  next process loads it with ``marshal`` instead of compiling.
+- Jinja2 reuses compiled code only while the template's source has the same checksum (an
+  edited template is compiled anew) and for the same Jinja2 and Python (its bytecode magic).
+  The code also depends on the environment's settings (``SETTINGS``, new-style gettext), which
+  Jinja2 does not check: the folder's name is a hash of them, of Jinja2's version and of
+  Python's, so another setting or version never reads this one's code.
+- The folder is ``$XDG_CACHE_HOME/ibl-reports/templates-<hash>`` (``~/.cache`` without it; the
+  render workers point ``XDG_CACHE_HOME`` at a private folder when ``$HOME`` is not writable),
+  made readable by its owner only: loading code from a folder others can write would run their
+  code. A folder that is not this user's own, not private, or not writable, and any error
+  reading or writing a file, leaves the templates compiled in memory as before; a damaged file
+  is compiled anew (Jinja2 checks the magic and checksum; an error reading it resets the bucket).
+  Files are written whole (a temp file renamed), never fsynced: losing one costs a compile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SETTINGS: dict[str, Any] = {
+    "autoescape": True,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "auto_reload": False,
+    "extensions": ["jinja2.ext.i18n"],
+}
+"""The report environment's settings, besides its loader, undefined and this cache."""
+
+NEWSTYLE_GETTEXT = True
+"""``install_gettext_translations(..., newstyle=...)``: the i18n extension compiles ``trans``
+blocks differently with it."""
+
+
+def folder_name(settings: dict[str, Any] | None = None,
+                newstyle: bool = NEWSTYLE_GETTEXT) -> str:
+    """``templates-<hash>`` of what the compiled code depends on besides the source (the
+    environment's ``settings``, ``SETTINGS`` by default)."""
+    import jinja2
+    from jinja2.bccache import bc_magic
+
+    held = SETTINGS if settings is None else settings
+    text = repr((sorted(held.items()), newstyle, jinja2.__version__, sys.version, bc_magic))
+    return "templates-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_folder(environ: Any = None) -> Path | None:
+    """This user's private folder of compiled templates (made if missing), or None when there
+    is none to use safely."""
+    env = os.environ if environ is None else environ
+    home = env.get("XDG_CACHE_HOME") or (
+        os.path.join(env["HOME"], ".cache") if env.get("HOME") else "")
+    if not home:
+        return None
+    folder = Path(home) / "ibl-reports" / folder_name()
+    try:
+        folder.mkdir(mode=stat.S_IRWXU, parents=True, exist_ok=True)
+        held = folder.lstat()
+    except OSError:
+        return None
+    private = stat.S_ISDIR(held.st_mode) and stat.S_IMODE(held.st_mode) & 0o077 == 0
+    if not private or held.st_uid != os.getuid() or not os.access(folder, os.W_OK):
+        return None
+    return folder
+
+
+@functools.cache
+def bytecode_cache() -> Any:
+    """The process's cache of compiled templates (one for every report environment)."""
+    return _cache_class()(cache_folder())
+
+
+@functools.cache
+def _cache_class() -> type:
+    import jinja2
+
+    class KeptBytecode(jinja2.BytecodeCache):
+        """Compiled templates in memory, and in ``folder`` (None: in memory only)."""
+
+        def __init__(self, folder: Path | None) -> None:
+            self.folder = folder
+            self.code: dict[str, bytes] = {}
+
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            code = self.code.get(bucket.key)
+            if code is None and self.folder is not None:
+                with contextlib.suppress(OSError):
+                    code = (self.folder / f"{bucket.key}.cache").read_bytes()
+            if code is None:
+                return
+            try:
+                bucket.bytecode_from_string(code)
+            except Exception:  # a damaged file (Jinja2 unpickles its checksum unguarded)
+                bucket.reset()
+            if bucket.code is not None:  # not reset: the right magic and checksum
+                self.code[bucket.key] = code
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            code = self.code[bucket.key] = bucket.bytecode_to_string()
+            if self.folder is not None:
+                _write(self.folder / f"{bucket.key}.cache", code)
+
+    return KeptBytecode
+
+
+def _write(path: Path, data: bytes) -> None:
+    """``data`` as ``path``, whole or not at all; an error leaves it to the next process."""
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

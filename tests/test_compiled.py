@@ -100,3 +100,17 @@ def test_the_report_renders_the_same_in_this_process_and_a_fresh_one(tmp_path: P
     html = render_html(analyse(realistic(), top_n=15), [], Branding("Acme University"),
                        templates_dir=None, generated_on=date(2026, 11, 16))
     assert _fresh_render(tmp_path)[1] == hashlib.sha256(html.encode()).hexdigest()
+
+
+def test_only_the_built_in_templates_are_written_to_the_folder(tmp_path: Path) -> None:
+    builtin, user, folder = tmp_path / "builtin", tmp_path / "user", tmp_path / "cache"
+    for where in (builtin, user, folder):
+        where.mkdir()
+    (builtin / "shipped.j2").write_text("{{ 1 + 1 }}")
+    (user / "mine.j2").write_text("{{ 2 + 2 }}")
+    kept = compiled._cache_class()(folder, builtin)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(user), str(builtin)]),
+                             bytecode_cache=kept, **compiled.SETTINGS)
+    assert env.get_template("shipped.j2").render() == "2"
+    assert env.get_template("mine.j2").render() == "4"
+    assert len(kept.code) == 2 and len(list(folder.glob("*.cache"))) == 1

@@ -12,6 +12,9 @@ Decisions:
   The code also depends on the environment's settings (``SETTINGS``, new-style gettext), which
   Jinja2 does not check: the folder's name is a hash of them, of Jinja2's version and of
   Python's, so another setting or version never reads this one's code.
+- Only the built-in templates are written there (``templates/`` of the installed package: one
+  file each, replaced when one changes); a user's ``[templates] dir`` is compiled in every
+  process and kept in memory, so the folder does not grow with every folder a user tries.
 - The folder is ``$XDG_CACHE_HOME/ibl-reports/templates-<hash>`` (``~/.cache`` without it; the
   render workers point ``XDG_CACHE_HOME`` at a private folder when ``$HOME`` is not writable),
   made readable by its owner only: loading code from a folder others can write would run their
@@ -82,7 +85,9 @@ def cache_folder(environ: Any = None) -> Path | None:
 @functools.cache
 def bytecode_cache() -> Any:
     """The process's cache of compiled templates (one for every report environment)."""
-    return _cache_class()(cache_folder())
+    from reports.report import BUILTIN_TEMPLATES
+
+    return _cache_class()(cache_folder(), BUILTIN_TEMPLATES)
 
 
 @functools.cache
@@ -90,15 +95,25 @@ def _cache_class() -> type:
     import jinja2
 
     class KeptBytecode(jinja2.BytecodeCache):
-        """Compiled templates in memory, and in ``folder`` (None: in memory only)."""
+        """Compiled templates in memory, and those under ``root`` also in ``folder`` (None:
+        in memory only)."""
 
-        def __init__(self, folder: Path | None) -> None:
+        def __init__(self, folder: Path | None, root: Path | None = None) -> None:
             self.folder = folder
+            self.root = root
             self.code: dict[str, bytes] = {}
+            self.on_disk: set[str] = set()
+
+        def get_cache_key(self, name: str, filename: str | None = None) -> str:
+            key: str = super().get_cache_key(name, filename)
+            if self.root is not None and filename is not None and Path(filename).is_relative_to(
+                    self.root):
+                self.on_disk.add(key)
+            return key
 
         def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
             code = self.code.get(bucket.key)
-            if code is None and self.folder is not None:
+            if code is None and self.folder is not None and bucket.key in self.on_disk:
                 with contextlib.suppress(OSError):
                     code = (self.folder / f"{bucket.key}.cache").read_bytes()
             if code is None:
@@ -112,7 +127,7 @@ def _cache_class() -> type:
 
         def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
             code = self.code[bucket.key] = bucket.bytecode_to_string()
-            if self.folder is not None:
+            if self.folder is not None and bucket.key in self.on_disk:
                 _write(self.folder / f"{bucket.key}.cache", code)
 
     return KeptBytecode

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Iterator
@@ -552,8 +553,19 @@ def test_a_new_database_gets_the_migrated_schema_in_one_transaction(
     stepwise = f"sqlite:///{tmp_path / 'stepwise.db'}" if url.startswith("sqlite") else url
     engine = create_state_engine(stepwise)
     assert migrate(engine, target=1) == 1
+    steps: list[str] = []
+    if stepwise.startswith("sqlite"):  # each step is one transaction: its DDL commits once
+        sa.event.listen(engine, "connect",
+                        lambda dbapi, _record: dbapi.set_trace_callback(steps.append))
+        engine.dispose()
     assert migrate(engine) == SCHEMA_VERSION
     engine.dispose()
+    if steps:
+        kept = [s.split()[0].upper() for s in steps if not s.startswith(("PRAGMA", "SELECT"))]
+        assert kept.count("COMMIT") == SCHEMA_VERSION - 1, kept
+        assert kept[0] == "BEGIN" and kept[-1] == "COMMIT"
+        assert all(after == "BEGIN" for before, after in itertools.pairwise(kept)
+                   if before == "COMMIT"), kept
     migrated = _schema_of(stepwise)
     fresh = url if url.startswith("sqlite") else pg_url()  # PostgreSQL: emptied again
     engine = create_state_engine(fresh)

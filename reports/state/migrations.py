@@ -206,7 +206,7 @@ def _migrate_once(engine: Engine, target: int) -> int:
             return target
         current = _current_version(engine)  # another process made it meanwhile
     for version in range(current + 1, target + 1):
-        with engine.begin() as conn:
+        with begin_write(engine) as conn:  # SQLite too: a step's DDL commits once, or not
             if conn.dialect.name == "postgresql":
                 # One migrator at a time (held until this step commits); a process that waited
                 # finds the step done and goes on from there.

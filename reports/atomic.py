@@ -11,8 +11,9 @@ from pathlib import Path
 from reports.errors import UsageError
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename over ``path``, fsync the folder.
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Temp file in the same folder, fsync, rename over ``path``, fsync the folder (``durable``
+    False: no fsync, for a cache that a crash may lose but must never see half-written).
 
     Raises OSError (disk full, read-only folder, ...) and leaves no temp file behind; callers
     translate it into their own error with context.
@@ -24,11 +25,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
         tmp = None
-        _fsync_dir(folder)
+        if durable:
+            _fsync_dir(folder)
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):

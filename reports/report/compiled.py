@@ -21,7 +21,8 @@ Decisions:
   code. A folder that is not this user's own, not private, or not writable, and any error
   reading or writing a file, leaves the templates compiled in memory as before; a damaged file
   is compiled anew (Jinja2 checks the magic and checksum; an error reading it resets the bucket).
-  Files are written whole (a temp file renamed), never fsynced: losing one costs a compile.
+  Files are written whole (``atomic.write_atomic``, not durable: no fsync): losing one costs a
+  compile.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ import hashlib
 import os
 import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from reports.atomic import write_atomic
 
 SETTINGS: dict[str, Any] = {
     "autoescape": True,
@@ -128,23 +130,7 @@ def _cache_class() -> type:
         def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
             code = self.code[bucket.key] = bucket.bytecode_to_string()
             if self.folder is not None and bucket.key in self.on_disk:
-                _write(self.folder / f"{bucket.key}.cache", code)
+                with contextlib.suppress(OSError):  # the next process compiles it again
+                    write_atomic(self.folder / f"{bucket.key}.cache", code, durable=False)
 
     return KeptBytecode
-
-
-def _write(path: Path, data: bytes) -> None:
-    """``data`` as ``path``, whole or not at all; an error leaves it to the next process."""
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)

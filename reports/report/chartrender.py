@@ -62,6 +62,14 @@ _RC_FONT = ("family", "style", "variant", "weight", "stretch", "size", "serif", 
             "cursive", "fantasy", "monospace")
 
 
+def _keep(store: dict[Any, Any], key: Any, value: Any, limit: int) -> Any:
+    """``store[key] = value``, all of ``store`` dropped first once it holds ``limit``."""
+    if len(store) >= limit:
+        store.clear()
+    store[key] = value
+    return value
+
+
 _fonts_seen: list[Any] = [None, -1]
 """The font list (and its length) the kept lookups were made among."""
 
@@ -93,9 +101,7 @@ def _font_paths(prop: Any) -> Any:
     if paths is None:
         paths = font_manager.fontManager._find_fonts_by_props(prop)
         if key is not None:
-            if len(_paths) >= FONTS_KEPT:
-                _paths.clear()
-            _paths[key] = paths
+            _keep(_paths, key, paths, FONTS_KEPT)
     return paths
 
 
@@ -130,9 +136,7 @@ class ChartRenderer(RendererAgg):
                           for item in font._layout(s, flags=flags, features=features,
                                                    language=language))
             if keep:
-                if len(_layouts) >= LAYOUTS_KEPT:
-                    _layouts.clear()
-                _layouts[key] = items
+                _keep(_layouts, key, items, LAYOUTS_KEPT)
         self._draw_text_glyphs_and_boxes(
             gc, x, y, angle,
             ((ft_object, size, glyph_index, 0, 1, item_x, item_y)
@@ -162,9 +166,7 @@ class ChartRenderer(RendererAgg):
                        table[linegap_key] * scale)
             break
         if key is not None:
-            if len(_heights) >= FONTS_KEPT:
-                _heights.clear()
-            _heights[(key, self.dpi)] = metrics
+            _keep(_heights, (key, self.dpi), metrics, FONTS_KEPT)
         return metrics
 
     def _draw_text_glyphs_and_boxes(self, gc: Any, x: float, y: float, angle: float,
@@ -199,9 +201,7 @@ class ChartRenderer(RendererAgg):
                 buffer = bitmap.buffer
                 if mode is RenderMode.MONO:
                     buffer *= 0xFF
-                if len(_glyphs) >= GLYPHS_KEPT:
-                    _glyphs.clear()
-                kept = _glyphs[key] = (buffer, bitmap.left, bitmap.top)
+                kept = _keep(_glyphs, key, (buffer, bitmap.left, bitmap.top), GLYPHS_KEPT)
             buffer, left, top = kept
             # draw_text_image's y is downwards & the bitmap bottom side.
             self._renderer.draw_text_image(

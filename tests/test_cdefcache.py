@@ -136,14 +136,22 @@ def test_a_cffi_without_the_hook_point_is_left_alone(monkeypatch: pytest.MonkeyP
 
 _CHILD = """
 import json, sys
+import tinycss2
+sheets = []
+parse_stylesheet = tinycss2.parse_stylesheet
+tinycss2.parse_stylesheet = lambda *args, **kwargs: sheets.append(1) or parse_stylesheet(
+    *args, **kwargs)
 from reports.report.weasy import weasyprint
 pdf = weasyprint.HTML(string="<p lang=en style='hyphens: auto'>Ünïcödé text</p>").write_pdf()
 print(json.dumps({"pycparser": type(sys.modules["pycparser"]).__name__,
-                  "kept": weasyprint.text.ffi.ffi._parser.parse_type.__name__, "size": len(pdf)}))
+                  "kept": weasyprint.text.ffi.ffi._parser.parse_type.__name__, "size": len(pdf),
+                  "ua_sheets_parsed": len(sheets)}))
 """
 
 
-def test_a_fresh_process_with_the_cache_never_imports_pycparser(tmp_path: Path) -> None:
+def test_a_fresh_process_with_the_caches_parses_no_c_or_ua_css(tmp_path: Path) -> None:
+    """A second process imports WeasyPrint without pycparser (``cdefcache``) and without
+    parsing its user-agent stylesheets (``sheetcache``), and renders the same PDF."""
     def child() -> dict[str, Any]:
         run = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True,
                              env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
@@ -153,4 +161,5 @@ def test_a_fresh_process_with_the_cache_never_imports_pycparser(tmp_path: Path) 
 
     first, second = child(), child()
     assert first["pycparser"] == "module" and first["kept"] == "cached"
-    assert second == {**first, "pycparser": "_LazyModule"}
+    assert first["ua_sheets_parsed"] == 3
+    assert second == {**first, "pycparser": "_LazyModule", "ua_sheets_parsed": 0}

@@ -49,21 +49,21 @@ FORMAT = 1
 """The layout of a cache file (part of its folder's name)."""
 
 
-def _stamps(package: str, files: tuple[str, ...]) -> list[str]:
+def stamps(package: str, files: tuple[str, ...]) -> list[str]:
     """Where ``package``'s ``files`` are, their sizes and times (without importing it)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return [f"{package}: none"]
-    stamps = []
+    found = []
     for name in files:
         path = os.path.join(next(iter(spec.submodule_search_locations)), name)
         try:
             held = os.stat(path)
         except OSError:
-            stamps.append(f"{path}: none")
+            found.append(f"{path}: none")
             continue
-        stamps.append(f"{path}:{held.st_size}:{held.st_mtime_ns}")
-    return stamps
+        found.append(f"{path}:{held.st_size}:{held.st_mtime_ns}")
+    return found
 
 
 @functools.cache
@@ -73,8 +73,8 @@ def folder_name() -> str:
     import cffi
 
     text = repr((FORMAT, cffi.__version__, sys.version,
-                 _stamps("cffi", ("model.py", "cparser.py", "commontypes.py")),
-                 _stamps("pycparser", ("__init__.py", "c_parser.py", "c_lexer.py", "c_ast.py"))))
+                 stamps("cffi", ("model.py", "cparser.py", "commontypes.py")),
+                 stamps("pycparser", ("__init__.py", "c_parser.py", "c_lexer.py", "c_ast.py"))))
     return "cdefs-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

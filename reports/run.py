@@ -257,13 +257,15 @@ def generate_one(
     progress: bool = False,
     pool: Any = None,
     ledger: Any = None,
+    pdf_child: Any = None,
 ) -> GenerateResult:
     """Collect, render and archive one report; mail nothing.
 
     The run is recorded in the ledger once the data is in (a failed fetch is recorded as a
     failed run): the ledger's writes then overlap the render instead of delaying the fetch.
     A batch passes what it shares: ``pool`` (a started ``WorkerPool``) and ``ledger`` (an open
-    ``Ledger``, left open); without them this run starts and closes its own.
+    ``Ledger``, left open); without them this run starts and closes its own. ``pdf_child``: the
+    one-shot's PDF child, if it was started earlier (``execute.oneshot.start_pdf_child``).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -283,7 +285,8 @@ def generate_one(
                 import numpy  # noqa: F401  (its dataset needs it, as the charts child does)
             own = OneShot(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb,
                           warm_job=warm_job(report, config.templates.dir,
-                                            policy_for(config.privacy, report)))
+                                            policy_for(config.privacy, report)),
+                          pdf=pdf_child)
             laps.lap("worker_start_s")
             _import_fetch(config)
         laps.lap("fetch_s")

@@ -49,8 +49,10 @@ def generate_many(
     clock: Clock,
     env: Mapping[str, str],
     progress: bool = False,
+    pdf_child: Any = None,
 ) -> list[Outcome]:
-    """``generate`` for one or many reports; one failure never stops the others."""
+    """``generate`` for one or many reports; one failure never stops the others. ``pdf_child``:
+    a one-shot's PDF child started early (``cli.early``), for one report only."""
 
     def one(report: ReportConfig, **options: Any) -> Outcome:
         try:
@@ -61,7 +63,10 @@ def generate_many(
             return Outcome(report.name, error=str(exc), exit_code=exc.exit_code)
 
     if len(reports) == 1:
-        return [one(reports[0], out=out, html_out=html_out, progress=progress)]
+        return [one(reports[0], out=out, html_out=html_out, progress=progress,
+                    pdf_child=pdf_child)]
+    if pdf_child is not None:  # a batch renders in its pool
+        pdf_child.close()
     from concurrent.futures import ThreadPoolExecutor
 
     from reports.execute.worker import WorkerPool, default_workers, start_in_background

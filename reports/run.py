@@ -16,14 +16,13 @@ reports at once (``generate --all``) is ``reports.batch``; history and archive l
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,10 @@ from typing import Any
 from reports.atomic import write_copies
 from reports.config import Config, ReportConfig
 from reports.errors import ReportsError
-from reports.gate import PROVISIONAL, collect_judged, notice_for, verdict_line
+from reports.gate import PROVISIONAL, fetch_judged, notice_for, verdict_line
 from reports.progress import StageProgress
 from reports.report.build import Rendered, RenderJob, render_report
+from reports.report.datahash import data_hash
 from reports.report.freshness import Verdict
 from reports.report.gcpause import lifelong, paused
 from reports.report.model import ReportData
@@ -85,15 +85,6 @@ async def collect_data(
         return await collect(
             client, report.org, period, page_size=config.api.page_size, on_progress=on_progress
         )
-
-
-def data_hash(data: ReportData) -> str:
-    """A stable hash of the collected data: equal hashes mean the same report."""
-    payload = asdict(data)
-    payload.pop("requests", None)
-    payload.pop("extra", None)
-    blob = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- generate
@@ -257,13 +248,15 @@ def generate_one(
     progress: bool = False,
     pool: Any = None,
     ledger: Any = None,
+    pdf_child: Any = None,
 ) -> GenerateResult:
     """Collect, render and archive one report; mail nothing.
 
     The run is recorded in the ledger once the data is in (a failed fetch is recorded as a
     failed run): the ledger's writes then overlap the render instead of delaying the fetch.
     A batch passes what it shares: ``pool`` (a started ``WorkerPool``) and ``ledger`` (an open
-    ``Ledger``, left open); without them this run starts and closes its own.
+    ``Ledger``, left open); without them this run starts and closes its own. ``pdf_child``: the
+    one-shot's PDF child, if it was started earlier (``execute.oneshot.start_pdf_child``).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -283,16 +276,17 @@ def generate_one(
                 import numpy  # noqa: F401  (its dataset needs it, as the charts child does)
             own = OneShot(timeout_s=config.render.timeout_s, memory_mb=config.render.memory_mb,
                           warm_job=warm_job(report, config.templates.dir,
-                                            policy_for(config.privacy, report)))
+                                            policy_for(config.privacy, report)),
+                          pdf=pdf_child)
             laps.lap("worker_start_s")
             _import_fetch(config)
         laps.lap("fetch_s")
     period = resolve_period(report, window, clock)
     with own if own is not None else nullcontext(), StageProgress(progress) as bar:
         with _failure_recorded(config, ledger, report, period):
-            data, verdict = asyncio.run(collect_judged(
+            data, verdict = fetch_judged(
                 config, report, period, env, day=today(clock, report.timezone),
-                on_progress=bar.update))
+                on_progress=bar.update)
             marked = None if verdict.ok else PROVISIONAL  # generate never holds: it marks
             policy = report_policy(config, report, env)
         laps.lap("fetch_s")

@@ -14,7 +14,6 @@ who got the provisional copy that it replaces it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +26,7 @@ from reports.errors import ConfigError
 from reports.gate import (
     PROVISIONAL,
     banner_for,
-    collect_judged,
+    fetch_judged,
     head,
     held_line,
     note_hold,
@@ -36,6 +35,7 @@ from reports.gate import (
     tell_alerts,
 )
 from reports.report.build import RenderJob
+from reports.report.datahash import data_hash
 from reports.report.freshness import Verdict
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, today
@@ -43,7 +43,6 @@ from reports.report.privacy import Policy
 from reports.run import (
     Window,
     archive_pdf,
-    data_hash,
     generated_on,
     lease_wait_s,
     open_ledger,
@@ -159,8 +158,8 @@ def send_report(
         if pool is None:
             start_in_background()  # the render workers' fork server warms up while we fetch
         with recorded(ledger, run_id):
-            data, verdict = asyncio.run(collect_judged(
-                config, report, period, env, day=today(clock, report.timezone)))
+            data, verdict = fetch_judged(
+                config, report, period, env, day=today(clock, report.timezone))
             gate = json.dumps(verdict.as_json(), sort_keys=True)
             if not verdict.ok and not provisional:
                 ledger.transition(run_id, RunState.HELD, error=verdict.reason(), gate=gate)

@@ -150,7 +150,7 @@ async def test_embedded_mode_collects_a_report() -> None:
 async def test_the_collected_data_does_not_depend_on_which_answer_came_first(
     api_server: Server,
 ) -> None:
-    from reports.run import data_hash
+    from reports.report.datahash import data_hash
 
     # The first per-course request (this period's) is slow once, so the previous period's
     # answer names the courses first; the second collection sees the usual order.

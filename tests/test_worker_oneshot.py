@@ -224,7 +224,7 @@ def test_artist_docstrings_are_skipped_only_inside_the_block() -> None:
 
     import matplotlib.artist
 
-    from reports.execute.oneshot import artist_docstrings_skipped
+    from reports.execute.warmups import artist_docstrings_skipped
 
     original = matplotlib.artist.kwdoc
     with artist_docstrings_skipped():
@@ -287,7 +287,7 @@ def test_a_warm_up_report_stops_before_writing_once_the_job_waits() -> None:
     import struct
 
     from reports.execute import handover
-    from reports.execute.oneshot import WarmUpCut, charts_unless_job
+    from reports.execute.warmups import WarmUpCut, charts_unless_job
 
     job = _demo_job()
     ours, theirs = multiprocessing.Pipe()

@@ -1,5 +1,5 @@
 """``python -m reports.cli``: the same as the ``ibl-reports`` console script."""
 
-from reports.cli.main import main
+from reports.cli import main
 
 main()

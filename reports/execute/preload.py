@@ -45,9 +45,9 @@ cffi keeps each parse for the process."""
 
 def preload() -> None:
     """Import what a render uses and warm matplotlib's font lookups (once per process): what
-    the one-shot's two children do at their start (``oneshot.warm_charts``, ``PDF_MODULES``),
+    the one-shot's two children do at their start (``warmups.warm_charts``, ``PDF_MODULES``),
     and ``MODULES``."""
-    from reports.execute.oneshot import PDF_MODULES, warm_charts
+    from reports.execute.warmups import PDF_MODULES, warm_charts
 
     with contextlib.suppress(Exception):  # a missing font: the first chart says so
         warm_charts("en")

@@ -170,7 +170,7 @@ class Dataset:
         draws = np.minimum(draws, n_courses - 1)
         keep = np.arange(4)[None, :] < k[:, None]
         users = np.repeat(np.arange(n_users)[:, None], 4, axis=1)[keep]
-        pairs = np.unique(users.astype(np.int64) * n_courses + draws[keep])
+        pairs = _unique(users.astype(np.int64) * n_courses + draws[keep])
         self.pair_user = (pairs // n_courses).astype(np.int64)
         self.pair_course = (pairs % n_courses).astype(np.int64)
         self.course_sizes = np.bincount(self.pair_course, minlength=n_courses)
@@ -275,6 +275,16 @@ class Dataset:
         """Sum of the known days of ``enrollments``."""
         days = range(start.toordinal(), end.toordinal() + 1)
         return sum(v for o in days if (v := self._day_enrollments(o, active)[course]))
+
+
+def _unique(values: IntArray) -> IntArray:
+    """``np.unique(values)`` (sorted, distinct), without the import of ``numpy.ma`` that
+    ``np.unique`` makes on first use (~10 ms of CPU in a process that never needs it)."""
+    ordered = np.sort(values)
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    result: IntArray = ordered[first]
+    return result
 
 
 @lru_cache(maxsize=8192)

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from reports.cli import exiting
+from reports.cli import early, exiting
 from reports.cli.archive import archive_app
 from reports.cli.fleet import db_app, queue_app, worker
 from reports.cli.kit import (
@@ -134,7 +134,7 @@ def generate(
         show = not json_ and sys.stderr.isatty()
         outcomes = batch.generate_many(
             config, reports, window, out=out, html_out=html, clock=_now, env=os.environ,
-            progress=show,
+            progress=show, pdf_child=early.take(),
         )
         failed = [o for o in outcomes if o.error is not None]
         for outcome in outcomes:

@@ -3,12 +3,13 @@
 ``render_overlapped(job, charts_later)`` analyses, plans the charts (``chartplan``: titles, alt
 texts, tables, pixel sizes, no drawing), renders the HTML with each chart named by a URL instead
 of its ``data:`` URI, and has WeasyPrint parse, cascade, build and lay it out with stand-ins of
-the planned size (``lateimages``). Only then does it wait for the charts (``charts_later()``).
-When they are in, the HTML is rendered again with their ``data:`` URIs (the self-contained HTML
-that is archived and written by ``--html``; ~15 ms warm) and must give WeasyPrint the HTML it
-laid out (``pdf.lift_inline_images`` names a chart ``ibl-inline:N`` either way); the PDF is
-then written from that layout with the real PNGs: the file ``build.render_report`` makes in
-one process. Anything else
+the planned size (``lateimages``), then draws the pages and subsets the fonts. Only then, when
+WeasyPrint needs the charts' pixels, does it wait for them (``charts_later()``). When they are
+in, the HTML is rendered again with their ``data:`` URIs (the self-contained HTML that is
+archived and written by ``--html``; ~15 ms warm) and must give WeasyPrint the HTML it laid out
+(``inlineimages.lift_inline_images`` names a chart ``ibl-inline:N`` either way); the PDF is then
+written from that layout with the real PNGs: the file ``build.render_report`` makes in one
+process. Anything else
 (a template that cannot show a chart before it is drawn, or shows it differently; a chart of
 another size) renders the usual way from the self-contained HTML once the charts are in.
 

@@ -9,11 +9,12 @@ warning and a missing image). So a late image is served at once as a stand-in: a
 the planned size and colour type, which is all ``RasterImage`` reads (Pillow opens lazily).
 The whole layout runs while the charts are drawn. (A stand-in is put in WeasyPrint's image cache
 before the render, like every inline PNG, ``pngpass``: the same ``RasterImage``, read the same
-way.) ``pdf.html_to_pdf`` lifts a late image's URL
-as it lifts a ``data:`` image (``pdf.lift_inline_images``: same ``ibl-inline:N`` name, so the
-same image name in the PDF) and, before writing, checks that the document that arrived lifts to
-the very HTML it laid out, then ``fill`` gives each stand-in its real PNG: the file is the one
-the self-contained HTML makes.
+way.) ``pdf.html_to_pdf`` lifts a late image's URL as it lifts a ``data:`` image
+(``inlineimages.lift_inline_images``: same ``ibl-inline:N`` name, so the same image name in the
+PDF); when WeasyPrint first needs a late image's pixels (the pages drawn, the fonts subset:
+``inlineimages.LateArrival``) it checks that the document that arrived lifts to the very HTML it
+laid out, then ``fill`` gives each stand-in its real PNG: the file is the one the
+self-contained HTML makes.
 
 ``fill`` sets one attribute of WeasyPrint's ``RasterImage`` (``image_data``, through its own
 ``cache_image_data``): a WeasyPrint upgrade could change that; a test compares the bytes with a

@@ -35,8 +35,9 @@ Decisions:
   styles are in its ``<style>`` elements and none says ``image-orientation``, which an image
   from the cache would not follow).
 - **Images can come late** (``lateimages.py``): the one-shot lays the report out around
-  stand-ins of its charts' planned size while another process draws them, and puts their
-  pixels in before writing; the same file as with the charts inline.
+  stand-ins of its charts' planned size while another process draws them, draws the pages
+  and subsets the fonts, and puts their pixels in when WeasyPrint first needs them
+  (``inlineimages``); the same file as with the charts inline.
 - **Only local, allowed resources.** The URL fetcher serves ``data:`` URIs and files under
   ``allowed_roots`` (after resolving symlinks and ``..``); every other URL is refused. WeasyPrint
   logs a refused resource and renders without it; the refusal is recorded in
@@ -47,13 +48,10 @@ Decisions:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import mimetypes
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,7 +62,8 @@ from urllib.request import url2pathname
 
 from reports.errors import RenderError
 from reports.report import fileid, gcpause, pngpass, stylecache
-from reports.report.lateimages import LateImage, LateImageMismatch, LateImages, fill, stand_in
+from reports.report.inlineimages import INLINE_SCHEME, InlineImage, LateArrival, lift_inline_images
+from reports.report.lateimages import LateImages
 
 PDF_VARIANT = "pdf/ua-1"
 """The PDF variant written (see the module docstring for why)."""
@@ -190,8 +189,8 @@ def _fetcher_classes() -> tuple[type[Any], type[Any]]:
             self.inline = inline
 
         def fetch(self, url: str, headers: Any = None) -> Any:
-            if url.startswith(_INLINE_SCHEME):
-                image = self.inline[int(url.removeprefix(_INLINE_SCHEME))]
+            if url.startswith(INLINE_SCHEME):
+                image = self.inline[int(url.removeprefix(INLINE_SCHEME))]
                 _guard_inline(self.guard, image)
                 return URLFetcherResponse(url, image.data, {"Content-Type": image.mime}, 200)
             path = self.guard.local_path(url)
@@ -217,52 +216,6 @@ def _fetcher_classes() -> tuple[type[Any], type[Any]]:
 
 
 _MEMORY_SCHEME = "ibl-attachment:"
-_INLINE_SCHEME = "ibl-inline:"
-_DATA_URI = r"data:(image/[a-z0-9.+-]+);base64,([A-Za-z0-9+/]+=*)"
-_DATA_SRC = re.compile(rf'(?<=\ssrc="){_DATA_URI}(?=")')
-
-
-@dataclass(frozen=True)
-class InlineImage:
-    """A ``data:`` image of the HTML, decoded, served to WeasyPrint from memory (or a late
-    image's stand-in)."""
-
-    uri: str
-    mime: str
-    data: bytes
-    late: LateImage | None = None
-
-
-def lift_inline_images(html: str, late: LateImages | None = None
-                       ) -> tuple[str, list[InlineImage]]:
-    """``html`` with each ``src="data:image/...;base64,..."`` shortened to ``ibl-inline:N``.
-
-    The charts are ~110 kB of base64 in ``src`` attributes; WeasyPrint's pure-Python HTML
-    tokenizer reads them character by character (~15 ms a report) and then decodes them through
-    urllib. The HTML kept (archive, preview, mail) keeps its data URIs: only the copy handed to
-    WeasyPrint is shortened, and the fetcher serves the decoded bytes (same image, same PDF).
-    ``late`` images are lifted in the same count (as their stand-ins), so that a document whose
-    images come late and the same document with them as ``data:`` URIs give WeasyPrint the very
-    same HTML (and images the same names).
-    """
-    images: list[InlineImage] = []
-
-    def lift(found: re.Match[str]) -> str:
-        image = late.find(found.group(0)) if late is not None else None
-        if image is not None:
-            images.append(InlineImage(image.url, "image/png", stand_in(image), image))
-            return f"{_INLINE_SCHEME}{len(images) - 1}"
-        try:
-            data = base64.b64decode(found.group(2), validate=True)
-        except binascii.Error:
-            return found.group(0)  # left to WeasyPrint as it was
-        images.append(InlineImage(found.group(0), found.group(1), data))
-        return f"{_INLINE_SCHEME}{len(images) - 1}"
-
-    pattern = _DATA_SRC if late is None else _late_src(late)
-    return pattern.sub(lift, html), images
-
-
 def _guard_inline(guard: UrlGuard, image: InlineImage) -> None:
     """What the HTML said goes past the guard (and its spy) when WeasyPrint gets the image."""
     if image.late is None:
@@ -276,27 +229,8 @@ def _seed_inline(images: dict[str, Any], inline: Sequence[InlineImage], guard: U
     """Put the inline PNGs in WeasyPrint's image cache as images it writes without decoding
     and compressing them again (``pngpass``); not if a style may turn images."""
     for index, image in enumerate(inline):
-        if pngpass.seed(images, f"{_INLINE_SCHEME}{index}", image.data, options):
+        if pngpass.seed(images, f"{INLINE_SCHEME}{index}", image.data, options):
             _guard_inline(guard, image)
-
-
-def _late_src(late: LateImages) -> re.Pattern[str]:
-    """``_DATA_SRC`` that also finds ``late``'s URLs."""
-    urls = "".join(f"|{re.escape(image.url)}" for image in late.images)
-    return re.compile(rf'(?<=\ssrc=")(?:{_DATA_URI}{urls})(?=")')
-
-
-def _late_arrived(late: LateImages, source_html: str, inline: Sequence[InlineImage],
-                  images: dict[str, Any]) -> str:
-    """Wait for ``late``'s images and put them in the laid-out document; the HTML they make
-    (raises ``LateImageMismatch`` if WeasyPrint would not have been given the same HTML)."""
-    arrival = late.arrive()
-    if lift_inline_images(arrival.html)[0] != source_html:
-        raise LateImageMismatch("the document that arrived is not the one laid out")
-    for index, image in enumerate(inline):
-        if image.late is not None:
-            fill(images.get(f"{_INLINE_SCHEME}{index}"), image.late, arrival.pngs[image.uri])
-    return arrival.html
 
 
 @functools.cache
@@ -329,8 +263,9 @@ def html_to_pdf(
     """Render ``html`` to a PDF/UA-1 file with ``attachments`` embedded; see the module doc.
 
     ``late``: images ``html`` names that are still being made (``lateimages``): laid out from
-    their planned size, waited for (``late.arrive()``) before the PDF is written; the file is
-    the one ``late.arrive().html`` gives, or ``LateImageMismatch`` is raised."""
+    their planned size, waited for (``late.arrive()``) when the write needs their pixels
+    (``inlineimages.LateArrival``); the file is the one ``late.arrive().html`` gives, or
+    ``LateImageMismatch`` is raised."""
     from reports.report.weasy import weasyprint  # lazy: importing it costs ~0.5 s of start-up
 
     guard = UrlGuard(allowed_roots, url_fetcher_spy)
@@ -354,8 +289,9 @@ def html_to_pdf(
                 pdf_variant=PDF_VARIANT, font_config=font_config(),
                 stylesheets=styles, cache=images,
             )
-            if late is not None:
-                html = _late_arrived(late, source_html, inline, images)
+            arrival = None if late is None else LateArrival(late, source_html, inline, images)
+            if arrival is not None and not arrival.arm():
+                arrival.wait()  # before the write: an image that cannot say when it is needed
             info = document.metadata
             info.title = metadata.title
             info.authors = [metadata.author] if metadata.author else []
@@ -382,12 +318,14 @@ def html_to_pdf(
                 "pdf_variant": PDF_VARIANT, "attachments": pdf_attachments,
                 "optimize_images": False, "uncompressed_pdf": False,
             }
+            written = document.write_pdf(pdf_identifier=False, **options)
+            if arrival is not None:  # waited for during the write, or now (none was drawn)
+                html = arrival.wait()
             identifier = _identifier(html, metadata)
             # The /ID is added to the written file (fileid.py): pydyf would serialise every
             # object twice to compute it. Not the layout expected? Then pydyf does it.
-            data = fileid.with_file_id(
-                document.write_pdf(pdf_identifier=False, **options), identifier
-            ) or document.write_pdf(pdf_identifier=identifier, **options)
+            data = fileid.with_file_id(written, identifier) or document.write_pdf(
+                pdf_identifier=identifier, **options)
     except RenderError:
         raise
     except Exception as exc:  # WeasyPrint raises many kinds; keep the first line for the user

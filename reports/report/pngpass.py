@@ -26,7 +26,7 @@ import functools
 import hashlib
 import io
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -71,7 +71,18 @@ def raster_class() -> type[Any]:
     from weasyprint.images import RasterImage
 
     class PassThroughRaster(RasterImage):  # type: ignore[misc]
-        """WeasyPrint's ``RasterImage`` that writes its PNG's IDAT data as it is."""
+        """WeasyPrint's ``RasterImage`` that writes its PNG's IDAT data as it is (and, for a
+        late image's stand-in, calls ``waits_for`` before its pixels are first needed:
+        ``inlineimages.LateArrival``)."""
+
+        waits_for: Callable[[], object] | None = None
+
+        def get_x_object(self, *args: Any, **kwargs: Any) -> Any:
+            # WeasyPrint reads an image's pixels here, when the pages are drawn and the fonts
+            # subset, to write it as an XObject.
+            if self.waits_for is not None:
+                self.waits_for()
+            return RasterImage.get_x_object(self, *args, **kwargs)
 
         def _get_png_data(self, pillow_image: Any) -> bytes:
             # WeasyPrint calls this with Image.open(self.image_data.data) (lazy: not decoded

@@ -64,15 +64,15 @@ def folder_name(settings: dict[str, Any] | None = None,
     return "templates-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def cache_folder(environ: Any = None) -> Path | None:
-    """This user's private folder of compiled templates (made if missing), or None when there
-    is none to use safely."""
+def cache_folder(environ: Any = None, name: str | None = None) -> Path | None:
+    """This user's private folder of compiled templates (or of ``name``: another cache, such as
+    ``cdefcache``'s) made if missing, or None when there is none to use safely."""
     env = os.environ if environ is None else environ
     home = env.get("XDG_CACHE_HOME") or (
         os.path.join(env["HOME"], ".cache") if env.get("HOME") else "")
     if not home:
         return None
-    folder = Path(home) / "ibl-reports" / folder_name()
+    folder = Path(home) / "ibl-reports" / (name or folder_name())
     try:
         folder.mkdir(mode=stat.S_IRWXU, parents=True, exist_ok=True)
         held = folder.lstat()

@@ -43,7 +43,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-from reports.report import hyphenation, sizedarrays, untilcache
+from reports.report import cdefcache, hyphenation, sheetcache, sizedarrays, untilcache
 
 _ABI = {"x86_64-64": "libc6,x86-64", "ppc64-64": "libc6,64bit", "sparc64-64": "libc6,64bit",
         "s390x-64": "libc6,64bit", "ia64-64": "libc6,IA-64"}
@@ -151,7 +151,7 @@ def imported_on_first_call(functions: tuple[tuple[str, str], ...] = CALLED_ON_FI
 
 def _import() -> Any:
     load_on_first_use()
-    with imported_on_first_call():
+    with imported_on_first_call(), cdefcache.cached_parses(), sheetcache.cached_sheets():
         if os.name != "posix" or not os.path.exists("/sbin/ldconfig"):
             import weasyprint as module  # macOS, Windows: find_library spawns nothing there
 

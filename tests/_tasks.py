@@ -40,6 +40,24 @@ def slow_charts(seconds: float, job: object) -> object:
     return render_charts(job)  # type: ignore[arg-type]
 
 
+def inherited() -> dict[str, int | bool]:
+    """What a render worker got from the process it was forked from, before its first job: how
+    many objects are frozen (out of every collection's way), and whether WeasyPrint's C types,
+    the shared font configuration and English's language were looked up already."""
+    import gc
+
+    from reports.execute.preload import C_TYPES
+    from reports.lang import resolve
+    from reports.report.pdf import font_config
+    from reports.report.weasy import weasyprint
+
+    parsed = weasyprint.text.ffi.ffi._parsed_types
+    return {"frozen": gc.get_freeze_count(),
+            "c_types": all(cdecl in parsed for cdecl in C_TYPES),
+            "font_config": font_config.cache_info().currsize == 1,
+            "english": resolve.cache_info().currsize >= 1}
+
+
 def loaded(names: tuple[str, ...]) -> dict[str, bool]:
     """Which of the modules ``names`` a (render) process has imported so far."""
     import sys

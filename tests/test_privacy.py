@@ -44,6 +44,13 @@ def test_a_pseudonym_is_stable_short_and_depends_on_key_org_and_user() -> None:
                 pseudonym(b"another key of enough length!!", "acme", "ada000001")}) == 4
 
 
+def test_a_pseudonym_is_the_start_of_the_hmacs_base32() -> None:
+    """The first 10 characters of base32(HMAC-SHA256(key, "org/username")), as in the archive's
+    earlier reports (the values were computed by encoding the whole digest)."""
+    assert pseudonym(KEY, "acme", "ada000001") == "Learner U7IBXBCD4V"
+    assert pseudonym(KEY, "acme", "ada000002") == "Learner SSQY25QTKW"
+
+
 def test_the_learners_forms_drop_every_identity() -> None:
     data = realistic()
     pseudo = apply_learners(data, Policy("pseudonymous", key=KEY))

@@ -10,7 +10,7 @@ import pytest
 
 from reports.errors import RenderError, RenderMemoryError, RenderTimeoutError
 from reports.execute.worker import WorkerPool
-from tests._tasks import allocate_4gb, fail, loaded, sleep_forever
+from tests._tasks import allocate_4gb, fail, inherited, loaded, sleep_forever
 
 
 def pid_after(a: int) -> tuple[int, int]:
@@ -107,6 +107,16 @@ def test_a_worker_starts_with_what_a_render_imports_and_without_pyplot() -> None
     with WorkerPool(timeout_s=30, memory_mb=1500) as pool:
         found = pool.run(loaded, names)
     assert found == {name: name != "matplotlib.pyplot" for name in names}
+
+
+def test_a_worker_inherits_the_fork_servers_look_ups_and_frozen_heap() -> None:
+    # The fork server's imports and look-ups are frozen (a worker's collections never walk, and
+    # so never copy, the shared heap: tens of thousands of objects) and the first render's
+    # one-time look-ups are done there once, not in every worker.
+    with WorkerPool(timeout_s=30, memory_mb=1500) as pool:
+        found = pool.run(inherited)
+    assert found.pop("frozen") > 100_000
+    assert found == {"c_types": True, "font_config": True, "english": True}
 
 
 def test_prestart_starts_the_workers_before_any_job() -> None:

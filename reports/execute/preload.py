@@ -11,11 +11,20 @@ Pango, fontconfig and cffi warming up, which no import does):
 - what a first render imported on first use: Jinja2, Babel's catalogues, Pillow's image
   plugins, the e-mail policy of the archive's HTML;
 - matplotlib's font choice narrowed to the charts' family chains (``fonts.chain_fonts_only``:
-  the same fonts win) and the English chain looked up at every size the charts use.
+  the same fonts win) and the English chain looked up at every size the charts use;
+- the first render's one-time look-ups that a fork inherits (``warm_pdf_lookups``, ~55 ms of
+  CPU here instead of in every worker): the C types WeasyPrint names at render time, the
+  process's ``FontConfiguration``, English's Babel locale data and hyphenation dictionary.
+
+Everything this module builds lives as long as the process: it is built with the collector
+paused and then frozen (``gcpause.lifelong``), so that no collection, in this process or in a
+child, walks it again. A child's first collection used to walk (and so copy, page by page,
+out of the shared memory) the whole imported heap: ~90 ms of CPU per pool worker.
 
 No report is rendered here: a throw-away report costs more CPU than the two children's cold
-first reports save. Importing a module must never fail for a warm-up: what it cannot do, the
-first render does (and reports).
+first reports save. Nothing is opened that a fork must not share (matplotlib drops its open
+fonts in a child anyway). Importing a module must never fail for a warm-up: what it cannot do,
+the first render does (and reports).
 """
 
 from __future__ import annotations
@@ -23,8 +32,15 @@ from __future__ import annotations
 import contextlib
 import importlib
 
+from reports.report.gcpause import lifelong
+
 MODULES = ("jinja2", "jinja2.ext", "babel.support", "email.policy")
 """Beyond the one-shot children's modules: what a first render imported on first use."""
+
+C_TYPES = ("char[]", "PangoRectangle *", "PangoLogAttr[]", "unsigned int *", "hb_tag_t[]",
+           "hb_codepoint_t[]")
+"""The C types a first render makes WeasyPrint's ``ffi`` build (parsed, or taken from
+``cdefcache``); cffi keeps each for the process."""
 
 
 def preload() -> None:
@@ -40,6 +56,28 @@ def preload() -> None:
     import PIL.Image
 
     PIL.Image.preinit()  # the plugins a chart PNG is opened with
+    with contextlib.suppress(Exception):  # each is done again by the first render if need be
+        warm_pdf_lookups()
 
 
-preload()
+def warm_pdf_lookups() -> None:
+    """What a first PDF looks up once per process and a forked child keeps: WeasyPrint's C types
+    (``C_TYPES``), the ``FontConfiguration`` every render shares (a font map: no font file is
+    opened before a layout), English's locale data (``lang.resolve``) and pyphen's English
+    dictionary (indexed, ``hyphenation``)."""
+    import pyphen
+
+    from reports.lang import resolve
+    from reports.report.pdf import font_config
+    from reports.report.weasy import weasyprint
+
+    ffi = weasyprint.text.ffi.ffi
+    for cdecl in C_TYPES:
+        ffi.typeof(cdecl)
+    font_config()
+    resolve("en")
+    pyphen.Pyphen(lang=pyphen.language_fallback("en")).positions("warm")
+
+
+with lifelong():  # the imports and look-ups live as long as the process: frozen, never walked
+    preload()

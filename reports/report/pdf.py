@@ -300,7 +300,7 @@ def _late_arrived(late: LateImages, source_html: str, inline: Sequence[InlineIma
 
 
 @functools.cache
-def _font_config() -> Any:
+def font_config() -> Any:
     """One ``FontConfiguration`` per process: each new one leaks its native font map
     (~0.25 MB per render, measured over 80 renders by bench/longrun.py's method), so a
     long-lived worker rendering hundreds of reports grew without bound."""
@@ -351,7 +351,7 @@ def html_to_pdf(
                 _seed_inline(images, inline, guard,
                              {**weasyprint.DEFAULT_OPTIONS, "pdf_variant": PDF_VARIANT})
             document = source.render(
-                pdf_variant=PDF_VARIANT, font_config=_font_config(),
+                pdf_variant=PDF_VARIANT, font_config=font_config(),
                 stylesheets=styles, cache=images,
             )
             if late is not None:

@@ -39,3 +39,25 @@ def test_charts_on_kept_figures_are_the_charts_on_new_ones() -> None:
         new.append(_pngs(a, language))
     assert kept == new
     assert all(len(set(charts)) == 3 for charts in zip(*new, strict=True))  # all different
+
+
+def test_a_figure_is_kept_per_font_list_and_the_least_recently_used_goes() -> None:
+    # A batch's orgs alternate between font lists: each list keeps its own figure of a kind, so
+    # coming back to a list draws on its figure again instead of building a new one.
+    import matplotlib
+
+    from reports.report.chartcanvas import KEPT_PER_KIND, chart_axes
+
+    def figure(families: list[str], kind: str = "k") -> object:
+        with matplotlib.rc_context({"font.family": families}):
+            return chart_axes(kind, 2.0, DPI, 1)[0]
+
+    forget()
+    lists = [["DejaVu Sans"], ["DejaVu Sans", "Noto Sans CJK JP"], ["serif"], ["monospace"]]
+    first = [figure(families) for families in lists[:KEPT_PER_KIND]]
+    assert [figure(families) for families in lists[:KEPT_PER_KIND]] == first
+    assert figure(["DejaVu Sans"], kind="other") is not first[0]  # kinds do not share
+    figure(lists[KEPT_PER_KIND])  # one list too many: the least recently used (the first) goes
+    assert figure(lists[1]) is first[1]
+    assert figure(lists[0]) is not first[0]
+    forget()

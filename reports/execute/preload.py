@@ -12,9 +12,9 @@ Pango, fontconfig and cffi warming up, which no import does):
   plugins, the e-mail policy of the archive's HTML;
 - matplotlib's font choice narrowed to the charts' family chains (``fonts.chain_fonts_only``:
   the same fonts win) and the English chain looked up at every size the charts use;
-- the first render's one-time look-ups that a fork inherits (``warm_pdf_lookups``): the C types
-  WeasyPrint's cffi parses (~55 ms), the process's ``FontConfiguration``, English's Babel
-  locale data and hyphenation dictionary.
+- the first render's one-time look-ups that a fork inherits (``warm_pdf_lookups``, ~55 ms of
+  CPU here instead of in every worker): the C types WeasyPrint names at render time, the
+  process's ``FontConfiguration``, English's Babel locale data and hyphenation dictionary.
 
 Everything this module builds lives as long as the process: it is built with the collector
 paused and then frozen (``gcpause.lifelong``), so that no collection, in this process or in a
@@ -39,8 +39,8 @@ MODULES = ("jinja2", "jinja2.ext", "babel.support", "email.policy")
 
 C_TYPES = ("char[]", "PangoRectangle *", "PangoLogAttr[]", "unsigned int *", "hb_tag_t[]",
            "hb_codepoint_t[]")
-"""The C types a first render makes WeasyPrint's ``ffi`` parse (pycparser, 4-20 ms each);
-cffi keeps each parse for the process."""
+"""The C types a first render makes WeasyPrint's ``ffi`` build (parsed, or taken from
+``cdefcache``); cffi keeps each for the process."""
 
 
 def preload() -> None:

@@ -5,12 +5,15 @@ Decisions:
 
 - Building a figure's axes and their tick artists, and measuring every text on a new renderer,
   was about a quarter of a warm process's chart CPU; a pool worker draws the same three kinds of
-  chart for every report. What is kept: one figure per chart kind and thread (a thread-local
-  store: two threads never share one), with its Agg canvas, so its renderer and the renderer's
-  text-metric cache (matplotlib's, at most 4,096 texts) live on too. At most three figures,
-  a few MB, per thread that draws.
+  chart for every report. What is kept: figures per chart kind and thread (a thread-local
+  store: two threads never share one), with their Agg canvas, so their renderer and the
+  renderer's text-metric cache (matplotlib's, at most 4,096 texts) live on too. At most nine
+  figures (three kinds, ``KEPT_PER_KIND`` each), a few MB each, per thread that draws.
 - A kept figure is used again only for the same resolution, number of panels and font families
-  (the tick labels made under one font list keep it); otherwise a new one replaces it. Another
+  (the tick labels made under one font list keep it); otherwise a new one is made and kept
+  beside it, up to ``KEPT_PER_KIND`` per chart kind (the least recently used goes). A batch's
+  orgs alternate between font lists (Latin names only, or some in CJK, ...): with one figure
+  per kind, every switch rebuilt all three (~80 ms of CPU, and their text-metric caches). Another
   height (the course chart grows with its courses) resizes it: same PNG bytes as a new figure
   of that height (a test; each org of a batch may have another number of courses).
 - Before it is used again, everything a chart adds is taken away (bar containers, patches,
@@ -45,6 +48,9 @@ class _Kept:
 
 _store = threading.local()
 
+KEPT_PER_KIND = 3
+"""Figures kept per chart kind and thread, one per resolution, panels and font list."""
+
 
 def new_figure(height_in: float, dpi: float = 100) -> Figure:
     """A new figure as wide as the text column, on its own Agg canvas (no pyplot)."""
@@ -63,9 +69,10 @@ def chart_axes(kind: str, height_in: float, dpi: int, columns: int) -> tuple[Fig
     import matplotlib
 
     key = (dpi, columns, tuple(matplotlib.rcParams["font.family"]))
-    kept: dict[str, _Kept] = _store.__dict__.setdefault("figures", {})
-    old = kept.get(kind)
-    if old is not None and old.key == key:
+    kept: dict[tuple[str, tuple[object, ...]], _Kept] = _store.__dict__.setdefault("figures", {})
+    old = kept.pop((kind, key), None)
+    if old is not None:
+        kept[(kind, key)] = old  # the most recently used last
         fig = old.figure
         if fig.get_size_inches()[1] != height_in:
             fig.set_size_inches(COLUMN_WIDTH_IN, height_in)
@@ -79,7 +86,10 @@ def chart_axes(kind: str, height_in: float, dpi: int, columns: int) -> tuple[Fig
         return fig, list(fig.axes)
     fig = new_figure(height_in, dpi)
     axes = list(fig.subplots(1, columns, squeeze=False)[0])
-    kept[kind] = _Kept(key, fig)
+    same_kind = [k for k in kept if k[0] == kind]
+    for gone in same_kind[:max(0, len(same_kind) - KEPT_PER_KIND + 1)]:
+        del kept[gone]
+    kept[(kind, key)] = _Kept(key, fig)
     return fig, axes
 
 

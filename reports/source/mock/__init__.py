@@ -1,8 +1,9 @@
 """The built-in demo Data Manager API: a deterministic synthetic dataset behind the three endpoints.
 
-``create_app(knobs)`` builds the Starlette app (used in-process through ``httpx.ASGITransport``
-for ``base_url = "embedded"``, and by the tests over real HTTP); ``serve(host, port, knobs)``
-runs it with uvicorn for ``ibl-reports mock-api`` (``reports.source.mock.serve``).
+``create_app(knobs)`` builds the ASGI app (on ``mock.asgi``, no web framework; used in-process
+through ``httpx.ASGITransport`` for ``base_url = "embedded"``, and by the tests over real
+HTTP); ``serve(host, port, knobs)`` runs it with uvicorn for ``ibl-reports mock-api``
+(``reports.source.mock.serve``).
 """
 
 from __future__ import annotations

@@ -21,12 +21,17 @@ from collections import OrderedDict
 from datetime import date, timedelta
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
-
 from reports.source.mock.answercache import ANSWER_CACHE_BYTES, AnswerCache
+from reports.source.mock.asgi import (
+    Receive,
+    Request,
+    Response,
+    Routes,
+    Scope,
+    Send,
+    html_response,
+    json_response,
+)
 from reports.source.mock.dataset import Course, Dataset, previous_range
 from reports.source.mock.knobs import (
     Fault,
@@ -50,21 +55,23 @@ class _BadRequest(Exception):
         self.detail = detail
 
 
-class DemoApp(Starlette):
-    """The Starlette app with its knobs, dataset cache and stats."""
+class DemoApp:
+    """The ASGI app (``mock.asgi``) with its knobs, dataset cache and stats."""
 
     def __init__(self, knobs: MockKnobs) -> None:
-        super().__init__(routes=[
-            Route(f"{PREFIX}/active-users/per-course", self._per_course),
-            Route(f"{PREFIX}/active-users/users", self._users),
-            Route(f"{PREFIX}/enrollments/courses/{{course_id}}/over-time", self._over_time),
-        ])
+        self._routes = Routes()
+        self._routes.add(f"{PREFIX}/active-users/per-course", self._per_course)
+        self._routes.add(f"{PREFIX}/active-users/users", self._users)
+        self._routes.add(f"{PREFIX}/enrollments/courses/{{course_id}}/over-time", self._over_time)
         self.knobs = knobs
         self.stats = ServerStats()
         self._random = random.Random(knobs.seed)
         self._datasets: OrderedDict[tuple[Any, ...], Dataset] = OrderedDict()
         self.answers = AnswerCache(ANSWER_CACHE_BYTES)
         """The JSON bytes of well-formed answers already given (``mock.answercache``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._routes(scope, receive, send)
 
     def dataset(self, org: str) -> Dataset:
         """The (cached) synthetic data of ``org`` under the current knobs."""
@@ -100,8 +107,8 @@ class DemoApp(Starlette):
         return await self._handle(request, "per-course", None, None, self._per_course_body)
 
     async def _users(self, request: Request) -> Response:
-        course = request.query_params.get("course_id") or None
-        page_text = request.query_params.get("page")
+        course = request.query("course_id") or None
+        page_text = request.query("page")
         page = int(page_text) if page_text and page_text.isdigit() else None
         return await self._handle(request, "users", course, page, self._users_body)
 
@@ -125,10 +132,9 @@ class DemoApp(Starlette):
 
     def _users_body(self, request: Request, ds: Dataset) -> dict[str, Any]:
         start, end = _dates(request)
-        params = request.query_params
-        page = _positive(params.get("page"), "page", 1)
-        length = min(_positive(params.get("length"), "length", 20), self.knobs.page_cap)
-        course_id = params.get("course_id") or None
+        page = _positive(request.query("page"), "page", 1)
+        length = min(_positive(request.query("length"), "length", 20), self.knobs.page_cap)
+        course_id = request.query("course_id") or None
         if course_id is None:
             users = ds.range_activity(start, end).active_users
         else:
@@ -142,7 +148,7 @@ class DemoApp(Starlette):
     def _over_time_body(self, request: Request, ds: Dataset) -> dict[str, Any]:
         start, end = _dates(request)
         course = _course(ds, request.path_params["course_id"])
-        flag = request.query_params.get("active")
+        flag = request.query("active")
         if flag in _TRUE:
             active = True
         elif flag in _FALSE:
@@ -170,22 +176,22 @@ class DemoApp(Starlette):
             stats.in_flight -= 1
             stats.log.append(RequestRecord(
                 kind, org, course, request.scope.get("raw_path", b"").decode("latin-1"),
-                request.url.query, response.status_code if response is not None else 0))
+                request.query_string, response.status_code if response is not None else 0))
 
     async def _respond(self, request: Request, kind: Kind, org: str, course: str | None,
                        page: int | None, body: Any) -> Response:
         knobs = self.knobs
-        match = _AUTH_RE.match(request.headers.get("authorization", ""))
+        match = _AUTH_RE.match(request.header("authorization") or "")
         if match is None or (knobs.token is not None and match.group(1) != knobs.token):
-            return JSONResponse({"detail": "Invalid or missing API token."}, status_code=401)
+            return json_response({"detail": "Invalid or missing API token."}, 401)
         if knobs.latency_s > 0:
             await asyncio.sleep(knobs.latency_s)
         if knobs.rate_429 and self._random.random() < knobs.rate_429:
-            return JSONResponse({"detail": "Too many requests."}, status_code=429,
-                                headers={"Retry-After": knobs.retry_after})
+            return json_response({"detail": "Too many requests."}, 429,
+                                 {"Retry-After": knobs.retry_after})
         if knobs.rate_5xx and self._random.random() < knobs.rate_5xx:
-            return HTMLResponse("<html><body>Bad gateway</body></html>",
-                                status_code=self._random.choice((502, 503, 504)))
+            return html_response("<html><body>Bad gateway</body></html>",
+                                 self._random.choice((502, 503, 504)))
         transforms: list[Fault] = []
         for index, fault in enumerate(knobs.faults):
             if not fault.matches(kind, org, course, page):
@@ -205,15 +211,15 @@ class DemoApp(Starlette):
                       request.scope["path"], request.scope["query_string"])
         cached = None if transforms else self.answers.get(answer_key)
         if cached is not None:
-            return Response(cached, media_type="application/json")
+            return Response(cached)
         ds = self._dataset(data_key)
         try:
             payload = body(request, ds)
             for fault in transforms:
                 payload = self._transform(fault, payload, request, ds)
         except _BadRequest as exc:
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-        response = JSONResponse(payload)
+            return json_response({"detail": exc.detail}, exc.status)
+        response = json_response(payload)
         if not transforms:
             self.answers.put(answer_key, bytes(response.body))
         return response
@@ -241,11 +247,11 @@ class DemoApp(Starlette):
             page = payload["pagination"]["currentPage"]
             if page > 1:
                 scope = dict(request.scope)
-                query = request.query_params.multi_items()
+                query = request.query_items()
                 scope["query_string"] = "&".join(
                     f"{k}={v if k != 'page' else page - 1}" for k, v in query
                 ).encode()
-                earlier = self._users_body(Request(scope), ds)
+                earlier = self._users_body(Request(scope, request.path_params), ds)
                 payload["data"] = earlier["data"]
         return payload
 
@@ -263,22 +269,21 @@ def _rename(ds: Dataset, knobs: MockKnobs) -> None:
 
 async def _early_fault(fault: Fault) -> Response | None:
     if fault.action == "status":
-        return JSONResponse({"detail": f"injected status {fault.status}"},
-                            status_code=fault.status, headers=dict(fault.headers))
+        return json_response({"detail": f"injected status {fault.status}"}, fault.status,
+                             dict(fault.headers))
     if fault.action == "html":
-        return HTMLResponse("<!DOCTYPE html><html><head><title>Maintenance</title></head>"
-                            "<body><h1>We'll be back soon</h1></body></html>")
+        return html_response("<!DOCTYPE html><html><head><title>Maintenance</title></head>"
+                             "<body><h1>We'll be back soon</h1></body></html>")
     if fault.action == "invalid-json":
-        return Response('{"data": [{"course_id": ', media_type="application/json")
+        return Response(b'{"data": [{"course_id": ')
     if fault.action == "delay":
         await asyncio.sleep(fault.delay_s)
     return None
 
 
 def _dates(request: Request) -> tuple[date, date]:
-    params = request.query_params
-    start_text = params.get("start_date") or None
-    end_text = params.get("end_date") or None
+    start_text = request.query("start_date") or None
+    end_text = request.query("end_date") or None
     start = _date(start_text, "start_date") if start_text else None
     end = _date(end_text, "end_date") if end_text else None
     if end is None:

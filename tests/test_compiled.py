@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from reports.report import compiled
+from reports.report import cachefiles, compiled
 from reports.report.analysis import analyse
 from reports.report.render import Branding, render_html
 from tests._sample import realistic
@@ -63,18 +63,43 @@ def test_a_fresh_process_loads_the_templates_the_last_one_compiled(tmp_path: Pat
 
 
 def test_a_folder_others_can_write_is_not_used(tmp_path: Path) -> None:
-    shared = tmp_path / "ibl-reports" / compiled.folder_name()
+    name = compiled.folder_name()
+    shared = tmp_path / "ibl-reports" / name
     shared.mkdir(parents=True)
     shared.chmod(0o777)
-    assert compiled.cache_folder({"XDG_CACHE_HOME": str(tmp_path)}) is None
+    assert cachefiles.cache_folder(name, {"XDG_CACHE_HOME": str(tmp_path)}) is None
     shared.chmod(0o700)
-    assert compiled.cache_folder({"XDG_CACHE_HOME": str(tmp_path)}) == shared
-    assert compiled.cache_folder({"HOME": str(tmp_path / "home")}) == (
-        tmp_path / "home" / ".cache" / "ibl-reports" / compiled.folder_name())
-    assert compiled.cache_folder({}) is None
+    assert cachefiles.cache_folder(name, {"XDG_CACHE_HOME": str(tmp_path)}) == shared
+    shared.parent.chmod(0o777)  # another user could swap the folder itself
+    assert cachefiles.cache_folder(name, {"XDG_CACHE_HOME": str(tmp_path)}) is None
+    shared.parent.chmod(0o755)
+    home = tmp_path / "home"
+    assert cachefiles.cache_folder(name, {"HOME": str(home)}) == (
+        home / ".cache" / "ibl-reports" / name)
+    assert stat.S_IMODE((home / ".cache" / "ibl-reports").stat().st_mode) == 0o700
+    assert cachefiles.cache_folder(name, {}) is None
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    assert compiled.cache_folder({"XDG_CACHE_HOME": str(blocked)}) is None
+    assert cachefiles.cache_folder(name, {"XDG_CACHE_HOME": str(blocked)}) is None
+
+
+def test_a_cache_file_is_read_only_if_it_is_ours_private_and_whole(tmp_path: Path) -> None:
+    kept = tmp_path / "kept.cache"
+    cachefiles.write(kept, b"compiled code")
+    assert cachefiles.read(kept) == b"compiled code"
+    data = kept.read_bytes()
+    kept.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # damaged on disk
+    assert cachefiles.read(kept) is None
+    kept.write_bytes(data[:-1])  # cut short
+    assert cachefiles.read(kept) is None
+    kept.write_bytes(data)
+    kept.chmod(0o666)  # others could have written it
+    assert cachefiles.read(kept) is None
+    kept.chmod(0o600)
+    link = tmp_path / "link.cache"
+    link.symlink_to(kept)
+    assert cachefiles.read(link) is None and cachefiles.read(kept) == b"compiled code"
+    assert cachefiles.read(tmp_path / "missing.cache") is None
 
 
 def test_without_a_folder_the_templates_are_kept_in_memory() -> None:

@@ -99,7 +99,8 @@ def test_a_damaged_file_is_parsed_anew_and_written_again(tmp_path: Path) -> None
     first.save()
     (kept,) = tmp_path.glob("*.pickle")
     good = kept.read_bytes()
-    for damage in (b"", good[: len(good) // 2], b"\x80\x05K\x01."):
+    flipped = good[:-5] + bytes([good[-5] ^ 1]) + good[-4:]  # loadable, but not what was kept
+    for damage in (b"", good[: len(good) // 2], b"\x80\x05K\x01.", flipped):
         kept.write_bytes(damage)
         again = KeptCSS(weasyprint.CSS, tmp_path)
         assert isinstance(again(string=html.PH), weasyprint.CSS) and again.parsed

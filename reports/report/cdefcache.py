@@ -23,8 +23,8 @@ Decisions:
   once (the import system reads its ``__spec__``).
 - Only a parser's first ``cdef`` (nothing declared before; the only one WeasyPrint makes) is
   taken from the cache; a type whose text declares a struct of its own is parsed each time.
-- The folder is private like the compiled templates' (``compiled.cache_folder``): a pickle runs
-  code when loaded, so one that others could write is never read. A damaged or unreadable file
+- The folder and its files are private like the compiled templates' (``cachefiles``): a pickle
+  runs code when loaded, so one that others could write is never read. A damaged or unreadable file
   is parsed anew and written again; a folder that cannot be used leaves cffi parsing as before.
 """
 
@@ -42,8 +42,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from reports.atomic import write_atomic
-from reports.report.compiled import cache_folder
+from reports.report import cachefiles
 
 FORMAT = 1
 """The layout of a cache file (part of its folder's name)."""
@@ -87,15 +86,14 @@ class Kept:
         self.types: dict[str, bytes] = {}
         if path is not None:
             with contextlib.suppress(Exception):  # missing or damaged: parsed anew
-                held = pickle.loads(path.read_bytes())
+                held = pickle.loads(cachefiles.read(path) or b"")
                 if isinstance(held, tuple) and len(held) == 2 and isinstance(held[0], bytes) \
                         and isinstance(held[1], dict):
                     self.state, self.types = held
 
     def save(self) -> None:
         if self.path is not None and self.state is not None:
-            with contextlib.suppress(OSError):  # the next process parses it again
-                write_atomic(self.path, pickle.dumps((self.state, self.types)), durable=False)
+            cachefiles.write(self.path, pickle.dumps((self.state, self.types)))
 
 
 _STATE = ("_declarations", "_included_declarations", "_anonymous_counter", "_int_constants",
@@ -214,7 +212,7 @@ def cached_parses(environ: Any = None) -> Iterator[None]:
     answered from the user's cache folder (see the module's docstring); a cffi without that
     hook point (another version) is left as it is."""
     try:
-        folder = cache_folder(environ, folder_name())
+        folder = cachefiles.cache_folder(folder_name(), environ)
         if "cffi.cparser" not in sys.modules:
             _lazy_pycparser()
         from cffi import cparser

@@ -17,26 +17,23 @@ Decisions:
   process and kept in memory, so the folder does not grow with every folder a user tries.
 - The folder is ``$XDG_CACHE_HOME/ibl-reports/templates-<hash>`` (``~/.cache`` without it; the
   render workers point ``XDG_CACHE_HOME`` at a private folder when ``$HOME`` is not writable),
-  made readable by its owner only: loading code from a folder others can write would run their
-  code. A folder that is not this user's own, not private, or not writable, and any error
-  reading or writing a file, leaves the templates compiled in memory as before; a damaged file
-  is compiled anew (Jinja2 checks the magic and checksum; an error reading it resets the bucket).
-  Files are written whole (``atomic.write_atomic``, not durable: no fsync): losing one costs a
-  compile.
+  made readable by its owner only, its files checked before they are loaded (``cachefiles``):
+  loading code others could write would run their code. A folder that is not this user's own,
+  not private, or not writable, and any error reading or writing a file, leaves the templates
+  compiled in memory as before; a damaged file is compiled anew (``cachefiles`` checks a digest,
+  Jinja2 the magic and checksum; an error reading it resets the bucket). Files are written whole
+  (not durable: losing one costs a compile).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import os
-import stat
 import sys
 from pathlib import Path
 from typing import Any
 
-from reports.atomic import write_atomic
+from reports.report import cachefiles
 
 SETTINGS: dict[str, Any] = {
     "autoescape": True,
@@ -64,32 +61,12 @@ def folder_name(settings: dict[str, Any] | None = None,
     return "templates-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def cache_folder(environ: Any = None, name: str | None = None) -> Path | None:
-    """This user's private folder of compiled templates (or of ``name``: another cache, such as
-    ``cdefcache``'s) made if missing, or None when there is none to use safely."""
-    env = os.environ if environ is None else environ
-    home = env.get("XDG_CACHE_HOME") or (
-        os.path.join(env["HOME"], ".cache") if env.get("HOME") else "")
-    if not home:
-        return None
-    folder = Path(home) / "ibl-reports" / (name or folder_name())
-    try:
-        folder.mkdir(mode=stat.S_IRWXU, parents=True, exist_ok=True)
-        held = folder.lstat()
-    except OSError:
-        return None
-    private = stat.S_ISDIR(held.st_mode) and stat.S_IMODE(held.st_mode) & 0o077 == 0
-    if not private or held.st_uid != os.getuid() or not os.access(folder, os.W_OK):
-        return None
-    return folder
-
-
 @functools.cache
 def bytecode_cache() -> Any:
     """The process's cache of compiled templates (one for every report environment)."""
     from reports.report import BUILTIN_TEMPLATES
 
-    return _cache_class()(cache_folder(), BUILTIN_TEMPLATES)
+    return _cache_class()(cachefiles.cache_folder(folder_name()), BUILTIN_TEMPLATES)
 
 
 @functools.cache
@@ -116,8 +93,7 @@ def _cache_class() -> type:
         def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
             code = self.code.get(bucket.key)
             if code is None and self.folder is not None and bucket.key in self.on_disk:
-                with contextlib.suppress(OSError):
-                    code = (self.folder / f"{bucket.key}.cache").read_bytes()
+                code = cachefiles.read(self.folder / f"{bucket.key}.cache")
             if code is None:
                 return
             try:
@@ -130,7 +106,6 @@ def _cache_class() -> type:
         def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
             code = self.code[bucket.key] = bucket.bytecode_to_string()
             if self.folder is not None and bucket.key in self.on_disk:
-                with contextlib.suppress(OSError):  # the next process compiles it again
-                    write_atomic(self.folder / f"{bucket.key}.cache", code, durable=False)
+                cachefiles.write(self.folder / f"{bucket.key}.cache", code)
 
     return KeptBytecode

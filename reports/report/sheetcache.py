@@ -16,8 +16,8 @@ Decisions:
   defines (``@counter-style``, into the dict passed in) are kept with it.
 - Only that module's calls are touched (an import hook for ``weasyprint.html`` alone); a
   document's own sheets are parsed as before (``stylecache`` keeps them per process).
-- The folder is private like the compiled templates' (``compiled.cache_folder``): a pickle runs
-  code when loaded, so one that others could write is never read. A damaged file is parsed anew
+- The folder and its files are private like the compiled templates' (``cachefiles``): a pickle
+  runs code when loaded, so one that others could write is never read. A damaged file is parsed anew
   and written again; a folder that cannot be used, or a WeasyPrint without that module, leaves
   the import as it was.
 """
@@ -39,9 +39,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from reports.atomic import write_atomic
+from reports.report import cachefiles
 from reports.report.cdefcache import stamps
-from reports.report.compiled import cache_folder
 
 FORMAT = 1
 """The layout of a cache file (part of its folder's name)."""
@@ -147,7 +146,7 @@ class KeptCSS:
         key = hashlib.sha256(repr((text, before)).encode()).hexdigest()[:32]
         path = self.folder / f"{key}.pickle"
         with contextlib.suppress(Exception):  # missing or damaged: parsed anew
-            sheet, defined = _SheetUnpickler(path.read_bytes(), self.real).load()
+            sheet, defined = _SheetUnpickler(cachefiles.read(path) or b"", self.real).load()
             if isinstance(sheet, self.real) and (defined is None) == (styles is None):
                 if styles is not None:
                     styles.clear()
@@ -161,8 +160,7 @@ class KeptCSS:
         for path, value in self.parsed:
             data = pickled(value)
             if data is not None:
-                with contextlib.suppress(OSError):  # the next process parses it again
-                    write_atomic(path, data, durable=False)
+                cachefiles.write(path, data)
         self.parsed.clear()
 
 
@@ -211,7 +209,7 @@ class _Finder(importlib.abc.MetaPathFinder):
 def cached_sheets(environ: Any = None) -> Iterator[None]:
     """Inside the block, importing ``MODULE`` takes its parsed stylesheets from the user's cache
     folder (see the module's docstring)."""
-    folder = None if MODULE in sys.modules else cache_folder(environ, folder_name())
+    folder = None if MODULE in sys.modules else cachefiles.cache_folder(folder_name(), environ)
     if folder is None:
         yield
         return

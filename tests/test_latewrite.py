@@ -7,6 +7,7 @@ import inspect
 from pathlib import Path
 
 from reports.config import ReportConfig
+from reports.execute.warmups import pdf_warm_up
 from reports.report.build import RenderJob, render_charts, render_report
 from reports.report.privacy import PSEUDONYMOUS, Policy
 from reports.report.warmup import warm_job
@@ -19,7 +20,7 @@ def _job(**changes: object) -> RenderJob:
         warm_job(report, None, Policy(PSEUDONYMOUS, 10, True)), chart_dpi=50, **changes)
 
 
-def _split_and_whole(job: RenderJob) -> tuple[list[list[str]], bytes, bytes]:
+def _split_and_whole(job: RenderJob, **options: bool) -> tuple[list[list[str]], bytes, bytes]:
     """The PDF rendered with its charts late, and in one go; the call stack each time the
     charts were asked for."""
     charted = render_charts(job)
@@ -29,7 +30,7 @@ def _split_and_whole(job: RenderJob) -> tuple[list[list[str]], bytes, bytes]:
         stacks.append([frame.function for frame in inspect.stack()])
         return charted.charts
 
-    return stacks, render_report(job, charts_later=later).pdf, render_report(job).pdf
+    return stacks, render_report(job, charts_later=later, **options).pdf, render_report(job).pdf
 
 
 def test_the_charts_are_waited_for_once_the_pages_are_drawn_and_the_fonts_subset() -> None:
@@ -70,3 +71,14 @@ def test_charts_that_are_not_drawn_are_still_waited_for_and_checked(tmp_path: Pa
     assert len(stacks) == 1 and "generate_pdf" not in stacks[0]
     assert "html_to_pdf" in stacks[0]
     assert split == whole
+
+
+def test_a_warm_up_report_waits_for_its_charts_right_after_the_layout() -> None:
+    """The PDF child's warm-up report stops when the job is waiting, at its charts
+    (``charts_unless_job``): it asks for them before drawing any page, or the job would wait
+    for the warm-up's drawing and font subsetting too."""
+    job = _job()
+    stacks, split, whole = _split_and_whole(job, wait_before_write=True)
+    assert len(stacks) == 1 and "generate_pdf" not in stacks[0] and split == whole
+    (step,) = pdf_warm_up(job)
+    assert step.keywords["wait_before_write"] is True

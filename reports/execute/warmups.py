@@ -92,7 +92,7 @@ def pdf_warm_up(job: Any) -> list[Callable[[], object]]:
     (``charts_unless_job``)."""
     from reports.report.build import render_report
 
-    return [functools.partial(render_report, job,
+    return [functools.partial(render_report, job, wait_before_write=True,
                               charts_later=functools.partial(charts_unless_job, job))]
 
 

@@ -90,17 +90,20 @@ def render_charts(job: RenderJob) -> Charted:
 
 
 def render_report(job: RenderJob, *,
-                  charts_later: Callable[[], Sequence[Any]] | None = None) -> Rendered:
+                  charts_later: Callable[[], Sequence[Any]] | None = None,
+                  wait_before_write: bool = False) -> Rendered:
     """analyse -> charts -> HTML -> PDF; runs in a worker process with time and memory limits.
 
     With ``job.charts`` given (drawn by ``render_charts`` elsewhere) it draws none and its
     ``charts_s`` is 0. With ``charts_later`` instead (another process is drawing them; calling
     it waits for them and raises that process's error), the report is laid out meanwhile
-    (``latecharts``): the same PDF and HTML, ``charts_s`` the time spent waiting for them."""
+    (``latecharts``): the same PDF and HTML, ``charts_s`` the time spent waiting for them; they
+    are waited for when the write needs their pixels, or right after the layout with
+    ``wait_before_write`` (a warm-up that stops there if the job is waiting)."""
     if charts_later is not None and job.charts is None:
         from reports.report.latecharts import render_overlapped
 
-        return render_overlapped(job, charts_later)
+        return render_overlapped(job, charts_later, wait_before_write=wait_before_write)
     from reports.report.pdf import html_to_pdf
 
     timings: dict[str, float] = {}

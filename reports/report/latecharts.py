@@ -51,8 +51,10 @@ class LateChart(Chart):
         return self.url
 
 
-def render_overlapped(job: RenderJob, charts_later: Callable[[], Sequence[Any]]) -> Rendered:
-    """``render_report(job)`` with the charts drawn elsewhere meanwhile (see the module doc)."""
+def render_overlapped(job: RenderJob, charts_later: Callable[[], Sequence[Any]], *,
+                      wait_before_write: bool = False) -> Rendered:
+    """``render_report(job)`` with the charts drawn elsewhere meanwhile (see the module doc;
+    ``wait_before_write``: ``LateImages``')."""
     from reports.report.pdf import html_to_pdf
 
     t0 = time.perf_counter()
@@ -84,7 +86,8 @@ def render_overlapped(job: RenderJob, charts_later: Callable[[], Sequence[Any]])
     if early is not None:
         images = [LateImage(c.url, c.width_px, c.height_px) for c in late]
         try:
-            result = html_to_pdf(early, **inputs, late=LateImages(images, arrive))
+            result = html_to_pdf(early, **inputs,
+                                 late=LateImages(images, arrive, wait_before_write))
         except LateImageMismatch:
             result = None
     if result is None:

@@ -63,6 +63,9 @@ class LateImages:
 
     images: Sequence[LateImage]
     arrive: Callable[[], Arrival]
+    wait_before_write: bool = False
+    """Wait for them as soon as the layout is done, not when their pixels are first needed (a
+    warm-up report, which stops there when the job is waiting)."""
 
     def find(self, url: str) -> LateImage | None:
         """The late image ``url`` names, if any."""

@@ -289,9 +289,11 @@ def html_to_pdf(
                 pdf_variant=PDF_VARIANT, font_config=font_config(),
                 stylesheets=styles, cache=images,
             )
-            arrival = None if late is None else LateArrival(late, source_html, inline, images)
-            if arrival is not None and not arrival.arm():
-                arrival.wait()  # before the write: an image that cannot say when it is needed
+            arrival = None
+            if late is not None:
+                arrival = LateArrival(late, source_html, inline, images)
+                if late.wait_before_write or not arrival.arm():
+                    arrival.wait()  # before the write (or an image cannot say when it is needed)
             info = document.metadata
             info.title = metadata.title
             info.authors = [metadata.author] if metadata.author else []

@@ -62,19 +62,18 @@ def preload() -> None:
 
 def warm_pdf_lookups() -> None:
     """What a first PDF looks up once per process and a forked child keeps: WeasyPrint's C types
-    (``C_TYPES``), the ``FontConfiguration`` every render shares (a font map: no font file is
-    opened before a layout), English's locale data (``lang.resolve``) and pyphen's English
-    dictionary (indexed, ``hyphenation``)."""
+    (``C_TYPES``), English's locale data (``lang.resolve``) and pyphen's English dictionary
+    (indexed, ``hyphenation``). Not the ``FontConfiguration`` every render shares: making its
+    font map starts Pango's ``FcInit`` thread, and a child forked while that thread still runs
+    would wait for it forever at its first layout (a fork copies no thread)."""
     import pyphen
 
     from reports.lang import resolve
-    from reports.report.pdf import font_config
     from reports.report.weasy import weasyprint
 
     ffi = weasyprint.text.ffi.ffi
     for cdecl in C_TYPES:
         ffi.typeof(cdecl)
-    font_config()
     resolve("en")
     pyphen.Pyphen(lang=pyphen.language_fallback("en")).positions("warm")
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reports.config import Config, ReportConfig
 from reports.errors import ReportsError
 from reports.report.periods import Clock
 from reports.run import GenerateResult, Window, generate_one, open_ledger
+
+if TYPE_CHECKING:
+    from reports.execute.oneshot import WarmWorker
 
 FETCH_AHEAD = 2
 """Reports per render worker fetched (or being fetched) ahead of the renders."""
@@ -49,7 +52,7 @@ def generate_many(
     clock: Clock,
     env: Mapping[str, str],
     progress: bool = False,
-    pdf_child: Any = None,
+    pdf_child: WarmWorker | None = None,
 ) -> list[Outcome]:
     """``generate`` for one or many reports; one failure never stops the others. ``pdf_child``:
     a one-shot's PDF child started early (``cli.early``), for one report only."""

@@ -26,7 +26,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reports.atomic import write_copies
 from reports.config import Config, ReportConfig
@@ -40,6 +40,9 @@ from reports.report.gcpause import lifelong, paused
 from reports.report.model import ReportData
 from reports.report.periods import Clock, Period, custom, for_kind, today
 from reports.report.privacy import PSEUDONYMOUS, Policy, policy_for
+
+if TYPE_CHECKING:
+    from reports.execute.oneshot import WarmWorker
 
 RENDER_STAGE = "charts, HTML and PDF"
 
@@ -251,7 +254,7 @@ def generate_one(
     progress: bool = False,
     pool: Any = None,
     ledger: Any = None,
-    pdf_child: Any = None,
+    pdf_child: WarmWorker | None = None,
 ) -> GenerateResult:
     """Collect, render and archive one report; mail nothing.
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
@@ -161,3 +162,42 @@ def test_a_pdf_child_never_adopted_ends_with_the_command(tmp_path: Path) -> None
     done = _cli(config, "generate", "--report", "no-such-report")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "no-such-report" in done.stderr
+
+
+def test_the_options_taken_for_values_are_the_commands_own() -> None:
+    """``early`` skips the value of an option that takes one: the list must follow ``generate``
+    (and the app's ``--config``), or a value could be read as the command or an option."""
+    import typer.main
+
+    from reports.cli import app
+    from reports.cli.early import _VALUED
+
+    group: Any = typer.main.get_command(app)  # typer's own copy of click's Group
+    generate = group.commands["generate"]
+    valued = {opt for params in (group.params, generate.params) for param in params
+              if getattr(param, "is_flag", True) is False for opt in param.opts}
+    assert "--report" in valued and "--json" not in valued
+    assert valued == _VALUED
+
+
+def test_the_console_script_forks_the_pdf_child_first() -> None:
+    """In a fresh process (one thread) ``start`` forks the child that ``take`` hands over."""
+    code = ("from reports.cli import early; early.start(['generate', '--report', 'x']); "
+            "w = early.take(); print(w is not None and w.process.is_alive(), early.take()); "
+            "w.close()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=cli_env())
+    assert (done.returncode, done.stdout.split()) == (0, ["True", "None"]), done.stderr
+
+
+def test_a_child_ignores_the_terminals_ctrl_c() -> None:
+    """Ctrl-C reaches the whole process group; the parent ends its children itself."""
+    import signal
+
+    worker = WarmWorker.unadopted(no_warm_up)
+    with worker:
+        assert worker.conn.recv() == "ready"
+        os.kill(worker.process.pid or 0, signal.SIGINT)
+        time.sleep(0.2)
+        assert worker.process.is_alive()
+    assert worker.process.exitcode == 0

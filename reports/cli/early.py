@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reports.execute.oneshot import WarmWorker
 
 _VALUED = frozenset({"--config", "--report", "--org", "--period", "--as-of", "--start", "--end",
                      "--out", "--html"})
 """The options before or with ``generate`` that take a value."""
 
-_started: list[Any] = []
+_started: list[WarmWorker] = []
 """The child ``start`` forked, until ``take`` hands it over."""
 
 
@@ -70,7 +73,7 @@ def start(args: Sequence[str]) -> None:
         return
 
 
-def take() -> Any:
+def take() -> WarmWorker | None:
     """The PDF child ``start`` forked (a ``WarmWorker``, to adopt), once; None if there is none.
     """
     return _started.pop() if _started else None

@@ -31,6 +31,7 @@ import gc
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -119,6 +120,9 @@ def _serve_one(conn: multiprocessing.connection.Connection, memory_mb: int | Non
                busy: Callable[[], bool]) -> None:
     """Child side: warm up, say so, then run the one job under the limits (``memory_mb`` None:
     the parent sends them once it knows the report, ``Adopted``, with more warm-up steps)."""
+    # Ctrl-C in the terminal reaches the whole process group: the parent handles it and ends
+    # its children (here it would only print a traceback of an import under way)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _warm(conn, warm, busy)
         job = conn.recv()

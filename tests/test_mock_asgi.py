@@ -80,6 +80,19 @@ def test_the_lifespan_is_answered() -> None:
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
 
+def test_an_answer_that_names_its_own_type_or_length_gets_no_second_one() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    answer = Response(b"oops", 503, headers={"Content-Type": "text/plain", "Retry-After": "2"})
+    asyncio.run(answer(send))
+    names = [name for name, _ in sent[0]["headers"]]
+    assert sorted(names) == [b"content-length", b"content-type", b"retry-after"]
+    assert (b"content-type", b"text/plain") in sent[0]["headers"]
+
+
 def test_json_is_compact_utf8_and_refuses_nan() -> None:
     assert json_response({"name": "Zoë", "n": [1, 2]}).body == '{"name":"Zoë","n":[1,2]}'.encode()
     with pytest.raises(ValueError):

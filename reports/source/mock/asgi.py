@@ -15,6 +15,10 @@ for three routes. This layer does what those routes used, as Starlette did it:
   ``content-length`` and ``content-type``;
 - an exception in a handler answers 500 ``Internal Server Error`` and is raised again (the
   server logs it; ``ASGITransport`` hands it to the client); the lifespan protocol is answered.
+
+What Starlette did and this does not (no client of the demo API relies on it): no redirect of a
+path with a trailing slash to the route without it (such a path is 404), and no websockets (a
+websocket scope is not answered).
 """
 
 from __future__ import annotations
@@ -84,8 +88,11 @@ class Response:
 
     async def __call__(self, send: Send) -> None:
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
-        raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
-        raw.append((b"content-type", self.media_type.encode("latin-1")))
+        named = {key for key, _ in raw}
+        if b"content-length" not in named:
+            raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
+        if b"content-type" not in named:
+            raw.append((b"content-type", self.media_type.encode("latin-1")))
         await send({"type": "http.response.start", "status": self.status_code, "headers": raw})
         await send({"type": "http.response.body", "body": self.body})
 

@@ -22,7 +22,7 @@ from reports.execute.oneshot import OneShot, WarmWorker, start_pdf_child
 from reports.report.build import RenderJob, render_report
 from reports.report.privacy import PSEUDONYMOUS, Policy
 from reports.report.warmup import warm_job
-from tests._e2e import cli_env, write_config
+from tests._e2e import cli_env, run_cli, write_config
 from tests._tasks import allocate_4gb
 
 
@@ -152,7 +152,19 @@ def test_generate_for_one_report_through_the_console_script(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     result = json.loads(done.stdout)
-    assert result["pages"] == len(pypdf.PdfReader(tmp_path / "r.pdf").pages) == 4
+    early = pypdf.PdfReader(tmp_path / "r.pdf")
+    assert result["pages"] == len(early.pages) == 4
+    # The same report from a PDF child forked the usual way (in this process: no early child;
+    # same folder, so the same pseudonym key): the same text and images on every page.
+    usual = run_cli(config, "generate", "--report", "acme-weekly", "--as-of", "2026-11-18",
+                    "--out", str(tmp_path / "usual.pdf"))
+    assert usual.returncode == 0, usual.stderr
+    other = pypdf.PdfReader(tmp_path / "usual.pdf")
+    assert [page.extract_text() for page in early.pages] == [
+        page.extract_text() for page in other.pages]
+    charts = [image.data for page in early.pages for image in page.images]
+    assert len(charts) >= 3 and charts == [
+        image.data for page in other.pages for image in page.images]
 
 
 def test_a_pdf_child_never_adopted_ends_with_the_command(tmp_path: Path) -> None:

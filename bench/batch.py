@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--src", type=Path, help="folder holding another copy of reports/")
     args = parser.parse_args(argv)
+    if args.src and not (args.src / "reports" / "__init__.py").is_file():
+        parser.error(f"--src {args.src}: no reports/ package there (the run would measure this "
+                     "checkout on both sides)")
     if args.src:
         SRC.append(args.src.resolve())
     batch: list[float] = []

@@ -117,6 +117,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--src", type=Path, help="another copy of the sources to compare")
     args = parser.parse_args()
+    if args.src and not (args.src / "reports" / "__init__.py").is_file():
+        parser.error(f"--src {args.src}: no reports/ package there (the run would measure this "
+                     "checkout on both sides)")
     sources = {"after": ROOT} | ({"before": args.src.resolve()} if args.src else {})
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sources}
     browser: dict[str, list[tuple[float, float]]] = {name: [] for name in sources}

@@ -134,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate-runs", type=int, default=3,
                         help="cold generate runs for startup_s (0: skip)")
     args = parser.parse_args(argv)
+    if args.src and not (args.src / "reports" / "__init__.py").is_file():
+        parser.error(f"--src {args.src}: no reports/ package there (the run would measure this "
+                     "checkout on both sides)")
     sources = {"after": ROOT} | ({"before": args.src.resolve()} if args.src else {})
     for src in sources.values():
         compileall.compile_dir(src / "reports", quiet=1)

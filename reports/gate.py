@@ -39,7 +39,7 @@ def refuse_unended(report: ReportConfig, period: Period, clock: Clock) -> None:
         )
 
 
-async def collect_judged(
+def fetch_judged(
     config: Config,
     report: ReportConfig,
     period: Period,
@@ -51,7 +51,11 @@ async def collect_judged(
     """Everything the report needs (never partial) and the gate's verdict on it.
 
     ``day`` (the report's today) adds the ``period_ended`` rule; requests made for the older
-    periods count in the data's ``requests``.
+    periods count in the data's ``requests``. The fetch runs in ``asyncio.run``, with its
+    result kept out of the loop's main task: ``asyncio.run`` formats that task when it puts the
+    SIGINT handler back (``signal`` turns the old handler, which names the task, into a
+    message), and a task that returned the data would be formatted with all of it (~10 ms of
+    CPU for a demo org, thrown away).
     """
     from reports.source.client import client_from_config
     from reports.source.collect import collect
@@ -59,39 +63,20 @@ async def collect_judged(
 
     settings = settings_from(config.freshness_for(report))
     cache = HistoryCache()
-    async with client_from_config(config.api, env) as client:
-        data = await collect(
-            client, report.org, period, page_size=config.api.page_size, on_progress=on_progress
-        )
-        verdict = await judge_collected(client, data, settings, today=day, cache=cache)
-    if cache.requests:
-        data = replace(data, requests=data.requests + cache.requests)
-    return data, verdict
-
-
-def fetch_judged(
-    config: Config,
-    report: ReportConfig,
-    period: Period,
-    env: Mapping[str, str],
-    *,
-    day: date | None,
-    on_progress: Callable[[str, int, int], None] | None = None,
-) -> tuple[ReportData, Verdict]:
-    """``asyncio.run(collect_judged(...))``, with the data kept out of the loop's main task.
-
-    ``asyncio.run`` formats its main task when it puts the SIGINT handler back (``signal``
-    turns the old handler, which names the task, into a message): a task that returned the
-    data would be formatted with all of it, ~10 ms of CPU for a demo org, thrown away.
-    """
     box: list[tuple[ReportData, Verdict]] = []
 
     async def main() -> None:
-        box.append(await collect_judged(config, report, period, env, day=day,
-                                        on_progress=on_progress))
+        async with client_from_config(config.api, env) as client:
+            data = await collect(client, report.org, period, page_size=config.api.page_size,
+                                 on_progress=on_progress)
+            box.append((data, await judge_collected(client, data, settings, today=day,
+                                                    cache=cache)))
 
     asyncio.run(main())
-    return box[0]
+    data, verdict = box[0]
+    if cache.requests:
+        data = replace(data, requests=data.requests + cache.requests)
+    return data, verdict
 
 
 def head(report: str, period: Period) -> str:

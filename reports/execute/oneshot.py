@@ -161,8 +161,7 @@ class WarmWorker:
         busy: Callable[[], bool] = cores_busy,
     ) -> None:
         self.timeout_s = timeout_s
-        self.memory_mb = memory_mb or 0
-        self.adopted = memory_mb is not None
+        self.memory_mb = memory_mb
         self.start_wait_s = 0.0
         self._deadline = 0.0
         self.conn, self.process = start_child(_start_context(), _serve_one, memory_mb, warm, busy)
@@ -173,17 +172,21 @@ class WarmWorker:
         takes no job until ``adopt`` gives it the limits."""
         return cls(timeout_s=0.0, memory_mb=None, warm=warm, busy=busy)
 
+    @property
+    def adopted(self) -> bool:
+        """Whether the child has its limits (started with them, or ``adopt`` gave them)."""
+        return self.memory_mb is not None
+
     def adopt(self, *, timeout_s: float, memory_mb: int, warm: Warm) -> bool:
         """Give an ``unadopted`` child its limits and the report's warm-up steps; False if it
         is gone (it then takes no job: start another)."""
         if self.conn.closed or self.process.exitcode is not None:
             return False
-        self.timeout_s, self.memory_mb = timeout_s, memory_mb
         try:
             self.conn.send(Adopted(memory_mb, warm))
         except OSError:
             return False
-        self.adopted = True
+        self.timeout_s, self.memory_mb = timeout_s, memory_mb
         return True
 
     def __enter__(self) -> WarmWorker:
@@ -249,7 +252,7 @@ class WarmWorker:
             )
         if kind != "ok":
             self.process.join(_KILL_GRACE_S)
-        return _result(kind, payload, self.process.exitcode, self.memory_mb)
+        return _result(kind, payload, self.process.exitcode, self.memory_mb or 0)
 
     def kill(self) -> None:
         """Kill the child's process group now."""

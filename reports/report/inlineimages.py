@@ -75,45 +75,38 @@ def _late_src(late: LateImages) -> re.Pattern[str]:
     return re.compile(rf'(?<=\ssrc=")(?:{_DATA_URI}{urls})(?=")')
 
 
-def late_arrived(late: LateImages, source_html: str, inline: Sequence[InlineImage],
-                  images: dict[str, Any]) -> str:
-    """Wait for ``late``'s images and put them in the laid-out document; the HTML they make
-    (raises ``LateImageMismatch`` if WeasyPrint would not have been given the same HTML)."""
-    arrival = late.arrive()
-    if lift_inline_images(arrival.html)[0] != source_html:
-        raise LateImageMismatch("the document that arrived is not the one laid out")
-    for index, image in enumerate(inline):
-        if image.late is not None:
-            fill(images.get(f"{INLINE_SCHEME}{index}"), image.late, arrival.pngs[image.uri])
-    return arrival.html
-
-
 class LateArrival:
     """The late images' arrival in the document laid out from ``source_html`` (whose inline
     images are ``inline``, WeasyPrint's image cache ``images``), waited for once."""
 
     def __init__(self, late: LateImages, source_html: str, inline: Sequence[InlineImage],
                  images: dict[str, Any]) -> None:
-        self.late, self.source_html, self.inline, self.images = late, source_html, inline, images
+        self.late, self.source_html = late, source_html
+        self.laid_out: list[tuple[Any, LateImage, str]] = [
+            (images.get(f"{INLINE_SCHEME}{index}"), image.late, image.uri)
+            for index, image in enumerate(inline) if image.late is not None]
+        """Each late image's ``RasterImage`` in the cache (None: never fetched), what was laid
+        out, and its URL."""
         self._html: str | None = None
 
     def wait(self) -> str:
-        """Wait for the late images (once) and fill them in; the HTML they make. Raises
-        ``LateImageMismatch`` or the error of whatever was making them."""
+        """Wait for the late images (once) and put them in the laid-out document; the HTML they
+        make. Raises the error of whatever was making them, or ``LateImageMismatch`` if
+        WeasyPrint would not have been given the same HTML."""
         if self._html is None:
-            self._html = late_arrived(self.late, self.source_html, self.inline, self.images)
+            arrival = self.late.arrive()
+            if lift_inline_images(arrival.html)[0] != self.source_html:
+                raise LateImageMismatch("the document that arrived is not the one laid out")
+            for raster, image, url in self.laid_out:
+                fill(raster, image, arrival.pngs[url])
+            self._html = arrival.html
         return self._html
 
     def arm(self) -> bool:
         """Have every late image wait for the arrival when its pixels are first needed; False
         (nothing changed) if one of them cannot (``wait`` before the write, then)."""
-        rasters: list[Any] = []
-        for index, image in enumerate(self.inline):
-            raster = self.images.get(f"{INLINE_SCHEME}{index}")
-            if image.late is not None:
-                if raster is None or not hasattr(raster, "waits_for"):
-                    return False
-                rasters.append(raster)
-        for raster in rasters:
+        if not all(hasattr(raster, "waits_for") for raster, _, _ in self.laid_out):
+            return False
+        for raster, _, _ in self.laid_out:
             raster.waits_for = self.wait
         return True

@@ -14,7 +14,8 @@ Decisions:
   (``read`` gives None) and the caller parses or compiles anew and writes it again.
 - Files are written whole (``atomic.write_atomic``, not durable: no fsync): losing one costs a
   parse. A failure to write is not an error (the next process parses again).
-- One folder per version of what the content depends on (its name is a hash of it): an upgrade
+- One folder per version of what the content depends on (``named``: a hash of it, with
+  ``stamps`` for a library's files without importing it): an upgrade
   leaves the old folder beside the new one, and nothing deletes it (a few hundred kB each;
   deleting ``~/.cache/ibl-reports`` is always safe).
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import os
 import stat
 from pathlib import Path
@@ -32,6 +34,29 @@ from reports.atomic import write_atomic
 
 _DIGEST = 32
 """Bytes of SHA-256 at the head of every file."""
+
+
+def named(kind: str, *depends_on: object) -> str:
+    """A cache folder's name: ``<kind>-<hash>`` of what its content depends on besides its own
+    key (versions, settings, ``stamps``), so another version never reads this one's files."""
+    return f"{kind}-" + hashlib.sha256(repr(depends_on).encode()).hexdigest()[:16]
+
+
+def stamps(package: str, files: tuple[str, ...]) -> list[str]:
+    """Where ``package``'s ``files`` are, their sizes and times (without importing it)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return [f"{package}: none"]
+    found = []
+    for name in files:
+        path = os.path.join(next(iter(spec.submodule_search_locations)), name)
+        try:
+            held = os.stat(path)
+        except OSError:
+            found.append(f"{path}: none")
+            continue
+        found.append(f"{path}:{held.st_size}:{held.st_mtime_ns}")
+    return found
 
 
 def _ours(info: os.stat_result, kind: int) -> bool:

@@ -35,7 +35,6 @@ import functools
 import hashlib
 import importlib.util
 import io
-import os
 import pickle
 import sys
 from collections.abc import Callable, Iterator
@@ -48,33 +47,17 @@ FORMAT = 1
 """The layout of a cache file (part of its folder's name)."""
 
 
-def stamps(package: str, files: tuple[str, ...]) -> list[str]:
-    """Where ``package``'s ``files`` are, their sizes and times (without importing it)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return [f"{package}: none"]
-    found = []
-    for name in files:
-        path = os.path.join(next(iter(spec.submodule_search_locations)), name)
-        try:
-            held = os.stat(path)
-        except OSError:
-            found.append(f"{path}: none")
-            continue
-        found.append(f"{path}:{held.st_size}:{held.st_mtime_ns}")
-    return found
-
-
 @functools.cache
 def folder_name() -> str:
     """``cdefs-<hash>`` of what a parse depends on besides its text: cffi's version and
     files, pycparser's, Python's, this file's format."""
     import cffi
 
-    text = repr((FORMAT, cffi.__version__, sys.version,
-                 stamps("cffi", ("model.py", "cparser.py", "commontypes.py")),
-                 stamps("pycparser", ("__init__.py", "c_parser.py", "c_lexer.py", "c_ast.py"))))
-    return "cdefs-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return cachefiles.named(
+        "cdefs", FORMAT, cffi.__version__, sys.version,
+        cachefiles.stamps("cffi", ("model.py", "cparser.py", "commontypes.py")),
+        cachefiles.stamps("pycparser", ("__init__.py", "c_parser.py", "c_lexer.py",
+                                        "c_ast.py")))
 
 
 class Kept:

@@ -28,7 +28,6 @@ Decisions:
 from __future__ import annotations
 
 import functools
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,8 +56,8 @@ def folder_name(settings: dict[str, Any] | None = None,
     from jinja2.bccache import bc_magic
 
     held = SETTINGS if settings is None else settings
-    text = repr((sorted(held.items()), newstyle, jinja2.__version__, sys.version, bc_magic))
-    return "templates-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return cachefiles.named("templates", sorted(held.items()), newstyle, jinja2.__version__,
+                            sys.version, bc_magic)
 
 
 @functools.cache

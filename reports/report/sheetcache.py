@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from reports.report import cachefiles
-from reports.report.cdefcache import stamps
 
 FORMAT = 1
 """The layout of a cache file (part of its folder's name)."""
@@ -54,16 +53,16 @@ def folder_name() -> str:
     """``sheets-<hash>`` of what a parsed sheet depends on besides its text: the files of
     WeasyPrint's CSS code, tinycss2's and cssselect2's (without importing them), Python's
     version."""
-    text = repr((FORMAT, sys.version,
-                 stamps("weasyprint", ("__init__.py", "html.py", "css/__init__.py",
-                                       "css/properties.py", "css/counters.py",
-                                       "css/validation/__init__.py",
-                                       "css/validation/properties.py",
-                                       "css/validation/descriptors.py",
-                                       "css/validation/expanders.py", "css/utils.py")),
-                 stamps("tinycss2", ("__init__.py", "ast.py", "tokenizer.py", "parser.py")),
-                 stamps("cssselect2", ("__init__.py", "compiler.py", "parser.py"))))
-    return "sheets-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return cachefiles.named(
+        "sheets", FORMAT, sys.version,
+        cachefiles.stamps("weasyprint", ("__init__.py", "html.py", "css/__init__.py",
+                                         "css/properties.py", "css/counters.py",
+                                         "css/validation/__init__.py",
+                                         "css/validation/properties.py",
+                                         "css/validation/descriptors.py",
+                                         "css/validation/expanders.py", "css/utils.py")),
+        cachefiles.stamps("tinycss2", ("__init__.py", "ast.py", "tokenizer.py", "parser.py")),
+        cachefiles.stamps("cssselect2", ("__init__.py", "compiler.py", "parser.py")))
 
 
 @functools.cache

@@ -61,7 +61,7 @@ def start(args: Sequence[str]) -> None:
 
     # pydantic and the config's models (the child's job holds a ReportConfig): imported before
     # the fork, they are imported once, not in both processes; live objects only, so they are
-    # frozen, not collected (~25 collections, ~11 ms)
+    # frozen, not collected (58 collections -> 2, ~11 ms)
     with lifelong():
         import reports.config  # noqa: F401
         from reports.errors import RenderError

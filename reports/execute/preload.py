@@ -13,8 +13,8 @@ Pango, fontconfig and cffi warming up, which no import does):
 - matplotlib's font choice narrowed to the charts' family chains (``fonts.chain_fonts_only``:
   the same fonts win) and the English chain looked up at every size the charts use;
 - the first render's one-time look-ups that a fork inherits (``warm_pdf_lookups``, ~55 ms of
-  CPU here instead of in every worker): the C types WeasyPrint names at render time, the
-  process's ``FontConfiguration``, English's Babel locale data and hyphenation dictionary.
+  CPU here instead of in every worker): the C types WeasyPrint names at render time, English's
+  Babel locale data and hyphenation dictionary (not the ``FontConfiguration``: see there).
 
 Everything this module builds lives as long as the process: it is built with the collector
 paused and then frozen (``gcpause.lifelong``), so that no collection, in this process or in a
